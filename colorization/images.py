@@ -1,0 +1,85 @@
+"""Load any photo as 8-bit RGB, or fail with an ImageError that names the file and the problem.
+
+Conversions (all to 8-bit RGB):
+- EXIF orientation is applied, so phone photos come out upright;
+- CMYK: Pillow's conversion (no ICC colour management);
+- alpha (RGBA, LA, PA, palette transparency): composited on white;
+- 16-bit grayscale (I;16 modes, 32-bit "I"): scaled by 255/65535; 16-bit RGB is reduced to 8 bits by Pillow;
+- palette: expanded to RGB.
+An image is grayscale when its three channels are identical after conversion (L, LA, 16-bit gray, gray
+palettes, or a gray photo saved as RGB). It is returned as RGB when allow_gray, rejected otherwise: a
+grayscale photo carries no colour to learn.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+_SIXTEEN_BIT_GRAY_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as an image; the message starts with the file's path."""
+
+
+def find_images(directory) -> list[Path]:
+    """Image files under directory (recursive), by extension, sorted by relative path.
+
+    Hidden files and folders (names starting with ".", e.g. macOS "._x.jpg" resource forks) are ignored.
+    Files are not opened here; corrupt ones are found when loaded.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder of images")
+    found = [
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in IMAGE_EXTENSIONS
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+
+
+def load_image(path, *, allow_gray: bool = True) -> Image.Image:
+    """The image at path as an 8-bit RGB PIL image (see the module docstring for the conversions)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        # Pillow reports truncated or unrecognised data as OSError/UnidentifiedImageError, bad headers
+        # sometimes as ValueError or SyntaxError.
+        raise ImageError(f"{path}: unreadable or corrupt image ({error})") from None
+    try:
+        rgb = _to_rgb8(image)
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: cannot convert {image.mode!r} image to RGB ({error})") from None
+    if not allow_gray and is_grayscale(rgb):
+        raise ImageError(f"{path}: grayscale image (mode {image.mode!r}) has no colour to learn from")
+    return rgb
+
+
+def is_grayscale(rgb: Image.Image) -> bool:
+    """True when an RGB image's three channels are identical."""
+    pixels = np.asarray(rgb)
+    return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+
+
+def _to_rgb8(image: Image.Image) -> Image.Image:
+    if image.mode in _SIXTEEN_BIT_GRAY_MODES:
+        # Pillow's own I;16 -> L conversion clips at 255 instead of scaling.
+        levels = np.asarray(image, dtype=np.float64).clip(0, 65535) * (255.0 / 65535.0)
+        image = Image.fromarray(levels.round().astype(np.uint8))
+    if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from colorization.split import make_split, read_split
+
+
+def names(paths):
+    return sorted(path.name for path in paths)
+
+
+def test_split_is_deterministic_and_disjoint(image_dir, tmp_path):
+    first = make_split(image_dir, tmp_path / "one", holdout=3, seed=7)
+    second = make_split(image_dir, tmp_path / "two", holdout=3, seed=7)
+    assert first == second
+    assert not set(first.train) & set(first.heldout)
+    assert sorted(first.train + first.heldout) == sorted(path.resolve() for path in image_dir.rglob("*.png"))
+    assert all(path.is_absolute() for path in first.train + first.heldout)
+
+
+def test_seed_changes_the_heldout_set(image_dir, tmp_path):
+    heldout_sets = {
+        tuple(names(make_split(image_dir, tmp_path / str(seed), holdout=3, seed=seed).heldout)) for seed in range(5)
+    }
+    assert len(heldout_sets) > 1
+
+
+def test_holdout_count_and_fraction(image_dir, tmp_path):
+    assert len(make_split(image_dir, tmp_path / "n", holdout=4).heldout) == 4
+    by_fraction = make_split(image_dir, tmp_path / "f", holdout_frac=0.2)
+    assert (len(by_fraction.train), len(by_fraction.heldout)) == (8, 2)
+    assert len(make_split(image_dir, tmp_path / "default").heldout) == 1  # 10% of 10
+
+
+@pytest.mark.parametrize("options", [{"holdout": 10}, {"holdout": 0}, {"holdout_frac": 1.0},
+                                     {"holdout": 2, "holdout_frac": 0.2}])  # fmt: skip
+def test_impossible_holdout_rejected(image_dir, tmp_path, options):
+    with pytest.raises(ValueError, match="holdout"):
+        make_split(image_dir, tmp_path / "split", **options)
+
+
+def test_manifest_on_disk_and_read_back(image_dir, split_dir):
+    manifest = json.loads((split_dir / "split.json").read_text())
+    assert manifest["root"] == str(image_dir.resolve()) and manifest["seed"] == 0
+    assert len(manifest["train"]) == 7 and len(manifest["heldout"]) == 3
+    assert "nested/sub00.png" in manifest["train"] + manifest["heldout"]
+    split = read_split(split_dir)
+    assert split.root == image_dir.resolve()
+    assert [path.relative_to(split.root).as_posix() for path in split.heldout] == manifest["heldout"]
+    assert read_split(split_dir / "split.json") == split
+
+
+def test_duplicate_stems_rejected_naming_both_files(image_dir, make_images, tmp_path):
+    make_images(image_dir / "other", 1)  # other/img00.png clashes with img00.png
+    with pytest.raises(ValueError, match=r"img00\.png and other/img00\.png share the stem 'img00'"):
+        make_split(image_dir, tmp_path / "split")
+
+
+def test_corrupt_files_are_not_opened_at_split_time(image_dir, tmp_path):
+    (image_dir / "broken.jpg").write_bytes(b"garbage")
+    split = make_split(image_dir, tmp_path / "split", holdout=2)
+    assert "broken.jpg" in names(split.train + split.heldout)
+
+
+def test_different_existing_split_is_not_overwritten(image_dir, split_dir):
+    make_split(image_dir, split_dir, holdout=3, seed=0)  # the same split again is fine
+    with pytest.raises(FileExistsError, match="split.json: a different split already exists"):
+        make_split(image_dir, split_dir, holdout=3, seed=1)
+
+
+def test_read_split_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no split here"):
+        read_split(tmp_path)
+    (tmp_path / "split.json").write_text("{not json")
+    with pytest.raises(ValueError, match="split.json: not a valid split manifest"):
+        read_split(tmp_path)
