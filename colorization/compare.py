@@ -1,0 +1,199 @@
+"""`compare`: several trained runs on one held-out set -> metrics table with intervals, per-image scores, gallery.
+
+OUT/<name>/<stem>.png    colorizations by each run (existing files are kept, so a rerun only scores and plots)
+OUT/per_image.csv        model, image, psnr, ssim, ab_error, auc, colourfulness
+OUT/metrics.csv          one row per model: n_images, and for each metric its mean with a 95% bootstrap
+                         interval (percentile method, 9999 resamples, seeded): psnr, psnr_ci_low, psnr_ci_high, ...
+OUT/gallery.png, .pdf    rows of grayscale input | each model | ground truth
+OUT/runs.json            which checkpoint and saturation produced each OUT/<name>/
+
+A run is a run folder, scored with its last.pt, or a checkpoint file. Not best.pt by default: train() picks
+best.pt by its loss on the held-out images, and choosing a checkpoint on the images being scored would flatter
+every model by an unknown amount.
+"""
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
+from scipy.stats import bootstrap
+from skimage.color import lab2rgb, rgb2lab
+
+from colorization.gallery import gallery_figure
+from colorization.images import load_image
+from colorization.inference import colorize_paths
+from colorization.metrics import METRIC_COLUMNS, evaluate
+from colorization.split import read_split
+
+PICKS = ("random", "worst", "best")
+CONFIDENCE = 0.95
+RESAMPLES = 9999
+GALLERY_MAX_SIDE = 384
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+OUTPUT_FILES = ("metrics.csv", "per_image.csv", "gallery.png", "gallery.pdf", "runs.json")
+
+
+@dataclass
+class Comparison:
+    metrics: pd.DataFrame
+    per_image: pd.DataFrame
+    gallery_images: list[str]
+    caption: str
+    figure: Figure
+    files: list[Path]
+
+
+def compare(split_dir, runs, out_dir, *, pick="random", n_rows=6, seed=0, device="auto", saturation=None):
+    """Colorize SPLIT's held-out images with every run in `runs` ({name: run dir or checkpoint}), score, plot.
+
+    The gallery shows n_rows held-out images (all of them if there are fewer), chosen by `pick`: "random"
+    (seeded), or "worst"/"best" by PSNR averaged over the models. Returns a Comparison; files as listed above.
+    """
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
+    if not runs:
+        raise ValueError("compare needs at least one run")
+    if n_rows < 1:
+        raise ValueError(f"n_rows must be at least 1, got {n_rows}")
+    for name in runs:
+        if not RUN_NAME.fullmatch(name) or name in OUTPUT_FILES:
+            raise ValueError(
+                f"run name {name!r} must be letters, digits, '_', '.' or '-' and none of {', '.join(OUTPUT_FILES)} "
+                "(it names a folder beside those files)"
+            )
+    split = read_split(split_dir)
+    if not split.heldout:
+        raise ValueError(f"{split_dir}: the split has no held-out images to compare on")
+    checkpoints = {name: checkpoint_of(run) for name, run in runs.items()}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record_runs(out_dir, checkpoints, saturation)
+
+    scores = []
+    for name, checkpoint in checkpoints.items():
+        colorize_paths(
+            checkpoint, split.heldout, out_dir / name, saturation=saturation, device=device, skip_existing=True
+        )
+        scores.append(evaluate(out_dir / name, split_dir).assign(model=name))
+    per_image = pd.concat(scores, ignore_index=True)[["model", "image", *METRIC_COLUMNS]]
+    metrics = summary_table(per_image, seed)
+
+    chosen = pick_images(per_image, [path.stem for path in split.heldout], pick, n_rows, seed)
+    caption = gallery_caption(pick, len(chosen), len(split.heldout), seed, saturation)
+    truths = {path.stem: path for path in split.heldout}
+    rows = [gallery_row(stem, truths[stem], out_dir, list(runs)) for stem in chosen]
+    figure = gallery_figure(rows, caption)
+
+    files = [out_dir / name for name in OUTPUT_FILES[:4]]
+    metrics_csv, per_image_csv, gallery_png, gallery_pdf = files
+    metrics.to_csv(metrics_csv, index=False)
+    per_image.to_csv(per_image_csv, index=False)
+    figure.savefig(gallery_png, dpi=150)
+    figure.savefig(gallery_pdf)
+    return Comparison(metrics, per_image, chosen, caption, figure, files)
+
+
+def checkpoint_of(run):
+    run = Path(run)
+    checkpoint = run if run.is_file() else run / "last.pt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{run}: no checkpoint (expected a run folder holding last.pt, or a .pt file)")
+    return checkpoint.resolve()
+
+
+def record_runs(out_dir, checkpoints, saturation):
+    """Refuse to mix: an OUT/<name>/ colorized by another checkpoint or saturation would be scored as this one."""
+    record_path = out_dir / "runs.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    for name, checkpoint in checkpoints.items():
+        entry = {"checkpoint": str(checkpoint), "mtime": checkpoint.stat().st_mtime, "saturation": saturation}
+        if name in record and record[name] != entry:
+            raise ValueError(
+                f"{out_dir / name}: holds colorizations from {record[name]}, not {entry}; "
+                f"delete that folder or choose another --out"
+            )
+        record[name] = entry
+    record_path.write_text(json.dumps(record, indent=2))
+
+
+def summary_table(per_image, seed):
+    """One row per model: mean and percentile-bootstrap 95% interval of every metric.
+
+    Percentile rather than BCa: BCa's jackknife costs O(n^2) on a 5,000-image set, and with thousands of
+    images the two agree closely. PSNR is infinite for an image identical to its ground truth: those are left
+    out of the PSNR mean and interval and counted in psnr_inf_count. An interval needs at least two images.
+    """
+    rows = []
+    for model, group in per_image.groupby("model", sort=False):
+        row = {"model": model, "n_images": len(group)}
+        for metric in METRIC_COLUMNS:
+            values = group[metric].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            row[metric] = values.mean() if values.size else math.nan
+            row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = mean_interval(values, seed)
+        row["psnr_inf_count"] = int(np.isinf(group["psnr"]).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mean_interval(values, seed):
+    if values.size < 2:
+        return math.nan, math.nan
+    if np.all(values == values[0]):
+        return values[0], values[0]
+    result = bootstrap(
+        (values,), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES, method="percentile", rng=seed
+    )
+    return result.confidence_interval.low, result.confidence_interval.high
+
+
+def pick_images(per_image, stems, pick, n_rows, seed):
+    """Stems of the gallery's images: seeded random sample in split order, or lowest/highest mean PSNR first."""
+    count = min(n_rows, len(stems))
+    if pick == "random":
+        chosen = np.random.default_rng(seed).choice(len(stems), size=count, replace=False)
+        return [stems[index] for index in sorted(chosen)]
+    # An infinite PSNR (exact colours) ranks as the best; the stable sort breaks ties in split order.
+    mean_psnr = per_image.groupby("image", sort=False)["psnr"].mean().reindex(stems)
+    ranked = mean_psnr.sort_values(ascending=pick == "worst", kind="stable")
+    return list(ranked.index[:count])
+
+
+def gallery_caption(pick, count, total, seed, saturation):
+    how = {
+        "random": f"{count} of {total} held-out images drawn at random (seed {seed}), in split order",
+        "worst": f"the {count} of {total} held-out images with the lowest PSNR averaged over the models, worst first",
+        "best": f"the {count} of {total} held-out images with the highest PSNR averaged over the models, best first",
+    }[pick]
+    chroma = "" if saturation is None else f"; predicted chroma scaled by {saturation:g}"
+    return f"Rows: {how}{chroma}. Columns: grayscale input (L of the ground truth), each model, ground truth."
+
+
+def gallery_row(stem, truth_path, out_dir, names):
+    truth = load_image(truth_path)
+    images = [grayscale(truth), *(load_image(out_dir / name / f"{stem}.png") for name in names), truth]
+    return {
+        "title": stem,
+        "images": [thumbnail(image) for image in images],
+        "labels": ["grayscale", *names, "ground truth"],
+    }
+
+
+def grayscale(image):
+    """The picture the models see: the ground truth's CIE L with a = b = 0, back in RGB."""
+    lab = rgb2lab(np.asarray(image))
+    lab[..., 1:] = 0
+    return Image.fromarray(np.round(lab2rgb(lab) * 255).astype(np.uint8))
+
+
+def thumbnail(image):
+    # Full-resolution photos would make gallery.pdf tens of megabytes for no visible gain.
+    small = image.copy()
+    small.thumbnail((GALLERY_MAX_SIDE, GALLERY_MAX_SIDE), Image.Resampling.LANCZOS)
+    return small
