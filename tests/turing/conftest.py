@@ -1,0 +1,87 @@
+"""Shared fixtures for the Django-side tests: folders of tiny synthetic images and studies built from them.
+
+- ``image_folders(scenes=4, models=("perceptual", "koalarization"), *, size=32, missing=None, name="images")``
+  writes ``<tmp>/<name>/real/<stem>.png`` and ``<tmp>/<name>/<model>/<stem>.png`` and returns an
+  ImageFolders(root, real, generated={model: folder}). ``scenes`` is a count (stems scene00, scene01, ...) or a
+  list of stems; ``missing={"koalarization": ["scene01"]}`` leaves those stems out of a model's folder (those
+  scenes become real-only for that model). Every scene gets its own random picture; each model's version
+  is the real one with its colours changed, much as a colorizer would.
+- ``build_study(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields)``
+  writes such folders and imports them with turing.importing.import_study; study_fields are Study options
+  (trials_per_participant, real_fraction, control_fraction, practice_trials, seed, exposure_ms, ...).
+- ``small_study``: a ready Study "small": 8 scenes x (real + perceptual + koalarization), 4 scored and 2
+  practice trials per participant, half real, no control group, seed 7. A participant's scored and practice
+  trials use 6 of the 8 scenes, so there are always scenes left for practice.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from turing.importing import import_study
+
+DEFAULT_MODELS = ("perceptual", "koalarization")
+
+
+@dataclass
+class ImageFolders:
+    root: Path
+    real: Path
+    generated: dict[str, Path]
+
+
+def synthetic_photo(stem: str, size: int) -> np.ndarray:
+    """A smooth colour field with noise, different for every stem, as uint8 RGB."""
+    rng = np.random.default_rng(list(stem.encode()))
+    ramp = np.linspace(0.0, 1.0, size)
+    vertical, horizontal = ramp[:, None, None], ramp[None, :, None]
+    base = rng.uniform(40, 200, 3) + rng.uniform(-50, 50, 3) * vertical + rng.uniform(-50, 50, 3) * horizontal
+    return (base + rng.normal(0, 12, (size, size, 3))).clip(0, 255).astype(np.uint8)
+
+
+def recoloured(pixels: np.ndarray, model: str) -> np.ndarray:
+    """The photo with its colour channels shifted the way a given model might get them wrong."""
+    shift = np.random.default_rng(list(model.encode())).integers(-40, 40, 3)
+    return (pixels.astype(int) + shift).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_folders(tmp_path):
+    def make(scenes=4, models=DEFAULT_MODELS, *, size=32, missing=None, name="images"):
+        stems = [f"scene{index:02d}" for index in range(scenes)] if isinstance(scenes, int) else list(scenes)
+        missing = missing or {}
+        root = tmp_path / name
+        real = root / "real"
+        real.mkdir(parents=True)
+        generated = {model: root / model for model in models}
+        for folder in generated.values():
+            folder.mkdir()
+        for stem in stems:
+            pixels = synthetic_photo(stem, size)
+            Image.fromarray(pixels).save(real / f"{stem}.png")
+            for model, folder in generated.items():
+                if stem not in missing.get(model, ()):
+                    Image.fromarray(recoloured(pixels, model)).save(folder / f"{stem}.png")
+        return ImageFolders(root=root, real=real, generated=generated)
+
+    return make
+
+
+@pytest.fixture
+def build_study(db, image_folders):
+    def build(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields):
+        folders = image_folders(scenes, models, size=size, missing=missing, name=slug)
+        return import_study(slug, f"Study {slug}", folders.real, folders.generated, size=size, **study_fields)
+
+    return build
+
+
+@pytest.fixture
+def small_study(build_study):
+    return build_study(
+        "small", scenes=8, trials_per_participant=4, practice_trials=2, real_fraction=0.5, control_fraction=0.0,
+        seed=7,
+    )

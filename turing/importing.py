@@ -1,0 +1,143 @@
+"""Turn a folder of real photos and one folder per model into a study, all or nothing.
+
+Files are matched across folders by stem: ``real/cat.jpg``, ``perceptual/cat.png`` and
+``koalarization/cat.png`` are the three stimuli of scene ``cat``. A real photo without generated versions is
+a real-only stimulus; a generated image without a real photo is an error. Every file in a folder (hidden
+files such as ``.DS_Store`` aside; subfolders are not searched) must be an image.
+
+Each image goes through turing.stimuli.normalize_image and is stored under a random name
+(``stimuli/<token>.png``). The study is then audited (turing.audit.audit_study). Any error rolls the
+database back and deletes the files already written, so a failed import leaves no trace.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.validators import validate_slug
+from django.db import IntegrityError, transaction
+
+from turing.audit import audit_study
+from turing.models import REAL, Stimulus, Study
+from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, normalize_image
+
+# Study fields an import may set besides slug and title.
+STUDY_OPTIONS = {
+    "status", "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
+    "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
+}
+
+
+class StudyImportError(ValueError):
+    """A study could not be imported; the message names the offending file or option."""
+
+
+def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE, **study_fields) -> Study:
+    """Create study ``slug`` from real_dir and generated = {model name: folder}; return the saved Study.
+
+    study_fields are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
+    practice_trials, ask_expertise, expertise_question, completion_url, seed, status, manifest). The
+    manifest is kept and gets an "import" entry recording the folders, size and scenes.
+    Raises StudyImportError, leaving the database and media storage unchanged.
+    """
+    if Study.objects.filter(slug=slug).exists():
+        raise StudyImportError(f"study {slug!r} already exists; choose another slug")
+    if size < 1:
+        raise StudyImportError(f"stimulus size must be a positive number of pixels, got {size}")
+    real_dir = Path(real_dir)
+    generated = {name: Path(folder) for name, folder in generated.items()}
+    _check_model_names(generated)
+    unknown = sorted(set(study_fields) - STUDY_OPTIONS)
+    if unknown:
+        raise StudyImportError(f"unknown study option(s): {', '.join(unknown)}")
+
+    real_files = _images_by_stem(real_dir)
+    generated_files = {name: _images_by_stem(folder) for name, folder in generated.items()}
+    for name, files in generated_files.items():
+        for stem, path in files.items():
+            if stem not in real_files:
+                raise StudyImportError(f"{path}: no real image with stem {stem!r} in {real_dir}")
+
+    scenes = sorted(real_files)
+    manifest = dict(study_fields.pop("manifest", None) or {})
+    manifest["import"] = {
+        "real_dir": str(real_dir),
+        "generated": {name: str(folder) for name, folder in sorted(generated.items())},
+        "size": size,
+        "scenes": scenes,
+    }
+    study = Study(slug=slug, title=title, manifest=manifest, **study_fields)
+    try:
+        study.full_clean()
+    except ValidationError as error:
+        raise StudyImportError(f"study {slug!r}: {_describe(error)}") from None
+
+    files = [(scene, REAL, real_files[scene]) for scene in scenes]
+    for name in sorted(generated_files):
+        files += [(scene, name, generated_files[name][scene]) for scene in sorted(generated_files[name])]
+
+    image_field = Stimulus._meta.get_field("image")
+    storage = image_field.storage
+    written = []
+    try:
+        with transaction.atomic():
+            study.save()
+            for scene, source, path in files:
+                stimulus = Stimulus(study=study, scene=scene, source=source, original_name=str(path))
+                try:
+                    png = normalize_image(path, size)
+                except StimulusError as error:
+                    raise StudyImportError(str(error)) from None
+                stimulus.image.save(f"{stimulus.token}.png", ContentFile(png), save=False)
+                written.append(stimulus.image.name)
+                # FieldFile.save measures the already consumed upload and records no width/height;
+                # measure the stored file instead.
+                image_field.update_dimension_fields(stimulus, force=True)
+                stimulus.save()
+            problems = audit_study(study)
+            if problems:
+                raise StudyImportError(f"study {slug!r} failed the stimulus audit:\n" + "\n".join(problems))
+    except BaseException as error:
+        for name in written:
+            storage.delete(name)
+        if isinstance(error, IntegrityError):
+            # A concurrent import took the slug between full_clean and save.
+            raise StudyImportError(f"study {slug!r}: {error}") from None
+        raise
+    return study
+
+
+def _check_model_names(generated):
+    if not generated:
+        raise StudyImportError("at least one generated folder (model name -> folder) is required")
+    for name in generated:
+        if name == REAL:
+            raise StudyImportError(f"model name {REAL!r} is reserved for the real photos")
+        try:
+            validate_slug(name)
+        except ValidationError:
+            raise StudyImportError(
+                f"model name {name!r}: use letters, digits, hyphens and underscores only"
+            ) from None
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise StudyImportError(f"{folder}: no such folder")
+    files = sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    if not files:
+        raise StudyImportError(f"{folder}: empty folder, no images found")
+    by_stem = {}
+    for path in files:
+        if path.stem in by_stem:
+            raise StudyImportError(
+                f"{path}: duplicate stem {path.stem!r} in {folder} (also {by_stem[path.stem].name})"
+            )
+        by_stem[path.stem] = path
+    return by_stem
+
+
+def _describe(error: ValidationError) -> str:
+    if hasattr(error, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+    return " ".join(error.messages)
