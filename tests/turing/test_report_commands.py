@@ -1,0 +1,73 @@
+import io
+import re
+
+import pandas as pd
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from tests.turing.report_data import TOTAL_VOTES, make_vote_study
+from turing import reporting
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def vote_study():
+    return make_vote_study("votes")[0]
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
+    return client
+
+
+def run(*args):
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_study_report_prints_one_row_per_source(vote_study):
+    output = run("study_report", "votes")
+    assert f"{TOTAL_VOTES} votes" in output
+
+    def line(source, group="treatment"):
+        (found,) = [text for text in output.splitlines() if re.match(rf"{re.escape(source)}\s+{group}\s", text)]
+        return found
+
+    for source, share in (("real", "66.7%"), ("alpha", "50.0%"), ("beta", "16.7%")):
+        assert share in line(source)
+    assert "62.5%" in line("real (control)", "control")
+    assert "18.8% – 81.2%" in line("alpha")  # Wilson interval of 3/6
+    assert "25.0%" in line("beta")  # HYPE-infinity (1 + 2) / 12
+    assert re.search(r"treatment\s+0\s+0\s+—", line("gamma"))
+
+
+def test_study_report_csv_is_the_web_summary(vote_study, staff_client, tmp_path):
+    target = tmp_path / "summary.csv"
+    assert f"Wrote {target}" in run("study_report", "votes", "--csv", str(target))
+    web = staff_client.get(reverse("staff:export_summary", args=["votes"])).content
+    assert target.read_bytes() == web
+    assert list(pd.read_csv(target).columns) == reporting.SUMMARY_COLUMNS
+
+
+def test_export_votes_writes_the_web_export(vote_study, staff_client, tmp_path):
+    target = tmp_path / "votes.csv"
+    assert f"Wrote {TOTAL_VOTES} votes to {target}" in run("export_votes", "votes", str(target))
+    assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).content
+    assert list(pd.read_csv(target).columns) == reporting.VOTE_COLUMNS
+
+
+@pytest.mark.parametrize("command", [("study_report", "missing"), ("export_votes", "missing", "out.csv")])
+def test_unknown_study_is_a_clear_error(db, command):
+    with pytest.raises(CommandError, match="No study with slug 'missing'"):
+        run(*command)
+
+
+def test_unwritable_target_names_the_file(vote_study, tmp_path):
+    target = tmp_path / "no" / "such" / "dir" / "votes.csv"
+    with pytest.raises(CommandError, match="votes.csv: cannot write"):
+        run("export_votes", "votes", str(target))

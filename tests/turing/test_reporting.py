@@ -1,0 +1,152 @@
+import math
+
+import pandas as pd
+import pytest
+
+from tests.turing.report_data import TOTAL_VOTES, d_prime_by_formula, make_vote_study, wilson_by_formula
+from turing import reporting
+from turing.models import Study
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def vote_study():
+    return make_vote_study()
+
+
+def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
+    study, participants = vote_study
+    votes = reporting.votes_frame(study)
+    assert list(votes.columns) == [
+        "participant", "group", "position", "stimulus", "scene", "source", "answer", "correct", "response_ms",
+        "answered_at", "expertise"]
+    assert len(votes) == TOTAL_VOTES
+    assert votes.groupby("participant").size().to_dict() == {
+        "p1": 6, participants["p2"].token: 6, "p3": 6, "c1": 4, "c2": 4}
+    # Opaque image ids: the stimulus column is the token, never the scene or the source.
+    tokens = dict(study.stimuli.values_list("token", "source"))
+    assert set(votes["stimulus"]) <= set(tokens)
+    assert all(tokens[token] == source for token, source in zip(votes["stimulus"], votes["source"]))
+    assert votes["correct"].sum() == 3 + 4 + 5 + 3 + 2
+    assert votes.loc[votes["participant"] == "p1", "expertise"].unique().tolist() == ["yes"]
+    assert votes.loc[votes["participant"] == "c1", "expertise"].isna().all()
+    assert votes["response_ms"].dtype == "Int64" and votes["response_ms"].min() == 1010
+    assert str(votes["answered_at"].dt.tz) == "UTC"
+
+
+def test_votes_frame_of_a_study_without_votes_keeps_the_columns(db):
+    votes = reporting.votes_frame(Study.objects.create(slug="empty", title="Empty"))
+    assert votes.empty and list(votes.columns) == reporting.VOTE_COLUMNS
+
+
+def test_summary_numbers_equal_hand_counts(vote_study):
+    study, _ = vote_study
+    summary = reporting.study_summary(study).set_index("source")
+    assert list(summary.index) == ["real", "real (control)", "alpha", "beta", "gamma"]
+    expected = {"real": (6, 4, 3), "real (control)": (8, 5, 2), "alpha": (6, 3, 3), "beta": (6, 1, 3)}
+    for source, (n, k, people) in expected.items():
+        row = summary.loc[source]
+        assert (row["votes"], row["judged_real"], row["participants"]) == (n, k, people)
+        assert row["rate"] == pytest.approx(k / n)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_by_formula(k, n), abs=1e-12)
+        assert row["boot_low"] <= row["rate"] <= row["boot_high"]
+    assert summary.loc["real (control)", "group"] == "control"
+    # HYPE-infinity: (fakes judged real + the 2 of 6 treatment reals judged generated) / (6 + 6).
+    assert summary.loc["alpha", "hype_infinity"] == pytest.approx((3 + 2) / 12)
+    assert summary.loc["beta", "hype_infinity"] == pytest.approx((1 + 2) / 12)
+    assert math.isnan(summary.loc["real", "hype_infinity"])
+    gamma = summary.loc["gamma"]
+    assert gamma["votes"] == 0 and math.isnan(gamma["rate"]) and math.isnan(gamma["boot_low"])
+    assert math.isnan(gamma["hype_infinity"])
+
+
+def test_bootstrap_columns_are_seeded_by_the_study(vote_study):
+    study, _ = vote_study
+    first, second = reporting.study_summary(study), reporting.study_summary(study)
+    pd.testing.assert_frame_equal(first, second)
+    # alpha per participant: 2/2, 1/2, 0/2, so a resample can hold anything from 0% to 100%.
+    alpha = first.set_index("source").loc["alpha"]
+    assert alpha["boot_low"] < alpha["ci_low"] or alpha["boot_high"] > alpha["ci_high"]
+
+
+def test_any_study_seed_works(db):
+    study, _ = make_vote_study("negative")
+    study.seed = -5
+    assert reporting.study_summary(study)["boot_low"].notna().sum() == 4
+
+
+def test_report_statistics_equal_hand_values(vote_study):
+    study, _ = vote_study
+    report = reporting.build_report(study)
+    assert report["total_votes"] == TOTAL_VOTES and report["voters"] == 5
+
+    treatment, control = report["signal_detection"]
+    # Treatment: 12 generated shown, 8 judged generated; 6 real shown, 2 judged generated.
+    counts = [treatment[key] for key in ("signal_trials", "hits", "noise_trials", "false_alarms")]
+    assert counts == [12, 8, 6, 2]
+    assert treatment["hit_rate"] == pytest.approx(8 / 12) and treatment["false_alarm_rate"] == pytest.approx(2 / 6)
+    assert treatment["d_prime"] == pytest.approx(d_prime_by_formula(8, 12, 2, 6))
+    assert control["false_alarm_rate"] == pytest.approx(3 / 8) and control["d_prime"] is None
+
+    # gamma has no votes yet, so it is in no comparison: one pair, and Holm leaves its p-value as it is.
+    (alpha_beta,) = report["comparisons"]
+    assert (alpha_beta["model_a"], alpha_beta["model_b"]) == ("alpha", "beta")
+    # Hypergeometric by hand: table [[3, 3], [1, 5]], P(k) over C(12, 6) = 924 is 28, 224, 420, 224, 28;
+    # two-sided p sums the tables no likelier than the observed one: (28 + 224 + 224 + 28) / 924.
+    assert alpha_beta["p_value"] == pytest.approx(504 / 924)
+    assert alpha_beta["odds_ratio"] == pytest.approx(5.0)
+    assert alpha_beta["p_holm"] == pytest.approx(504 / 924)
+
+    versus = report["treatment_vs_control"]
+    assert (versus["rate_treatment"], versus["rate_control"]) == pytest.approx((4 / 6, 5 / 8))
+    assert versus["p_value"] == pytest.approx(1.0)
+
+
+def test_per_image_participant_and_expertise_tables(vote_study):
+    study, _ = vote_study
+    report = reporting.build_report(study)
+    fooling = report["fooling_images"]
+    assert all(row["source"] != "real" for row in fooling)
+    assert [row["rate"] for row in fooling] == sorted((row["rate"] for row in fooling), reverse=True)
+    assert {(row["source"], row["scene"]) for row in fooling if row["rate"] == 1.0} == {
+        ("alpha", "s3"), ("alpha", "s4"), ("alpha", "s5"), ("beta", "s1")}
+    doubted = {row["scene"]: (row["votes"], row["rate"]) for row in report["doubted_real_images"]}
+    assert doubted["s2"] == (3, pytest.approx(1 / 3)) and doubted["s1"] == (3, pytest.approx(2 / 3))
+    assert report["doubted_real_images"][0]["rate"] == min(rate for _, rate in doubted.values())
+
+    accuracy = {row["participant"]: row["accuracy"] for row in report["participant_accuracy"]}
+    assert accuracy["p1"] == pytest.approx(3 / 6) and accuracy["p3"] == pytest.approx(5 / 6)
+    assert accuracy["c1"] == pytest.approx(3 / 4) and accuracy["c2"] == pytest.approx(2 / 4)
+    assert report["mean_accuracy"] == pytest.approx((3 / 6 + 4 / 6 + 5 / 6 + 3 / 4 + 2 / 4) / 5)
+    assert sum(row["participants"] for row in report["accuracy_histogram"]) == 5
+
+    expertise = {(row["expertise"], row["row"]): (row["judged_real"], row["votes"]) for row in report["expertise"]}
+    assert expertise[("yes", "alpha")] == (2, 2) and expertise[("yes", "beta")] == (0, 2)
+    assert expertise[("no", "real")] == (2, 2) and expertise[("no", "alpha")] == (1, 2)
+    assert expertise[("not answered", "real (control)")] == (5, 8)
+    assert [row["expertise"] for row in report["expertise"]][:3] == ["yes"] * 3
+
+
+def test_csv_exports(vote_study, tmp_path):
+    study, _ = vote_study
+    assert reporting.write_votes_csv(study, tmp_path / "votes.csv") == TOTAL_VOTES
+    votes = pd.read_csv(tmp_path / "votes.csv")
+    assert list(votes.columns) == reporting.VOTE_COLUMNS
+    assert set(votes["answer"]) == {"real", "generated"} and set(votes["group"]) == {"treatment", "control"}
+    reporting.write_summary_csv(study, tmp_path / "summary.csv")
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary.columns[:7]) == ["source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high"]
+    assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
+
+
+def test_manifest_summary():
+    description, items = reporting.manifest_summary({
+        "description": "40 scenes drawn at random from the held-out split.", "seed": 5,
+        "scenes": [f"img{i}" for i in range(12)], "runs": {"perceptual": "runs/p"},
+    })
+    assert description.startswith("40 scenes")
+    assert dict(items)["seed"] == "5"
+    assert dict(items)["scenes"].endswith("(12 in all)") and "img9" in dict(items)["scenes"]
+    assert dict(items)["runs"] == '{"perceptual": "runs/p"}'
+    assert reporting.manifest_summary({}) == (None, [])

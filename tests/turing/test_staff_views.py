@@ -1,0 +1,138 @@
+import io
+
+import pandas as pd
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import URLPattern, reverse
+
+from tests.turing.report_data import TOTAL_VOTES, make_vote_study
+from turing import reporting, staff_urls
+from turing.models import Study
+
+pytestmark = pytest.mark.django_db
+
+
+def url_arguments():
+    """Values for the staff routes' URL parameters; a new route with another parameter must add it here."""
+    study = Study.objects.get(slug="votes")
+    return {"slug": study.slug, "fmt": "png", "token": study.stimuli.filter(source="real").first().token}
+
+
+def staff_url_names():
+    return [pattern.name for pattern in staff_urls.urlpatterns if isinstance(pattern, URLPattern)]
+
+
+def staff_url(name):
+    pattern = next(p for p in staff_urls.urlpatterns if p.name == name)
+    parameters = pattern.pattern.converters
+    arguments = url_arguments()
+    unknown = set(parameters) - set(arguments)
+    assert not unknown, f"staff:{name} takes {unknown}: add a value to url_arguments()"
+    return reverse(f"staff:{name}", kwargs={key: arguments[key] for key in parameters})
+
+
+@pytest.fixture
+def vote_study():
+    return make_vote_study("votes", manifest={"description": "Scenes drawn at random with seed 3.", "seed": 3})
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
+    return client
+
+
+@pytest.mark.parametrize("name", staff_url_names())
+def test_anonymous_visitors_are_sent_to_the_admin_login(client, vote_study, name):
+    url = staff_url(name)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login")) and "next=" in response["Location"]
+
+
+@pytest.mark.parametrize("name", staff_url_names())
+def test_users_without_staff_status_are_refused(client, vote_study, name):
+    client.force_login(get_user_model().objects.create_user("participant"))
+    assert client.get(staff_url(name)).status_code == 403
+
+
+@pytest.mark.parametrize("name", staff_url_names())
+def test_staff_see_every_page(staff_client, vote_study, name):
+    response = staff_client.get(staff_url(name))
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
+
+
+def test_staff_urls_cover_the_contract():
+    assert {"study_list", "dashboard", "report", "report_chart", "export_votes", "export_summary", "poster"} <= set(
+        staff_url_names())
+
+
+def test_unknown_study_is_404(staff_client):
+    assert staff_client.get(reverse("staff:report", args=["nope"])).status_code == 404
+
+
+def test_study_list_shows_status_and_counts(staff_client, vote_study):
+    page = staff_client.get(reverse("staff:study_list")).content.decode()
+    assert "Votes votes" in page and "Open" in page
+    assert f'<td class="num">{TOTAL_VOTES}</td>' in page
+    assert '<td class="num">5</td>' in page  # participants
+    assert reverse("staff:report", args=["votes"]) in page
+
+
+def test_dashboard_refreshes_and_shows_live_rates(staff_client, vote_study):
+    page = staff_client.get(reverse("staff:dashboard", args=["votes"])).content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert f'id="total-votes">{TOTAL_VOTES}<' in page
+    assert "real (control)" in page and "62.5%" in page and "16.7%" in page
+
+
+def test_report_shows_every_section(staff_client, vote_study):
+    page = staff_client.get(reverse("staff:report", args=["votes"])).content.decode()
+    assert f'id="total-votes">{TOTAL_VOTES}<' in page
+    for number in ("66.7%", "62.5%", "50.0%", "16.7%", "41.7%"):  # real, control, alpha, beta, HYPE alpha
+        assert number in page
+    for heading in ("Model against model", "Signal detection", "Which images fool most", "Participants' accuracy",
+                    "By self-reported expertise", "How stimuli were chosen"):
+        assert heading in page
+    assert "Scenes drawn at random with seed 3." in page
+    alpha_s3 = vote_study[0].stimuli.get(source="alpha", scene="s3").token
+    assert reverse("turing:image", args=[alpha_s3]) in page  # thumbnail in "which images fool most"
+    assert f'src="{reverse("staff:report_chart", args=["votes"])}"' in page
+    assert reverse("staff:export_votes", args=["votes"]) in page
+    assert reverse("staff:export_summary", args=["votes"]) in page
+
+
+def test_report_chart_is_a_png(staff_client, vote_study):
+    response = staff_client.get(reverse("staff:report_chart", args=["votes"]))
+    assert response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n") and len(response.content) > 2000
+
+
+def test_pages_of_a_study_without_votes(staff_client):
+    Study.objects.create(slug="fresh", title="Fresh")
+    for name in ("dashboard", "report", "report_chart", "export_votes", "export_summary"):
+        assert staff_client.get(reverse(f"staff:{name}", args=["fresh"])).status_code == 200
+    assert 'id="total-votes">0<' in staff_client.get(reverse("staff:report", args=["fresh"])).content.decode()
+
+
+def test_votes_export_is_the_long_format(staff_client, vote_study):
+    response = staff_client.get(reverse("staff:export_votes", args=["votes"]))
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="votes-votes.csv"' in response["Content-Disposition"]
+    votes = pd.read_csv(io.BytesIO(response.content))
+    assert list(votes.columns) == reporting.VOTE_COLUMNS and len(votes) == TOTAL_VOTES
+
+
+def test_summary_export(staff_client, vote_study):
+    summary = pd.read_csv(io.BytesIO(staff_client.get(reverse("staff:export_summary", args=["votes"])).content))
+    assert list(summary.columns) == reporting.SUMMARY_COLUMNS
+    assert summary["source"].tolist() == ["real", "real (control)", "alpha", "beta", "gamma"]
+    assert summary.set_index("source").loc["alpha", "rate"] == pytest.approx(0.5)
+
+
+def test_poster_has_the_join_url_and_its_qr_code(staff_client, vote_study):
+    page = staff_client.get(reverse("staff:poster", args=["votes"])).content.decode()
+    join_url = "http://testserver" + reverse("turing:join", args=["votes"])
+    assert join_url in page
+    assert "<svg" in page and 'class="segno"' in page

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from turing import gallery_views, staff_views
+
+app_name = "staff"
+urlpatterns = [
+    path("", staff_views.study_list, name="study_list"),
+    path("<slug:slug>/dashboard/", staff_views.dashboard, name="dashboard"),
+    path("<slug:slug>/report/", staff_views.report, name="report"),
+    path("<slug:slug>/report/chart.png", staff_views.report_chart, name="report_chart"),
+    path("<slug:slug>/export/votes.csv", staff_views.export_votes, name="export_votes"),
+    path("<slug:slug>/export/summary.csv", staff_views.export_summary, name="export_summary"),
+    path("<slug:slug>/poster/", staff_views.poster, name="poster"),
+    path("<slug:slug>/gallery/", gallery_views.gallery_page, name="gallery"),
+    path("<slug:slug>/gallery/figure.<str:fmt>", gallery_views.gallery_figure, name="gallery_figure"),
+    path("<slug:slug>/gallery/grayscale/<str:token>.png", gallery_views.gallery_grayscale, name="gallery_grayscale"),
+]
+

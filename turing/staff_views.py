@@ -1,0 +1,94 @@
+"""Staff pages: study list, live dashboard, report with chart, CSV exports, poster with QR code.
+
+Every view is wrapped in ``staff_required``: anonymous visitors are sent to the admin login, logged-in
+users without staff status get 403 (Django's staff_member_required would send them to the login again).
+"""
+
+from functools import wraps
+
+import segno
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+
+from turing import reporting
+from turing.charts import fooling_rate_chart
+from turing.models import Study
+
+DASHBOARD_REFRESH_SECONDS = 5
+
+
+def staff_required(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not request.user.is_staff:
+            raise PermissionDenied("Staff only.")
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapped)
+
+
+@staff_required
+def study_list(request):
+    # A handful of counting queries per study: researchers have tens of studies, not thousands.
+    studies = [(study, reporting.participation(study)) for study in Study.objects.all()]
+    return render(request, "turing/staff/study_list.html", {"studies": studies})
+
+
+@staff_required
+def dashboard(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    return render(request, "turing/staff/dashboard.html", {
+        "study": study,
+        "participation": reporting.participation(study),
+        "summary": reporting.records(reporting.study_summary(study)),
+        "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
+    })
+
+
+@staff_required
+def report(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    return render(request, "turing/staff/report.html", reporting.build_report(study))
+
+
+@staff_required
+def report_chart(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    return HttpResponse(fooling_rate_chart(reporting.study_summary(study), study.title), content_type="image/png")
+
+
+def _csv_response(filename):
+    return HttpResponse(content_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@staff_required
+def export_votes(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_response(f"{study.slug}-votes.csv")
+    reporting.write_votes_csv(study, response)
+    return response
+
+
+@staff_required
+def export_summary(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_response(f"{study.slug}-summary.csv")
+    reporting.write_summary_csv(study, response)
+    return response
+
+
+@staff_required
+def poster(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    join_url = request.build_absolute_uri(reverse("turing:join", args=[study.slug]))
+    # segno writes the SVG itself from the URL alone; nothing user-supplied is interpolated into markup.
+    qr_svg = mark_safe(segno.make(join_url, error="m").svg_inline(scale=10, omitsize=True, light="#fff"))
+    return render(request, "turing/staff/poster.html", {"study": study, "join_url": join_url, "qr_svg": qr_svg})
