@@ -1,0 +1,130 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from PIL import Image
+
+from colorization.config import TrainConfig
+from colorization.data import eval_transform
+from colorization.images import load_image
+from colorization.split import make_split, read_split
+from colorization.train import train
+from tests.colorization.conftest import write_color_images
+from turing.audit import audit_study
+from turing.management.commands.build_study import draw_scenes
+from turing.models import REAL, Study
+from turing.stimuli import normalize_image
+
+pytestmark = pytest.mark.django_db
+
+STIMULUS_SIZE = 24
+# The two runs train at different sizes, so the real crops must follow the larger one.
+RUNS = {
+    "perceptual": dict(image_size=32, vgg_weights="none", model_opts={"width": 0.125}),
+    "koalarization": dict(
+        image_size=24, model_opts={"irv2_weights": "none", "width": 0.125, "irv2_model": "test_resnet"}
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A split of 9 non-square photos (6 held out) and one 1-step run per model."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("build_study")
+    write_color_images(root / "photos", 6, size=(48, 40))
+    write_color_images(root / "photos", 3, size=(37, 53), prefix="tall", seed=1)
+    make_split(root / "photos", root / "split", holdout=6, seed=0)
+    for name, options in RUNS.items():
+        train(TrainConfig(model=name, split=root / "split", out=root / "runs" / name, max_steps=1, batch_size=3,
+                          workers=0, lr=1e-3, progress=False, device="cpu", **options))
+    yield {"split": root / "split", "runs": {name: root / "runs" / name for name in RUNS}}
+    torch.set_num_threads(previous_threads)
+
+
+def build(trained, slug="built", **options):
+    call_command(
+        "build_study", slug, split=str(trained["split"]),
+        run=[f"{name}={path}" for name, path in trained["runs"].items()],
+        title="Built from runs", size=STIMULUS_SIZE, device="cpu", **options,
+    )
+    return Study.objects.get(slug=slug)
+
+
+def test_builds_an_audited_study_from_random_held_out_scenes(trained, capsys):
+    study = build(trained, n_scenes=4, seed=3, control_fraction=0.25, trials=3)
+
+    split = read_split(trained["split"])
+    chosen = draw_scenes(split.heldout, 4, 3)
+    assert sorted(study.stimuli.values_list("scene", flat=True).distinct()) == sorted(p.stem for p in chosen)
+    assert study.models == ["koalarization", "perceptual"]
+    assert study.stimuli.count() == 4 * 3
+    assert audit_study(study) == []
+    assert "audit passed: 12 stimuli" in capsys.readouterr().out
+    assert (study.seed, study.control_fraction, study.trials_per_participant) == (3, 0.25, 3)
+
+    manifest = study.manifest
+    assert manifest["seed"] == 3 and manifest["n_scenes"] == 4 and manifest["crop_size"] == 32
+    assert manifest["scenes"] == [path.stem for path in chosen]
+    assert "drawn at random from the held-out set (6 images) with seed 3" in manifest["description"]
+    assert {name: run["model_name"] for name, run in manifest["runs"].items()} == {
+        "perceptual": "perceptual", "koalarization": "koalarization"}
+    assert manifest["runs"]["koalarization"]["config"]["image_size"] == 24
+    assert manifest["runs"]["perceptual"]["checkpoint"].endswith("perceptual/last.pt")
+
+
+def test_real_stimuli_are_cropped_as_the_models_saw_them(trained, tmp_path):
+    study = build(trained, n_scenes=2, seed=1)
+
+    real = study.stimuli.filter(source=REAL).first()
+    photo = next(path for path in read_split(trained["split"]).heldout if path.stem == real.scene)
+    # What build_study should have shown: the model input crop at the larger training size, normalized.
+    eval_transform(load_image(photo), 32).save(tmp_path / "crop.png")
+    expected = Image.open(io.BytesIO(normalize_image(tmp_path / "crop.png", STIMULUS_SIZE)))
+    with real.image.open("rb") as file:
+        stored = Image.open(file)
+        stored.load()
+    assert np.array_equal(np.asarray(stored), np.asarray(expected))
+
+
+def test_the_same_seed_draws_the_same_scenes(trained):
+    first = build(trained, slug="first", n_scenes=3, seed=5)
+    second = build(trained, slug="second", n_scenes=3, seed=5)
+
+    assert first.manifest["scenes"] == second.manifest["scenes"]
+
+
+def test_draws_are_random_subsets_of_the_held_out_set():
+    heldout = [f"photo{index}" for index in range(50)]
+
+    draws = {tuple(draw_scenes(heldout, 5, seed)) for seed in range(20)}
+
+    assert len(draws) == 20
+    assert all(set(draw) <= set(heldout) and len(set(draw)) == 5 for draw in draws)
+    assert draw_scenes(heldout, 5, 7) == draw_scenes(heldout, 5, 7)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(n_scenes=7), "the split holds out 6 images; --n-scenes 7 asks for more"),
+    (dict(checkpoint="best", run=["perceptual=/nowhere"]), "/nowhere: no such checkpoint"),
+    (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
+    (dict(run=["real=a"]), "model name 'real' is reserved"),
+    (dict(run=[]), "give at least one --run"),
+])
+def test_bad_requests_fail_before_any_work(trained, options, message):
+    options = {"run": [f"{name}={path}" for name, path in trained["runs"].items()], "n_scenes": 2, **options}
+
+    with pytest.raises(CommandError, match=message):
+        call_command("build_study", "bad", split=str(trained["split"]), title="Bad", **options)
+    assert not Study.objects.filter(slug="bad").exists()
+
+
+def test_an_existing_slug_is_refused(trained):
+    build(trained, slug="taken", n_scenes=1, seed=0)
+
+    with pytest.raises(CommandError, match="study 'taken' already exists"):
+        build(trained, slug="taken", n_scenes=1, seed=0)

@@ -1,0 +1,155 @@
+"""A study's gallery for staff: per scene, grayscale input | each model | real, with each image's votes.
+
+Each image shows its judged-real share and vote count from the report's per-image table
+(turing.statistics.per_image_table: answered scored trials, both groups pooled), so the gallery and the
+report always agree. Rows can be sorted by the images of one source that are judged real most often
+("fools most" for a model). The grayscale column is never a stimulus: it is computed on demand from the
+stored real stimulus (turing.stimuli.grayscale_version) and shown to staff only.
+
+The same gallery is available as a matplotlib figure (colorization.gallery.gallery_figure, which is
+free of torch) for a poster or paper.
+"""
+
+import io
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from turing import reporting
+from turing import statistics as st
+from turing.models import REAL
+from turing.stimuli import grayscale_version
+
+GRAYSCALE = "grayscale"
+FIGURE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
+FIGURE_DPI = 100
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    """One stimulus with its votes; share is None while it has no votes."""
+
+    stimulus: object
+    votes: int = 0
+    judged_real: int = 0
+
+    @property
+    def share(self):
+        return self.judged_real / self.votes if self.votes else None
+
+
+@dataclass
+class GalleryRow:
+    """One scene: its real stimulus and each model's version (None where a model has none)."""
+
+    scene: str
+    real: GalleryImage | None
+    generated: dict = field(default_factory=dict)
+
+    def image(self, source):
+        return self.real if source == REAL else self.generated.get(source)
+
+    @property
+    def cells(self):
+        """(source, image or None) in column order: each model, then real."""
+        return [*self.generated.items(), (REAL, self.real)]
+
+
+def sort_choices(study) -> list[str]:
+    """Valid sort keys besides the scene name: each model, then "real"."""
+    return [*study.models, REAL]
+
+
+def check_sort(study, sort):
+    """sort itself (None: scene order); ValueError when it is not one of sort_choices(study)."""
+    if sort is not None and sort not in sort_choices(study):
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(sort_choices(study))}")
+    return sort
+
+
+def gallery_rows(study, sort=None) -> list[GalleryRow]:
+    """Rows by scene name, or with sort=<source> by that source's judged-real share (highest first).
+
+    Within equal shares, more votes first; images without votes go last. An unknown sort raises ValueError.
+    """
+    check_sort(study, sort)
+    per_image = st.per_image_table(reporting.votes_frame(study)).set_index("stimulus")
+    counts = {token: (int(row.votes), int(row.judged_real)) for token, row in per_image.iterrows()}
+    models = study.models
+    by_scene = {}
+    for stimulus in study.stimuli.order_by("scene", "source"):
+        image = GalleryImage(stimulus, *counts.get(stimulus.token, (0, 0)))
+        row = by_scene.setdefault(stimulus.scene, GalleryRow(stimulus.scene, None, dict.fromkeys(models)))
+        if stimulus.source == REAL:
+            row.real = image
+        else:
+            row.generated[stimulus.source] = image
+    rows = list(by_scene.values())
+    if sort is not None:
+        rows.sort(key=lambda row: _fools_most_key(row.image(sort)))
+    return rows
+
+
+def _fools_most_key(image):
+    if image is None or image.share is None:
+        return (1, 0.0, 0)
+    return (0, -image.share, -image.votes)
+
+
+def grayscale_png(real_stimulus) -> bytes:
+    """The real stimulus's lightness as a grayscale PNG: what the models were given."""
+    buffer = io.BytesIO()
+    grayscale_version(_open(real_stimulus)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def caption(study, sort=None) -> str:
+    """Figure caption: what the numbers are, how the rows are ordered, and how the scenes were chosen."""
+    order = f"sorted by {sort}'s judged-real share" if sort else "sorted by scene name"
+    text = (
+        f"{study.title}: per scene, grayscale input | {' | '.join(study.models)} | real. "
+        f"Under each image: share of votes judging it real (n = votes; scored trials, all groups); {order}."
+    )
+    chosen = study.manifest.get("description") if isinstance(study.manifest, dict) else None
+    return f"{text} {chosen}" if chosen else text
+
+
+def study_gallery_figure(study, sort=None, limit=None):
+    """The gallery as a matplotlib Figure, one row per scene (the first `limit` rows when given)."""
+    # Imported here so that loading the staff URLs does not load matplotlib.
+    from colorization.gallery import gallery_figure
+
+    rows = gallery_rows(study, sort)[:limit]
+    figure_rows = []
+    for row in rows:
+        images, labels = [], []
+        if row.real is not None:
+            images.append(grayscale_version(_open(row.real.stimulus)))
+            labels.append(GRAYSCALE)
+        for source, image in row.cells:
+            if image is not None:
+                images.append(_open(image.stimulus))
+                labels.append(f"{source}\n{_votes_label(image)}")
+        figure_rows.append({"title": row.scene, "images": images, "labels": labels})
+    return gallery_figure(figure_rows, caption(study, sort))
+
+
+def figure_bytes(study, fmt, sort=None, limit=None) -> bytes:
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"unknown figure format {fmt!r}; choose one of {', '.join(FIGURE_FORMATS)}")
+    buffer = io.BytesIO()
+    study_gallery_figure(study, sort, limit).savefig(buffer, format=fmt, dpi=FIGURE_DPI)
+    return buffer.getvalue()
+
+
+def _votes_label(image: GalleryImage) -> str:
+    if image.share is None:
+        return "no votes"
+    return f"{100 * image.share:.0f}% real (n={image.votes})"
+
+
+def _open(stimulus) -> Image.Image:
+    with stimulus.image.storage.open(stimulus.image.name, "rb") as file:
+        image = Image.open(file)
+        image.load()
+    return image.convert("RGB")

@@ -1,0 +1,176 @@
+"""build_study: from trained colorization runs to a Turing-test study in one command.
+
+Scenes are drawn at random (with the seed) from the split's held-out images, so no one hand-picks the
+images that fool best. Each drawn photo is cropped exactly as the models' inputs were
+(colorization.data.eval_transform at the training image size; the largest one when runs differ, which keeps
+the same field of view for every run), each run colorizes those crops (colorization.inference.colorize_paths),
+and the crops and outputs go through turing.importing.import_study, the one normalizer path, which also
+audits the stimuli. How the stimuli were chosen is stored in the study's manifest for the report.
+
+The colorization package (and with it torch) is imported inside handle() only, so listing or loading
+management commands never pulls in torch.
+"""
+
+import argparse
+import random
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_slug
+
+from turing.importing import StudyImportError, import_study
+from turing.management.commands.create_study import add_study_arguments, study_fields
+from turing.models import REAL, Study
+
+CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
+
+
+def parse_run(value) -> tuple[str, Path]:
+    """NAME=PATH (a run folder or a checkpoint file) -> (name, path)."""
+    name, sep, path = str(value).partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=RUN_DIR (e.g. perceptual=runs/perceptual), got {value!r}")
+    return name.strip(), Path(path.strip())
+
+
+def checkpoint_path(run: Path, checkpoint: str) -> Path:
+    """The checkpoint file of a run folder (or the file itself); FileNotFoundError naming what is missing."""
+    path = run / CHECKPOINTS[checkpoint] if run.is_dir() else run
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint (run folder or .pt file expected)")
+    return path
+
+
+def draw_scenes(heldout: list[Path], n_scenes: int, seed: int) -> list[Path]:
+    """n_scenes held-out photos drawn at random with seed, in the split's order."""
+    if n_scenes > len(heldout):
+        raise ValueError(f"the split holds out {len(heldout)} images; --n-scenes {n_scenes} asks for more")
+    chosen = set(random.Random(seed).sample(range(len(heldout)), n_scenes))
+    return [path for index, path in enumerate(heldout) if index in chosen]
+
+
+class Command(BaseCommand):
+    help = (
+        "Build a study from trained runs: draw scenes at random from the split's held-out images, crop them as "
+        "the models saw them, colorize them with every run, normalize and import everything, and audit it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="Short name used in the join URL /s/SLUG/.")
+        parser.add_argument("--title", required=True)
+        parser.add_argument("--split", required=True, type=Path, metavar="SPLIT_DIR",
+                            help="Split folder (split.json) the runs were trained on.")
+        # Not required=True: call_command(run=[...]) must be able to pass several runs.
+        parser.add_argument("--run", action="append", type=parse_run, metavar="NAME=RUN_DIR", default=[],
+                            help="A model's name and its run folder (or checkpoint file); repeat for each model.")
+        parser.add_argument("--n-scenes", type=int, default=100, help="Scenes to draw (default 100).")
+        parser.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="last",
+                            help="Checkpoint of each run folder (default last: best.pt was chosen on the "
+                                 "held-out loss, the very images the scenes come from).")
+        parser.add_argument("--device", default="auto", help="Device for colorizing (default auto).")
+        add_study_arguments(parser)
+
+    def handle(self, *args, **options):
+        slug, split_dir = options["slug"], Path(options["split"])
+        # call_command(run=[...]) hands over the strings unparsed.
+        given = [parse_run(run) if isinstance(run, str) else run for run in options["run"]]
+        self.check_runs(slug, given)
+        runs = dict(given)
+        if options["n_scenes"] < 1:
+            raise CommandError(f"--n-scenes must be at least 1, got {options['n_scenes']}")
+        fields = study_fields(options)
+        seed = fields["seed"]
+
+        from colorization.data import eval_transform
+        from colorization.images import ImageError, load_image
+        from colorization.inference import colorize_paths, load_model
+        from colorization.split import read_split
+
+        try:
+            split = read_split(split_dir)
+            scenes = draw_scenes(split.heldout, options["n_scenes"], seed)
+            checkpoints = {name: checkpoint_path(run, options["checkpoint"]) for name, run in runs.items()}
+            stored = {name: load_model(path, "cpu")[1] for name, path in checkpoints.items()}
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error)) from None
+        crop_size = max(ckpt["config"]["image_size"] for ckpt in stored.values())
+        manifest = self.manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored)
+
+        with tempfile.TemporaryDirectory(prefix=f"build_study-{slug}-") as work:
+            real_dir = Path(work) / REAL
+            real_dir.mkdir()
+            self.stdout.write(f"Cropping {len(scenes)} held-out photos to {crop_size} px (seed {seed})")
+            for path in scenes:
+                try:
+                    eval_transform(load_image(path), crop_size).save(real_dir / f"{path.stem}.png")
+                except ImageError as error:
+                    raise CommandError(str(error)) from None
+            crops = sorted(real_dir.iterdir())
+            generated = {}
+            for name, path in checkpoints.items():
+                self.stdout.write(f"Colorizing with {name} ({path})")
+                generated[name] = Path(work) / name
+                colorize_paths(path, crops, generated[name], device=options["device"],
+                               progress=options["verbosity"] > 1)
+            try:
+                study = import_study(slug, options["title"], real_dir, generated, size=options["size"],
+                                     manifest=manifest, **fields)
+            except StudyImportError as error:
+                raise CommandError(str(error)) from None
+
+        self.stdout.write(f"audit passed: {study.stimuli.count()} stimuli")
+        self.stdout.write(self.style.SUCCESS(
+            f"Built study {study.slug!r} ({study.title}): {len(scenes)} scenes x (real + {', '.join(runs)}), "
+            f"seed {seed}."
+        ))
+        self.stdout.write(f"Join URL: {study.get_absolute_url()}")
+
+    @staticmethod
+    def check_runs(slug, given):
+        """Fail before any slow work on what import_study would only refuse at the end."""
+        if Study.objects.filter(slug=slug).exists():
+            raise CommandError(f"study {slug!r} already exists; choose another slug")
+        if not given:
+            raise CommandError("give at least one --run NAME=RUN_DIR")
+        names = [name for name, _ in given]
+        repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+        if repeated:
+            raise CommandError(f"--run names a model more than once: {', '.join(repeated)}")
+        for name in names:
+            try:
+                validate_slug(name)
+            except ValidationError:
+                raise CommandError(f"model name {name!r}: use letters, digits, hyphens and underscores only") from None
+            if name == REAL:
+                raise CommandError(f"model name {REAL!r} is reserved for the real photos")
+
+    @staticmethod
+    def manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored):
+        """How the stimuli were chosen and made, stored with the study for the report."""
+        return {
+            "description": (
+                f"{len(scenes)} scenes drawn at random from the held-out set ({len(split.heldout)} images) "
+                f"with seed {seed}, not hand-picked. Real photos are shown cropped exactly as the models' "
+                f"inputs were ({crop_size} x {crop_size} center crop)."
+            ),
+            "split": str(Path(split_dir).resolve()),
+            "seed": seed,
+            "n_scenes": len(scenes),
+            "heldout_images": len(split.heldout),
+            "scenes": [path.stem for path in scenes],
+            "scene_files": [path.relative_to(split.root).as_posix() for path in scenes],
+            "crop_size": crop_size,
+            "runs": {
+                name: {
+                    "checkpoint": str(path.resolve()),
+                    "model_name": stored[name]["model_name"],
+                    "model_kwargs": stored[name]["model_kwargs"],
+                    "step": stored[name]["step"],
+                    "config": stored[name]["config"],
+                }
+                for name, path in checkpoints.items()
+            },
+        }

@@ -1,0 +1,64 @@
+"""The one normalizer every stimulus passes through, so real and generated images differ only in their pixels.
+
+Every stimulus, real or generated, is loaded exactly as the colorization models load their inputs
+(colorization.images.load_image: EXIF orientation applied, CMYK/alpha/16-bit/palette converted to 8-bit RGB,
+no ICC colour management), center-cropped to a square, resized to size x size with LANCZOS, and encoded as a
+PNG with the same encoder settings and nothing but the IHDR, IDAT and IEND chunks: no EXIF, ICC profile,
+text, gamma or resolution chunks.
+
+The PNG is stored uncompressed (compress_level=0). An uncompressed PNG's length depends only on its
+dimensions, so every stimulus of a study has exactly the same file size and the same Content-Length: a
+participant cannot tell a smooth model output from a noisy photo by how many bytes it took to download.
+"""
+
+import io
+from pathlib import Path
+
+import numpy as np
+from colorization.images import ImageError, load_image
+from PIL import Image, ImageOps
+from skimage import color
+
+DEFAULT_STIMULUS_SIZE = 256
+
+# Fixed for every stimulus; see the module docstring for why level 0.
+PNG_SETTINGS = {"format": "PNG", "optimize": False, "compress_level": 0}
+
+
+class StimulusError(ValueError):
+    """A file that cannot become a stimulus; the message starts with the file's path."""
+
+
+def normalize_image(path: Path, size: int = DEFAULT_STIMULUS_SIZE) -> bytes:
+    """PNG bytes of the image at path as an 8-bit RGB size x size stimulus without any metadata."""
+    if size < 1:
+        raise ValueError(f"stimulus size must be positive, got {size}")
+    try:
+        image = load_image(path)
+    except ImageError as error:
+        raise StimulusError(str(error)) from None
+    square = ImageOps.fit(image, (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    return encode_png(square)
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """The image's RGB pixels as a PNG with the fixed encoder settings and no metadata."""
+    # A fresh image built from the raw pixels carries no info dict, so Pillow has no ICC profile,
+    # transparency or text to copy into the file.
+    clean = Image.frombytes("RGB", image.size, image.convert("RGB").tobytes())
+    buffer = io.BytesIO()
+    clean.save(buffer, **PNG_SETTINGS)
+    return buffer.getvalue()
+
+
+def grayscale_version(rgb: Image.Image) -> Image.Image:
+    """What the colorization model was given: the image's CIELAB lightness L with a = b = 0, as a mode "L" image.
+
+    Used for the staff gallery only; it is never a stimulus. Gray with the photo's own L (rather than
+    Pillow's luma conversion) shows exactly the information the model received.
+    """
+    lab = color.rgb2lab(np.asarray(rgb.convert("RGB"), dtype=np.float64) / 255.0)
+    lab[..., 1:] = 0.0
+    # With a = b = 0 the three sRGB channels agree up to rounding; their mean is the gray level.
+    gray = color.lab2rgb(lab).mean(axis=-1)
+    return Image.fromarray((gray.clip(0.0, 1.0) * 255.0).round().astype(np.uint8))
