@@ -16,6 +16,9 @@ if not os.environ.get("SECRET_KEY"):
 if DEBUG:  # noqa: F405
     raise ImproperlyConfigured("DEBUG must be false in production.")
 
+# Static files straight from the app server, so the study runs behind any plain proxy.
+MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # noqa: F405
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)  # noqa: F405
 SESSION_COOKIE_SECURE = True
