@@ -1,0 +1,120 @@
+"""End to end in a real headless Chromium on a phone-sized screen, through participant.js.
+
+Set SCREENSHOT_DIR to also save a screenshot of a trial page there (trial-phone.png) for the README.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect, sync_playwright
+
+from turing.models import Participant
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
+    # calls from the test itself unless told that this is safe (it is: nothing here is async).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    return chromium.new_context(viewport=PHONE, device_scale_factor=2).new_page()
+
+
+def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, live_server, build_study,
+                                                                         django_user_model):
+    study = build_study("poster", scenes=8, size=64, trials_per_participant=4, practice_trials=2, seed=2)
+    requests = []
+    page.on("request", lambda request: requests.append((request.method, request.url)))
+
+    page.goto(f"{live_server.url}{reverse('turing:join', args=['poster'])}?participant_label=phone-1")
+    expect(page.get_by_text("Half of the images are real photographs")).to_be_visible()
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(f"**{reverse('turing:trial', args=['poster'])}")
+    # Lost if the page reloads: proves the trials below are swapped in by participant.js.
+    page.evaluate("window.sameDocument = true")
+
+    image = page.locator(".stimulus img")
+    keys = ["r", "ArrowRight", "g", "ArrowLeft", "R", "G"]
+    for number, key in enumerate(keys, start=1):
+        practice = number <= 2
+        progress = f"Practice {number} / 2" if practice else f"{number - 2} / 4"
+        expect(page.locator(".progress")).to_have_text(progress)
+        expect(image).to_have_js_property("complete", True)
+        if number == 3 and os.environ.get("SCREENSHOT_DIR"):
+            page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / "trial-phone.png"))
+        assert page.evaluate("window.sameDocument") is True
+        page.keyboard.press(key)
+        if practice:
+            expect(page.locator(".feedback .truth")).to_contain_text("That image was")
+            expect(page.locator(".practice-over")).to_be_visible(visible=number == 2)
+            expect(page.get_by_role("button", name="Real")).to_be_hidden()
+            page.keyboard.press("Enter")
+            expect(page.locator(".feedback")).to_be_hidden()
+
+    page.wait_for_url(f"**{reverse('turing:finish', args=['poster'])}")
+    participant = Participant.objects.get(study=study)
+    correct = sum(trial.correct for trial in participant.trials.filter(practice=False))
+    expect(page.locator(".score")).to_have_text(f"You judged {correct} of 4 images correctly.")
+
+    assert participant.label == "phone-1" and participant.finished_at is not None
+    trials = list(participant.trials.order_by("-practice", "position"))
+    assert [trial.answer for trial in trials] == ["real", "generated", "generated", "real", "real", "generated"]
+    # Response times: measured by participant.js from image load to key press.
+    assert all(trial.response_ms is not None for trial in trials)
+
+    # Each image after the first was fetched before the vote that brought it on screen was sent.
+    votes = [index for index, (method, url) in enumerate(requests) if method == "POST" and "/vote/" in url]
+    assert len(votes) == 6
+    for previous_vote, trial in zip(votes, trials[1:]):
+        image_url = live_server.url + reverse("turing:image", args=[trial.stimulus.token])
+        assert requests.index(("GET", image_url)) < previous_vote
+
+    django_user_model.objects.create_superuser("researcher", password="poster-session-2")
+    page.goto(live_server.url + reverse("staff:report", args=["poster"]))
+    page.get_by_label("Username").fill("researcher")
+    page.get_by_label("Password").fill("poster-session-2")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{reverse('staff:report', args=['poster'])}")
+    expect(page.locator("#total-votes")).to_have_text("4")
+
+
+def test_without_javascript_forms_and_css_do_the_job(chromium, live_server, build_study):
+    study = build_study("plain", scenes=6, size=64, trials_per_participant=2, practice_trials=1, exposure_ms=300)
+    page = chromium.new_context(viewport=PHONE, java_script_enabled=False).new_page()
+    page.goto(live_server.url + reverse("turing:join", args=["plain"]))
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+
+    image = page.locator(".stimulus img")
+    expect(image).to_be_visible()
+    # The exposure limit as a CSS animation: the image is hidden 300 ms after the page shows.
+    expect(image).to_be_hidden(timeout=3000)
+    page.get_by_role("button", name="Real").click()
+    expect(page.locator(".truth")).to_contain_text("That image was")
+    page.get_by_role("link", name="Continue").click()
+    for progress in ("1 / 2", "2 / 2"):
+        expect(page.locator(".progress")).to_have_text(progress)
+        page.get_by_role("button", name="Generated").click()
+    expect(page.locator(".score")).to_contain_text("of 2 images correctly")
+
+    trials = Participant.objects.get(study=study).trials.all()
+    assert [trial.answer for trial in trials] == ["real", "generated", "generated"]
+    # Measured by the server from rendering the page to the vote; at least the 300 ms waited above.
+    assert trials[0].response_ms >= 300

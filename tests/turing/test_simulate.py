@@ -1,0 +1,77 @@
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from turing import views
+from turing.models import REAL, Participant, Study, Trial
+
+
+def simulate(*args, **options):
+    out = StringIO()
+    call_command("simulate_participants", *args, stdout=out, **options)
+    return out.getvalue()
+
+
+def test_bots_answer_real_at_the_given_rates_through_the_views(build_study):
+    study = build_study("rehearsal", scenes=22, trials_per_participant=20, practice_trials=1, seed=5)
+    p_real = {REAL: 0.85, "perceptual": 0.6, "koalarization": 0.2}
+    with mock.patch.object(views, "enroll_participant", wraps=views.enroll_participant) as enroll:
+        out = simulate(
+            "rehearsal", n=40, seed=11, p_real=[f"{source}={p}" for source, p in p_real.items()]
+        )
+    assert enroll.call_count == 40, "every bot joined through the join view"
+
+    bots = Participant.objects.filter(study=study)
+    assert sorted(bots.values_list("label", flat=True)) == [f"bot-{i:04d}" for i in range(1, 41)]
+    assert not bots.filter(finished_at=None).exists()
+    assert not Trial.objects.filter(answer="").exists()
+    assert Trial.objects.filter(practice=True).count() == 40
+    scored = Trial.objects.filter(practice=False)
+    assert scored.count() == 800
+    assert not scored.filter(response_ms=None).exists()
+    for source, p in p_real.items():
+        votes = scored.filter(stimulus__source=source)
+        share = votes.filter(answer=REAL).count() / votes.count()
+        assert abs(share - p) < 0.1, (source, share)
+    assert "40 bots took study 'rehearsal' (bot-0001 to bot-0040)." in out
+    assert "perceptual" in out and "koalarization" in out
+
+
+def test_later_runs_number_bots_on(small_study):
+    simulate("small", n=2, seed=1)
+    simulate("small", n=1, seed=2)
+    assert sorted(Participant.objects.values_list("label", flat=True)) == ["bot-0001", "bot-0002", "bot-0003"]
+
+
+def test_bots_pass_production_host_and_https_checks(small_study, settings):
+    # Outside pytest ALLOWED_HOSTS has no "testserver", and production redirects plain HTTP to HTTPS.
+    settings.ALLOWED_HOSTS = [".poster.example.org"]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    simulate("small", n=2, seed=1)
+    assert Participant.objects.filter(finished_at__isnull=False).count() == 2
+
+
+@pytest.mark.parametrize(
+    "p_real, problem",
+    [
+        (["gan=0.5"], "unknown source 'gan'"),
+        (["real=1.5"], "between 0 and 1"),
+        (["real"], "expected SOURCE=P"),
+        (["real=often"], "'often' is not a number"),
+    ],
+)
+def test_bad_probabilities_are_named(small_study, p_real, problem):
+    with pytest.raises(CommandError, match=problem):
+        simulate("small", n=1, p_real=p_real)
+    assert not Participant.objects.exists()
+
+
+def test_closed_or_missing_study_is_refused(small_study):
+    Study.objects.filter(pk=small_study.pk).update(status=Study.Status.CLOSED)
+    with pytest.raises(CommandError, match="'small' is closed"):
+        simulate("small", n=1)
+    with pytest.raises(CommandError, match="no study 'absent'"):
+        simulate("absent", n=1)

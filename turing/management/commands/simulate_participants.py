@@ -1,0 +1,141 @@
+"""Rehearse a study with bots that take it through the real participant pages, as oTree's bots do.
+
+Each bot has its own django.test.Client (its own session cookie): it opens the join URL with a
+participant_label (bot-0001, ...), consents, opens the trial page, then for every trial loads the image and
+votes the way participant.js does (the JSON reply names the next trial), and finally reads its finish page.
+A bot answers "real" with probability --p-real SOURCE=P for an image of that source, so a researcher can
+see what the report shows for known fooling rates before the poster session.
+"""
+
+import json
+import math
+import random
+import re
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count, Q
+from django.test import Client
+from django.urls import resolve, reverse
+
+from turing.models import GENERATED, REAL, Stimulus, Study, Trial
+
+TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
+# Bots take about 1.5 s per image, spread like human response times (log-normal).
+RESPONSE_MS_MEDIAN, RESPONSE_MS_SIGMA = 1500, 0.5
+
+
+def parse_p_real(values, sources):
+    """{source: P} from ["SOURCE=P", ...]; every source of the study defaults to 0.5."""
+    p_real = dict.fromkeys(sources, 0.5)
+    for value in values:
+        source, sep, probability = value.partition("=")
+        if not sep:
+            raise CommandError(f"--p-real {value!r}: expected SOURCE=P, e.g. real=0.8")
+        if source not in p_real:
+            raise CommandError(f"--p-real {value!r}: unknown source {source!r}; this study has {', '.join(sources)}")
+        try:
+            p_real[source] = float(probability)
+        except ValueError:
+            raise CommandError(f"--p-real {value!r}: {probability!r} is not a number") from None
+        if not 0.0 <= p_real[source] <= 1.0:
+            raise CommandError(f"--p-real {value!r}: the probability must lie between 0 and 1")
+    return p_real
+
+
+def bot_host():
+    """A host name that the running settings accept, not only the test settings.
+
+    Outside pytest, ALLOWED_HOSTS lacks the test Client's default "testserver".
+    """
+    names = [host.lstrip(".") for host in settings.ALLOWED_HOSTS if "*" not in host]
+    return names[0] if names else "localhost"
+
+
+class Bot:
+    def __init__(self, study, label, p_real, rng):
+        self.study, self.label, self.p_real, self.rng = study, label, p_real, rng
+        self.client = Client(HTTP_HOST=bot_host())
+        self.source_of = dict(Stimulus.objects.filter(study=study).values_list("token", "source"))
+
+    def request(self, method, url, data=None, expected=(200,), accept="text/html"):
+        # Over HTTPS, because production settings redirect plain HTTP there.
+        response = getattr(self.client, method)(url, data, secure=True, headers={"accept": accept})
+        if response.status_code not in expected:
+            raise CommandError(
+                f"{self.label}: {method.upper()} {url} answered {response.status_code}; the study cannot be taken"
+            )
+        return response
+
+    def run(self):
+        join_url = reverse("turing:join", args=[self.study.slug])
+        trial_url = reverse("turing:trial", args=[self.study.slug])
+        self.request("get", join_url, {"participant_label": self.label})
+        consent = {"consent": "on", "participant_label": self.label}
+        if self.study.ask_expertise:
+            consent["expertise"] = self.rng.choice(["yes", "no", ""])
+        self.request("post", join_url, consent, expected=(302,))
+        page = self.request("get", trial_url)
+        trial = json.loads(TRIAL_DATA.search(page.content.decode()).group(1))
+        # From here on as participant.js does it: each vote's JSON reply names the next trial.
+        while trial:
+            trial = self.vote(trial)
+        self.request("get", reverse("turing:finish", args=[self.study.slug]))
+
+    def vote(self, trial):
+        """Look at the trial's image, answer, and return the next trial (None after the last)."""
+        self.request("get", trial["image_url"])
+        source = self.source_of[resolve(trial["image_url"]).kwargs["token"]]
+        answer = REAL if self.rng.random() < self.p_real[source] else GENERATED
+        response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))
+        reply = self.request(
+            "post", trial["vote_url"], {"answer": answer, "response_ms": response_ms}, accept="application/json"
+        )
+        return reply.json()["next"]
+
+
+class Command(BaseCommand):
+    help = "Take an open study with N bots through the real participant pages and print their votes per source."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("--n", type=int, default=40, help="Number of bots (default 40).")
+        parser.add_argument("--seed", type=int, help="Seed for the bots' answers (default: random).")
+        parser.add_argument(
+            "--p-real", nargs="+", action="extend", default=[], metavar="SOURCE=P",
+            help='Probability of answering "real" for images of SOURCE ("real" or a model name); default 0.5.',
+        )
+
+    def handle(self, slug, n, seed, p_real, **options):
+        try:
+            study = Study.objects.get(slug=slug)
+        except Study.DoesNotExist:
+            raise CommandError(f"no study {slug!r}") from None
+        if study.status != Study.Status.OPEN:
+            raise CommandError(f"study {slug!r} is {study.status}; open it before simulating participants")
+        if n < 1:
+            raise CommandError("--n must be at least 1")
+        p_real = parse_p_real(p_real, [REAL, *study.models])
+        rng = random.Random(seed)
+
+        first = study.participants.filter(label__startswith="bot-").count() + 1
+        labels = [f"bot-{number:04d}" for number in range(first, first + n)]
+        for label in labels:
+            Bot(study, label, p_real, rng).run()
+        self.print_summary(study, labels, p_real)
+
+    def print_summary(self, study, labels, p_real):
+        rows = (
+            Trial.objects.filter(participant__study=study, participant__label__in=labels, practice=False)
+            .values("stimulus__source", "participant__group")
+            .annotate(votes=Count("pk"), judged_real=Count("pk", filter=Q(answer=REAL)))
+            .order_by("stimulus__source", "participant__group")
+        )
+        self.stdout.write(f"{len(labels)} bots took study {study.slug!r} ({labels[0]} to {labels[-1]}).")
+        self.stdout.write(f"{'source':<20} {'group':<10} {'votes':>6} {'judged real':>12} {'p-real':>7}")
+        for row in rows:
+            source = row["stimulus__source"]
+            share = row["judged_real"] / row["votes"]
+            self.stdout.write(
+                f"{source:<20} {row['participant__group']:<10} {row['votes']:>6} {share:>12.3f} {p_real[source]:>7.2f}"
+            )
