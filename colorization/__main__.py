@@ -1,0 +1,5 @@
+import sys
+
+from colorization.cli import main
+
+sys.exit(main())

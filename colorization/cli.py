@@ -1,0 +1,285 @@
+"""`python -m colorization COMMAND ...`: split, train, colorize, evaluate, plot, compare.
+
+Each command imports its (torch-heavy) module only when it runs, so `--help` stays fast. Bad input (a corrupt
+or missing file, an unknown model, weights that cannot be fetched offline, ...) prints one line to stderr and
+exits with status 2; `--traceback` shows the full traceback instead.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args, parser)
+    except Exception as error:
+        if args.traceback or not _is_input_error(error):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m colorization", description=__doc__.splitlines()[0])
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an input error")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _add_split(commands)
+    _add_train(commands)
+    _add_colorize(commands)
+    _add_evaluate(commands)
+    _add_plot(commands)
+    _add_compare(commands)
+    return parser
+
+
+def _add_split(commands):
+    parser = commands.add_parser("split", help="write a deterministic train / held-out manifest of a folder")
+    parser.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True, help="split folder to write (split.json)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--holdout", type=int, help="number of held-out images")
+    size.add_argument("--holdout-frac", type=float, help="fraction of images held out (default: 0.1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=_run_split)
+
+
+def _run_split(args, parser):
+    from colorization.split import make_split
+
+    split = make_split(args.images, args.out, holdout=args.holdout, holdout_frac=args.holdout_frac, seed=args.seed)
+    print(f"{args.out}: {len(split.train)} train, {len(split.heldout)} held-out images")
+
+
+def _add_train(commands):
+    from colorization.config import TrainConfig
+
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+
+    def default(name):
+        value = defaults[name]
+        return f"(default: {','.join(value) if isinstance(value, tuple) else value})"
+
+    # Only the options given on the command line reach TrainConfig, so that `--resume` can tell them
+    # apart from the run's stored settings.
+    parser = commands.add_parser(
+        "train",
+        help="train a colorization model on a split",
+        argument_default=argparse.SUPPRESS,
+        description="Train a model; with --resume, continue RUN_DIR/last.pt with its stored settings, "
+        "overridden by any option given.",
+    )
+    parser.add_argument("--model", help="registered model name, e.g. perceptual or koalarization")
+    parser.add_argument("--split", type=Path, help="split folder written by `split`")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (last.pt, best.pt, log.csv)")
+    parser.add_argument("--epochs", type=int, help="total epochs (default: the schedule's sum)")
+    parser.add_argument("--schedule", help=f'learning rate per epoch span, "epochs:lr,..." {default("schedule")}')
+    parser.add_argument("--lr", type=float, help="constant learning rate instead of the schedule")
+    parser.add_argument("--optimizer", choices=("rmsprop", "adam"), help=default("optimizer"))
+    parser.add_argument("--batch-size", type=int, help=default("batch_size"))
+    parser.add_argument("--image-size", type=int, help=default("image_size"))
+    parser.add_argument("--workers", type=int, help=f"data loader processes {default('workers')}")
+    parser.add_argument("--seed", type=int, help=default("seed"))
+    parser.add_argument("--device", help=f"auto, cpu, cuda or cuda:N {default('device')}")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in all")
+    parser.add_argument("--limit-images", type=int, help="use only the first N train and N held-out images")
+    parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt exactly")
+    parser.add_argument("--loss", choices=("perceptual", "mse"), help="default: the model's registered loss")
+    parser.add_argument(
+        "--vgg-layers", type=_names, metavar="NAMES", help=f"VGG16 layers of the perceptual loss {default('vgg_layers')}"
+    )
+    parser.add_argument("--vgg-layer-weights", type=_floats, metavar="WEIGHTS", help="one per layer (default: all 1)")
+    parser.add_argument("--vgg-weights", help=f"imagenet, a state_dict PATH, or none {default('vgg_weights')}")
+    parser.add_argument("--pixel-weight", type=float, help=f"weight of an MSE term on ab {default('pixel_weight')}")
+    parser.add_argument(
+        "--model-opt",
+        dest="model_opts",
+        type=parse_key_value,
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="model option, value parsed as JSON if it can be: width=0.25 activation=tanh down_layers=[4,6]",
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args, parser):
+    from colorization.config import TrainConfig
+    from colorization.train import config_for_resume, train
+
+    given = {name: value for name, value in vars(args).items() if name not in ("handler", "traceback")}
+    if "model_opts" in given:
+        given["model_opts"] = dict(given["model_opts"])
+    if given.pop("resume", False):
+        config = config_for_resume(**given)
+    elif "model" not in given or "split" not in given:
+        parser.error("train needs --model and --split (or --resume to continue a run)")
+    else:
+        config = TrainConfig(**given)
+    result = train(config)
+    if int(os.environ.get("RANK", 0)) == 0:  # under torchrun, one summary rather than one per process
+        print(f"{config.out}: step {result.step}, best held-out loss {result.best_loss:.5g}")
+
+
+def _add_colorize(commands):
+    parser = commands.add_parser("colorize", help="colorize images with a trained checkpoint")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="RUN_DIR/last.pt or best.pt")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--split", type=Path, help="split folder: colorize its --subset")
+    source.add_argument("--images", type=Path, help="folder of images (grayscale or colour)")
+    parser.add_argument("--subset", choices=("heldout", "train"), default="heldout")
+    parser.add_argument("--out", type=Path, required=True, help="folder for one <stem>.png per input")
+    parser.add_argument("--saturation", type=float, help="chroma (ab) factor, e.g. 1.4 for the paper's +40%%")
+    parser.add_argument("--image-size", type=int, help="shorter side fed to the model (default: training size)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist")
+    parser.set_defaults(handler=_run_colorize)
+
+
+def _run_colorize(args, parser):
+    from colorization.images import find_images
+    from colorization.inference import colorize_paths
+    from colorization.split import read_split
+
+    paths = getattr(read_split(args.split), args.subset) if args.split else find_images(args.images)
+    written = colorize_paths(
+        args.checkpoint,
+        paths,
+        args.out,
+        image_size=args.image_size,
+        saturation=args.saturation,
+        device=args.device,
+        batch_size=args.batch_size,
+        skip_existing=args.skip_existing,
+    )
+    print(f"{args.out}: {len(written)} colorized images")
+
+
+def _add_evaluate(commands):
+    parser = commands.add_parser("evaluate", help="PSNR, SSIM, ab error, AuC and colourfulness of predictions")
+    parser.add_argument("--pred", type=Path, required=True, help="folder written by colorize")
+    parser.add_argument("--split", type=Path, required=True)
+    parser.add_argument("--subset", choices=("heldout", "train"), default="heldout")
+    parser.add_argument("--csv", type=Path, help="per-image CSV to write (default: PRED/metrics.csv)")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args, parser):
+    from colorization.metrics import evaluate, format_table
+
+    per_image = evaluate(args.pred, args.split, subset=args.subset)
+    csv_path = args.csv or args.pred / "metrics.csv"
+    per_image.to_csv(csv_path, index=False)
+    print(format_table(per_image))
+    print(f"per-image metrics written to {csv_path}")
+
+
+def _add_plot(commands):
+    parser = commands.add_parser("plot", help="training curves or layer activation maps")
+    kinds = parser.add_subparsers(required=True, metavar="FIGURE")
+    curves = kinds.add_parser("curves", help="loss and learning rate from RUN_DIR/log.csv")
+    curves.add_argument("--run", type=Path, required=True)
+    curves.add_argument("--out", type=Path, help="PNG to write (default: RUN_DIR/curves.png)")
+    curves.set_defaults(handler=_run_plot_curves)
+    activations = kinds.add_parser("activations", help="channel activations of one encoder layer for an image")
+    activations.add_argument("--checkpoint", type=Path, required=True)
+    activations.add_argument("--image", type=Path, required=True)
+    activations.add_argument("--layer", type=int, required=True, help="encoder layer number, from 1")
+    activations.add_argument("--out", type=Path, help="PNG to write (default: beside the checkpoint)")
+    activations.add_argument("--max-channels", type=int, default=64)
+    activations.add_argument("--device", default="auto")
+    activations.set_defaults(handler=_run_plot_activations)
+
+
+def _run_plot_curves(args, parser):
+    from colorization.plots import plot_curves
+
+    print(plot_curves(args.run, args.out))
+
+
+def _run_plot_activations(args, parser):
+    from colorization.plots import plot_activations
+
+    out = plot_activations(
+        args.checkpoint, args.image, args.layer, args.out, device=args.device, max_channels=args.max_channels
+    )
+    print(out)
+
+
+def _add_compare(commands):
+    parser = commands.add_parser("compare", help="colorize, evaluate and gallery several runs on one split")
+    parser.add_argument("--split", type=Path, required=True)
+    parser.add_argument(
+        "--run", dest="runs", type=_named_run, action="append", required=True, metavar="NAME=RUN_DIR"
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--pick", choices=("worst", "best", "random"), default="random")
+    parser.add_argument("--rows", type=int, default=6, help="gallery rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--saturation", type=float)
+    parser.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args, parser):
+    from colorization.compare import compare
+
+    runs = dict(args.runs)
+    if len(runs) != len(args.runs):
+        parser.error("each --run needs its own NAME")
+    compare(
+        args.split,
+        runs,
+        args.out,
+        pick=args.pick,
+        n_rows=args.rows,
+        seed=args.seed,
+        device=args.device,
+        saturation=args.saturation,
+    )
+    print(f"comparison written to {args.out}")
+
+
+def parse_key_value(text: str) -> tuple[str, object]:
+    """argparse type for KEY=VALUE model options: the value parsed as JSON if it can be, else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _named_run(text: str) -> tuple[str, Path]:
+    name, sep, run_dir = text.partition("=")
+    if not sep or not name or not run_dir:
+        raise argparse.ArgumentTypeError(f"expected NAME=RUN_DIR, got {text!r}")
+    return name, Path(run_dir)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _is_input_error(error: Exception) -> bool:
+    from colorization.weights import WeightsUnavailable
+
+    return isinstance(
+        error, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, WeightsUnavailable)
+    )

@@ -1,0 +1,94 @@
+"""Training settings: the TrainConfig dataclass and the learning-rate schedule.
+
+Kept free of torch so that the command line can show defaults without the slow torch import.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PAPER_SCHEDULE = "30:1e-3,35:1e-4,35:1e-8"
+
+
+class ConfigError(ValueError):
+    """An inconsistent or malformed training setting."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; stored in its checkpoints (see colorization.train)."""
+
+    model: str
+    split: Path
+    out: Path
+    epochs: int | None = None  # default: the schedule's total
+    schedule: str = PAPER_SCHEDULE  # "epochs:lr,..." spans; the paper's section 4.5
+    lr: float | None = None  # a constant learning rate instead of the schedule
+    optimizer: str = "rmsprop"
+    batch_size: int = 16
+    image_size: int = 256
+    workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    max_steps: int | None = None  # total optimizer steps, counting those before a resume
+    limit_images: int | None = None  # first N train and first N held-out images
+    resume: bool = False  # continue OUT/last.pt (see colorization.train.config_for_resume)
+    loss: str | None = None  # default: the model's registered default loss
+    vgg_layers: tuple[str, ...] = ("relu2_2", "relu3_3")
+    vgg_layer_weights: tuple[float, ...] | None = None
+    vgg_weights: str = "imagenet"
+    pixel_weight: float = 0.0
+    model_opts: dict = field(default_factory=dict)
+    progress: bool = True
+
+    def __post_init__(self):
+        self.split, self.out = Path(self.split), Path(self.out)
+        self.vgg_layers = tuple(self.vgg_layers)
+        if self.vgg_layer_weights is not None:
+            self.vgg_layer_weights = tuple(self.vgg_layer_weights)
+            if len(self.vgg_layer_weights) != len(self.vgg_layers):
+                raise ConfigError(
+                    f"{len(self.vgg_layer_weights)} VGG layer weights given for {len(self.vgg_layers)} layers"
+                )
+        if self.optimizer not in ("rmsprop", "adam"):
+            raise ConfigError(f"optimizer must be rmsprop or adam, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size", "image_size", "max_steps", "limit_images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        self.lr_by_epoch()  # fails early on a malformed schedule
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs or sum(epochs for epochs, _ in parse_schedule(self.schedule))
+
+    def lr_by_epoch(self) -> list[float]:
+        """The learning rate of every epoch (index 0 = first epoch).
+
+        With --lr, that rate throughout. Otherwise the schedule's spans in order; --epochs beyond the
+        schedule's total keep its last rate, fewer cut it short.
+        """
+        if self.lr is not None:
+            return [self.lr] * self.total_epochs
+        rates = [lr for epochs, lr in parse_schedule(self.schedule) for _ in range(epochs)]
+        return (rates + rates[-1:] * self.total_epochs)[: self.total_epochs]
+
+    def to_dict(self) -> dict:
+        """JSON-like dict (paths as strings) for checkpoints."""
+        fields = dataclasses.asdict(self)
+        return {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
+
+
+def parse_schedule(text: str) -> list[tuple[int, float]]:
+    """"30:1e-3,35:1e-4" -> [(30, 0.001), (35, 0.0001)]; ConfigError naming the bad part otherwise."""
+    spans = []
+    for part in text.split(","):
+        epochs, sep, lr = part.strip().partition(":")
+        try:
+            span = (int(epochs), float(lr))
+        except ValueError:
+            span = None
+        if not sep or span is None or span[0] < 1 or span[1] < 0:
+            raise ConfigError(f"schedule part {part!r} is not EPOCHS:LR with EPOCHS >= 1 (in {text!r})")
+        spans.append(span)
+    return spans

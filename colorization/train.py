@@ -1,0 +1,343 @@
+"""Training loop: `train(TrainConfig(...))` or `python -m colorization train ...`.
+
+Run folder:
+- last.pt: written after every epoch and when --max-steps stops a run; best.pt: the checkpoint with the
+  lowest held-out loss so far. Both hold model_name, model_kwargs, model_state, optimizer_state, epoch (the
+  epoch in progress, 0-based), batch_in_epoch (its batches already done), step (optimizer steps in all),
+  best_loss, rng (torch, cuda, numpy and python states) and config (TrainConfig.to_dict()). They are written
+  to a temporary file and renamed, so a crash never leaves a half-written checkpoint.
+- log.csv: a row per epoch (and one when --max-steps stops mid-epoch) with epoch, step, train_loss (mean over
+  the steps since the previous row), heldout_loss, lr, images_per_s, seconds.
+
+Exact resume: the shuffling of epoch e is drawn from seed + e, and the augmentation of an image from
+(seed, epoch, its index), never from a running random state, so a resumed run sees the very batches the
+uninterrupted run would have, whichever batch it starts from and however many loader workers there are.
+On CPU the resumed losses equal the uninterrupted ones (tests/colorization/test_train.py); on CUDA they agree
+up to the run-to-run nondeterminism of cuDNN's kernels.
+
+Devices: CUDA with bf16 autocast and channels_last when available (--device auto), else CPU in float32.
+Multi-GPU: `torchrun --nproc_per_node=N -m colorization train ...` starts one process per GPU; each trains on
+its share of every epoch (DistributedSampler), gradients are averaged by DDP, and only rank 0 writes files.
+--batch-size is per process.
+"""
+
+import csv
+import itertools
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm import tqdm
+
+from colorization.config import ConfigError, TrainConfig
+from colorization.data import ColorizationDataset, collate_skip_none
+from colorization.devices import resolve_device
+from colorization.losses import build_loss
+from colorization.models import create_model, default_loss
+from colorization.split import read_split
+
+LAST_NAME, BEST_NAME, LOG_NAME = "last.pt", "best.pt", "log.csv"
+LOG_COLUMNS = ("epoch", "step", "train_loss", "heldout_loss", "lr", "images_per_s", "seconds")
+# RMSprop's moving-average decay: TensorFlow's default (the paper trained with TensorFlow); torch's is 0.99.
+RMSPROP_ALPHA = 0.9
+
+
+@dataclass
+class TrainResult:
+    step: int  # optimizer steps in all, including those before a resume
+    epoch: int  # the next epoch to run (== total epochs once training is complete)
+    losses: list[float]  # training loss of every step this call ran
+    best_loss: float  # lowest held-out loss seen (inf without held-out images)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    rank, world, device = _setup_distributed(config.device)
+    is_main = rank == 0
+    last_path = config.out / LAST_NAME
+    if not config.resume and last_path.exists():
+        raise ConfigError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
+    model, loss_fn, optimizer = build_training(config, device)
+    epoch, batch_in_epoch, step, best_loss = 0, 0, 0, math.inf
+    if config.resume:
+        ckpt = load_checkpoint(last_path)
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        epoch, batch_in_epoch, step, best_loss = (ckpt[key] for key in ("epoch", "batch_in_epoch", "step", "best_loss"))
+        _set_rng_states(ckpt["rng"])
+    trained = model
+    if world > 1:
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    train_set, sampler, train_loader, heldout_loader = _data(config, rank, world, pin_memory=device.type == "cuda")
+    if is_main:
+        config.out.mkdir(parents=True, exist_ok=True)
+
+    lrs = config.lr_by_epoch()
+    losses = []
+    while epoch < len(lrs) and not _done(step, config):
+        for group in optimizer.param_groups:
+            group["lr"] = lrs[epoch]
+        train_set.epoch = epoch
+        sampler.set_epoch(epoch)
+        sampler.start = batch_in_epoch * config.batch_size
+        started, loss_sum, images = time.perf_counter(), 0.0, 0
+        progress = tqdm(
+            train_loader,
+            desc=f"epoch {epoch + 1}/{len(lrs)}",
+            initial=batch_in_epoch,
+            total=batch_in_epoch + len(train_loader),
+            disable=not (is_main and config.progress),
+        )
+        for batch in progress:
+            batch_in_epoch += 1
+            if batch is None:  # every image of the batch was unreadable
+                continue
+            loss = train_step(trained, loss_fn, optimizer, batch, device)
+            step += 1
+            losses.append(loss)
+            loss_sum += loss * len(batch["L"])
+            images += len(batch["L"])
+            progress.set_postfix(loss=f"{loss:.4g}", img_s=f"{images * world / (time.perf_counter() - started):.1f}")
+            if _done(step, config):
+                break
+        progress.close()
+        seconds = time.perf_counter() - started
+        train_loss = _global_mean(loss_sum, images, device, world)
+        heldout_loss = evaluate_loss(model, loss_fn, heldout_loader, device, world)
+        row = (epoch + 1, step, train_loss, heldout_loss, lrs[epoch], images * world / seconds, seconds)
+        if batch_in_epoch == math.ceil(sampler.num_samples / config.batch_size):
+            epoch, batch_in_epoch = epoch + 1, 0
+        is_best = heldout_loss < best_loss  # never true for NaN: without held-out images there is no best.pt
+        best_loss = heldout_loss if is_best else best_loss
+        if is_main:
+            state = _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss)
+            _save_atomically(state, last_path)
+            if is_best:
+                _save_atomically(state, config.out / BEST_NAME)
+            _append_log(config.out / LOG_NAME, row)
+    if world > 1:
+        dist.destroy_process_group()
+    return TrainResult(step=step, epoch=epoch, losses=losses, best_loss=best_loss)
+
+
+def build_training(config: TrainConfig, device: torch.device):
+    """(model, loss module, optimizer) for config on device; the model's initial weights come from config.seed."""
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, **config.model_opts).to(device)
+    loss_fn = build_training_loss(config).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        loss_fn = loss_fn.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # every batch has the same size: tune the conv kernels once
+    return model, loss_fn, build_optimizer(config, model)
+
+
+def train_step(model, loss_fn, optimizer, batch, device) -> float:
+    """One optimizer step on a collated batch; returns the loss. Shared with benchmarks/."""
+    batch = _to_device(batch, device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        output = model(batch["L"])
+        loss = loss_fn(output, batch, _unwrap(model).output_space)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@torch.no_grad()
+def evaluate_loss(model, loss_fn, loader, device, world=1) -> float:
+    """Mean loss per image over the loader (all processes together); NaN when there are no images."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        if batch is None:
+            continue
+        batch = _to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            total += loss_fn(model(batch["L"]), batch, model.output_space).item() * len(batch["L"])
+        count += len(batch["L"])
+    model.train()
+    return _global_mean(total, count, device, world)
+
+
+def config_for_resume(out, **overrides) -> TrainConfig:
+    """The stored config of OUT/last.pt with `overrides` applied (its --max-steps is not carried over)."""
+    stored = load_checkpoint(Path(out) / LAST_NAME)["config"]
+    stored.pop("max_steps")
+    return TrainConfig(**{**stored, **overrides, "out": out, "resume": True})
+
+
+def load_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class EpochSeededDataset(Dataset):
+    """Seeds torch's random state from (seed, epoch, index) around each item, so augmentation is a function
+    of those three alone (see the module docstring). Set `epoch` before iterating."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]))
+            return self.dataset[index]
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler (order drawn from seed + epoch, this process's share) that can skip the first
+    `start` indices of an epoch, for resuming mid-epoch without loading the skipped images."""
+
+    start = 0
+
+    def __iter__(self):
+        return itertools.islice(super().__iter__(), self.start, None)
+
+    def __len__(self):
+        return super().__len__() - self.start
+
+
+def _data(config: TrainConfig, rank: int, world: int, pin_memory: bool):
+    """(train set, its sampler, train loader, held-out loader) for this process."""
+    split = read_split(config.split)
+    train_set = EpochSeededDataset(
+        ColorizationDataset(split.train[: config.limit_images], config.image_size, train=True), config.seed
+    )
+    if len(train_set) == 0:
+        raise ConfigError(f"{config.split}: the split has no training images")
+    heldout_set = ColorizationDataset(split.heldout[: config.limit_images], config.image_size, train=False)
+    sampler = ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
+    options = dict(
+        batch_size=config.batch_size, num_workers=config.workers, collate_fn=collate_skip_none, pin_memory=pin_memory
+    )
+    # Every process scores its own slice of the held-out images; evaluate_loss adds the sums up.
+    heldout_loader = DataLoader(Subset(heldout_set, range(rank, len(heldout_set), world)), **options)
+    return train_set, sampler, DataLoader(train_set, sampler=sampler, **options), heldout_loader
+
+
+def _setup_distributed(device_spec: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device); under torchrun (WORLD_SIZE > 1) joins the process group, one GPU each."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1, resolve_device(device_spec)
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        device = torch.device("cpu")
+        dist.init_process_group("gloo")
+    return dist.get_rank(), world, device
+
+
+def build_training_loss(config: TrainConfig):
+    name = config.loss or default_loss(config.model)
+    if name != "perceptual":
+        return build_loss(name)
+    return build_loss(
+        name,
+        layers=config.vgg_layers,
+        weights=config.vgg_layer_weights,
+        vgg_weights=config.vgg_weights,
+        pixel_weight=config.pixel_weight,
+    )
+
+
+def build_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
+    # Frozen parts (Koalarization's Inception-ResNet-v2) are left out.
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    lr = config.lr_by_epoch()[0]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=lr)
+    return torch.optim.RMSprop(parameters, lr=lr, alpha=RMSPROP_ALPHA)
+
+
+def _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss) -> dict:
+    return {
+        "model_name": config.model,
+        "model_kwargs": config.model_opts,
+        "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict(),
+        "epoch": epoch,
+        "batch_in_epoch": batch_in_epoch,
+        "step": step,
+        "best_loss": best_loss,
+        "rng": _rng_states(),
+        "config": config.to_dict(),
+    }
+
+
+def _save_atomically(state: dict, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def _append_log(path: Path, row) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as file:
+        writer = csv.writer(file)
+        if new:
+            writer.writerow(LOG_COLUMNS)
+        writer.writerow(row)
+
+
+def _rng_states() -> dict:
+    # numpy's key array is stored as a list so that the checkpoint loads with weights_only=True.
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": numpy_state,
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    numpy_state = dict(states["numpy"], state=dict(states["numpy"]["state"]))
+    numpy_state["state"]["key"] = np.array(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state(numpy_state)
+    random.setstate(states["python"])
+
+
+def _done(step: int, config: TrainConfig) -> bool:
+    return config.max_steps is not None and step >= config.max_steps
+
+
+def _global_mean(total: float, count: int, device, world: int) -> float:
+    if world > 1:
+        sums = torch.tensor([total, count], dtype=torch.float64, device=device)
+        dist.all_reduce(sums)
+        total, count = sums.tolist()
+    return total / count if count else math.nan
+
+
+def _to_device(batch: dict, device) -> dict:
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    return {
+        key: value.to(device, non_blocking=True, memory_format=memory_format) if value.dim() == 4 else value
+        for key, value in batch.items()
+        if isinstance(value, torch.Tensor)
+    }
+
+
+def _unwrap(model):
+    return model.module if isinstance(model, DistributedDataParallel) else model

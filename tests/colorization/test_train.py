@@ -1,0 +1,100 @@
+import csv
+
+import pytest
+import torch
+
+from colorization.config import ConfigError, TrainConfig
+from colorization.split import make_split
+from colorization.train import BEST_NAME, LAST_NAME, LOG_COLUMNS, LOG_NAME, config_for_resume, load_checkpoint, train
+from tests.colorization.conftest import TINY_TRAINING, write_color_images
+
+
+@pytest.fixture
+def eight_image_split(tmp_path):
+    """8 training and 2 held-out 48x40 colour images."""
+    write_color_images(tmp_path / "images", 10, seed=3)
+    make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
+    return tmp_path / "split"
+
+
+def read_log(run_dir):
+    with (run_dir / LOG_NAME).open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_short_run_overfits_eight_images_and_writes_checkpoints_and_log(eight_image_split, tmp_path):
+    # 30 steps of one full batch (8 images) each, with the paper's loss on a random-weight VGG's relu1_2.
+    # Measured: the loss of the last 3 steps is about 3.3x below the first 3; the test asks for 2x.
+    run = tmp_path / "run"
+    options = dict(TINY_TRAINING, batch_size=8, vgg_layers=("relu1_2",))
+    result = train(TrainConfig(model="perceptual", split=eight_image_split, out=run, epochs=30, lr=1e-3, **options))
+
+    assert result.step == 30 and len(result.losses) == 30
+    assert sum(result.losses[:3]) / sum(result.losses[-3:]) > 2.0
+
+    log = read_log(run)
+    assert list(log[0]) == list(LOG_COLUMNS)
+    assert [int(row["epoch"]) for row in log] == list(range(1, 31))
+    assert all(float(row["images_per_s"]) > 0 for row in log)
+    heldout = [float(row["heldout_loss"]) for row in log]
+
+    last, best = load_checkpoint(run / LAST_NAME), load_checkpoint(run / BEST_NAME)
+    assert last["model_name"] == "perceptual" and last["model_kwargs"] == {"width": 0.125}
+    assert (last["epoch"], last["batch_in_epoch"], last["step"]) == (30, 0, 30)
+    assert last["config"]["image_size"] == 32 and last["config"]["vgg_layers"] == ("relu1_2",)
+    assert set(last["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert best["best_loss"] == pytest.approx(min(heldout)) == last["best_loss"]
+    assert best["step"] == 1 + heldout.index(min(heldout))
+    assert not list(run.glob("*.tmp"))
+
+
+def test_resume_continues_exactly_like_the_uninterrupted_run(eight_image_split, tmp_path):
+    # 8 images in batches of 3: 3 steps per epoch, the last one of 2 images. The interrupted run stops in
+    # the middle of epoch 2, so the resumed one must skip the first batch of that epoch's shuffled order.
+    # The uninterrupted run loads its data in 2 worker processes, the others in the main process: the
+    # augmentation must not depend on that either.
+    options = dict(TINY_TRAINING, batch_size=3, loss="mse", schedule="2:1e-3,1:3e-4")
+    whole_options = dict(options, workers=2)
+    whole = train(TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "whole", **whole_options))
+    assert whole.step == 9
+
+    cut = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "cut", max_steps=4, **options)
+    first = train(cut)
+    assert first.losses == pytest.approx(whole.losses[:4], abs=1e-6)
+    stopped = load_checkpoint(tmp_path / "cut" / LAST_NAME)
+    assert (stopped["epoch"], stopped["batch_in_epoch"], stopped["step"]) == (1, 1, 4)
+
+    resumed = train(config_for_resume(tmp_path / "cut", progress=False))
+    assert resumed.step == 9
+    assert resumed.losses == pytest.approx(whole.losses[4:], abs=1e-6)
+    final_whole = load_checkpoint(tmp_path / "whole" / LAST_NAME)["model_state"]
+    final_resumed = load_checkpoint(tmp_path / "cut" / LAST_NAME)["model_state"]
+    assert all(torch.allclose(final_whole[key].float(), final_resumed[key].float(), atol=1e-6) for key in final_whole)
+
+    log = read_log(tmp_path / "cut")
+    assert [(row["epoch"], row["step"]) for row in log] == [("1", "3"), ("2", "4"), ("2", "6"), ("3", "9")]
+    assert [float(row["lr"]) for row in log] == [1e-3, 1e-3, 1e-3, 3e-4]
+
+
+def test_a_new_run_refuses_to_overwrite_an_existing_one(tiny_run):
+    with pytest.raises(ConfigError, match="--resume"):
+        train(TrainConfig(model="perceptual", split=tiny_run["split"], out=tiny_run["run"], **TINY_TRAINING))
+
+
+def test_resume_without_a_checkpoint_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        config_for_resume(tmp_path / "nothing")
+
+
+def test_schedule_gives_the_learning_rate_of_every_epoch(tmp_path):
+    def lrs(**options):
+        return TrainConfig(model="perceptual", split=tmp_path, out=tmp_path, **options).lr_by_epoch()
+
+    assert lrs(schedule="2:1e-3,1:1e-4") == [1e-3, 1e-3, 1e-4]
+    assert lrs(schedule="2:1e-3,1:1e-4", epochs=5) == [1e-3, 1e-3, 1e-4, 1e-4, 1e-4]
+    assert lrs(schedule="2:1e-3,1:1e-4", epochs=1) == [1e-3]
+    assert lrs(schedule="2:1e-3,1:1e-4", lr=0.5) == [0.5] * 3
+    assert len(lrs()) == 100  # the paper's 30 + 35 + 35 epochs
+    for bad in ("30", "x:1e-3", "0:1e-3", "30:1e-3,,35:1e-4"):
+        with pytest.raises(ConfigError, match="schedule"):
+            lrs(schedule=bad)
