@@ -1,0 +1,44 @@
+"""The README's demo, end to end on CPU with its smallest settings: photos -> two runs -> study -> bots -> report."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from turing.audit import audit_study
+from turing.models import REAL, Participant, Study
+from turing.reporting import study_summary
+
+SMALLEST = dict(steps=2, image_size=32, width=0.125, crops_per_photo=3, n_scenes=8, trials=6, backbones="none")
+
+
+def run_demo(workdir):
+    out = StringIO()
+    call_command("demo", no_serve=True, workdir=workdir, stdout=out, **SMALLEST)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tmp_path):
+    first = run_demo(tmp_path)
+
+    study = Study.objects.get(slug="demo")
+    assert study.models == ["koalarization", "perceptual"]
+    assert study.control_fraction > 0
+    assert study.stimuli.filter(source=REAL).count() == SMALLEST["n_scenes"]
+    assert audit_study(study) == []
+    for model in ("perceptual", "koalarization"):
+        assert (tmp_path / "runs" / model / "last.pt").exists()
+    assert "/s/demo/" in first and "/staff/demo/report/" in first
+    assert get_user_model().objects.get(username="admin").is_staff
+
+    second = run_demo(tmp_path)
+    assert second.count("reusing") == 3, second
+    assert Study.objects.filter(slug="demo").count() == 1
+
+    call_command("simulate_participants", "demo", n=12, seed=3, stdout=StringIO())
+    assert Participant.objects.filter(study=study, finished_at__isnull=False).count() == 12
+    summary = study_summary(study).set_index("source")
+    assert {"real", "real (control)", "perceptual", "koalarization"} <= set(summary.index)
+    assert summary["votes"].sum() == 12 * SMALLEST["trials"]

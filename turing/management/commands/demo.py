@@ -1,0 +1,171 @@
+"""The whole system in one command: bundled photos -> split -> two trained models -> a Turing test.
+
+Each step keeps what an earlier run left (photos, split, finished runs, the study), so running the demo
+again goes straight to serving. Models are trained for a few CPU minutes on ~50 crops: enough to show the
+pipeline and the statistics working, not to fool anybody.
+"""
+
+import io
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.urls import reverse
+
+from turing.models import Study
+
+MODELS = ("perceptual", "koalarization")
+
+
+class Command(BaseCommand):
+    help = "Build a demo dataset, train both colorizers briefly, build the 'demo' study and serve it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workdir", type=Path, default=settings.BASE_DIR / "demo-data",
+                            help="Where photos, the split and the runs go (default: demo-data/).")
+        parser.add_argument("--no-serve", action="store_true", help="Do everything but start the server.")
+        parser.add_argument("--steps", type=int, default=150, help="Training steps per model.")
+        parser.add_argument("--image-size", type=int, default=96)
+        parser.add_argument("--width", type=float, default=0.5,
+                            help="Channel-width multiplier of both networks (1.0 is the paper's size).")
+        parser.add_argument("--crops-per-photo", type=int, default=6)
+        parser.add_argument("--n-scenes", type=int, default=16)
+        parser.add_argument("--trials", type=int, default=12)
+        parser.add_argument("--backbones", choices=["auto", "none"], default="auto",
+                            help="auto: pretrained VGG16 / Inception-ResNet-v2 when their weights can be loaded, "
+                                 "random otherwise; none: always random (no download attempted).")
+        parser.add_argument("--addrport", default="0.0.0.0:8000", help="Where to serve (default 0.0.0.0:8000).")
+
+    def handle(self, *args, **options):
+        workdir = options["workdir"].resolve()
+        split_dir = self.prepare_data(workdir, options)
+        runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
+        self.build_study(split_dir, runs, options)
+        username, password = self.staff_login()
+        self.print_urls(options["addrport"], username, password)
+        if not options["no_serve"]:
+            call_command("runserver", options["addrport"], use_reloader=False)
+
+    def step(self, message):
+        self.stdout.write(self.style.MIGRATE_HEADING(message))
+
+    def prepare_data(self, workdir, options):
+        from colorization.demo_data import write_demo_photos
+        from colorization.split import make_split
+
+        self.step("1/4 Demo photos: crops of scikit-image's bundled colour photos")
+        photos = write_demo_photos(workdir / "photos", crops_per_photo=options["crops_per_photo"])
+        split_dir = workdir / "split"
+        if not (split_dir / "split.json").exists():
+            make_split(workdir / "photos", split_dir, holdout_frac=1 / 3, seed=0)
+        self.stdout.write(f"  {len(photos)} photos in {workdir / 'photos'}, split in {split_dir}")
+        return split_dir
+
+    def train(self, name, split_dir, run_dir, options):
+        from colorization.train import train
+        from colorization.weights import WeightsUnavailable
+
+        self.step(f"2/4 Training {name} ({options['steps']} steps on CPU/GPU)")
+        checkpoint = run_dir / "last.pt"
+        if (run_dir / "done").exists():
+            self.stdout.write(f"  reusing {checkpoint}")
+            return run_dir
+        backbone_option = {"perceptual": "vgg_weights", "koalarization": "irv2_weights"}[name]
+        weights = "imagenet" if options["backbones"] == "auto" else "none"
+        while True:
+            config = self.train_config(name, split_dir, run_dir, options, backbone_option, weights)
+            try:
+                train(config)
+                break
+            except WeightsUnavailable as error:
+                if weights == "none":
+                    raise
+                self.stdout.write(self.style.WARNING(
+                    f"  {error}\n  Pretrained weights are not available here: training {name} with a "
+                    "randomly initialised backbone instead. Its results say nothing about the paper's model."
+                ))
+                weights = "none"
+        (run_dir / "done").write_text(f"{backbone_option}={weights}\n")
+        return run_dir
+
+    @staticmethod
+    def train_config(name, split_dir, run_dir, options, backbone_option, weights):
+        from colorization.config import TrainConfig
+
+        model_opts = {"width": options["width"]}
+        extra = {}
+        if backbone_option == "vgg_weights":
+            extra["vgg_weights"] = weights
+        else:
+            model_opts["irv2_weights"] = weights
+        return TrainConfig(
+            model=name,
+            split=split_dir,
+            out=run_dir,
+            model_opts=model_opts,
+            max_steps=options["steps"],
+            image_size=options["image_size"],
+            batch_size=8,
+            workers=0,
+            optimizer="adam",
+            lr=1e-3,
+            **extra,
+        )
+
+    def build_study(self, split_dir, runs, options):
+        self.step("3/4 Building the 'demo' study (stimuli normalized and audited)")
+        if Study.objects.filter(slug="demo").exists():
+            self.stdout.write("  reusing the existing 'demo' study")
+            return
+        call_command(
+            "build_study", "demo",
+            split=str(split_dir),
+            run=[f"{name}={path}" for name, path in runs.items()],
+            n_scenes=options["n_scenes"],
+            title="Real or colorized? (demo)",
+            trials=options["trials"],
+            control_fraction=0.25,
+            practice=2,
+            seed=0,
+            stdout=self.stdout,
+        )
+
+    def staff_login(self):
+        username = os.environ.get("DEMO_ADMIN_USER", "admin")
+        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(9)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return username, password
+
+    def print_urls(self, addrport, username, password):
+        import segno
+
+        self.step("4/4 Ready")
+        host, _, port = addrport.rpartition(":")
+        if host in ("", "0.0.0.0"):
+            host = lan_address()
+        base = f"http://{host}:{port}"
+        join = base + reverse("turing:join", args=["demo"])
+        self.stdout.write(f"  Participants: {join}")
+        qr = io.StringIO()
+        segno.make(join, error="m").terminal(out=qr, compact=True)
+        self.stdout.write(qr.getvalue(), ending="")
+        self.stdout.write(f"  Staff report: {base}{reverse('staff:report', args=['demo'])}")
+        self.stdout.write(f"  Staff login:  {username} / {password}")
+
+
+def lan_address():
+    """This machine's first non-loopback IPv4 address, the one phones on the same network can reach."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        infos = []
+    addresses = [info[4][0] for info in infos if not info[4][0].startswith("127.")]
+    return addresses[0] if addresses else "127.0.0.1"
