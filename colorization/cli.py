@@ -96,6 +96,11 @@ def _add_train(commands):
     )
     parser.add_argument("--vgg-layer-weights", type=_floats, metavar="WEIGHTS", help="one per layer (default: all 1)")
     parser.add_argument("--vgg-weights", help=f"imagenet, a state_dict PATH, or none {default('vgg_weights')}")
+    parser.add_argument(
+        "--irv2-weights",
+        help="koalarization's Inception-ResNet-v2: imagenet, a state_dict PATH, or none (default: imagenet); "
+        "the same as --model-opt irv2_weights=...",
+    )
     parser.add_argument("--pixel-weight", type=float, help=f"weight of an MSE term on ab {default('pixel_weight')}")
     parser.add_argument(
         "--model-opt",
@@ -117,6 +122,8 @@ def _run_train(args, parser):
     given = {name: value for name, value in vars(args).items() if name not in ("handler", "traceback")}
     if "model_opts" in given:
         given["model_opts"] = dict(given["model_opts"])
+    if "irv2_weights" in given:
+        given.setdefault("model_opts", {})["irv2_weights"] = given.pop("irv2_weights")
     if given.pop("resume", False):
         config = config_for_resume(**given)
     elif "model" not in given or "split" not in given:

@@ -139,11 +139,11 @@ def test_short_training_run_lowers_the_loss(tmp_path):
 def test_command_line_trains_colorizes_and_evaluates_koalarization(tmp_path, capsys):
     write_color_images(tmp_path / "images", 5)
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
-    opts = [f"{key}={value}" for key, value in TINY.items()]
+    opts = [f"{key}={value}" for key, value in TINY.items() if key != "irv2_weights"]
     common = ["--split", str(tmp_path / "split")]
     assert main(["train", "--model", "koalarization", *common, "--out", str(tmp_path / "run"), "--max-steps", "1",
                  "--batch-size", "3", "--image-size", "32", "--workers", "0", "--no-progress",
-                 "--model-opt", *opts]) == 0
+                 "--irv2-weights", TINY["irv2_weights"], "--model-opt", *opts]) == 0
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert checkpoint["model_name"] == "koalarization" and checkpoint["model_kwargs"] == TINY
 
