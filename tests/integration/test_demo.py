@@ -35,6 +35,11 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
 
     second = run_demo(tmp_path)
     assert second.count("reusing") == 3, second
+
+    # A demo killed during training picks the run up from its last checkpoint instead of refusing it.
+    (tmp_path / "runs" / "koalarization" / "done").unlink()
+    third = run_demo(tmp_path)
+    assert "resuming the interrupted run" in third and (tmp_path / "runs" / "koalarization" / "done").exists()
     assert Study.objects.filter(slug="demo").count() == 1
 
     call_command("simulate_participants", "demo", n=12, seed=3, stdout=StringIO())

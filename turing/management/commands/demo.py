@@ -20,6 +20,8 @@ from django.urls import reverse
 from turing.models import Study
 
 MODELS = ("perceptual", "koalarization")
+# The pretrained network each model depends on, by its training option.
+BACKBONE_OPTIONS = {"perceptual": "vgg_weights", "koalarization": "irv2_weights"}
 
 
 class Command(BaseCommand):
@@ -29,8 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--workdir", type=Path, default=settings.BASE_DIR / "demo-data",
                             help="Where photos, the split and the runs go (default: demo-data/).")
         parser.add_argument("--no-serve", action="store_true", help="Do everything but start the server.")
-        parser.add_argument("--steps", type=int, default=150, help="Training steps per model.")
-        parser.add_argument("--image-size", type=int, default=96)
+        parser.add_argument("--steps", type=int, default=60, help="Training steps per model.")
+        parser.add_argument("--image-size", type=int, default=64)
         parser.add_argument("--width", type=float, default=0.5,
                             help="Channel-width multiplier of both networks (1.0 is the paper's size).")
         parser.add_argument("--crops-per-photo", type=int, default=6)
@@ -43,6 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         workdir = options["workdir"].resolve()
+        self.backbone_weights = "imagenet" if options["backbones"] == "auto" else "none"
         split_dir = self.prepare_data(workdir, options)
         runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
         self.build_study(split_dir, runs, options)
@@ -67,18 +70,32 @@ class Command(BaseCommand):
         return split_dir
 
     def train(self, name, split_dir, run_dir, options):
-        from colorization.train import train
+        from colorization.config import TrainConfig
+        from colorization.train import LAST_NAME, config_for_resume, train
         from colorization.weights import WeightsUnavailable
 
-        self.step(f"2/4 Training {name} ({options['steps']} steps on CPU/GPU)")
-        checkpoint = run_dir / "last.pt"
-        if (run_dir / "done").exists():
-            self.stdout.write(f"  reusing {checkpoint}")
+        self.step(f"2/4 Training {name} ({options['steps']} steps)")
+        done = run_dir / "done"
+        if done.exists():
+            self.stdout.write(f"  reusing {run_dir / LAST_NAME}")
             return run_dir
-        backbone_option = {"perceptual": "vgg_weights", "koalarization": "irv2_weights"}[name]
-        weights = "imagenet" if options["backbones"] == "auto" else "none"
+        backbone_option = BACKBONE_OPTIONS[name]
         while True:
-            config = self.train_config(name, split_dir, run_dir, options, backbone_option, weights)
+            weights = self.backbone_weights
+            if (run_dir / LAST_NAME).exists():
+                self.stdout.write(f"  resuming the interrupted run in {run_dir}")
+                config = config_for_resume(run_dir, max_steps=options["steps"])
+                weights = config.model_opts.get(backbone_option, config.vgg_weights)
+            else:
+                config = TrainConfig(
+                    model=name, split=split_dir, out=run_dir, max_steps=options["steps"],
+                    image_size=options["image_size"], batch_size=8, workers=0, optimizer="adam", lr=1e-3,
+                    model_opts={"width": options["width"]},
+                )
+                if backbone_option == "vgg_weights":
+                    config.vgg_weights = weights
+                else:
+                    config.model_opts[backbone_option] = weights
             try:
                 train(config)
                 break
@@ -86,36 +103,13 @@ class Command(BaseCommand):
                 if weights == "none":
                     raise
                 self.stdout.write(self.style.WARNING(
-                    f"  {error}\n  Pretrained weights are not available here: training {name} with a "
-                    "randomly initialised backbone instead. Its results say nothing about the paper's model."
+                    f"  {error}\n  Pretrained weights are not available here, so the demo uses randomly "
+                    "initialised backbones from now on: the demo's results say nothing about the paper's models."
                 ))
-                weights = "none"
-        (run_dir / "done").write_text(f"{backbone_option}={weights}\n")
+                # One failed download means no network: the next backbone would only wait for its own failure.
+                self.backbone_weights = "none"
+        done.write_text(f"{backbone_option}={weights}\n")
         return run_dir
-
-    @staticmethod
-    def train_config(name, split_dir, run_dir, options, backbone_option, weights):
-        from colorization.config import TrainConfig
-
-        model_opts = {"width": options["width"]}
-        extra = {}
-        if backbone_option == "vgg_weights":
-            extra["vgg_weights"] = weights
-        else:
-            model_opts["irv2_weights"] = weights
-        return TrainConfig(
-            model=name,
-            split=split_dir,
-            out=run_dir,
-            model_opts=model_opts,
-            max_steps=options["steps"],
-            image_size=options["image_size"],
-            batch_size=8,
-            workers=0,
-            optimizer="adam",
-            lr=1e-3,
-            **extra,
-        )
 
     def build_study(self, split_dir, runs, options):
         self.step("3/4 Building the 'demo' study (stimuli normalized and audited)")
