@@ -97,7 +97,7 @@ def assign_trials(participant: Participant) -> list[Trial]:
         if participant.group == CONTROL:
             quotas = {REAL: n_scored}
         else:
-            quotas = treatment_quotas(n_scored, study.real_fraction, study.models, rng)
+            quotas = treatment_quotas(n_scored, study.real_fraction, study.model_names, rng)
         scored = pick_least_shown(stimuli, quotas, rng)
         rng.shuffle(scored)
         practice = pick_practice(stimuli, study.practice_trials, {stimulus.scene for stimulus in scored}, rng)

@@ -57,7 +57,7 @@ class GalleryRow:
 
 def sort_choices(study) -> list[str]:
     """Valid sort keys besides the scene name: each model, then "real"."""
-    return [*study.models, REAL]
+    return [*study.model_names, REAL]
 
 
 def check_sort(study, sort):
@@ -75,7 +75,7 @@ def gallery_rows(study, sort=None) -> list[GalleryRow]:
     check_sort(study, sort)
     per_image = st.per_image_table(reporting.votes_frame(study)).set_index("stimulus")
     counts = {token: (int(row.votes), int(row.judged_real)) for token, row in per_image.iterrows()}
-    models = study.models
+    models = study.model_names
     by_scene = {}
     for stimulus in study.stimuli.order_by("scene", "source"):
         image = GalleryImage(stimulus, *counts.get(stimulus.token, (0, 0)))
@@ -107,7 +107,7 @@ def caption(study, sort=None) -> str:
     """Figure caption: what the numbers are, how the rows are ordered, and how the scenes were chosen."""
     order = f"sorted by {sort}'s judged-real share" if sort else "sorted by scene name"
     text = (
-        f"{study.title}: per scene, grayscale input | {' | '.join(study.models)} | real. "
+        f"{study.title}: per scene, grayscale input | {' | '.join(study.model_names)} | real. "
         f"Under each image: share of votes judging it real (n = votes; scored trials, all groups); {order}."
     )
     chosen = study.manifest.get("description") if isinstance(study.manifest, dict) else None

@@ -69,7 +69,7 @@ class Study(models.Model):
         return reverse("turing:join", args=[self.slug])
 
     @property
-    def models(self):
+    def model_names(self):
         """Names of the generating models in this study, sorted."""
         return sorted(set(self.stimuli.exclude(source=REAL).values_list("source", flat=True)))
 

@@ -90,7 +90,7 @@ def study_summary(study, votes=None):
     numpy wants a non-negative seed and Study.seed may be any integer.
     """
     votes = votes_frame(study) if votes is None else votes
-    return summary_frame(votes, study.models, seed=abs(study.seed))
+    return summary_frame(votes, study.model_names, seed=abs(study.seed))
 
 
 def write_votes_csv(study, target):

@@ -24,7 +24,7 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
     first = run_demo(tmp_path)
 
     study = Study.objects.get(slug="demo")
-    assert study.models == ["koalarization", "perceptual"]
+    assert study.model_names == ["koalarization", "perceptual"]
     assert study.control_fraction > 0
     assert study.stimuli.filter(source=REAL).count() == SMALLEST["n_scenes"]
     assert audit_study(study) == []

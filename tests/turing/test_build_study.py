@@ -61,7 +61,7 @@ def test_builds_an_audited_study_from_random_held_out_scenes(trained, capsys):
     split = read_split(trained["split"])
     chosen = draw_scenes(split.heldout, 4, 3)
     assert sorted(study.stimuli.values_list("scene", flat=True).distinct()) == sorted(p.stem for p in chosen)
-    assert study.models == ["koalarization", "perceptual"]
+    assert study.model_names == ["koalarization", "perceptual"]
     assert study.stimuli.count() == 4 * 3
     assert audit_study(study) == []
     assert "audit passed: 12 stimuli" in capsys.readouterr().out

@@ -124,7 +124,7 @@ def test_grayscale_is_the_real_photos_lightness(study, staff_client):
 def test_figure_has_one_row_per_scene(study):
     figure = study_gallery_figure(study, sort="perceptual")
 
-    columns = 1 + len(study.models) + 1
+    columns = 1 + len(study.model_names) + 1
     assert len(figure.axes) == len(SCENES) * columns
     assert [ax.get_ylabel() for ax in figure.axes[::columns]] == ["dog", "owl", "cat"]
     assert [ax.get_title() for ax in figure.axes[:columns]] == [

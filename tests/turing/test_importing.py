@@ -33,7 +33,7 @@ def test_import_matches_files_by_stem_and_stores_normalized_stimuli(image_folder
     )
 
     assert Counter(study.stimuli.values_list("source", flat=True)) == {"real": 4, "perceptual": 4, "koalarization": 3}
-    assert study.models == ["koalarization", "perceptual"]
+    assert study.model_names == ["koalarization", "perceptual"]
     assert (study.trials_per_participant, study.real_fraction, study.control_fraction) == (6, 0.4, 0.25)
     assert (study.exposure_ms, study.practice_trials, study.seed, study.ask_expertise) == (900, 1, 42, False)
     assert study.completion_url == "https://example.org/done"
@@ -218,7 +218,7 @@ def test_create_study_accepts_models_as_call_command_keywords(image_folders):
     call_command("create_study", "keywords", title="Keywords", real=folders.real, generated=generated, size=32,
                  stdout=io.StringIO())
 
-    assert Study.objects.get(slug="keywords").models == ["koalarization", "perceptual"]
+    assert Study.objects.get(slug="keywords").model_names == ["koalarization", "perceptual"]
     with pytest.raises(CommandError, match="at least one --generated"):
         call_command("create_study", "none", title="None", real=folders.real)
     with pytest.raises(CommandError, match="expected NAME=DIR"):

@@ -63,7 +63,7 @@ def test_trial_page_preloads_the_next_image_and_carries_no_hints(client, small_s
     assert page["Cache-Control"].startswith("max-age=0")
     for stimulus in small_study.stimuli.all():
         assert stimulus.scene not in html
-    for model in small_study.models:
+    for model in small_study.model_names:
         assert model not in html
 
 

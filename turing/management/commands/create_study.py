@@ -89,6 +89,6 @@ class Command(BaseCommand):
         scenes = study.stimuli.values("scene").distinct().count()
         self.stdout.write(self.style.SUCCESS(f"Created study {study.slug!r} ({study.title}) with seed {seed}."))
         self.stdout.write(f"  scenes: {scenes}")
-        for source in ["real", *study.models]:
+        for source in ["real", *study.model_names]:
             self.stdout.write(f"  {source}: {per_source[source]} stimuli")
         self.stdout.write(f"Join URL: {study.get_absolute_url()}")

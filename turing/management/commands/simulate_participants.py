@@ -115,7 +115,7 @@ class Command(BaseCommand):
             raise CommandError(f"study {slug!r} is {study.status}; open it before simulating participants")
         if n < 1:
             raise CommandError("--n must be at least 1")
-        p_real = parse_p_real(p_real, [REAL, *study.models])
+        p_real = parse_p_real(p_real, [REAL, *study.model_names])
         rng = random.Random(seed)
 
         first = study.participants.filter(label__startswith="bot-").count() + 1
