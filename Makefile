@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv browser serve clean-demo
+# Started by .ci/postgres for the tests marked `postgres` (concurrent requests need a database server).
+TEST_POSTGRES_URL ?= postgres://turing:turing@127.0.0.1:5432/turing
+
+.PHONY: demo test venv browser postgres clean-demo
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +25,12 @@ demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
 
-test: $(STAMP) browser
+postgres:
+	bash .ci/postgres
+
+test: $(STAMP) browser postgres
 	$(PY) -m pytest
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m postgres
 
 clean-demo:
 	rm -rf db.sqlite3 media/stimuli media/demo

@@ -197,9 +197,13 @@ def vote(request, participant, trial_id):
         return refuse(request, participant, 400, "Please answer with one of the two buttons.")
     answer = form.cleaned_data["answer"]
 
-    if not trial.answer:
-        if unanswered(participant).values_list("pk", flat=True).first() != trial.pk:
+    if not trial.answer and unanswered(participant).values_list("pk", flat=True).first() != trial.pk:
+        # Either a concurrent request (a double tap) answered this trial since it was read, or this is a
+        # later trial while an earlier one is still open.
+        trial.refresh_from_db(fields=["answer"])
+        if not trial.answer:
             return refuse(request, participant, 409, "Please answer the images in order.")
+    if not trial.answer:
         response_ms = form.cleaned_data["response_ms"]
         if response_ms is None:
             response_ms = server_response_ms(request, trial)
