@@ -38,7 +38,10 @@ def load_model(checkpoint_path, device="auto") -> tuple[torch.nn.Module, dict]:
     model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
     model.load_state_dict(ckpt["model_state"])
     device = resolve_device(device) if isinstance(device, str) else device
-    return model.to(device).eval(), ckpt
+    model = model.to(device).eval()
+    if device.type == "cuda":  # as in training (colorization.train.build_training): faster convs under bf16
+        model = model.to(memory_format=torch.channels_last)
+    return model, ckpt
 
 
 def image_L(image: Image.Image) -> torch.Tensor:

@@ -7,7 +7,9 @@ which therefore stays inside about [-0.85, 0.77]: a tanh output covers it with r
 Round trip: lab_norm_to_rgb(*rgb_to_lab_norm(rgb)) differs from rgb in [0, 1] by at most 6.1e-6 in float32
 (measured over a 64^3 grid of the RGB cube; tests/colorization/test_lab.py asserts < 1e-4).
 
-Half-precision inputs are converted in float32 by kornia, so the functions are safe under bf16 autocast.
+The conversions run in float32 with autocast off and return float32 whatever the input dtype: under an
+enclosing bf16 autocast, kornia would run its colour matrices (einsum) in bf16 even on float32 inputs, and the
+perceptual loss would compare a bf16-rounded prediction with a float32 target.
 """
 
 import torch
@@ -20,14 +22,16 @@ OUTPUT_SPACES = ("ab", "rgb")
 
 def rgb_to_lab_norm(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 3, H, W) RGB in [0, 1] -> (L_norm (N, 1, H, W) in [0, 1], ab_norm (N, 2, H, W))."""
-    lab = rgb_to_lab(rgb)
+    with torch.autocast(rgb.device.type, enabled=False):
+        lab = rgb_to_lab(rgb.float())
     return lab[:, :1] / L_SCALE, lab[:, 1:] / AB_SCALE
 
 
 def lab_norm_to_rgb(L_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
     """Inverse of rgb_to_lab_norm; out-of-gamut colours are clamped to RGB [0, 1]."""
-    lab = torch.cat([L_norm * L_SCALE, ab_norm * AB_SCALE], dim=1)
-    return lab_to_rgb(lab, clip=True)
+    with torch.autocast(L_norm.device.type, enabled=False):
+        lab = torch.cat([L_norm.float() * L_SCALE, ab_norm.float() * AB_SCALE], dim=1)
+        return lab_to_rgb(lab, clip=True)
 
 
 def compose_rgb(L_norm: torch.Tensor, output: torch.Tensor, output_space: str) -> torch.Tensor:

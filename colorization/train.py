@@ -97,7 +97,7 @@ def train(config: TrainConfig) -> TrainResult:
         )
         for batch in progress:
             batch_in_epoch += 1
-            if batch is None:  # every image of the batch was unreadable
+            if not _every_process_has_a_batch(batch, device, world):
                 continue
             loss = train_step(trained, loss_fn, optimizer, batch, device)
             step += 1
@@ -168,10 +168,14 @@ def evaluate_loss(model, loss_fn, loader, device, world=1) -> float:
 
 
 def config_for_resume(out, **overrides) -> TrainConfig:
-    """The stored config of OUT/last.pt with `overrides` applied (its --max-steps is not carried over)."""
+    """The stored config of OUT/last.pt with `overrides` applied (its --max-steps is not carried over).
+
+    Model options are merged key by key: `--resume --irv2-weights PATH` must not drop the stored width.
+    """
     stored = load_checkpoint(Path(out) / LAST_NAME)["config"]
     stored.pop("max_steps")
-    return TrainConfig(**{**stored, **overrides, "out": out, "resume": True})
+    model_opts = {**stored["model_opts"], **overrides.get("model_opts", {})}
+    return TrainConfig(**{**stored, **overrides, "model_opts": model_opts, "out": out, "resume": True})
 
 
 def load_checkpoint(path) -> dict:
@@ -234,7 +238,7 @@ def _setup_distributed(device_spec: str) -> tuple[int, int, torch.device]:
     if world == 1:
         return 0, 1, resolve_device(device_spec)
     local_rank = int(os.environ["LOCAL_RANK"])
-    if torch.cuda.is_available():
+    if resolve_device(device_spec).type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device)
@@ -320,6 +324,16 @@ def _set_rng_states(states: dict) -> None:
 
 def _done(step: int, config: TrainConfig) -> bool:
     return config.max_steps is not None and step >= config.max_steps
+
+
+def _every_process_has_a_batch(batch, device, world: int) -> bool:
+    """False when this or any other process got None (every image of its batch unreadable). All processes
+    then skip the step together: a DDP backward that one process leaves out would hang the others."""
+    if world == 1:
+        return batch is not None
+    has_batch = torch.tensor(float(batch is not None), device=device)
+    dist.all_reduce(has_batch, op=dist.ReduceOp.MIN)
+    return bool(has_batch.item())
 
 
 def _global_mean(total: float, count: int, device, world: int) -> float:

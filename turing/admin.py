@@ -103,6 +103,9 @@ class TrialInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("stimulus")
+
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):

@@ -14,8 +14,16 @@ class JoinForm(forms.Form):
         error_messages={"required": "Please tick the box to take part."},
     )
     expertise = forms.ChoiceField(choices=EXPERTISE_CHOICES, required=False, widget=forms.RadioSelect)
-    # Carried over from ?participant_label= or ?PROLIFIC_PID= on the join URL.
-    participant_label = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
+    # Carried over from ?participant_label= or ?PROLIFIC_PID= on the join URL. Crowdworker IDs are letters,
+    # digits and a few separators; anything else is refused because the label ends up in the CSV export,
+    # where a value like "=HYPERLINK(...)" would run as a spreadsheet formula.
+    participant_label = forms.RegexField(
+        regex=r"^(?:[A-Za-z0-9_][A-Za-z0-9_.:-]*)?$",
+        max_length=200,
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "This link's participant label is not valid; please ask for a new link."},
+    )
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)

@@ -46,7 +46,7 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
         raise StudyImportError(f"stimulus size must be a positive number of pixels, got {size}")
     real_dir = Path(real_dir)
     generated = {name: Path(folder) for name, folder in generated.items()}
-    _check_model_names(generated)
+    check_model_names(generated)
     unknown = sorted(set(study_fields) - STUDY_OPTIONS)
     if unknown:
         raise StudyImportError(f"unknown study option(s): {', '.join(unknown)}")
@@ -107,7 +107,8 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
     return study
 
 
-def _check_model_names(generated):
+def check_model_names(generated):
+    """StudyImportError unless there is at least one model and every name is a slug other than "real"."""
     if not generated:
         raise StudyImportError("at least one generated folder (model name -> folder) is required")
     for name in generated:

@@ -125,7 +125,9 @@ class Trial(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     practice = models.BooleanField(default=False, help_text="Practice trials give feedback and are not counted.")
     position = models.PositiveIntegerField(help_text="1-based order within the participant's practice or scored trials.")
-    stimulus = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="trials")
+    # RESTRICT, not PROTECT: a stimulus that has votes cannot be deleted on its own, but deleting its study
+    # (which deletes the trials through the participants too) must still work.
+    stimulus = models.ForeignKey(Stimulus, on_delete=models.RESTRICT, related_name="trials")
     answer = models.CharField(max_length=10, choices=ANSWERS, blank=True)
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)

@@ -88,7 +88,8 @@ def join(request, slug):
     a real photo generated when told to expect generated images.
     """
     study = get_object_or_404(Study, slug=slug)
-    if study.status != Study.Status.OPEN:
+    # A study made in the admin has no images until create_study or build_study fills it.
+    if study.status != Study.Status.OPEN or not study.stimuli.exists():
         return closed(request, study)
     if current_participant(request, study):
         return redirect("turing:trial", slug)

@@ -24,7 +24,7 @@ output "ab" | "rgb" (6), width (channel multiplier, e.g. 0.125 for tests and CPU
 
 Fully convolutional: inputs are reflect-padded to a multiple of 2 ** len(down_layers) and the output cropped
 back, so any H x W works. `model.encoder` is an nn.Sequential of the 10 layer blocks (index i is layer i + 1),
-so forward hooks or `encoder_activations` give the layer activation maps (the paper's figures 24-27).
+so forward hooks give the layer activation maps (the paper's figures 24-27; colorization.plots).
 """
 
 import torch
@@ -105,16 +105,6 @@ class TransformNet(nn.Module):
     def forward(self, L_norm: torch.Tensor) -> torch.Tensor:
         padded, size = pad_to_multiple(L_norm, self.total_stride)
         return crop_to(self.decoder(self.encoder(padded)), size)
-
-    @torch.no_grad()
-    def encoder_activations(self, L_norm: torch.Tensor) -> list[torch.Tensor]:
-        """Output of each encoder layer (list index i = layer i + 1) for the activation-map figures."""
-        x, _ = pad_to_multiple(L_norm, self.total_stride)
-        activations = []
-        for block in self.encoder:
-            x = block(x)
-            activations.append(x)
-        return activations
 
 
 def _check_choice(option: str, value, choices) -> None:

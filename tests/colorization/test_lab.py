@@ -44,3 +44,15 @@ def test_compose_rgb_for_both_output_spaces():
     assert torch.equal(compose_rgb(L_norm, rgb * 2 - 0.5, "rgb"), (rgb * 2 - 0.5).clamp(0, 1))
     with pytest.raises(ValueError, match="output_space"):
         compose_rgb(L_norm, ab_norm, "lab")
+
+
+def test_conversions_stay_float32_under_bf16_autocast():
+    # The training loop composes the prediction's RGB inside autocast; kornia alone would round it to bf16.
+    rgb = torch.rand(2, 3, 8, 8)
+    L_norm, ab_norm = rgb_to_lab_norm(rgb)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        back = lab_norm_to_rgb(L_norm, ab_norm.bfloat16())
+        _, ab_again = rgb_to_lab_norm(rgb)
+    assert back.dtype == ab_again.dtype == torch.float32
+    assert torch.allclose(ab_again, ab_norm)
+    assert torch.allclose(back, lab_norm_to_rgb(L_norm, ab_norm.bfloat16().float()), atol=1e-6)

@@ -42,12 +42,12 @@ def test_kwargs_survive_json_like_a_checkpoint():
 
 def test_default_bottleneck_is_h8_by_512_and_literal_paper_strides_give_h4():
     default = create_model("perceptual")
-    activations = default.encoder_activations(torch.rand(1, 1, 64, 64))
-    assert len(activations) == 10 == len(default.encoder)
-    assert activations[-1].shape == (1, 512, 8, 8)
-    assert default.decoder[0](activations[-1]).shape == (1, 256, 8, 8)
+    assert len(default.encoder) == 10
+    bottleneck = default.encoder(torch.rand(1, 1, 64, 64))
+    assert bottleneck.shape == (1, 512, 8, 8)
+    assert default.decoder[0](bottleneck).shape == (1, 256, 8, 8)
     literal = create_model("perceptual", down_layers=(4, 6), **TINY)
-    assert literal.encoder_activations(torch.rand(1, 1, 64, 64))[-1].shape[-2:] == (16, 16)
+    assert literal.encoder(torch.rand(1, 1, 64, 64)).shape[-2:] == (16, 16)
 
 
 def test_encoder_blocks_accept_forward_hooks():

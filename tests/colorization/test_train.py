@@ -86,6 +86,12 @@ def test_resume_without_a_checkpoint_names_the_missing_file(tmp_path):
         config_for_resume(tmp_path / "nothing")
 
 
+def test_resume_overrides_one_model_option_and_keeps_the_others(tiny_run):
+    config = config_for_resume(tiny_run["run"], model_opts={"activation": "relu"}, batch_size=2)
+    assert config.model_opts == {"width": 0.125, "activation": "relu"}
+    assert (config.batch_size, config.image_size, config.resume) == (2, 32, True)
+
+
 def test_schedule_gives_the_learning_rate_of_every_epoch(tmp_path):
     def lrs(**options):
         return TrainConfig(model="perceptual", split=tmp_path, out=tmp_path, **options).lr_by_epoch()

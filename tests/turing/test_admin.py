@@ -1,4 +1,7 @@
 import pytest
+from django.db import connection
+from django.db.models import RestrictedError
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -98,6 +101,30 @@ def test_close_action(admin_client, small_study):
     assert response.status_code == 302
     small_study.refresh_from_db()
     assert small_study.status == Study.Status.CLOSED
+
+
+@pytest.mark.django_db
+def test_a_study_with_votes_can_be_deleted_in_the_admin(admin_client, voted_study):
+    response = admin_client.post(reverse("admin:turing_study_delete", args=[voted_study.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Study.objects.filter(pk=voted_study.pk).exists()
+    assert not Trial.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_stimulus_with_trials_cannot_be_deleted_on_its_own(voted_study):
+    stimulus = Trial.objects.first().stimulus
+    with pytest.raises(RestrictedError):
+        stimulus.delete()
+
+
+@pytest.mark.django_db
+def test_participant_page_loads_its_trials_stimuli_in_one_query(admin_client, voted_study):
+    participant = voted_study.participants.first()
+    url = reverse("admin:turing_participant_change", args=[participant.pk])
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(url).status_code == 200
+    assert sum('"turing_stimulus"' in query["sql"] for query in queries.captured_queries) == 1
 
 
 @pytest.mark.django_db

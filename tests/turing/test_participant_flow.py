@@ -108,6 +108,22 @@ def test_participant_label_and_prolific_pid_are_stored(client, small_study):
     assert join(Client(), small_study).label == ""
 
 
+def test_a_label_that_a_spreadsheet_would_run_as_a_formula_is_refused(small_study):
+    url = reverse("turing:join", args=["small"])
+    response = Client().post(url, {"consent": "on", "participant_label": '=HYPERLINK("http://x")'})
+    assert response.status_code == 200
+    assert "participant label is not valid" in response.content.decode()
+    assert not Participant.objects.exists()
+
+
+def test_an_open_study_without_images_cannot_be_joined(client, db):
+    Study.objects.create(slug="empty", title="Made in the admin")
+    response = client.get(reverse("turing:join", args=["empty"]))
+    assert "has not started yet" in response.content.decode()
+    client.post(reverse("turing:join", args=["empty"]), {"consent": "on"})
+    assert not Participant.objects.exists()
+
+
 def test_expertise_answer_is_optional(client, small_study):
     page = client.get(reverse("turing:join", args=["small"]))
     assert small_study.expertise_question in page.content.decode()

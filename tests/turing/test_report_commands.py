@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from tests.turing.report_data import TOTAL_VOTES, make_vote_study
 from turing import reporting
+from turing.models import Study
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +72,9 @@ def test_unwritable_target_names_the_file(vote_study, tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "votes.csv"
     with pytest.raises(CommandError, match="votes.csv: cannot write"):
         run("export_votes", "votes", str(target))
+
+
+def test_study_report_of_a_study_without_stimuli_or_votes():
+    Study.objects.create(slug="empty", title="Empty")
+    output = run("study_report", "empty")
+    assert "0 votes" in output and "No votes yet." in output

@@ -17,11 +17,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_slug
 
-from turing.importing import StudyImportError, import_study
+from turing.importing import StudyImportError, check_model_names, import_study
 from turing.management.commands.create_study import add_study_arguments, study_fields
 from turing.models import REAL, Study
 
@@ -139,13 +137,10 @@ class Command(BaseCommand):
         repeated = sorted(name for name, count in Counter(names).items() if count > 1)
         if repeated:
             raise CommandError(f"--run names a model more than once: {', '.join(repeated)}")
-        for name in names:
-            try:
-                validate_slug(name)
-            except ValidationError:
-                raise CommandError(f"model name {name!r}: use letters, digits, hyphens and underscores only") from None
-            if name == REAL:
-                raise CommandError(f"model name {REAL!r} is reserved for the real photos")
+        try:
+            check_model_names(dict(given))
+        except StudyImportError as error:
+            raise CommandError(str(error)) from None
 
     @staticmethod
     def manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored):

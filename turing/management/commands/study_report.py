@@ -23,7 +23,7 @@ class Command(BaseCommand):
             raise CommandError(f"{csv}: cannot write ({error.strerror or error}).") from error
         table = summary.assign(
             # Padded so that to_string's right alignment leaves the names left-aligned.
-            source=summary["source"].str.ljust(int(summary["source"].str.len().max() or 0)),
+            source=summary["source"].str.ljust(max(summary["source"].str.len(), default=0)),
             judged_real=summary["rate"].map(percent),
             wilson_95=list(map(interval, summary["ci_low"], summary["ci_high"])),
             bootstrap_95=list(map(interval, summary["boot_low"], summary["boot_high"])),
