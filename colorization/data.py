@@ -74,11 +74,17 @@ def collate_skip_none(items: list):
     """default_collate over the items that were not skipped, plus "skipped": how many were dropped.
 
     "skipped" is a 0-dim tensor like every other entry, so a batch moves to a device with one loop over its
-    values. Returns None when every item of the batch was skipped; the training loop passes over such batches.
+    values. When every item was skipped the batch holds "skipped" alone (see `has_images`), so the count
+    still reaches the training loop.
     """
     kept = [item for item in items if item is not None]
     if not kept:
-        return None
+        return {"skipped": torch.tensor(len(items))}
     batch = default_collate(kept)
     batch["skipped"] = torch.tensor(len(items) - len(kept))
     return batch
+
+
+def has_images(batch: dict) -> bool:
+    """False for a batch whose every image was unreadable (collate_skip_none left only its count)."""
+    return "L" in batch

@@ -38,14 +38,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from colorization.config import ConfigError, TrainConfig
-from colorization.data import ColorizationDataset, collate_skip_none
+from colorization.data import ColorizationDataset, collate_skip_none, has_images
 from colorization.devices import resolve_device
 from colorization.losses import build_loss
 from colorization.models import create_model, default_loss
 from colorization.split import read_split
 
 LAST_NAME, BEST_NAME, LOG_NAME = "last.pt", "best.pt", "log.csv"
-LOG_COLUMNS = ("epoch", "step", "train_loss", "heldout_loss", "lr", "images_per_s", "seconds")
+LOG_COLUMNS = ("epoch", "step", "train_loss", "heldout_loss", "lr", "images_per_s", "seconds", "skipped_images")
 # RMSprop's moving-average decay: TensorFlow's default (the paper trained with TensorFlow); torch's is 0.99.
 RMSPROP_ALPHA = 0.9
 
@@ -87,7 +87,7 @@ def train(config: TrainConfig) -> TrainResult:
         train_set.epoch = epoch
         sampler.set_epoch(epoch)
         sampler.start = batch_in_epoch * config.batch_size
-        started, loss_sum, images = time.perf_counter(), 0.0, 0
+        started, loss_sum, images, skipped = time.perf_counter(), 0.0, 0, 0
         progress = tqdm(
             train_loader,
             desc=f"epoch {epoch + 1}/{len(lrs)}",
@@ -97,6 +97,7 @@ def train(config: TrainConfig) -> TrainResult:
         )
         for batch in progress:
             batch_in_epoch += 1
+            skipped += int(batch["skipped"])
             if not _every_process_has_a_batch(batch, device, world):
                 continue
             loss = train_step(trained, loss_fn, optimizer, batch, device)
@@ -111,7 +112,10 @@ def train(config: TrainConfig) -> TrainResult:
         seconds = time.perf_counter() - started
         train_loss = _global_mean(loss_sum, images, device, world)
         heldout_loss = evaluate_loss(model, loss_fn, heldout_loader, device, world)
-        row = (epoch + 1, step, train_loss, heldout_loss, lrs[epoch], images * world / seconds, seconds)
+        (skipped,) = _global_sums([skipped], device, world)
+        if skipped and is_main:
+            print(f"epoch {epoch + 1}: skipped {skipped} unreadable or grayscale training images (see warnings)")
+        row = (epoch + 1, step, train_loss, heldout_loss, lrs[epoch], images * world / seconds, seconds, skipped)
         if batch_in_epoch == math.ceil(sampler.num_samples / config.batch_size):
             epoch, batch_in_epoch = epoch + 1, 0
         is_best = heldout_loss < best_loss  # never true for NaN: without held-out images there is no best.pt
@@ -157,7 +161,7 @@ def evaluate_loss(model, loss_fn, loader, device, world=1) -> float:
     model.eval()
     total, count = 0.0, 0
     for batch in loader:
-        if batch is None:
+        if not has_images(batch):
             continue
         batch = _to_device(batch, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -327,20 +331,26 @@ def _done(step: int, config: TrainConfig) -> bool:
 
 
 def _every_process_has_a_batch(batch, device, world: int) -> bool:
-    """False when this or any other process got None (every image of its batch unreadable). All processes
+    """False when this or any other process got a batch without images (every one unreadable). All processes
     then skip the step together: a DDP backward that one process leaves out would hang the others."""
     if world == 1:
-        return batch is not None
-    has_batch = torch.tensor(float(batch is not None), device=device)
+        return has_images(batch)
+    has_batch = torch.tensor(float(has_images(batch)), device=device)
     dist.all_reduce(has_batch, op=dist.ReduceOp.MIN)
     return bool(has_batch.item())
 
 
+def _global_sums(values: list, device, world: int) -> list:
+    """Each value summed over all processes."""
+    if world == 1:
+        return values
+    sums = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(sums)
+    return [type(value)(total) for value, total in zip(values, sums.tolist())]
+
+
 def _global_mean(total: float, count: int, device, world: int) -> float:
-    if world > 1:
-        sums = torch.tensor([total, count], dtype=torch.float64, device=device)
-        dist.all_reduce(sums)
-        total, count = sums.tolist()
+    total, count = _global_sums([total, count], device, world)
     return total / count if count else math.nan
 
 

@@ -7,6 +7,7 @@ from colorization.data import (
     ColorizationDataset,
     SkippedImageWarning,
     collate_skip_none,
+    has_images,
     eval_transform,
     train_transform,
 )
@@ -63,5 +64,6 @@ def test_corrupt_and_grayscale_files_skipped_counted_never_fatal(make_images, tm
     assert torch.cat([batch["index"] for batch in batches]).tolist() == [0, 2, 4, 5]
 
 
-def test_batch_of_only_skipped_items_collates_to_none():
-    assert collate_skip_none([None, None]) is None
+def test_batch_of_only_skipped_items_keeps_only_their_count():
+    batch = collate_skip_none([None, None])
+    assert not has_images(batch) and int(batch["skipped"]) == 2

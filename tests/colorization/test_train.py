@@ -104,3 +104,16 @@ def test_schedule_gives_the_learning_rate_of_every_epoch(tmp_path):
     for bad in ("30", "x:1e-3", "0:1e-3", "30:1e-3,,35:1e-4"):
         with pytest.raises(ConfigError, match="schedule"):
             lrs(schedule=bad)
+
+
+def test_unreadable_training_images_are_skipped_and_counted_in_the_log(tmp_path):
+    write_color_images(tmp_path / "images", 6, seed=1)
+    (tmp_path / "images" / "broken.png").write_bytes(b"not a png")
+    split = make_split(tmp_path / "images", tmp_path / "split", holdout=1, seed=0)
+    assert any(path.name == "broken.png" for path in split.train), "the split does not open images"
+
+    with pytest.warns(UserWarning, match="broken.png"):
+        train(TrainConfig(model="perceptual", split=tmp_path / "split", out=tmp_path / "run", epochs=2,
+                          lr=1e-3, **dict(TINY_TRAINING, batch_size=2, loss="mse")))
+
+    assert [int(row["skipped_images"]) for row in read_log(tmp_path / "run")] == [1, 1]
