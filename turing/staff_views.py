@@ -64,25 +64,22 @@ def report_chart(request, slug):
     return HttpResponse(fooling_rate_chart(reporting.study_summary(study), study.title), content_type="image/png")
 
 
-def _csv_response(filename):
-    return HttpResponse(content_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+def _csv_download(slug, kind, write):
+    study = get_object_or_404(Study, slug=slug)
+    response = HttpResponse(content_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{study.slug}-{kind}.csv"'})
+    write(study, response)
+    return response
 
 
 @staff_required
 def export_votes(request, slug):
-    study = get_object_or_404(Study, slug=slug)
-    response = _csv_response(f"{study.slug}-votes.csv")
-    reporting.write_votes_csv(study, response)
-    return response
+    return _csv_download(slug, "votes", reporting.write_votes_csv)
 
 
 @staff_required
 def export_summary(request, slug):
-    study = get_object_or_404(Study, slug=slug)
-    response = _csv_response(f"{study.slug}-summary.csv")
-    reporting.write_summary_csv(study, response)
-    return response
+    return _csv_download(slug, "summary", reporting.write_summary_csv)
 
 
 @staff_required

@@ -11,27 +11,17 @@ The colorization package (and with it torch) is imported inside handle() only, s
 management commands never pulls in torch.
 """
 
-import argparse
 import random
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.importing import StudyImportError, check_model_names, import_study
-from turing.management.commands.create_study import add_study_arguments, study_fields
+from turing.management.study_options import add_study_arguments, named_paths, study_fields
 from turing.models import REAL, Study
 
 CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
-
-
-def parse_run(value) -> tuple[str, Path]:
-    """NAME=PATH (a run folder or a checkpoint file) -> (name, path)."""
-    name, sep, path = str(value).partition("=")
-    if not sep or not name.strip() or not path.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=RUN_DIR (e.g. perceptual=runs/perceptual), got {value!r}")
-    return name.strip(), Path(path.strip())
 
 
 def checkpoint_path(run: Path, checkpoint: str) -> Path:
@@ -57,26 +47,22 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("slug", help="Short name used in the join URL /s/SLUG/.")
-        parser.add_argument("--title", required=True)
+        add_study_arguments(parser)
         parser.add_argument("--split", required=True, type=Path, metavar="SPLIT_DIR",
                             help="Split folder (split.json) the runs were trained on.")
         # Not required=True: call_command(run=[...]) must be able to pass several runs.
-        parser.add_argument("--run", action="append", type=parse_run, metavar="NAME=RUN_DIR", default=[],
+        parser.add_argument("--run", action="append", metavar="NAME=RUN_DIR", default=[],
                             help="A model's name and its run folder (or checkpoint file); repeat for each model.")
         parser.add_argument("--n-scenes", type=int, default=100, help="Scenes to draw (default 100).")
         parser.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="last",
                             help="Checkpoint of each run folder (default last: best.pt was chosen on the "
                                  "held-out loss, the very images the scenes come from).")
         parser.add_argument("--device", default="auto", help="Device for colorizing (default auto).")
-        add_study_arguments(parser)
 
     def handle(self, *args, **options):
         slug, split_dir = options["slug"], Path(options["split"])
-        # call_command(run=[...]) hands over the strings unparsed.
-        given = [parse_run(run) if isinstance(run, str) else run for run in options["run"]]
-        self.check_runs(slug, given)
-        runs = dict(given)
+        runs = named_paths(options["run"], option="--run", metavar="NAME=RUN_DIR", example="perceptual=runs/perceptual")
+        self.check_runs(slug, runs)
         if options["n_scenes"] < 1:
             raise CommandError(f"--n-scenes must be at least 1, got {options['n_scenes']}")
         fields = study_fields(options)
@@ -127,18 +113,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Join URL: {study.get_absolute_url()}")
 
     @staticmethod
-    def check_runs(slug, given):
+    def check_runs(slug, runs):
         """Fail before any slow work on what import_study would only refuse at the end."""
         if Study.objects.filter(slug=slug).exists():
             raise CommandError(f"study {slug!r} already exists; choose another slug")
-        if not given:
-            raise CommandError("give at least one --run NAME=RUN_DIR")
-        names = [name for name, _ in given]
-        repeated = sorted(name for name, count in Counter(names).items() if count > 1)
-        if repeated:
-            raise CommandError(f"--run names a model more than once: {', '.join(repeated)}")
         try:
-            check_model_names(dict(given))
+            check_model_names(runs)
         except StudyImportError as error:
             raise CommandError(str(error)) from None
 

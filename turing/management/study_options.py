@@ -1,0 +1,58 @@
+"""Command-line options shared by create_study and build_study: the study's settings and NAME=PATH lists."""
+
+import secrets
+from collections import Counter
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from turing.stimuli import DEFAULT_STIMULUS_SIZE
+
+
+def add_study_arguments(parser):
+    parser.add_argument("slug", help="Short name used in the join URL /s/SLUG/.")
+    parser.add_argument("--title", required=True)
+    parser.add_argument("--trials", type=int, default=20, help="Scored trials per participant (default 20).")
+    parser.add_argument("--real-fraction", type=float, default=0.5, help="Share of real images (default 0.5).")
+    parser.add_argument("--control-fraction", type=float, default=0.0,
+                        help="Share of participants who see only real images (default 0).")
+    parser.add_argument("--exposure-ms", type=int, default=None, help="Hide each image after N ms.")
+    parser.add_argument("--practice", type=int, default=3, help="Practice trials with feedback (default 3).")
+    parser.add_argument("--size", type=int, default=DEFAULT_STIMULUS_SIZE, help="Stimulus side in pixels.")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="Seed for trial assignment (default: random, stored with the study).")
+    parser.add_argument("--completion-url", default="", help="Redirect here after the last vote.")
+    parser.add_argument("--no-expertise", action="store_true", help="Do not ask the expertise question.")
+
+
+def study_fields(options) -> dict:
+    """import_study's Study fields from the options of add_study_arguments (a missing seed drawn at random)."""
+    return {
+        "trials_per_participant": options["trials"],
+        "real_fraction": options["real_fraction"],
+        "control_fraction": options["control_fraction"],
+        "exposure_ms": options["exposure_ms"],
+        "practice_trials": options["practice"],
+        "seed": options["seed"] if options["seed"] is not None else secrets.randbelow(2**31),
+        "completion_url": options["completion_url"],
+        "ask_expertise": not options["no_expertise"],
+    }
+
+
+def named_paths(values, *, option, metavar, example) -> dict[str, Path]:
+    """{name: path} from repeated `option NAME=PATH` values, at least one and no name twice.
+
+    Parsed here rather than by argparse so that call_command(option=[...]) strings get the same checks.
+    """
+    pairs = []
+    for value in values:
+        name, sep, path = str(value).partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise CommandError(f"{option}: expected {metavar} (e.g. {example}), got {value!r}")
+        pairs.append((name.strip(), Path(path.strip())))
+    if not pairs:
+        raise CommandError(f"give at least one {option} {metavar}")
+    repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+    if repeated:
+        raise CommandError(f"{option} names a model more than once: {', '.join(repeated)}")
+    return dict(pairs)
