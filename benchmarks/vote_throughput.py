@@ -35,10 +35,10 @@ def main(argv=None):
 
     from turing.models import Trial
 
-    rng_colors = [(37 * i % 256, 91 * i % 256, 53 * i % 256) for i in range(args.scenes)]
+    colors = [(37 * i % 256, 91 * i % 256, 53 * i % 256) for i in range(args.scenes)]
     for folder in ("real", "perceptual", "koalarization"):
         (workdir / folder).mkdir()
-        for i, color in enumerate(rng_colors):
+        for i, color in enumerate(colors):
             Image.new("RGB", (64, 64), color).save(workdir / folder / f"scene-{i:03d}.png")
 
     quiet = StringIO()

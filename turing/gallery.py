@@ -55,15 +55,16 @@ class GalleryRow:
         return [*self.generated.items(), (REAL, self.real)]
 
 
-def sort_choices(study) -> list[str]:
-    """Valid sort keys besides the scene name: each model, then "real"."""
+def gallery_sources(study) -> list[str]:
+    """The gallery's image columns after the grayscale one, each also a sort key: each model, then "real"."""
     return [*study.model_names, REAL]
 
 
 def check_sort(study, sort):
-    """sort itself (None: scene order); ValueError when it is not one of sort_choices(study)."""
-    if sort is not None and sort not in sort_choices(study):
-        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(sort_choices(study))}")
+    """sort itself (None: scene order); ValueError when it is not one of gallery_sources(study)."""
+    sources = gallery_sources(study)
+    if sort is not None and sort not in sources:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(sources)}")
     return sort
 
 

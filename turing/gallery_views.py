@@ -28,7 +28,7 @@ def gallery_page(request, slug):
         "study": study,
         "rows": gallery.gallery_rows(study, sort),
         "sort": sort,
-        "columns": [*study.model_names, REAL],
+        "columns": gallery.gallery_sources(study),
         "caption": gallery.caption(study, sort),
     })
 
