@@ -6,6 +6,7 @@ pipeline and the statistics working, not to fool anybody.
 """
 
 import io
+import json
 import os
 import secrets
 import socket
@@ -13,8 +14,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from turing.models import Study
@@ -22,6 +25,8 @@ from turing.models import Study
 MODELS = ("perceptual", "koalarization")
 # The pretrained network each model depends on, by its training option.
 BACKBONE_OPTIONS = {"perceptual": "vgg_weights", "koalarization": "irv2_weights"}
+# In the workdir: the staff accounts the demo created, with their passwords (the workdir is git-ignored).
+STAFF_LOGIN_FILE = "staff-login.json"
 
 
 class Command(BaseCommand):
@@ -49,8 +54,8 @@ class Command(BaseCommand):
         split_dir = self.prepare_data(workdir, options)
         runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
         self.build_study(split_dir, runs, options)
-        username, password = self.staff_login()
-        self.print_urls(options["addrport"], username, password)
+        login = self.staff_login(workdir)
+        self.print_urls(options["addrport"], login)
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
 
@@ -129,16 +134,60 @@ class Command(BaseCommand):
             stdout=self.stdout,
         )
 
-    def staff_login(self):
-        username = os.environ.get("DEMO_ADMIN_USER", "admin")
-        password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(9)
-        user, _ = get_user_model().objects.get_or_create(username=username)
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        return username, password
+    def staff_login(self, workdir):
+        """Lines that tell the staff how to log in, creating the staff account only if no account has its name.
 
-    def print_urls(self, addrport, username, password):
+        `manage.py demo` never changes an account it did not create: an account that exists keeps its
+        password and its flags, whoever made it.
+        """
+        username = os.environ.get("DEMO_ADMIN_USER", "admin")
+        wanted_password = os.environ.get("DEMO_ADMIN_PASSWORD")
+        User = get_user_model()
+        record_path = workdir / STAFF_LOGIN_FILE
+        record = read_staff_logins(record_path)
+        user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+
+        if user is None:
+            password = wanted_password or secrets.token_urlsafe(9)
+            # Recorded before the account exists: a crash in between leaves a record without an account,
+            # which the next run replaces, never an account whose password nobody knows.
+            record[username] = password
+            write_staff_logins(record_path, record)
+            try:
+                with transaction.atomic():
+                    User._default_manager.create_superuser(**{User.USERNAME_FIELD: username, "password": password})
+            except IntegrityError:
+                # Somebody else created it meanwhile: it has their password, not the recorded one, so the
+                # check below leaves it alone as theirs.
+                user = User._default_manager.get(**{User.USERNAME_FIELD: username})
+            else:
+                return [f"Staff login:  {username} / {password}  (account created by the demo; "
+                        f"login kept in {record_path})"]
+
+        if not (user.is_active and user.is_staff):
+            return [self.style.WARNING(
+                f"Staff login:  none. The existing account {username!r} is not an active staff account and the "
+                "demo does not promote accounts. Set DEMO_ADMIN_USER to a name no account has and the demo "
+                "creates a staff account with it."
+            )]
+
+        password = record.get(username)
+        # Checking the stored password, rather than trusting the record alone, tells the demo's account apart
+        # from one recreated under the same name (a fresh database, createsuperuser) and notices a
+        # changepassword; the hasher's function is used because User.check_password may re-save the hash.
+        if password is None or not check_password(password, user.password):
+            return [f"Staff login:  {username} with its own password (an existing account: the demo changed "
+                    "nothing)"]
+
+        lines = [f"Staff login:  {username} / {password}  (created by an earlier demo run; password unchanged)"]
+        if wanted_password and wanted_password != password:
+            lines.append(self.style.WARNING(
+                f"  DEMO_ADMIN_PASSWORD is ignored: the demo does not reset the password of {username!r}, "
+                f"which it created earlier. `python manage.py changepassword {username}` changes it."
+            ))
+        return lines
+
+    def print_urls(self, addrport, login):
         import segno
 
         self.step("4/4 Ready")
@@ -152,7 +201,32 @@ class Command(BaseCommand):
         segno.make(join, error="m").terminal(out=qr, compact=True)
         self.stdout.write(qr.getvalue(), ending="")
         self.stdout.write(f"  Staff report: {base}{reverse('staff:report', args=['demo'])}")
-        self.stdout.write(f"  Staff login:  {username} / {password}")
+        for line in login:
+            self.stdout.write(f"  {line}")
+
+
+def read_staff_logins(path):
+    """{username: password} of the accounts the demo created, as recorded in the workdir."""
+    try:
+        logins = json.loads(path.read_text())
+    except (OSError, ValueError):
+        # No record, or one that cannot be read, only means no account counts as the demo's: nothing is changed.
+        return {}
+    if not isinstance(logins, dict):
+        return {}
+    return {name: password for name, password in logins.items() if isinstance(password, str)}
+
+
+def write_staff_logins(path, logins):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    # Created 0600 from the start, so the passwords are never readable by others, not even briefly.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a .tmp left by a killed run keeps its old mode through O_CREAT
+    with os.fdopen(fd, "w") as f:
+        json.dump(logins, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
 
 
 def lan_address():
