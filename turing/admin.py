@@ -9,14 +9,16 @@ from django.utils.html import format_html
 
 from turing.models import Participant, Stimulus, Study, Trial
 
+PERSON = Participant.Kind.PERSON
+
 THUMBNAIL_PX = 64
 
 
 def thumbnail(stimulus):
-    # Served through the staff-checked image view by token, like the participants see it.
+    # Served by the staff-only stimulus view; participants only ever see per-trial URLs.
     return format_html(
         '<img src="{}" width="{}" height="{}" alt="" loading="lazy">',
-        reverse("turing:image", args=[stimulus.token]), THUMBNAIL_PX, THUMBNAIL_PX,
+        reverse("staff:stimulus", args=[stimulus.token]), THUMBNAIL_PX, THUMBNAIL_PX,
     )
 
 
@@ -32,8 +34,8 @@ class ReadOnlyAdminMixin:
 
 class StimulusInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Stimulus
-    fields = readonly_fields = ("preview", "scene", "source", "times_assigned", "width", "height", "original_name")
-    ordering = ("scene", "source")
+    fields = readonly_fields = ("preview", "scene", "source", "pool", "width", "height", "original_name")
+    ordering = ("pool", "scene", "source")
     extra = 0
     can_delete = False
     show_change_link = False
@@ -56,31 +58,43 @@ class StudyAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("title", "slug", "status")}),
         ("Trials", {"fields": (
-            "trials_per_participant", "real_fraction", "control_fraction", "practice_trials", "exposure_ms", "seed",
+            "trials_per_participant", "real_fraction", "control_fraction", "practice_trials", "catch_trials",
+            "exposure_ms", "seed",
         )}),
-        ("Participants", {"fields": ("ask_expertise", "expertise_question", "completion_url")}),
-        ("Provenance", {"fields": ("manifest", "created_at"), "classes": ["collapse"]}),
+        ("Participants", {"fields": ("max_participants", "ask_expertise", "expertise_question", "completion_url")}),
+        ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),
     ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
-            participant_total=Count("participants", distinct=True),
+            participant_total=Count("participants", filter=Q(participants__kind=PERSON), distinct=True),
             vote_total=Count(
                 "participants__trials",
-                filter=Q(participants__trials__practice=False) & ~Q(participants__trials__answer=""),
+                filter=Q(participants__kind=PERSON, participants__trials__kind=Trial.Kind.SCORED)
+                & ~Q(participants__trials__answer=""),
             ),
         )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
-            return ("manifest", "created_at")
+            return ("luminance_mismatch_allowed", "manifest", "created_at")
         # The slug is printed on posters and QR codes, and the seed fixes the assignments already made.
-        return ("slug", "seed", "manifest", "created_at")
+        fixed = ("slug", "seed", "luminance_mismatch_allowed", "manifest", "created_at")
+        if obj.participants.exists():
+            # Study.clean refuses these too; read-only says so before anyone types.
+            return tuple(dict.fromkeys(fixed + Study.DESIGN_FIELDS))
+        return fixed
 
     def get_prepopulated_fields(self, request, obj=None):
         return self.prepopulated_fields if obj is None else {}
 
-    @admin.display(description="participants", ordering="participant_total")
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or not obj.participants.exists():
+            return self.fieldsets
+        note = "People have joined: the design settings are locked. Title, status, the cap and the completion URL stay editable."
+        return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]
+
+    @admin.display(description="people", ordering="participant_total")
     def participant_count(self, study):
         return study.participant_total
 
@@ -99,7 +113,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 class TrialInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Trial
-    fields = readonly_fields = ("practice", "position", "stimulus", "answer", "response_ms", "answered_at")
+    fields = readonly_fields = ("kind", "position", "stimulus", "answer", "response_ms", "answered_at")
     extra = 0
     can_delete = False
 
@@ -109,11 +123,11 @@ class TrialInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "study", "group", "label", "expertise", "answered", "started_at", "finished_at")
-    list_filter = ("study", "group", "expertise")
+    list_display = ("__str__", "study", "kind", "group", "label", "expertise", "answered", "started_at", "finished_at")
+    list_filter = ("study", "kind", "group", "expertise")
     search_fields = ("label", "token")
-    readonly_fields = ("study", "token", "group", "expertise", "started_at", "consented_at", "finished_at")
-    fields = ("study", "token", "label", "group", "expertise", "started_at", "consented_at", "finished_at")
+    readonly_fields = ("study", "token", "kind", "group", "expertise", "started_at", "consented_at", "finished_at")
+    fields = ("study", "token", "kind", "label", "group", "expertise", "started_at", "consented_at", "finished_at")
     inlines = [TrialInline]
 
     def has_add_permission(self, request):
@@ -121,7 +135,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("study").annotate(
-            answered_total=Count("trials", filter=Q(trials__practice=False) & ~Q(trials__answer=""))
+            answered_total=Count("trials", filter=Q(trials__kind=Trial.Kind.SCORED) & ~Q(trials__answer=""))
         )
 
     @admin.display(description="scored answers", ordering="answered_total")
@@ -131,7 +145,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Trial)
 class TrialAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("participant", "practice", "position", "stimulus", "answer", "response_ms", "answered_at")
-    list_filter = ("participant__study", "practice", "answer", "stimulus__source")
+    list_display = ("participant", "kind", "position", "stimulus", "answer", "response_ms", "answered_at")
+    list_filter = ("participant__study", "participant__kind", "kind", "answer", "stimulus__source")
     list_select_related = ("participant", "stimulus")
     search_fields = ("participant__label", "participant__token")

@@ -1,36 +1,45 @@
 """Which group a participant joins and which stimuli they judge, fixed and stored when they start.
 
-Groups: permuted blocks. Participant k (0-based, in join order) falls in block k // size; each block holds
-exactly round(size * control_fraction) control slots, shuffled with a generator seeded by the study's seed
-and the block number. So the control share is exact after every full block and random within one.
+Everything here is derived from the trials and participants in the database, never from counters kept
+beside them, so deleting participants (a test run, a withdrawn consent) leaves the balance right.
+Persons and rehearsal bots are balanced separately: bots never move a person's group or image counts.
+
+Groups: permuted blocks, derived from the counts. With block size s and c control slots per block
+(group_block), after n participants of a kind (k of them in the current block, m of those controls) the
+next one is a control with probability (c - m) / (s - k): drawing the block's slots one by one without
+replacement, which is a uniformly shuffled block when nobody is deleted. After a deletion the same rule
+fills the missing controls first (every free slot while more are missing than slots remain), so the share
+is back on target at the end of the first block with room enough.
 
 Scored trials (treatment): round(n * real_fraction) real stimuli, the rest spread evenly over the models
 (each model gets the same count, a remainder of one extra trial going to models drawn at random), at most
-one stimulus per scene, in shuffled order. Control participants get n real stimuli. n is the study's
-trials_per_participant, or the number of scenes when a study has fewer: a scene is never repeated. Within
-each source the least-shown stimuli (Stimulus.times_assigned) are taken first, ties broken at random; all
-sources are placed on scenes together, as one assignment problem (see pick_least_shown), so that no
-source is left only the scenes the others did not want. A source without enough scenes of its own (a model
-missing some scenes) leaves its remaining trials to the least-shown stimuli of other sources.
+one stimulus per scene, from the scored pool only. Control participants get n real stimuli. n is the
+study's trials_per_participant, or the number of scored scenes when a study has fewer: a scene is never
+repeated. Within each source the least-shown stimuli (scored trials of participants of the same kind)
+are taken first, ties broken at random; all sources are placed on scenes together, as one assignment
+problem (see pick_least_shown), so that no source is left only the scenes the others did not want. A
+source without enough scenes of its own (a model missing some scenes) leaves its remaining trials to the
+least-shown stimuli of other sources.
 
-Practice trials (practice=True, not scored, times_assigned untouched): study.practice_trials stimuli, about
-half real and half generated for both groups, from scenes that are not among the participant's scored
-trials. A participant gets fewer practice trials when not enough such scenes are left, rather than
-practising on a scored photo.
+Practice trials: one per practice-pool scene, about half real and half generated, for both groups; they
+come first and are the only trials with feedback. Catch trials: every catch-pool stimulus (an obviously
+wrong colorization), mixed at random positions among the scored trials.
 
-Randomness comes from random.Random seeded with (study.seed, participant ordinal), so the same seed and the
-same order of joins give the same assignments.
+Randomness comes from random.Random seeded with the study's seed, the participant's kind and ordinal, so
+the same seed and the same order of joins give the same assignments.
 """
 
+import operator
 import random
 from collections import defaultdict
+from functools import reduce
 
 import numpy as np
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from scipy.optimize import linear_sum_assignment
 
-from turing.models import REAL, Participant, Stimulus, Study, Trial
+from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial
 
 # Block sizes searched for the group blocks: small blocks keep the control share right even in a
 # 20-person poster session; larger ones are needed for shares like 0.01.
@@ -41,6 +50,11 @@ MISSING_SCENE_COST = 1e9
 
 TREATMENT = Participant.Group.TREATMENT.value
 CONTROL = Participant.Group.CONTROL.value
+PERSON = Participant.Kind.PERSON.value
+
+
+class StudyFull(Exception):
+    """The study reached max_participants; nobody else may join."""
 
 
 def group_block(control_fraction: float) -> tuple[int, int]:
@@ -54,34 +68,73 @@ def group_block(control_fraction: float) -> tuple[int, int]:
     return MAX_BLOCK, round(MAX_BLOCK * control_fraction)
 
 
-def assign_group(study: Study, ordinal: int | None = None) -> str:
-    """"treatment" or "control" for the study's participant number ordinal (0-based, join order).
+def next_group(study: Study, kind: str = PERSON) -> str:
+    """"treatment" or "control" for the next participant of this kind, from the participants there are now.
 
-    ordinal defaults to the number of participants already in the study, i.e. the one about to join;
-    call it inside the transaction that creates the participant (see enroll_participant).
+    Call it inside the transaction that creates the participant (see enroll_participant).
     """
-    if ordinal is None:
-        ordinal = study.participants.count()
+    members = study.participants.filter(kind=kind)
+    n = members.count()
     size, controls = group_block(study.control_fraction)
-    block, slot = divmod(ordinal, size)
-    groups = [CONTROL] * controls + [TREATMENT] * (size - controls)
-    random.Random(f"{study.seed}:block:{block}").shuffle(groups)
-    return groups[slot]
+    in_block = n % size
+    controls_so_far = members.filter(group=CONTROL).count()
+    # Controls the current block still owes: its quota, plus any that deletions took from earlier blocks.
+    owed = min(max((n // size + 1) * controls - controls_so_far, 0), size - in_block)
+    rng = random.Random(f"{study.seed}:{kind}:group:{n}:{controls_so_far}")
+    return CONTROL if rng.random() * (size - in_block) < owed else TREATMENT
 
 
-def enroll_participant(study: Study, **participant_fields) -> Participant:
-    """Create a participant in the next group slot and store all their trials, as one transaction."""
-    with transaction.atomic():
-        # Locking the study row serializes concurrent joins, so no two participants share a group
-        # slot and each sees the times_assigned counts left by the one before.
-        locked = Study.objects.select_for_update().get(pk=study.pk)
-        participant = Participant.objects.create(study=locked, group=assign_group(locked), **participant_fields)
-        assign_trials(participant)
+def existing_participant(study: Study, *, label: str = "", join_key: str | None = None) -> Participant | None:
+    """The participant who already joined with this label or this join form, if any."""
+    conditions = [Q(label=label)] if label else []
+    conditions += [Q(join_key=join_key)] if join_key else []
+    if not conditions:
+        return None
+    return study.participants.filter(reduce(operator.or_, conditions)).order_by("pk").first()
+
+
+def is_full(study: Study) -> bool:
+    """Whether the study has its max_participants people (bots do not count)."""
+    return study.max_participants is not None and (
+        study.participants.filter(kind=PERSON).count() >= study.max_participants
+    )
+
+
+def enroll_participant(study: Study, *, kind: str = PERSON, label: str = "", join_key: str | None = None,
+                       **participant_fields) -> Participant:
+    """A new participant in the next group slot with all their trials, as one transaction; or the one who
+    already joined with this label or join form (a double-submitted Start, a crowdworker opening the link
+    again), unchanged.
+
+    Raises StudyFull when the study has max_participants persons already.
+    """
+    try:
+        with transaction.atomic():
+            # Locking the study row serializes concurrent joins, so no two participants share a group
+            # slot and each sees the trials of the one before.
+            locked = Study.objects.select_for_update().get(pk=study.pk)
+            found = existing_participant(locked, label=label, join_key=join_key)
+            if found is not None:
+                return found
+            if kind == PERSON and is_full(locked):
+                raise StudyFull(study.slug)
+            participant = Participant.objects.create(
+                study=locked, kind=kind, label=label, join_key=join_key, group=next_group(locked, kind),
+                **participant_fields,
+            )
+            assign_trials(participant)
+    except IntegrityError:
+        # Databases without row locks for select_for_update (SQLite) can still let a twin join through to
+        # the unique constraints on label and join form: that twin is the participant we want.
+        found = existing_participant(study, label=label, join_key=join_key)
+        if found is None:
+            raise
+        return found
     return participant
 
 
 def assign_trials(participant: Participant) -> list[Trial]:
-    """Create and return the participant's practice and scored trials (practice first, by position).
+    """Create and return the participant's trials in presentation order (practice first).
 
     Returns the existing trials unchanged if the participant already has some.
     """
@@ -90,30 +143,37 @@ def assign_trials(participant: Participant) -> list[Trial]:
         existing = list(participant.trials.select_related("stimulus"))
         if existing:
             return existing
-        ordinal = study.participants.filter(pk__lt=participant.pk).count()
-        rng = random.Random(f"{study.seed}:participant:{ordinal}")
-        stimuli = list(study.stimuli.order_by("scene", "source"))
-        n_scored = min(study.trials_per_participant, len({stimulus.scene for stimulus in stimuli}))
+        ordinal = study.participants.filter(kind=participant.kind, pk__lt=participant.pk).count()
+        rng = random.Random(f"{study.seed}:{participant.kind}:participant:{ordinal}")
+        pools = defaultdict(list)
+        for stimulus in shown_counts(study, participant.kind):
+            pools[stimulus.pool].append(stimulus)
+        scored_pool = pools[Pool.SCORED]
+        n_scored = min(study.trials_per_participant, len({stimulus.scene for stimulus in scored_pool}))
         if participant.group == CONTROL:
             quotas = {REAL: n_scored}
         else:
             quotas = treatment_quotas(n_scored, study.real_fraction, study.model_names, rng)
-        scored = pick_least_shown(stimuli, quotas, rng)
-        rng.shuffle(scored)
-        practice = pick_practice(stimuli, study.practice_trials, {stimulus.scene for stimulus in scored}, rng)
-
+        main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(scored_pool, quotas, rng)]
+        main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]
+        rng.shuffle(main)
+        practice = [(Trial.Kind.PRACTICE, stimulus) for stimulus in pick_practice(pools[Pool.PRACTICE], rng)]
         trials = [
-            Trial(participant=participant, practice=True, position=position, stimulus=stimulus)
-            for position, stimulus in enumerate(practice, start=1)
-        ] + [
-            Trial(participant=participant, practice=False, position=position, stimulus=stimulus)
-            for position, stimulus in enumerate(scored, start=1)
+            Trial(participant=participant, kind=kind, position=position, stimulus=stimulus)
+            for position, (kind, stimulus) in enumerate(practice + main, start=1)
         ]
         Trial.objects.bulk_create(trials)
-        Stimulus.objects.filter(pk__in=[stimulus.pk for stimulus in scored]).update(
-            times_assigned=F("times_assigned") + 1
-        )
     return trials
+
+
+def shown_counts(study: Study, kind: str) -> list[Stimulus]:
+    """The study's stimuli by (scene, source), each with .times_shown: its scored trials among participants
+    of this kind."""
+    return list(
+        study.stimuli.annotate(times_shown=Count(
+            "trials", filter=Q(trials__kind=Trial.Kind.SCORED, trials__participant__kind=kind)
+        )).order_by("scene", "source")
+    )
 
 
 def treatment_quotas(n: int, real_fraction: float, models: list[str], rng: random.Random) -> dict[str, int]:
@@ -128,21 +188,21 @@ def treatment_quotas(n: int, real_fraction: float, models: list[str], rng: rando
 
 def pick_least_shown(stimuli: list[Stimulus], quotas: dict[str, int], rng: random.Random) -> list[Stimulus]:
     """quotas[source] stimuli per source, at most one per scene, as few views above each source's least-shown
-    stimulus as the one-per-scene rule allows.
+    stimulus as the one-per-scene rule allows (views: each stimulus's .times_shown).
 
     An assignment problem (scipy.optimize.linear_sum_assignment) of trial slots to scenes: placing a slot of
-    source s on scene c shows s's stimulus of c and costs (its times_assigned - s's fewest) squared, so two
+    source s on scene c shows s's stimulus of c and costs (its times_shown - s's fewest) squared, so two
     stimuli one view above the minimum are preferred to one stimulus two views above. Random tie-breaks add
     less than one in total, so they never outweigh a view. A source lacking a scene may still be placed on
     it, at a prohibitive cost, showing the scene's cheapest stimulus of any source instead.
     """
     fewest = {}
     for stimulus in stimuli:
-        fewest[stimulus.source] = min(fewest.get(stimulus.source, stimulus.times_assigned), stimulus.times_assigned)
+        fewest[stimulus.source] = min(fewest.get(stimulus.source, stimulus.times_shown), stimulus.times_shown)
     slots = [source for source in sorted(quotas) for _ in range(quotas[source])]
     tie_scale = 1.0 / (len(slots) + 1)
     cost = {
-        stimulus.pk: (stimulus.times_assigned - fewest[stimulus.source]) ** 2 + tie_scale * rng.random()
+        stimulus.pk: (stimulus.times_shown - fewest[stimulus.source]) ** 2 + tie_scale * rng.random()
         for stimulus in stimuli
     }
     by_cell = {(stimulus.source, stimulus.scene): stimulus for stimulus in stimuli}
@@ -162,15 +222,13 @@ def pick_least_shown(stimuli: list[Stimulus], quotas: dict[str, int], rng: rando
     return [shown[slots[row]][column] for row, column in zip(rows, columns)]
 
 
-def pick_practice(stimuli: list[Stimulus], count: int, excluded_scenes: set, rng: random.Random) -> list[Stimulus]:
-    """Up to count stimuli from scenes outside excluded_scenes, about half real and half generated."""
+def pick_practice(stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]:
+    """One stimulus per practice scene, in random order, about half real and half generated."""
     by_scene = defaultdict(dict)
     for stimulus in stimuli:
-        if stimulus.scene not in excluded_scenes:
-            by_scene[stimulus.scene][stimulus.source] = stimulus
+        by_scene[stimulus.scene][stimulus.source] = stimulus
     scenes = sorted(by_scene)
     rng.shuffle(scenes)
-    scenes = scenes[:count]
     n_generated = len(scenes) // 2 + (len(scenes) % 2 and rng.random() < 0.5)
     wants_generated = [True] * n_generated + [False] * (len(scenes) - n_generated)
     rng.shuffle(wants_generated)
@@ -180,3 +238,12 @@ def pick_practice(stimuli: list[Stimulus], count: int, excluded_scenes: set, rng
         source = rng.choice(models) if generated and models else REAL
         practice.append(by_scene[scene][source])
     return practice
+
+
+def trial_counts(study: Study) -> tuple[int, int, int]:
+    """(practice, scored, catch) trials each new participant gets, from the study's pools."""
+    scenes = dict(
+        study.stimuli.values("pool").annotate(n=Count("scene", distinct=True)).values_list("pool", "n")
+    )
+    n_scored = min(study.trials_per_participant, scenes.get(Pool.SCORED, 0))
+    return scenes.get(Pool.PRACTICE, 0), n_scored, scenes.get(Pool.CATCH, 0)

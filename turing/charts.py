@@ -6,7 +6,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from turing.statistics import REAL
+from turing.statistics import REAL, row_label
 
 REAL_COLOUR = "#8c8c8c"
 MODEL_COLOUR = "#3b6fb6"
@@ -25,11 +25,11 @@ def fooling_rate_chart(summary, title=""):
         # With a single participant the bootstrap interval collapses to the rate itself: zero-length bars.
         below = (rates - rows["boot_low"].to_numpy(dtype=float)).clip(min=0)
         above = (rows["boot_high"].to_numpy(dtype=float) - rates).clip(min=0)
-        colours = [REAL_COLOUR if label.split(" (")[0] == REAL else MODEL_COLOUR
-                   for label in rows["source"]]
+        colours = [REAL_COLOUR if source == REAL else MODEL_COLOUR for source in rows["source"]]
+        labels = [row_label(source, group) for source, group in zip(rows["source"], rows["group"])]
         positions = range(len(rows))
         axes.bar(positions, rates, yerr=[below, above], capsize=5, color=colours)
-        axes.set_xticks(list(positions), [f"{label}\nn={votes}" for label, votes in zip(rows["source"], rows["votes"])])
+        axes.set_xticks(list(positions), [f"{label}\nn={votes}" for label, votes in zip(labels, rows["votes"])])
     axes.axhline(0.5, linestyle="--", color="0.4", linewidth=1, label="50%")
     axes.set_ylim(0, 1)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))

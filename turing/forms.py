@@ -1,6 +1,9 @@
 from django import forms
 
-from turing.models import ANSWERS
+from turing.models import ANSWERS, LABEL_MAX_LENGTH
+
+# Join-URL parameters that carry a participant label, in order of precedence.
+LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID")
 
 EXPERTISE_CHOICES = [("", "Prefer not to say"), ("yes", "Yes"), ("no", "No")]
 
@@ -14,16 +17,11 @@ class JoinForm(forms.Form):
         error_messages={"required": "Please tick the box to take part."},
     )
     expertise = forms.ChoiceField(choices=EXPERTISE_CHOICES, required=False, widget=forms.RadioSelect)
-    # Carried over from ?participant_label= or ?PROLIFIC_PID= on the join URL. Crowdworker IDs are letters,
-    # digits and a few separators; anything else is refused because the label ends up in the CSV export,
-    # where a value like "=HYPERLINK(...)" would run as a spreadsheet formula.
-    participant_label = forms.RegexField(
-        regex=r"^(?:[A-Za-z0-9_][A-Za-z0-9_.:-]*)?$",
-        max_length=200,
-        required=False,
-        widget=forms.HiddenInput,
-        error_messages={"invalid": "This link's participant label is not valid; please ask for a new link."},
-    )
+    # Carried over from ?participant_label= or ?PROLIFIC_PID= on the join URL (checked by label_problem).
+    participant_label = forms.CharField(max_length=LABEL_MAX_LENGTH, required=False, widget=forms.HiddenInput)
+    # Drawn when the page is rendered: the same form submitted twice (a double tap on Start) finds the
+    # participant its first submission created instead of making a second one.
+    join_key = forms.RegexField(regex=r"^[A-Za-z0-9_-]{22}$", widget=forms.HiddenInput)
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,3 +38,14 @@ class VoteForm(forms.Form):
     answer = forms.ChoiceField(choices=ANSWERS)
     # Measured by participant.js from image load to click; absent without JavaScript.
     response_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
+
+
+def label_problem(label: str) -> str | None:
+    """Why a participant label from a join URL cannot be used, or None. Any printable text up to
+    LABEL_MAX_LENGTH characters is a label: crowd platforms' IDs vary, and refusing one locks a person out."""
+    if len(label) > LABEL_MAX_LENGTH:
+        return (f"This link's participant label is {len(label)} characters long; at most {LABEL_MAX_LENGTH} "
+                "are allowed. Please ask the researcher for a corrected link.")
+    if not label.isprintable():
+        return "This link's participant label contains control characters. Please ask the researcher for a corrected link."
+    return None

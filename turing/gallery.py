@@ -17,7 +17,7 @@ from PIL import Image
 
 from turing import reporting
 from turing import statistics as st
-from turing.models import REAL
+from turing.models import REAL, Pool
 from turing.stimuli import grayscale_version
 
 GRAYSCALE = "grayscale"
@@ -78,7 +78,8 @@ def gallery_rows(study, sort=None) -> list[GalleryRow]:
     counts = {token: (int(row.votes), int(row.judged_real)) for token, row in per_image.iterrows()}
     models = study.model_names
     by_scene = {}
-    for stimulus in study.stimuli.order_by("scene", "source"):
+    # Practice and catch scenes are never scored, so they have no votes to compare.
+    for stimulus in study.stimuli.filter(pool=Pool.SCORED).order_by("scene", "source"):
         image = GalleryImage(stimulus, *counts.get(stimulus.token, (0, 0)))
         row = by_scene.setdefault(stimulus.scene, GalleryRow(stimulus.scene, None, dict.fromkeys(models)))
         if stimulus.source == REAL:

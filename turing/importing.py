@@ -5,11 +5,20 @@ Files are matched across folders by stem: ``real/cat.jpg``, ``perceptual/cat.png
 a real-only stimulus; a generated image without a real photo is an error. Every file in a folder (hidden
 files such as ``.DS_Store`` aside; subfolders are not searched) must be an image.
 
+The study's practice_trials and catch_trials reserve that many scenes, drawn at random with the study's
+seed: practice scenes (drawn among those with a generated version) keep their real and generated stimuli
+in the practice pool, and each catch scene becomes one attention-check stimulus, an obviously wrong
+colorization of its real photo (turing.stimuli.catch_version). No reserved scene is ever scored, so
+feedback on practice images says nothing about the scored ones.
+
 Each image goes through turing.stimuli.normalize_image and is stored under a random name
-(``stimuli/<token>.png``). The study is then audited (turing.audit.audit_study). Any error rolls the
+(``stimuli/<token>.png``). The study is then audited (turing.audit.audit_study), lightness included
+unless allow_luminance_mismatch, which the study then records for its report. Any error rolls the
 database back and deletes the files already written, so a failed import leaves no trace.
 """
 
+import io
+import random
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -18,13 +27,15 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from turing.audit import audit_study
-from turing.models import REAL, Stimulus, Study
-from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, normalize_image
+from PIL import Image
+
+from turing.models import CATCH, REAL, Pool, Stimulus, Study
+from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
 
 # Study fields an import may set besides slug and title.
 STUDY_OPTIONS = {
     "status", "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
-    "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
+    "catch_trials", "max_participants", "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
 }
 
 
@@ -32,12 +43,14 @@ class StudyImportError(ValueError):
     """A study could not be imported; the message names the offending file or option."""
 
 
-def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE, **study_fields) -> Study:
+def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE, allow_luminance_mismatch=False,
+                 **study_fields) -> Study:
     """Create study ``slug`` from real_dir and generated = {model name: folder}; return the saved Study.
 
     study_fields are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
-    practice_trials, ask_expertise, expertise_question, completion_url, seed, status, manifest). The
-    manifest is kept and gets an "import" entry recording the folders, size and scenes.
+    practice_trials, catch_trials, max_participants, ask_expertise, expertise_question, completion_url, seed,
+    status, manifest). The manifest is kept and gets an "import" entry recording the folders, size, scenes
+    and the practice and catch scenes.
     Raises StudyImportError, leaving the database and media storage unchanged.
     """
     if Study.objects.filter(slug=slug).exists():
@@ -60,21 +73,29 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
 
     scenes = sorted(real_files)
     manifest = dict(study_fields.pop("manifest", None) or {})
+    study = Study(slug=slug, title=title, luminance_mismatch_allowed=allow_luminance_mismatch, **study_fields)
+    try:
+        study.full_clean(exclude=["manifest"])
+    except ValidationError as error:
+        raise StudyImportError(f"study {slug!r}: {_describe(error)}") from None
+    with_generated = {scene for files in generated_files.values() for scene in files}
+    pool_of = reserve_scenes(scenes, with_generated, study.practice_trials, study.catch_trials, study.seed)
     manifest["import"] = {
         "real_dir": str(real_dir),
         "generated": {name: str(folder) for name, folder in sorted(generated.items())},
         "size": size,
         "scenes": scenes,
+        "practice_scenes": sorted(scene for scene, pool in pool_of.items() if pool == Pool.PRACTICE),
+        "catch_scenes": sorted(scene for scene, pool in pool_of.items() if pool == Pool.CATCH),
     }
-    study = Study(slug=slug, title=title, manifest=manifest, **study_fields)
-    try:
-        study.full_clean()
-    except ValidationError as error:
-        raise StudyImportError(f"study {slug!r}: {_describe(error)}") from None
+    study.manifest = manifest
 
-    files = [(scene, REAL, real_files[scene]) for scene in scenes]
+    files = [(scene, CATCH if pool_of[scene] == Pool.CATCH else REAL, real_files[scene]) for scene in scenes]
     for name in sorted(generated_files):
-        files += [(scene, name, generated_files[name][scene]) for scene in sorted(generated_files[name])]
+        files += [
+            (scene, name, path) for scene, path in sorted(generated_files[name].items())
+            if pool_of[scene] != Pool.CATCH
+        ]
 
     image_field = Stimulus._meta.get_field("image")
     storage = image_field.storage
@@ -83,18 +104,22 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
         with transaction.atomic():
             study.save()
             for scene, source, path in files:
-                stimulus = Stimulus(study=study, scene=scene, source=source, original_name=str(path))
+                stimulus = Stimulus(
+                    study=study, scene=scene, source=source, pool=pool_of[scene], original_name=str(path)
+                )
                 try:
                     png = normalize_image(path, size)
                 except StimulusError as error:
                     raise StudyImportError(str(error)) from None
+                if source == CATCH:
+                    png = encode_png(catch_version(Image.open(io.BytesIO(png))))
                 stimulus.image.save(f"{stimulus.token}.png", ContentFile(png), save=False)
                 written.append(stimulus.image.name)
                 # FieldFile.save measures the already consumed upload and records no width/height;
                 # measure the stored file instead.
                 image_field.update_dimension_fields(stimulus, force=True)
                 stimulus.save()
-            problems = audit_study(study)
+            problems = audit_study(study, check_luminance=not allow_luminance_mismatch)
             if problems:
                 raise StudyImportError(f"study {slug!r} failed the stimulus audit:\n" + "\n".join(problems))
     except BaseException as error:
@@ -107,13 +132,34 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
     return study
 
 
+def reserve_scenes(scenes, with_generated, n_practice, n_catch, seed) -> dict[str, str]:
+    """{scene: pool}: n_practice practice scenes drawn among with_generated, n_catch catch scenes among the
+    rest, the others scored; StudyImportError when fewer than one scene would be left to score."""
+    if n_practice + n_catch >= len(scenes):
+        raise StudyImportError(
+            f"{len(scenes)} scenes, but {n_practice} practice and {n_catch} catch scenes are reserved from them: "
+            "at least one scene must be left to score"
+        )
+    if n_practice > len(with_generated):
+        raise StudyImportError(
+            f"{n_practice} practice scenes asked for, but only {len(with_generated)} scenes have a generated version"
+        )
+    rng = random.Random(f"{seed}:pools")
+    practice = set(rng.sample(sorted(with_generated), n_practice))
+    catch = set(rng.sample(sorted(set(scenes) - practice), n_catch))
+    return {
+        scene: Pool.PRACTICE if scene in practice else Pool.CATCH if scene in catch else Pool.SCORED
+        for scene in scenes
+    }
+
+
 def check_model_names(generated):
-    """StudyImportError unless there is at least one model and every name is a slug other than "real"."""
+    """StudyImportError unless there is at least one model and every name is a slug other than "real" and "catch"."""
     if not generated:
         raise StudyImportError("at least one generated folder (model name -> folder) is required")
     for name in generated:
-        if name == REAL:
-            raise StudyImportError(f"model name {REAL!r} is reserved for the real photos")
+        if name in (REAL, CATCH):
+            raise StudyImportError(f"model name {name!r} is reserved ({REAL!r}: the real photos, {CATCH!r}: attention checks)")
         try:
             validate_slug(name)
         except ValidationError:

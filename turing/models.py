@@ -1,17 +1,24 @@
 """A study shows participants stimuli (real photos and model outputs) and records their votes.
 
 One *scene* is one source photo; its stimuli are the real photo and each model's version of it.
-A participant sees at most one stimulus per scene.
+A participant sees at most one stimulus per scene. Every scene belongs to one pool: *scored* scenes give
+the study's data, *practice* scenes are shown with feedback and never scored, and each *catch* scene has
+one deliberately wrong colorization (an attention check). Keeping the pools apart is what stops practice
+feedback from becoming an answer key to the scored images.
 """
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 
 REAL = "real"
 GENERATED = "generated"
+# Source of the attention-check stimuli (turing.stimuli.catch_version of a real photo); not a model name.
+CATCH = "catch"
 ANSWERS = [(REAL, "Real"), (GENERATED, "Generated")]
 
 
@@ -25,11 +32,30 @@ def stimulus_upload_to(instance, filename):
     return f"stimuli/{instance.token}.png"
 
 
+class Pool(models.TextChoices):
+    """What a scene's stimuli are for; a scene is in exactly one pool."""
+
+    SCORED = "scored", "Scored"
+    PRACTICE = "practice", "Practice"
+    CATCH = "catch", "Attention check"
+
+
+class StudyLocked(ValidationError):
+    """A design setting was changed after participants joined."""
+
+
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
+
+    # Settings that decide what participants see and how they are assigned: changing one after people joined
+    # would mix two designs in one data set. Title, status, completion URL and the participant cap stay editable.
+    DESIGN_FIELDS = (
+        "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
+        "catch_trials", "ask_expertise", "expertise_question", "seed",
+    )
 
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
@@ -46,13 +72,26 @@ class Study(models.Model):
     exposure_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="Hide the image after this many milliseconds (empty: no limit)."
     )
-    practice_trials = models.PositiveIntegerField(default=3)
+    practice_trials = models.PositiveIntegerField(
+        default=3, help_text="Scenes reserved for practice; every participant practises on each of them once."
+    )
+    catch_trials = models.PositiveIntegerField(
+        default=0, help_text="Attention checks per participant: obviously wrong colorizations of reserved scenes."
+    )
+    max_participants = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Close joining once this many people have joined (empty: no limit)."
+    )
     ask_expertise = models.BooleanField(default=True)
     expertise_question = models.CharField(max_length=200, default="I work with generative image models.")
     completion_url = models.URLField(
         blank=True, help_text="Redirect here after the last vote (e.g. a Prolific completion link)."
     )
     seed = models.BigIntegerField(default=0, help_text="Seed for trial assignment; same seed, same assignments.")
+    luminance_mismatch_allowed = models.BooleanField(
+        default=False, editable=False,
+        help_text="Imported with --allow-luminance-mismatch: generated images may differ from the real photos "
+                  "in lightness, a cue other than colour.",
+    )
     manifest = models.JSONField(
         default=dict, blank=True, help_text="How the stimuli were chosen (split, runs, seed, scenes)."
     )
@@ -71,25 +110,55 @@ class Study(models.Model):
     @property
     def model_names(self):
         """Names of the generating models in this study, sorted."""
-        return sorted(set(self.stimuli.exclude(source=REAL).values_list("source", flat=True)))
+        return sorted(set(self.stimuli.exclude(source__in=[REAL, CATCH]).values_list("source", flat=True)))
+
+    def changed_design_fields(self) -> list[str]:
+        """DESIGN_FIELDS whose value differs from the stored study, if anyone has joined it; else []."""
+        if self.pk is None:
+            return []
+        stored = Study.objects.filter(pk=self.pk).values(*self.DESIGN_FIELDS).first()
+        if stored is None:
+            return []
+        changed = [name for name in self.DESIGN_FIELDS if getattr(self, name) != stored[name]]
+        return changed if changed and self.participants.exists() else []
+
+    def locked_error(self, changed) -> StudyLocked:
+        return StudyLocked({
+            name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} already has participants "
+                  "(delete them, or create a new study)"
+            for name in changed
+        })
+
+    def clean(self):
+        super().clean()
+        changed = self.changed_design_fields()
+        if changed:
+            raise self.locked_error(changed)
+
+    def save(self, *args, **kwargs):
+        # Also here, not only in clean(), so that the shell and management commands cannot change a running design.
+        changed = self.changed_design_fields()
+        if changed:
+            raise self.locked_error(changed)
+        super().save(*args, **kwargs)
 
 
 class Stimulus(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stimuli")
     scene = models.CharField(max_length=255, help_text="Stem of the source photo; shared by its real and generated versions.")
-    source = models.CharField(max_length=100, help_text="'real' or the name of the model that generated it.")
+    source = models.CharField(
+        max_length=100, help_text="'real', the name of the model that generated it, or 'catch' (attention check)."
+    )
+    pool = models.CharField(max_length=10, choices=Pool.choices, default=Pool.SCORED)
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     image = models.ImageField(upload_to=stimulus_upload_to, width_field="width", height_field="height")
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     original_name = models.CharField(max_length=500, blank=True, help_text="File it was imported from (staff only).")
-    # Denormalized count of scored trials that show this stimulus, kept so that assignment can
-    # pick the least-shown stimuli with one indexed query.
-    times_assigned = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "scene", "source"], name="one_stimulus_per_scene_source")]
-        indexes = [models.Index(fields=["study", "source", "times_assigned"])]
+        indexes = [models.Index(fields=["study", "pool", "source"])]
         verbose_name_plural = "stimuli"
 
     def __str__(self):
@@ -100,14 +169,30 @@ class Stimulus(models.Model):
         return self.source == REAL
 
 
+# A participant label (participant_label, PROLIFIC_PID, ...) is any printable text up to this length.
+LABEL_MAX_LENGTH = 255
+
+
 class Participant(models.Model):
     class Group(models.TextChoices):
         TREATMENT = "treatment", "Treatment"
         CONTROL = "control", "Control"
 
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        BOT = "bot", "Rehearsal bot"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    label = models.CharField(max_length=200, blank=True, help_text="participant_label or PROLIFIC_PID from the join URL.")
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.PERSON,
+        help_text="Bots (simulate_participants) are left out of every report unless asked for.",
+    )
+    label = models.CharField(
+        max_length=LABEL_MAX_LENGTH, blank=True, help_text="participant_label or PROLIFIC_PID from the join URL."
+    )
+    # The random key of the join form this participant submitted: a double-submitted form finds them again.
+    join_key = models.CharField(max_length=32, null=True, blank=True, editable=False)
     group = models.CharField(max_length=10, choices=Group.choices, default=Group.TREATMENT)
     expertise = models.BooleanField(null=True, blank=True, help_text="Self-reported; empty if not asked or not answered.")
     started_at = models.DateTimeField(auto_now_add=True)
@@ -116,30 +201,51 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["started_at"]
+        constraints = [
+            # One person, one participation: a label that already took part resumes that participant.
+            models.UniqueConstraint(fields=["study", "label"], condition=~Q(label=""), name="one_participant_per_label"),
+            models.UniqueConstraint(fields=["study", "join_key"], name="one_participant_per_join_form"),
+        ]
 
     def __str__(self):
         return self.label or self.token[:8]
 
 
 class Trial(models.Model):
+    class Kind(models.TextChoices):
+        PRACTICE = "practice", "Practice"
+        SCORED = "scored", "Scored"
+        CATCH = "catch", "Attention check"
+
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
-    practice = models.BooleanField(default=False, help_text="Practice trials give feedback and are not counted.")
-    position = models.PositiveIntegerField(help_text="1-based order within the participant's practice or scored trials.")
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.SCORED,
+        help_text="Practice trials give feedback and are not counted; catch trials are attention checks.",
+    )
+    position = models.PositiveIntegerField(
+        help_text="1-based order of presentation: practice trials first, then scored and catch trials mixed."
+    )
     # RESTRICT, not PROTECT: a stimulus that has votes cannot be deleted on its own, but deleting its study
     # (which deletes the trials through the participants too) must still work.
     stimulus = models.ForeignKey(Stimulus, on_delete=models.RESTRICT, related_name="trials")
+    # The image URL of this trial alone: two participants shown one stimulus get different URLs, so they
+    # cannot compare notes by URL, and the URL dies once the trial is answered.
+    image_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     answer = models.CharField(max_length=10, choices=ANSWERS, blank=True)
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["participant", "-practice", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["participant", "practice", "position"], name="one_trial_per_position")
-        ]
+        ordering = ["participant", "position"]
+        constraints = [models.UniqueConstraint(fields=["participant", "position"], name="one_trial_per_position")]
 
     def __str__(self):
-        return f"{self.participant} #{self.position}{' (practice)' if self.practice else ''}"
+        suffix = "" if self.kind == self.Kind.SCORED else f" ({self.get_kind_display().lower()})"
+        return f"{self.participant} #{self.position}{suffix}"
+
+    @property
+    def practice(self):
+        return self.kind == self.Kind.PRACTICE
 
     @property
     def correct(self):

@@ -2,18 +2,21 @@
 
 import json
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
 from turing import statistics as st
-from turing.models import REAL, Trial
+from turing.models import REAL, Participant, Trial
 
-# The votes export's long format, one row per answered scored trial. `participant` is the participant's
-# label (participant_label / PROLIFIC_PID) or else their random token; `stimulus` is the image's opaque
-# token, the same one its URL uses, so it names no file, model or scene.
+# The votes export's long format, one row per answered trial. `participant` is the participant's stable id
+# (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
+# apart so that statistics never merge people who share a label. `participant_kind` is person or bot; `kind`
+# is scored, practice or catch (the default export holds scored trials only); `position` is the order of
+# presentation, practice first. `stimulus` is the image's opaque token, which names no file, model or scene.
 VOTE_COLUMNS = [
-    "participant", "group", "position", "stimulus", "scene", "source", "answer", "correct", "response_ms",
-    "answered_at", "expertise",
+    "participant", "label", "participant_kind", "group", "kind", "position", "stimulus", "scene", "source",
+    "answer", "correct", "response_ms", "answered_at", "expertise",
 ]
 SUMMARY_COLUMNS = [
     "source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high", "boot_low", "boot_high",
@@ -22,37 +25,62 @@ SUMMARY_COLUMNS = [
 EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
 # How many scene names the "how stimuli were chosen" paragraph lists before it only counts them.
 MANIFEST_LIST_PREVIEW = 10
+SCORED, PRACTICE, CATCH = Trial.Kind.SCORED.value, Trial.Kind.PRACTICE.value, Trial.Kind.CATCH.value
+PERSON = Participant.Kind.PERSON.value
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def votes_frame(study):
-    """Every answered scored trial of ``study`` in the long format of VOTE_COLUMNS."""
+@dataclass(frozen=True)
+class Selection:
+    """Which participants and trials an analysis uses. The default is what a result should rest on:
+    people only (no rehearsal bots), scored trials only, everyone who took part."""
+
+    include_bots: bool = False
+    exclude_failed_checks: bool = False
+    kinds: tuple = (SCORED,)
+
+    def participants(self, study):
+        participants = study.participants.all()
+        if not self.include_bots:
+            participants = participants.filter(kind=PERSON)
+        if self.exclude_failed_checks:
+            participants = participants.exclude(pk__in=failed_check_ids(study))
+        return participants
+
+
+def failed_check_ids(study):
+    """Participants who called an attention check (an obviously wrong colorization) real at least once."""
+    return Trial.objects.filter(participant__study=study, kind=CATCH, answer=REAL).values("participant")
+
+
+def votes_frame(study, selection=Selection()):
+    """Every answered trial of ``study`` that ``selection`` keeps, in the long format of VOTE_COLUMNS."""
     rows = (
-        Trial.objects.filter(participant__study=study, practice=False)
+        Trial.objects.filter(participant__in=selection.participants(study), kind__in=selection.kinds)
         .exclude(answer="")
         .order_by("participant__started_at", "participant_id", "position")
         .values_list(
-            "participant__label", "participant__token", "participant__group", "position", "stimulus__token",
-            "stimulus__scene", "stimulus__source", "answer", "response_ms", "answered_at", "participant__expertise",
+            "participant_id", "participant__label", "participant__kind", "participant__group", "kind", "position",
+            "stimulus__token", "stimulus__scene", "stimulus__source", "answer", "response_ms", "answered_at",
+            "participant__expertise",
         )
     )
-    flat = [
-        (label or token, group, position, stimulus, scene, source, answer, (answer == REAL) == (source == REAL),
-         response_ms, answered_at, EXPERTISE_ANSWERS[expertise])
-        for label, token, group, position, stimulus, scene, source, answer, response_ms, answered_at, expertise
-        in rows
-    ]
-    frame = pd.DataFrame.from_records(flat, columns=VOTE_COLUMNS)
-    return frame.astype({"position": "int64", "correct": bool, "response_ms": "Int64"}).assign(
-        answered_at=pd.to_datetime(frame["answered_at"], utc=True)
+    columns = [column for column in VOTE_COLUMNS if column != "correct"]
+    frame = pd.DataFrame.from_records(list(rows), columns=columns)
+    frame.insert(columns.index("answer") + 1, "correct", (frame["answer"] == REAL) == (frame["source"] == REAL))
+    return frame.astype({"participant": "int64", "position": "int64", "correct": bool, "response_ms": "Int64"}).assign(
+        answered_at=pd.to_datetime(frame["answered_at"], utc=True),
+        expertise=frame["expertise"].map(EXPERTISE_ANSWERS),
     )
 
 
 def summary_frame(votes, models=(), *, n_resamples=st.N_RESAMPLES, seed=0):
-    """One row per source and group: `real`, `real (control)`, each model (treatment group).
+    """One row per source (`real` or a model) and group (`treatment`, `control`).
 
     rate = judged_real / votes, Wilson ci_low/ci_high, participant-bootstrap boot_low/boot_high, and for
     models HYPE-infinity with its participant-bootstrap interval. ``models`` adds zero-vote rows for
-    models nobody has judged yet.
+    models nobody has judged yet. Rows: real (treatment), real (control), then models alphabetically.
     """
     table = st.rate_table(votes, ["source", "group"])
     present = set(zip(table["source"], table["group"]))
@@ -76,47 +104,76 @@ def summary_frame(votes, models=(), *, n_resamples=st.N_RESAMPLES, seed=0):
             judged = pd.concat([in_row, treated_reals])
             hype_low, hype_high = st.bootstrap_participants(
                 *st.per_participant_counts(judged, ~judged["correct"]), n_resamples=n_resamples, seed=seed)
-        rows.append({**row, "source": st.row_label(row["source"], row["group"]), "boot_low": boot_low,
-                     "boot_high": boot_high, "hype_infinity": hype, "hype_low": hype_low, "hype_high": hype_high})
+        rows.append({**row, "boot_low": boot_low, "boot_high": boot_high,
+                     "hype_infinity": hype, "hype_low": hype_low, "hype_high": hype_high})
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    rank = {label: i for i, label in enumerate(st.row_order(summary["source"]))}
-    return summary.sort_values("source", key=lambda labels: labels.map(rank), ignore_index=True)
+    labels = [st.row_label(source, group) for source, group in zip(summary["source"], summary["group"])]
+    rank = {label: i for i, label in enumerate(st.row_order(labels))}
+    order = sorted(range(len(labels)), key=lambda i: rank[labels[i]])
+    return summary.iloc[order].reset_index(drop=True)
 
 
-def study_summary(study, votes=None):
-    """summary_frame of a study (``votes``: its votes_frame, if already loaded).
+def study_summary(study, votes=None, selection=Selection()):
+    """summary_frame of a study (``votes``: its votes_frame for ``selection``, if already loaded).
 
     The bootstrap is seeded with the study's seed so that every page load shows the same intervals;
     numpy wants a non-negative seed and Study.seed may be any integer.
     """
-    votes = votes_frame(study) if votes is None else votes
+    votes = votes_frame(study, selection) if votes is None else votes
     return summary_frame(votes, study.model_names, seed=abs(study.seed))
 
 
-def write_votes_csv(study, target):
-    """Write the votes export (VOTE_COLUMNS) to a path or file object; returns the number of votes."""
-    votes = votes_frame(study)
-    votes.to_csv(target, index=False)
+def neutralize_formulas(frame):
+    """Text cells that a spreadsheet would run as a formula, prefixed with ' so that it shows them as text."""
+    def neutral(value):
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    text_columns = frame.select_dtypes(include=["object", "string"]).columns
+    return frame.assign(**{column: frame[column].map(neutral) for column in text_columns})
+
+
+def write_votes_csv(study, target, selection=Selection()):
+    """Write the votes export (VOTE_COLUMNS) to a path or file object; returns the number of rows."""
+    votes = votes_frame(study, selection)
+    neutralize_formulas(votes).to_csv(target, index=False)
     return len(votes)
 
 
-def write_summary_csv(study, target):
+def write_summary_csv(study, target, selection=Selection()):
     """Write the summary export (SUMMARY_COLUMNS) to a path or file object; returns the summary."""
-    summary = study_summary(study)
-    summary.to_csv(target, index=False)
+    summary = study_summary(study, selection=selection)
+    neutralize_formulas(summary).to_csv(target, index=False)
     return summary
 
 
-def participation(study):
-    """Counts for the study list and dashboard: stimuli, participants started, finished, per group, votes."""
-    participants = study.participants.all()
+def participation(study, selection=Selection()):
+    """Counts for the study list and dashboard: stimuli, participants started, finished, per group, votes,
+    and the rehearsal bots that the selection leaves out."""
+    participants = selection.participants(study)
     return {
         "stimuli": study.stimuli.count(),
         "started": participants.count(),
         "finished": participants.filter(finished_at__isnull=False).count(),
         "treatment": participants.filter(group=st.TREATMENT).count(),
         "control": participants.filter(group=st.CONTROL).count(),
-        "votes": Trial.objects.filter(participant__study=study, practice=False).exclude(answer="").count(),
+        "votes": Trial.objects.filter(participant__in=participants, kind=SCORED).exclude(answer="").count(),
+        "bots_left_out": 0 if selection.include_bots else study.participants.exclude(kind=PERSON).count(),
+    }
+
+
+def attention_summary(study, selection=Selection()):
+    """Attention checks: participants who answered at least one, how many failed (called one real), and how
+    many of the selection's participants were left out for failing; None when the study has none."""
+    if not study.catch_trials:
+        return None
+    everyone = Selection(include_bots=selection.include_bots).participants(study)
+    checked = Trial.objects.filter(participant__in=everyone, kind=CATCH).exclude(answer="")
+    failed = everyone.filter(pk__in=failed_check_ids(study)).count()
+    return {
+        "checked": checked.values("participant").distinct().count(),
+        "failed": failed,
+        "excluded": failed if selection.exclude_failed_checks else 0,
+        "exclude_failed_checks": selection.exclude_failed_checks,
     }
 
 
@@ -141,17 +198,20 @@ def records(frame):
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
-def build_report(study):
+def build_report(study, selection=Selection()):
     """Everything the staff report shows, as plain values and lists of row dicts."""
-    votes = votes_frame(study)
+    votes = votes_frame(study, selection)
     summary = study_summary(study, votes)
     images = st.per_image_table(votes)
     accuracy = st.participant_accuracy(votes)
+    accuracy["label"] = accuracy["participant"].map(votes.drop_duplicates("participant").set_index("participant")["label"])
     histogram = st.accuracy_histogram(accuracy["accuracy"])
     description, manifest_items = manifest_summary(study.manifest)
     return {
         "study": study,
-        "participation": participation(study),
+        "selection": selection,
+        "participation": participation(study, selection),
+        "attention": attention_summary(study, selection),
         "total_votes": len(votes),
         "voters": int(votes["participant"].nunique()),
         "votes": votes,

@@ -5,6 +5,7 @@ from turing import gallery_views, staff_views
 app_name = "staff"
 urlpatterns = [
     path("", staff_views.study_list, name="study_list"),
+    path("stimulus/<str:token>.png", staff_views.stimulus_image, name="stimulus"),
     path("<slug:slug>/dashboard/", staff_views.dashboard, name="dashboard"),
     path("<slug:slug>/report/", staff_views.report, name="report"),
     path("<slug:slug>/report/chart.png", staff_views.report_chart, name="report_chart"),

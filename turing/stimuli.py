@@ -62,3 +62,18 @@ def grayscale_version(rgb: Image.Image) -> Image.Image:
     # With a = b = 0 the three sRGB channels agree up to rounding; their mean is the gray level.
     gray = color.lab2rgb(lab).mean(axis=-1)
     return Image.fromarray((gray.clip(0.0, 1.0) * 255.0).round().astype(np.uint8))
+
+
+def catch_version(image: Image.Image) -> Image.Image:
+    """An obviously wrong colorization for attention-check trials: every hue turned by 180°, lightness kept.
+
+    Done in CIELAB by negating a and b, which turns the hue angle by 180° and keeps chroma and L. Keeping L
+    makes colour the only thing that is wrong, as in a model's output: the image has the photo's brightness
+    and detail, so it can be told apart by its colours alone and passes the audit's lightness check
+    (turing.audit.luminance_problems). Turning the hue in HSV instead would change the lightness too (blue
+    turned yellow becomes much lighter). Colours that sRGB cannot show are clipped, as a model's are.
+    """
+    lab = color.rgb2lab(np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0)
+    lab[..., 1:] = -lab[..., 1:]
+    rgb = color.lab2rgb(lab).clip(0.0, 1.0)
+    return Image.fromarray((rgb * 255.0).round().astype(np.uint8))

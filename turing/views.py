@@ -7,7 +7,9 @@ while the participant looked at the current one.
 
 import functools
 import time
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,18 +18,27 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from turing.assignment import enroll_participant
-from turing.forms import MAX_RESPONSE_MS, JoinForm, VoteForm
-from turing.models import Participant, Stimulus, Study, Trial
+from turing.assignment import StudyFull, enroll_participant, existing_participant, is_full, trial_counts
+from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, label_problem
+from turing.models import Participant, Study, Trial, new_token
+from turing.throttle import join_allowed
 
 # Session key holding [trial id, time.time()] of the trial page last rendered, so that a vote sent
 # without JavaScript still gets a (server-side) response time.
 SHOWN_KEY = "turing.shown"
+# Set only by simulate_participants (server-side, in the bot's own session): its participants are bots.
+BOT_SESSION_KEY = "turing.bot"
+# A kiosk's thank-you page returns to a fresh join page by itself after this long.
+KIOSK_RETURN_SECONDS = 20
 
 
 def participant_key(study_id):
     # One entry per study, so one browser can take part in several studies.
     return f"turing.participant.{study_id}"
+
+
+def kiosk_key(study_id):
+    return f"turing.kiosk.{study_id}"
 
 
 def current_participant(request, study):
@@ -40,10 +51,13 @@ def current_participant(request, study):
     return participant
 
 
-def closed(request, study):
-    # A vote in a study that is no longer open is refused; visiting its pages is not an error.
+def closed(request, study, reason=None):
+    """The page for a study nobody can join or vote in now: closed, not started, or full.
+
+    A vote in such a study is refused (403); visiting its pages is not an error.
+    """
     status = 403 if request.method == "POST" else 200
-    return render(request, "turing/closed.html", {"study": study}, status=status)
+    return render(request, "turing/closed.html", {"study": study, "reason": reason}, status=status)
 
 
 def participant_view(view=None, *, require_open=True):
@@ -77,10 +91,29 @@ def ratio_sentence(real_fraction):
     )
 
 
+def url_label(request):
+    """The participant label a crowd platform put on the join URL ("" when none)."""
+    for name in LABEL_PARAMETERS:
+        if request.GET.get(name):
+            return request.GET[name]
+    return ""
+
+
+def enter(request, study, participant):
+    """Remember participant in this browser and send them to their current trial."""
+    request.session[participant_key(study.pk)] = participant.pk
+    return redirect("turing:trial", study.slug)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def join(request, slug):
     """Consent and instructions; starting enrolls the participant with all their trials.
+
+    One person, one participation: a label from the URL that already took part, or a Start pressed twice
+    (the form's join_key), resumes the participant who exists. A browser that already holds a participant
+    is offered to continue or to start as a new participant (a shared device). New joins are limited per
+    client address (turing.throttle) and by the study's max_participants.
 
     The instructions are rendered before the group is drawn, so control participants read exactly what
     treatment participants read, including the share of real images, although they will see only real
@@ -91,42 +124,93 @@ def join(request, slug):
     # A study made in the admin has no images until create_study or build_study fills it.
     if study.status != Study.Status.OPEN or not study.stimuli.exists():
         return closed(request, study)
-    if current_participant(request, study):
-        return redirect("turing:trial", slug)
-    label = request.GET.get("participant_label") or request.GET.get("PROLIFIC_PID") or ""
-    form = JoinForm(request.POST or None, study=study, initial={"participant_label": label[:200]})
+    label = request.POST.get("participant_label", "") if request.method == "POST" else url_label(request)
+    label_error = label_problem(label)
+    if label_error:
+        return render(request, "turing/label_refused.html", {"study": study, "message": label_error}, status=400)
+    if label:
+        returning = study.participants.filter(label=label).first()
+        if returning:
+            return enter(request, study, returning)
+    current = current_participant(request, study)
+    if current and request.method == "GET" and not label:
+        return render(request, "turing/resume.html", {"study": study, "participant": current})
+
+    bot = bool(request.session.get(BOT_SESSION_KEY))
+    if request.method == "GET" and not bot and is_full(study):
+        # Said before anyone reads the instructions; enroll_participant checks again under the lock.
+        return closed(request, study, reason="full")
+    form = JoinForm(request.POST or None, study=study,
+                    initial={"participant_label": label, "join_key": new_token()})
     if request.method == "POST" and form.is_valid():
-        participant = enroll_participant(
-            study,
-            label=form.cleaned_data["participant_label"],
-            expertise=form.cleaned_data.get("expertise"),
-            consented_at=timezone.now(),
-        )
-        request.session[participant_key(study.pk)] = participant.pk
-        return redirect("turing:trial", slug)
-    context = {"study": study, "form": form, "ratio": ratio_sentence(study.real_fraction)}
+        join_key = form.cleaned_data["join_key"]
+        returning = existing_participant(study, join_key=join_key)
+        if returning:
+            return enter(request, study, returning)
+        if not bot and not join_allowed(request):
+            return render(request, "turing/too_many_joins.html", {"study": study}, status=429)
+        try:
+            participant = enroll_participant(
+                study,
+                kind=Participant.Kind.BOT if bot else Participant.Kind.PERSON,
+                label=label,
+                join_key=join_key,
+                expertise=form.cleaned_data.get("expertise"),
+                consented_at=timezone.now(),
+            )
+        except StudyFull:
+            return closed(request, study, reason="full")
+        return enter(request, study, participant)
+    n_practice, n_scored, n_catch = trial_counts(study)
+    context = {
+        "study": study, "form": form, "ratio": ratio_sentence(study.real_fraction),
+        "n_practice": n_practice, "n_total": n_practice + n_scored + n_catch,
+    }
     if study.exposure_ms:
         context["exposure_seconds"] = study.exposure_ms / 1000
     return render(request, "turing/join.html", context)
 
 
+@require_POST
+def new_participant(request, slug):
+    """"I am a new participant": forget this browser's participant, then a fresh join page."""
+    study = get_object_or_404(Study, slug=slug)
+    request.session.pop(participant_key(study.pk), None)
+    return redirect("turing:join", slug)
+
+
+@never_cache
+@require_GET
+def kiosk(request, slug):
+    """Start kiosk mode for a shared device: every finish forgets the participant and returns to a fresh join."""
+    study = get_object_or_404(Study, slug=slug)
+    request.session[kiosk_key(study.pk)] = True
+    request.session.pop(participant_key(study.pk), None)
+    return redirect("turing:join", slug)
+
+
 def unanswered(participant):
-    return participant.trials.filter(answer="").order_by("-practice", "position").select_related("stimulus")
+    return participant.trials.filter(answer="").order_by("position").select_related("stimulus")
 
 
 def trial_data(trial, following):
-    """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image."""
+    """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image.
+
+    Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
+    """
     totals = trial.participant.trials.aggregate(
-        n_practice=Count("pk", filter=Q(practice=True)), n_scored=Count("pk", filter=Q(practice=False))
+        n_practice=Count("pk", filter=Q(kind=Trial.Kind.PRACTICE)), n_all=Count("pk")
     )
-    total = totals["n_practice"] if trial.practice else totals["n_scored"]
-    progress = f"{trial.position} / {total}"
+    if trial.practice:
+        progress = f"Practice {trial.position} / {totals['n_practice']}"
+    else:
+        progress = f"{trial.position - totals['n_practice']} / {totals['n_all'] - totals['n_practice']}"
     return {
         "vote_url": reverse("turing:vote", args=[trial.participant.study.slug, trial.pk]),
-        "image_url": reverse("turing:image", args=[trial.stimulus.token]),
+        "image_url": reverse("turing:image", args=[trial.image_token]),
         "practice": trial.practice,
-        "progress": f"Practice {progress}" if trial.practice else progress,
-        "next_image_url": reverse("turing:image", args=[following.stimulus.token]) if following else None,
+        "progress": progress,
+        "next_image_url": reverse("turing:image", args=[following.image_token]) if following else None,
         "exposure_ms": trial.participant.study.exposure_ms,
     }
 
@@ -165,7 +249,7 @@ def practice_feedback(trial):
         "correct": trial.correct,
         "verdict": "Correct!" if trial.correct else "Not quite.",
         "truth": f"That image was {truth}.",
-        "last": not trial.participant.trials.filter(practice=True, position__gt=trial.position).exists(),
+        "last": not trial.participant.trials.filter(kind=Trial.Kind.PRACTICE, position__gt=trial.position).exists(),
     }
 
 
@@ -190,7 +274,8 @@ def vote(request, participant, trial_id):
 
     The same answer sent again (a double tap, a retried request) is accepted and changes nothing; a
     different answer to an answered trial is refused with 409, as is an answer to a later trial while an
-    earlier one is open. Another participant's trial is a 404.
+    earlier one is open. Another participant's trial is a 404. Only a practice vote's reply says whether
+    the answer was right; a scored or catch vote's reply is the same whatever was answered.
     """
     trial = get_object_or_404(participant.trials.select_related("stimulus"), pk=trial_id)
     form = VoteForm(request.POST)
@@ -227,7 +312,9 @@ def vote(request, participant, trial_id):
         mark_shown(request, upcoming[0])
     else:
         Participant.objects.filter(pk=participant.pk, finished_at=None).update(finished_at=timezone.now())
-        done_url = study.completion_url or reverse("turing:finish", args=[study.slug])
+        # A kiosk always ends on the finish page, which hands the device to the next person.
+        kiosk_mode = bool(request.session.get(kiosk_key(study.pk)))
+        done_url = (not kiosk_mode and study.completion_url) or reverse("turing:finish", args=[study.slug])
 
     if wants_json(request):
         following = upcoming[1] if len(upcoming) > 1 else None
@@ -246,7 +333,7 @@ def vote(request, participant, trial_id):
 @participant_view
 def feedback(request, participant, trial_id):
     """After a practice vote (without JavaScript): whether it was right; practice trials only."""
-    trial = get_object_or_404(participant.trials.select_related("stimulus"), pk=trial_id, practice=True)
+    trial = get_object_or_404(participant.trials.select_related("stimulus"), pk=trial_id, kind=Trial.Kind.PRACTICE)
     if not trial.answer:
         return redirect("turing:trial", participant.study.slug)
     context = {"study": participant.study, "trial": trial, "feedback": practice_feedback(trial)}
@@ -257,40 +344,44 @@ def feedback(request, participant, trial_id):
 @require_GET
 @participant_view(require_open=False)
 def finish(request, participant):
-    """The participant's own score; shown even if the study was closed after their last vote."""
+    """The participant's own score; shown even if the study was closed after their last vote.
+
+    In kiosk mode the browser forgets the participant here, and the page leads (and after a while
+    returns by itself) to a fresh join page for the next person.
+    """
+    study = participant.study
     if unanswered(participant).exists():
-        return redirect("turing:trial", participant.study.slug)
-    scored = participant.trials.filter(practice=False).select_related("stimulus")
+        return redirect("turing:trial", study.slug)
+    scored = participant.trials.filter(kind=Trial.Kind.SCORED).select_related("stimulus")
+    kiosk_mode = bool(request.session.get(kiosk_key(study.pk)))
+    if kiosk_mode:
+        request.session.pop(participant_key(study.pk), None)
     context = {
-        "study": participant.study,
+        "study": study,
         "correct": sum(trial.correct for trial in scored),
         "total": len(scored),
+        "kiosk": kiosk_mode,
+        "kiosk_return_seconds": KIOSK_RETURN_SECONDS,
     }
     return render(request, "turing/finish.html", context)
 
 
-def may_see(request, stimulus):
-    if request.user.is_staff:
-        return True
-    participant_id = request.session.get(participant_key(stimulus.study_id))
-    return participant_id is not None and Trial.objects.filter(
-        participant_id=participant_id, stimulus=stimulus
-    ).exists()
-
-
 @require_GET
 def image(request, token):
-    """A stimulus PNG by its random token, to staff and to participants who have it among their trials.
+    """A trial's image, by the trial's own random token: only for the participant who owns the trial, and
+    only until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a reload).
 
-    Every image gets the same headers (no file name, no modification date), so nothing but the pixels
-    can tell a real photo from a generated one. Everyone else gets a 404, not a 403, so a token's
-    existence is not revealed either.
+    Every image gets the same headers (no file name, no modification date) and is never cached, so
+    nothing but the pixels can tell a real photo from a generated one, and a URL cannot be shared to
+    compare notes. Everyone else gets a 404, not a 403, so a token's existence is not revealed either.
     """
-    stimulus = get_object_or_404(Stimulus, token=token)
-    if not may_see(request, stimulus):
+    trial = Trial.objects.filter(image_token=token).select_related("stimulus", "participant").first()
+    if trial is None or request.session.get(participant_key(trial.participant.study_id)) != trial.participant_id:
         raise Http404("No such image.")
-    response = FileResponse(stimulus.image.open("rb"), content_type="image/png")
+    grace = timedelta(seconds=settings.TURING_IMAGE_GRACE_SECONDS)
+    if trial.answered_at is not None and timezone.now() - trial.answered_at > grace:
+        raise Http404("No such image.")
+    response = FileResponse(trial.stimulus.image.open("rb"), content_type="image/png")
     del response["Content-Disposition"]
-    response["Cache-Control"] = "private, max-age=86400"
+    response["Cache-Control"] = "no-store"
     return response
-

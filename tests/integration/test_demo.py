@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from turing.audit import audit_study
 from turing.models import REAL, Participant, Study
-from turing.reporting import study_summary
+from turing.reporting import Selection, study_summary
 
 SMALLEST = dict(steps=2, image_size=32, width=0.125, crops_per_photo=3, n_scenes=8, trials=6, backbones="none")
 
@@ -26,7 +26,7 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
     study = Study.objects.get(slug="demo")
     assert study.model_names == ["koalarization", "perceptual"]
     assert study.control_fraction > 0
-    assert study.stimuli.filter(source=REAL).count() == SMALLEST["n_scenes"]
+    assert study.stimuli.values("scene").distinct().count() == SMALLEST["n_scenes"]
     assert audit_study(study) == []
     for model in ("perceptual", "koalarization"):
         assert (tmp_path / "runs" / model / "last.pt").exists()
@@ -42,8 +42,16 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
     assert "resuming the interrupted run" in third and (tmp_path / "runs" / "koalarization" / "done").exists()
     assert Study.objects.filter(slug="demo").count() == 1
 
+    # Two practice scenes and one attention check are reserved from the 8 scenes: 5 are scored.
+    assert study.stimuli.filter(pool="practice", source=REAL).count() == 2
+    assert study.stimuli.filter(pool="catch").count() == 1
+    n_scored = SMALLEST["n_scenes"] - 2 - 1
+
     call_command("simulate_participants", "demo", n=12, seed=3, stdout=StringIO())
-    assert Participant.objects.filter(study=study, finished_at__isnull=False).count() == 12
-    summary = study_summary(study).set_index("source")
-    assert {"real", "real (control)", "perceptual", "koalarization"} <= set(summary.index)
-    assert summary["votes"].sum() == 12 * SMALLEST["trials"]
+    assert Participant.objects.filter(study=study, kind="bot", finished_at__isnull=False).count() == 12
+    # Rehearsal: the bots are not data unless asked for.
+    assert study_summary(study)["votes"].sum() == 0
+    summary = study_summary(study, selection=Selection(include_bots=True))
+    assert {("real", "treatment"), ("real", "control"), ("perceptual", "treatment"), ("koalarization", "treatment")} <= set(
+        zip(summary["source"], summary["group"]))
+    assert summary["votes"].sum() == 12 * n_scored

@@ -8,10 +8,12 @@
   is the real one with its colours changed, much as a colorizer would.
 - ``build_study(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields)``
   writes such folders and imports them with turing.importing.import_study; study_fields are Study options
-  (trials_per_participant, real_fraction, control_fraction, practice_trials, seed, exposure_ms, ...).
-- ``small_study``: a ready Study "small": 8 scenes x (real + perceptual + koalarization), 4 scored and 2
-  practice trials per participant, half real, no control group, seed 7. A participant's scored and practice
-  trials use 6 of the 8 scenes, so there are always scenes left for practice.
+  (trials_per_participant, real_fraction, control_fraction, practice_trials (default 0 here), catch_trials,
+  seed, exposure_ms, ...).
+- ``staff_client``: a django.test.Client logged in as a staff user, apart from the ``client`` fixture, so a
+  test can be a participant and a researcher at once.
+- ``small_study``: a ready Study "small": 8 scenes x (real + perceptual + koalarization), 2 of them reserved
+  for practice, 4 scored trials per participant from the other 6, half real, no control group, seed 7.
 """
 
 from dataclasses import dataclass
@@ -19,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from PIL import Image
+from skimage import color
 
 from turing.importing import import_study
 
@@ -43,9 +48,14 @@ def synthetic_photo(stem: str, size: int) -> np.ndarray:
 
 
 def recoloured(pixels: np.ndarray, model: str) -> np.ndarray:
-    """The photo with its colour channels shifted the way a given model might get them wrong."""
-    shift = np.random.default_rng(list(model.encode())).integers(-40, 40, 3)
-    return (pixels.astype(int) + shift).clip(0, 255).astype(np.uint8)
+    """The photo with a and b shifted the way a given model might get them wrong, keeping its CIELAB lightness.
+
+    A colorizer predicts only a and b from the photo's L, and the audit refuses stimuli whose lightness
+    differs from their photo's.
+    """
+    lab = color.rgb2lab(pixels.astype(np.float64) / 255.0)
+    lab[..., 1:] += np.random.default_rng(list(model.encode())).integers(-40, 40, 2)
+    return (color.lab2rgb(lab).clip(0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
 @pytest.fixture
@@ -73,6 +83,8 @@ def image_folders(tmp_path):
 @pytest.fixture
 def build_study(db, image_folders):
     def build(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields):
+        # No practice scenes unless a test asks: they are reserved from the scenes (Study's default is 3).
+        study_fields.setdefault("practice_trials", 0)
         folders = image_folders(scenes, models, size=size, missing=missing, name=slug)
         return import_study(slug, f"Study {slug}", folders.real, folders.generated, size=size, **study_fields)
 
@@ -85,3 +97,10 @@ def small_study(build_study):
         "small", scenes=8, trials_per_participant=4, practice_trials=2, real_fraction=0.5, control_fraction=0.0,
         seed=7,
     )
+
+
+@pytest.fixture
+def staff_client(db):
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
+    return client

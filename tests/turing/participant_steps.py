@@ -2,26 +2,40 @@
 
 import json
 import re
+from urllib.parse import urlencode
 
 from django.urls import reverse
 
 from turing.models import GENERATED, REAL, Participant
+from turing.views import participant_key
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
 
 
-def join(client, study, query=None, **fields):
-    """Consent on the join page (with ?query) and return the new or resumed Participant."""
+def join_form(client, study, query=None):
+    """GET the join page (with ?query); return (its URL, the fields its form posts, consent ticked)."""
     url = reverse("turing:join", args=[study.slug])
     if query:
-        url += "?" + "&".join(f"{key}={value}" for key, value in query.items())
+        url += "?" + urlencode(query)
     page = client.get(url)
     assert page.status_code == 200
-    label = page.context["form"].initial.get("participant_label", "")
-    response = client.post(url, {"consent": "on", "participant_label": label, **fields})
+    form = page.context["form"]
+    return url, {"consent": "on", "participant_label": form.initial.get("participant_label", ""),
+                 "join_key": form.initial["join_key"]}
+
+
+def join(client, study, query=None, **fields):
+    """Consent on the join page (with ?query) and return the new or resumed Participant."""
+    url, data = join_form(client, study, query)
+    response = client.post(url, {**data, **fields})
     assert response.status_code == 302
     assert response.url == reverse("turing:trial", args=[study.slug])
-    return Participant.objects.get(pk=client.session[f"turing.participant.{study.pk}"])
+    return session_participant(client, study)
+
+
+def session_participant(client, study):
+    """The Participant this client's session holds for study."""
+    return Participant.objects.get(pk=client.session[participant_key(study.pk)])
 
 
 def current_trial(client, study):

@@ -4,7 +4,9 @@ Models alpha and beta (gamma has a stimulus but no votes). Counts the tests rely
 - treatment, real photos: 6 votes, 4 judged real (p1 1/2, p2 2/2, p3 1/2)
 - control, real photos:   8 votes, 5 judged real (c1 3/4, c2 2/4)
 - alpha: 6 votes, 3 judged real (p1 2/2, p2 1/2, p3 0/2); beta: 6 votes, 1 judged real (p2 1/2)
-- 26 scored answered votes; p1's practice vote and c2's unanswered trial are not votes.
+- 26 scored answered votes; p1's practice vote (first, on practice scene s0), p3's passed attention check
+  (catch scene s7, between their third and fourth scored trial) and c2's unanswered trial are not votes.
+Each participant's trials are numbered in one presentation order, practice first, as assignment numbers them.
 """
 
 import datetime as dt
@@ -15,10 +17,13 @@ from django.core.files.base import ContentFile
 from PIL import Image
 from scipy.stats import norm
 
-from turing.models import Participant, Stimulus, Study, Trial
+from turing.models import CATCH, Participant, Pool, Stimulus, Study, Trial
 
 SCENES = ("s1", "s2", "s3", "s4", "s5", "s6")
 TOTAL_VOTES = 26
+PRACTICE_SCENE, CATCH_SCENE = "s0", "s7"
+# Answered trials of every kind: the scored votes, p1's practice vote and p3's attention check.
+ALL_ANSWERS = TOTAL_VOTES + 2
 # key: (group, label, expertise, [(source, scene, answer), ...])
 R, G = "real", "generated"
 VOTES = {
@@ -34,6 +39,11 @@ VOTES = {
     "c1": ("control", "c1", None, [("real", "s1", R), ("real", "s2", R), ("real", "s3", G), ("real", "s4", R)]),
     "c2": ("control", "c2", None, [("real", "s1", G), ("real", "s2", G), ("real", "s3", R), ("real", "s4", R)]),
 }
+# key: (index among the participant's scored trials it comes before, kind, (source, scene), answer)
+OTHER_TRIALS = {
+    "p1": (0, Trial.Kind.PRACTICE, ("real", PRACTICE_SCENE), R),
+    "p3": (3, Trial.Kind.CATCH, (CATCH, CATCH_SCENE), G),
+}
 START = dt.datetime(2025, 5, 1, 14, 0, tzinfo=dt.timezone.utc)
 
 
@@ -45,25 +55,31 @@ def tiny_png():
 
 def make_vote_study(slug="votes", **study_fields):
     """The study above; returns (study, {key: Participant})."""
-    study = Study.objects.create(slug=slug, title=f"Votes {slug}", control_fraction=0.4, seed=3, **study_fields)
+    study = Study.objects.create(slug=slug, title=f"Votes {slug}", control_fraction=0.4, seed=3, practice_trials=1,
+                                 catch_trials=1, **study_fields)
     png = tiny_png()
-    stimuli = {}
-    for scene in SCENES:
-        for source in ("real", "alpha", "beta", "gamma"):
-            if source != "gamma" or scene == "s1":
-                stimuli[source, scene] = Stimulus.objects.create(
-                    study=study, scene=scene, source=source, image=ContentFile(png, name="upload.png"))
+
+    def stimulus(scene, source, pool=Pool.SCORED):
+        return Stimulus.objects.create(study=study, scene=scene, source=source, pool=pool,
+                                       image=ContentFile(png, name="upload.png"))
+
+    stimuli = {(source, scene): stimulus(scene, source) for scene in SCENES for source in ("real", "alpha", "beta")}
+    stimuli["gamma", "s1"] = stimulus("s1", "gamma")
+    stimuli["real", PRACTICE_SCENE] = stimulus(PRACTICE_SCENE, "real", Pool.PRACTICE)
+    stimuli[CATCH, CATCH_SCENE] = stimulus(CATCH_SCENE, CATCH, Pool.CATCH)
     participants = {}
     for index, (key, (group, label, expertise, votes)) in enumerate(VOTES.items()):
         participant = Participant.objects.create(study=study, label=label, group=group, expertise=expertise)
         participants[key] = participant
-        for position, (source, scene, answer) in enumerate(votes, start=1):
+        trials = [(Trial.Kind.SCORED, (source, scene), answer) for source, scene, answer in votes]
+        if key in OTHER_TRIALS:
+            before, kind, cell, answer = OTHER_TRIALS[key]
+            trials.insert(before, (kind, cell, answer))
+        for position, (kind, cell, answer) in enumerate(trials, start=1):
             Trial.objects.create(
-                participant=participant, position=position, stimulus=stimuli[source, scene], answer=answer,
+                participant=participant, kind=kind, position=position, stimulus=stimuli[cell], answer=answer,
                 response_ms=1000 + 10 * position, answered_at=START + dt.timedelta(minutes=index, seconds=position),
             )
-    Trial.objects.create(participant=participants["p1"], practice=True, position=1, stimulus=stimuli["real", "s6"],
-                         answer="real", response_ms=900, answered_at=START)
     Trial.objects.create(participant=participants["c2"], position=5, stimulus=stimuli["real", "s5"])
     return study, participants
 

@@ -1,4 +1,5 @@
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import RestrictedError
 from django.test.utils import CaptureQueriesContext
@@ -6,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from turing.assignment import enroll_participant
-from turing.models import REAL, Study, Trial
+from turing.models import REAL, Participant, Study, StudyLocked, Trial
 
 
 def unchanged_form_data(response):
@@ -23,8 +24,8 @@ def unchanged_form_data(response):
     return data
 
 
-def answer(participant, count, practice=False):
-    for trial in participant.trials.filter(practice=practice)[:count]:
+def answer(participant, count, kind=Trial.Kind.SCORED):
+    for trial in participant.trials.filter(kind=kind)[:count]:
         trial.answer = REAL
         trial.answered_at = timezone.now()
         trial.save()
@@ -34,13 +35,15 @@ def answer(participant, count, practice=False):
 def voted_study(small_study):
     first, second = enroll_participant(small_study), enroll_participant(small_study)
     answer(first, 3)
-    answer(first, 1, practice=True)
+    answer(first, 1, kind=Trial.Kind.PRACTICE)
     answer(second, 1)
+    # A rehearsal bot's participation and votes are no one's data.
+    answer(enroll_participant(small_study, kind=Participant.Kind.BOT), 2)
     return small_study
 
 
 @pytest.mark.django_db
-def test_study_changelist_shows_participants_and_scored_votes(admin_client, voted_study):
+def test_study_changelist_counts_people_and_their_scored_votes(admin_client, voted_study):
     response = admin_client.get(reverse("admin:turing_study_changelist"))
 
     assert response.status_code == 200
@@ -50,20 +53,23 @@ def test_study_changelist_shows_participants_and_scored_votes(admin_client, vote
 
 
 @pytest.mark.django_db
-def test_study_change_form_shows_read_only_thumbnails_through_the_image_view(admin_client, small_study):
+def test_study_change_form_shows_read_only_thumbnails_through_the_staff_image_view(admin_client, client, small_study):
     response = admin_client.get(reverse("admin:turing_study_change", args=[small_study.pk]))
 
     assert response.status_code == 200
     page = response.content.decode()
     for token in small_study.stimuli.values_list("token", flat=True):
-        assert f'src="{reverse("turing:image", args=[token])}"' in page
+        assert f'src="{reverse("staff:stimulus", args=[token])}"' in page
     assert "stimuli/" not in page.split('id="stimuli-group"')[1].split("</fieldset>")[0]
-    thumbnail = admin_client.get(reverse("turing:image", args=[small_study.stimuli.first().token]))
+    url = reverse("staff:stimulus", args=[small_study.stimuli.first().token])
+    thumbnail = admin_client.get(url)
     assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/png"
+    # The stimulus URLs are staff-only; participants only ever get per-trial URLs.
+    assert client.get(url).status_code == 302
 
 
 @pytest.mark.django_db
-def test_study_options_and_status_can_be_edited_but_not_slug_or_seed(admin_client, small_study):
+def test_before_anyone_joins_options_and_status_can_be_edited_but_not_slug_or_seed(admin_client, small_study):
     url = reverse("admin:turing_study_change", args=[small_study.pk])
     stimuli_before = list(small_study.stimuli.values_list("pk", "scene", "source"))
     data = unchanged_form_data(admin_client.get(url))
@@ -76,6 +82,29 @@ def test_study_options_and_status_can_be_edited_but_not_slug_or_seed(admin_clien
     assert (small_study.status, small_study.real_fraction, small_study.trials_per_participant) == ("closed", 0.3, 5)
     assert (small_study.slug, small_study.seed) == ("small", 7)
     assert list(small_study.stimuli.values_list("pk", "scene", "source")) == stimuli_before
+
+
+@pytest.mark.django_db
+def test_once_someone_joined_the_design_is_read_only_and_a_post_cannot_change_it(admin_client, small_study):
+    url = reverse("admin:turing_study_change", args=[small_study.pk])
+    enroll_participant(small_study)
+    page = admin_client.get(url)
+    assert set(Study.DESIGN_FIELDS) <= set(page.context["adminform"].readonly_fields)
+    assert "design settings are locked" in page.content.decode()
+    data = unchanged_form_data(page)
+    data.update(title="Renamed", status="closed", max_participants=50, completion_url="https://example.org/done",
+                trials_per_participant=5, real_fraction=0.3, control_fraction=0.5, practice_trials=1, exposure_ms=500)
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    small_study.refresh_from_db()
+    assert (small_study.title, small_study.status, small_study.max_participants, small_study.completion_url) == (
+        "Renamed", "closed", 50, "https://example.org/done"
+    )
+    design = (small_study.trials_per_participant, small_study.real_fraction, small_study.control_fraction,
+              small_study.practice_trials, small_study.exposure_ms)
+    assert design == (4, 0.5, 0.0, 2, None)
 
 
 @pytest.mark.django_db
@@ -154,3 +183,65 @@ def test_admin_requires_staff_login(client, django_user_model, small_study):
     client.login(username="visitor", password="pw-for-tests")
     response = client.get(url)
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+
+
+# Locked design: changing how participants are assigned after some joined would mix two designs in one data set.
+
+NEW_DESIGN_VALUES = {
+    "trials_per_participant": 5, "real_fraction": 0.3, "control_fraction": 0.5, "exposure_ms": 500,
+    "practice_trials": 1, "catch_trials": 1, "ask_expertise": False, "expertise_question": "Do you paint?",
+    "seed": 99,
+}
+
+
+def test_every_design_field_has_a_new_value_here():
+    assert set(NEW_DESIGN_VALUES) == set(Study.DESIGN_FIELDS)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", sorted(NEW_DESIGN_VALUES))
+def test_design_settings_are_locked_once_someone_joined(small_study, field):
+    enroll_participant(small_study)
+    before = getattr(small_study, field)
+    setattr(small_study, field, NEW_DESIGN_VALUES[field])
+
+    with pytest.raises(StudyLocked) as locked:
+        small_study.save()
+    assert list(locked.value.message_dict) == [field]
+    assert field.replace("_", " ") in str(locked.value) and "already has participants" in str(locked.value)
+    with pytest.raises(StudyLocked):
+        small_study.clean()
+    # Forms (the admin's included) call full_clean, which reports it as an error on the field.
+    with pytest.raises(ValidationError) as invalid:
+        small_study.full_clean()
+    assert list(invalid.value.message_dict) == [field]
+    assert getattr(Study.objects.get(pk=small_study.pk), field) == before
+
+
+@pytest.mark.django_db
+def test_title_status_cap_and_completion_url_stay_editable_after_joins(small_study):
+    enroll_participant(small_study)
+    small_study.title, small_study.status = "Renamed", Study.Status.CLOSED
+    small_study.max_participants, small_study.completion_url = 30, "https://example.org/done"
+    small_study.full_clean()
+    small_study.save()
+
+    stored = Study.objects.get(pk=small_study.pk)
+    assert (stored.title, stored.status, stored.max_participants, stored.completion_url) == (
+        "Renamed", Study.Status.CLOSED, 30, "https://example.org/done"
+    )
+
+
+@pytest.mark.django_db
+def test_design_settings_can_change_while_nobody_has_joined(small_study):
+    for field, value in NEW_DESIGN_VALUES.items():
+        setattr(small_study, field, value)
+    small_study.full_clean()
+    small_study.save()
+    assert Study.objects.filter(pk=small_study.pk, **NEW_DESIGN_VALUES).exists()
+
+    # Deleting the participants (a test run) unlocks the design again.
+    enroll_participant(small_study).delete()
+    small_study.trials_per_participant = 3
+    small_study.save()
+    assert Study.objects.get(pk=small_study.pk).trials_per_participant == 3

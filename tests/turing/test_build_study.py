@@ -1,4 +1,5 @@
 import io
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -56,19 +57,22 @@ def build(trained, slug="built", **options):
 
 
 def test_builds_an_audited_study_from_random_held_out_scenes(trained, capsys):
-    study = build(trained, n_scenes=4, seed=3, control_fraction=0.25, trials=3)
+    study = build(trained, n_scenes=5, seed=3, control_fraction=0.25, trials=3, practice=1, catch_trials=1)
 
     split = read_split(trained["split"])
-    chosen = draw_scenes(split.heldout, 4, 3)
+    chosen = draw_scenes(split.heldout, 5, 3)
     assert sorted(study.stimuli.values_list("scene", flat=True).distinct()) == sorted(p.stem for p in chosen)
     assert study.model_names == ["koalarization", "perceptual"]
-    assert study.stimuli.count() == 4 * 3
+    # The practice and catch scenes are reserved from the drawn ones; a catch scene keeps one stimulus.
+    pools = Counter(study.stimuli.values_list("pool", flat=True))
+    assert pools == {"scored": 3 * 3, "practice": 3, "catch": 1}
     assert audit_study(study) == []
-    assert "audit passed: 12 stimuli" in capsys.readouterr().out
+    assert "audit passed: 13 stimuli" in capsys.readouterr().out
     assert (study.seed, study.control_fraction, study.trials_per_participant) == (3, 0.25, 3)
+    assert (study.practice_trials, study.catch_trials) == (1, 1)
 
     manifest = study.manifest
-    assert manifest["seed"] == 3 and manifest["n_scenes"] == 4 and manifest["crop_size"] == 32
+    assert manifest["seed"] == 3 and manifest["n_scenes"] == 5 and manifest["crop_size"] == 32
     assert manifest["scenes"] == [path.stem for path in chosen]
     assert "drawn at random from the held-out set (6 images) with seed 3" in manifest["description"]
     assert {name: run["model_name"] for name, run in manifest["runs"].items()} == {
@@ -78,7 +82,7 @@ def test_builds_an_audited_study_from_random_held_out_scenes(trained, capsys):
 
 
 def test_real_stimuli_are_cropped_as_the_models_saw_them(trained, tmp_path):
-    study = build(trained, n_scenes=2, seed=1)
+    study = build(trained, n_scenes=2, seed=1, practice=0)
 
     real = study.stimuli.filter(source=REAL).first()
     photo = next(path for path in read_split(trained["split"]).heldout if path.stem == real.scene)
@@ -92,10 +96,11 @@ def test_real_stimuli_are_cropped_as_the_models_saw_them(trained, tmp_path):
 
 
 def test_the_same_seed_draws_the_same_scenes(trained):
-    first = build(trained, slug="first", n_scenes=3, seed=5)
-    second = build(trained, slug="second", n_scenes=3, seed=5)
+    first = build(trained, slug="first", n_scenes=3, seed=5, practice=1)
+    second = build(trained, slug="second", n_scenes=3, seed=5, practice=1)
 
     assert first.manifest["scenes"] == second.manifest["scenes"]
+    assert first.manifest["import"]["practice_scenes"] == second.manifest["import"]["practice_scenes"]
 
 
 def test_draws_are_random_subsets_of_the_held_out_set():
@@ -124,7 +129,14 @@ def test_bad_requests_fail_before_any_work(trained, options, message):
 
 
 def test_an_existing_slug_is_refused(trained):
-    build(trained, slug="taken", n_scenes=1, seed=0)
+    build(trained, slug="taken", n_scenes=1, seed=0, practice=0)
 
     with pytest.raises(CommandError, match="study 'taken' already exists"):
-        build(trained, slug="taken", n_scenes=1, seed=0)
+        build(trained, slug="taken", n_scenes=1, seed=0, practice=0)
+
+
+def test_reserved_scenes_must_leave_one_to_score(trained):
+    # The default --practice 3 takes all of 3 drawn scenes.
+    with pytest.raises(CommandError, match="3 scenes, but 3 practice and 0 catch scenes are reserved"):
+        build(trained, slug="all-practice", n_scenes=3, seed=0)
+    assert not Study.objects.filter(slug="all-practice").exists()

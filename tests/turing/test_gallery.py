@@ -12,7 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from turing.gallery import FIGURE_DPI, gallery_rows, study_gallery_figure
-from turing.models import GENERATED, REAL, Participant, Trial
+from turing.models import GENERATED, REAL, Participant, Pool, Trial
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,10 @@ VOTES_PER_IMAGE = 3
 def study(build_study):
     study = build_study("gallery-study", scenes=SCENES, size=16)
     voters = [Participant.objects.create(study=study) for _ in range(VOTES_PER_IMAGE)]
-    positions = dict.fromkeys(voters, 0)
+    # A practice vote is not counted; it comes first in its participant's one presentation order.
+    Trial.objects.create(participant=voters[0], kind=Trial.Kind.PRACTICE, position=1, answer=REAL,
+                         stimulus=study.stimuli.get(scene="owl", source=REAL), answered_at=timezone.now())
+    positions = {voter: int(voter == voters[0]) for voter in voters}
     for (scene, source), judged_real in JUDGED_REAL.items():
         stimulus = study.stimuli.get(scene=scene, source=source)
         for index, voter in enumerate(voters):
@@ -41,16 +44,9 @@ def study(build_study):
                 participant=voter, position=positions[voter], stimulus=stimulus,
                 answer=REAL if index < judged_real else GENERATED, answered_at=timezone.now(),
             )
-    # A practice vote is not counted.
-    Trial.objects.create(participant=voters[0], practice=True, position=1, answer=REAL,
-                         stimulus=study.stimuli.get(scene="owl", source=REAL), answered_at=timezone.now())
     return study
 
 
-@pytest.fixture
-def staff_client(client):
-    client.force_login(User.objects.create(username="curator", is_staff=True))
-    return client
 
 
 def urls(study):
@@ -72,6 +68,14 @@ def test_rows_carry_each_images_votes(study):
     assert rows["owl"].real.votes == 0 and rows["owl"].real.share is None
 
 
+def test_practice_and_catch_scenes_are_left_out(build_study):
+    study = build_study("pools", scenes=5, practice_trials=1, catch_trials=1, size=16)
+    scored = set(study.stimuli.filter(pool=Pool.SCORED).values_list("scene", flat=True))
+
+    assert len(scored) == 3
+    assert {row.scene for row in gallery_rows(study)} == scored
+
+
 @pytest.mark.parametrize("sort, order", [("perceptual", ["dog", "owl", "cat"]),
                                          ("koalarization", ["owl", "dog", "cat"]),
                                          (REAL, ["dog", "cat", "owl"])])
@@ -85,7 +89,9 @@ def test_page_shows_every_scene_and_source(study, staff_client):
     assert response.status_code == 200
     html = response.content.decode()
     for stimulus in study.stimuli.all():
-        assert reverse("turing:image", args=[stimulus.token]) in html
+        assert reverse("staff:stimulus", args=[stimulus.token]) in html
+    # Staff pages never use the participants' per-trial image route.
+    assert reverse("turing:image", args=["x"])[:-1] not in html
     for stimulus in study.stimuli.filter(source=REAL):
         assert reverse("staff:gallery_grayscale", args=[study.slug, stimulus.token]) in html
     for scene in SCENES:

@@ -2,13 +2,15 @@ import io
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from PIL import Image
 
 from turing.importing import StudyImportError, import_study
-from turing.models import Stimulus, Study
+from turing.models import CATCH, Stimulus, Study
+from turing.stimuli import catch_version, normalize_image
 
 MODELS = ("perceptual", "koalarization")
 
@@ -40,6 +42,10 @@ def test_import_matches_files_by_stem_and_stores_normalized_stimuli(image_folder
     assert study.manifest["note"] == "kept"
     assert study.manifest["import"]["scenes"] == ["scene00", "scene01", "scene02", "scene03"]
     assert study.manifest["import"]["generated"] == {name: str(folders.generated[name]) for name in sorted(MODELS)}
+    (practice_scene,) = study.manifest["import"]["practice_scenes"]
+    assert study.manifest["import"]["catch_scenes"] == []
+    pools = dict(study.stimuli.values_list("scene", "pool").distinct())
+    assert pools == {scene: "practice" if scene == practice_scene else "scored" for scene in pools}
     stimulus = study.stimuli.get(scene="scene02", source="perceptual")
     assert stimulus.original_name == str(folders.generated["perceptual"] / "scene02.png")
     assert stimulus.image.name == f"stimuli/{stimulus.token}.png"
@@ -56,7 +62,7 @@ def test_other_formats_and_hidden_files_are_accepted(image_folders):
     (folders.real / "scene00.png").unlink()
     (folders.real / ".DS_Store").write_bytes(b"\0\1junk")
 
-    study = import_study("mixed", "Mixed formats", folders.real, folders.generated, size=32)
+    study = import_study("mixed", "Mixed formats", folders.real, folders.generated, size=32, practice_trials=0)
 
     assert study.stimuli.get(scene="scene00", source="real").original_name.endswith("scene00.jpg")
     assert study.stimuli.count() == 9
@@ -132,12 +138,67 @@ def test_existing_slug_is_refused_and_changes_nothing(build_study, image_folders
 
 @pytest.mark.django_db
 def test_failed_audit_rolls_back_and_deletes_the_written_files(monkeypatch, image_folders):
-    monkeypatch.setattr("turing.importing.audit_study", lambda study: ["real/scene00: carries metadata"])
+    monkeypatch.setattr("turing.importing.audit_study", lambda study, **checks: ["real/scene00: carries metadata"])
     folders = image_folders(3)
 
     with pytest.raises(StudyImportError, match="failed the stimulus audit:\nreal/scene00: carries metadata"):
-        import_study("audited", "Audited", folders.real, folders.generated, size=32)
+        import_study("audited", "Audited", folders.real, folders.generated, size=32, practice_trials=1)
 
+    assert snapshot() == (0, 0, [])
+
+
+@pytest.mark.django_db
+def test_catch_scenes_hold_one_obviously_wrong_colorization(image_folders):
+    folders = image_folders(6)
+
+    study = import_study("checks", "Checks", folders.real, folders.generated, size=32, practice_trials=1,
+                         catch_trials=2, seed=4)
+
+    catch_scenes = study.manifest["import"]["catch_scenes"]
+    assert len(catch_scenes) == 2 and not set(catch_scenes) & set(study.manifest["import"]["practice_scenes"])
+    catch = study.stimuli.filter(scene__in=catch_scenes)
+    assert sorted(catch.values_list("source", "pool")) == [(CATCH, "catch")] * 2
+    assert study.stimuli.filter(pool="catch").count() == 2 and study.model_names == sorted(MODELS)
+    for stimulus in catch:
+        expected = catch_version(Image.open(io.BytesIO(normalize_image(folders.real / f"{stimulus.scene}.png", 32))))
+        with Image.open(stimulus.image.path) as stored:
+            assert np.array_equal(np.asarray(stored), np.asarray(expected))
+    assert study.stimuli.filter(pool="scored").values("scene").distinct().count() == 3
+
+
+@pytest.mark.django_db
+def test_practice_scenes_are_drawn_among_scenes_with_a_generated_version(image_folders):
+    real_only = ["scene00", "scene01", "scene02", "scene03"]
+    folders = image_folders(6, missing={"perceptual": real_only, "koalarization": real_only})
+
+    study = import_study("drawn", "Drawn", folders.real, folders.generated, size=32, practice_trials=2)
+    assert study.manifest["import"]["practice_scenes"] == ["scene04", "scene05"]
+
+    folders = image_folders(6, missing={"perceptual": real_only, "koalarization": real_only}, name="too-many")
+    with pytest.raises(StudyImportError, match="3 practice scenes asked for, but only 2 scenes have a generated"):
+        import_study("too-many", "Too many", folders.real, folders.generated, size=32, practice_trials=3)
+
+
+@pytest.mark.django_db
+def test_the_seed_draws_the_reserved_scenes(image_folders):
+    folders = image_folders(12)
+
+    def reserved(slug, seed):
+        study = import_study(slug, slug, folders.real, folders.generated, size=32, practice_trials=3,
+                             catch_trials=2, seed=seed)
+        return tuple(study.manifest["import"]["practice_scenes"]), tuple(study.manifest["import"]["catch_scenes"])
+
+    assert reserved("first", 1) == reserved("again", 1)
+    assert len({reserved(f"seed{seed}", seed) for seed in range(1, 6)}) > 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("practice, catch", [(3, 0), (2, 1), (0, 3)])
+def test_a_study_must_keep_a_scene_to_score(image_folders, practice, catch):
+    folders = image_folders(3)
+    with pytest.raises(StudyImportError, match="at least one scene must be left to score"):
+        import_study("reserved", "Reserved", folders.real, folders.generated, size=32, practice_trials=practice,
+                     catch_trials=catch)
     assert snapshot() == (0, 0, [])
 
 
@@ -170,6 +231,7 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders)
         "--generated", f"koalarization={folders.generated['koalarization']}",
         "--trials", 4, "--real-fraction", 0.25, "--control-fraction", 0.5, "--exposure-ms", 1000, "--practice", 1,
         "--size", 32, "--seed", 9, "--completion-url", "https://example.org/done", "--no-expertise",
+        "--catch-trials", 1, "--max-participants", 30,
     )
 
     study = Study.objects.get(slug="poster")
@@ -177,21 +239,29 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders)
     assert (study.trials_per_participant, study.real_fraction, study.control_fraction) == (4, 0.25, 0.5)
     assert (study.exposure_ms, study.practice_trials, study.seed) == (1000, 1, 9)
     assert (study.completion_url, study.ask_expertise) == ("https://example.org/done", False)
+    assert (study.catch_trials, study.max_participants, study.luminance_mismatch_allowed) == (1, 30, False)
     assert study.stimuli.first().width == 32
-    assert "scenes: 5" in output
-    assert "real: 5 stimuli" in output and "perceptual: 5 stimuli" in output and "koalarization: 4 stimuli" in output
+    assert "scenes: 3 scored, 1 practice, 1 attention checks" in output
+    # koalarization has no scene04, so it has one scored stimulus fewer when scene04 is scored.
+    scored = set(study.stimuli.filter(pool="scored").values_list("scene", flat=True))
+    assert "real: 3 scored stimuli" in output and "perceptual: 3 scored stimuli" in output
+    assert f"koalarization: {3 - ('scene04' in scored)} scored stimuli" in output
+    # --trials 4, but a scene is never repeated and only 3 are scored.
+    assert "each participant: 1 practice, 3 scored and 1 catch trials" in output
     assert "/s/poster/" in output
 
 
 @pytest.mark.django_db
 def test_create_study_defaults_pick_and_store_a_seed(image_folders):
-    folders = image_folders(2)
+    folders = image_folders(4)
     output = create_study("plain", "--title", "Plain", "--real", folders.real, "--generated",
                           f"perceptual={folders.generated['perceptual']}", "--size", 32)
     study = Study.objects.get(slug="plain")
     assert f"seed {study.seed}" in output
     assert (study.trials_per_participant, study.real_fraction, study.practice_trials) == (20, 0.5, 3)
+    assert (study.catch_trials, study.max_participants, study.luminance_mismatch_allowed) == (0, None, False)
     assert study.ask_expertise and study.exposure_ms is None
+    assert study.stimuli.filter(pool="practice").values("scene").distinct().count() == 3
 
 
 @pytest.mark.django_db
@@ -216,7 +286,7 @@ def test_create_study_accepts_models_as_call_command_keywords(image_folders):
     generated = [f"{name}={folder}" for name, folder in folders.generated.items()]
 
     call_command("create_study", "keywords", title="Keywords", real=folders.real, generated=generated, size=32,
-                 stdout=io.StringIO())
+                 practice=1, stdout=io.StringIO())
 
     assert Study.objects.get(slug="keywords").model_names == ["koalarization", "perceptual"]
     with pytest.raises(CommandError, match="at least one --generated"):

@@ -1,15 +1,15 @@
+import csv
 import io
 import re
 
 import pandas as pd
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from tests.turing.report_data import TOTAL_VOTES, make_vote_study
+from tests.turing.report_data import ALL_ANSWERS, OTHER_TRIALS, TOTAL_VOTES, VOTES, make_vote_study
 from turing import reporting
-from turing.models import Study
+from turing.models import Participant, Study
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +19,6 @@ def vote_study():
     return make_vote_study("votes")[0]
 
 
-@pytest.fixture
-def staff_client(client):
-    client.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
-    return client
 
 
 def run(*args):
@@ -57,9 +53,43 @@ def test_study_report_csv_is_the_web_summary(vote_study, staff_client, tmp_path)
 
 def test_export_votes_writes_the_web_export(vote_study, staff_client, tmp_path):
     target = tmp_path / "votes.csv"
-    assert f"Wrote {TOTAL_VOTES} votes to {target}" in run("export_votes", "votes", str(target))
+    assert f"Wrote {TOTAL_VOTES} answers to {target}" in run("export_votes", "votes", str(target))
     assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).content
-    assert list(pd.read_csv(target).columns) == reporting.VOTE_COLUMNS
+    votes = pd.read_csv(target)
+    assert list(votes.columns) == reporting.VOTE_COLUMNS and set(votes["kind"]) == {"scored"}
+
+    everything = tmp_path / "all.csv"
+    assert f"Wrote {ALL_ANSWERS} answers" in run("export_votes", "votes", str(everything), "--all")
+    web = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"}).content
+    assert everything.read_bytes() == web
+    kinds = pd.read_csv(everything)["kind"].value_counts().to_dict()
+    assert kinds == {"scored": TOTAL_VOTES, "practice": 1, "catch": 1}
+
+
+# Labels come from the join URL, so anyone can choose one that a spreadsheet would run as a formula.
+FORMULA_LABELS = {"p1": '=HYPERLINK("x")', "p3": "+1", "c1": "-1", "c2": "@SUM(1)"}
+
+
+def test_exported_labels_cannot_run_as_formulas(tmp_path):
+    study, participants = make_vote_study("formulas")
+    for key, label in FORMULA_LABELS.items():
+        Participant.objects.filter(pk=participants[key].pk).update(label=label)
+    target = tmp_path / "votes.csv"
+    run("export_votes", "formulas", str(target), "--all")
+
+    with open(target, newline="") as file:
+        rows = list(csv.DictReader(file))
+    label_of = {int(row["participant"]): row["label"] for row in rows}
+    for key, label in FORMULA_LABELS.items():
+        assert label_of[participants[key].pk] == "'" + label
+    assert label_of[participants["p2"].pk] == ""
+    # Only text is touched: ids, positions and times read back as the numbers they were.
+    exported = pd.read_csv(target)
+    original = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    for column in ("participant", "position", "response_ms"):
+        assert exported[column].tolist() == original[column].tolist()
+    assert exported["label"].str.startswith("'").sum() == sum(
+        len(VOTES[key][3]) + (key in OTHER_TRIALS) for key in FORMULA_LABELS)
 
 
 @pytest.mark.parametrize("command", [("study_report", "missing"), ("export_votes", "missing", "out.csv")])

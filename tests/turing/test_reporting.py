@@ -3,9 +3,12 @@ import math
 import pandas as pd
 import pytest
 
-from tests.turing.report_data import TOTAL_VOTES, d_prime_by_formula, make_vote_study, wilson_by_formula
+from tests.turing.report_data import (
+    ALL_ANSWERS, TOTAL_VOTES, d_prime_by_formula, make_vote_study, wilson_by_formula,
+)
 from turing import reporting
-from turing.models import Study
+from turing import statistics as st
+from turing.models import Participant, Study
 
 pytestmark = pytest.mark.django_db
 
@@ -19,18 +22,26 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
     study, participants = vote_study
     votes = reporting.votes_frame(study)
     assert list(votes.columns) == [
-        "participant", "group", "position", "stimulus", "scene", "source", "answer", "correct", "response_ms",
-        "answered_at", "expertise"]
+        "participant", "label", "participant_kind", "group", "kind", "position", "stimulus", "scene", "source",
+        "answer", "correct", "response_ms", "answered_at", "expertise"]
     assert len(votes) == TOTAL_VOTES
+    ids = {key: participant.pk for key, participant in participants.items()}
+    assert votes["participant"].dtype == "int64"
     assert votes.groupby("participant").size().to_dict() == {
-        "p1": 6, participants["p2"].token: 6, "p3": 6, "c1": 4, "c2": 4}
+        ids["p1"]: 6, ids["p2"]: 6, ids["p3"]: 6, ids["c1"]: 4, ids["c2"]: 4}
+    assert dict(zip(votes["participant"], votes["label"])) == {
+        ids["p1"]: "p1", ids["p2"]: "", ids["p3"]: "p3", ids["c1"]: "c1", ids["c2"]: "c2"}
+    assert set(votes["kind"]) == {"scored"} and set(votes["participant_kind"]) == {"person"}
+    # One presentation order per participant: p1 practised first, p3 met an attention check after 3 votes.
+    positions = votes.groupby("participant")["position"].apply(list).to_dict()
+    assert positions[ids["p1"]] == [2, 3, 4, 5, 6, 7] and positions[ids["p3"]] == [1, 2, 3, 5, 6, 7]
     # Opaque image ids: the stimulus column is the token, never the scene or the source.
     tokens = dict(study.stimuli.values_list("token", "source"))
     assert set(votes["stimulus"]) <= set(tokens)
     assert all(tokens[token] == source for token, source in zip(votes["stimulus"], votes["source"]))
     assert votes["correct"].sum() == 3 + 4 + 5 + 3 + 2
-    assert votes.loc[votes["participant"] == "p1", "expertise"].unique().tolist() == ["yes"]
-    assert votes.loc[votes["participant"] == "c1", "expertise"].isna().all()
+    assert votes.loc[votes["label"] == "p1", "expertise"].unique().tolist() == ["yes"]
+    assert votes.loc[votes["label"] == "c1", "expertise"].isna().all()
     assert votes["response_ms"].dtype == "Int64" and votes["response_ms"].min() == 1010
     assert str(votes["answered_at"].dt.tz) == "UTC"
 
@@ -42,21 +53,24 @@ def test_votes_frame_of_a_study_without_votes_keeps_the_columns(db):
 
 def test_summary_numbers_equal_hand_counts(vote_study):
     study, _ = vote_study
-    summary = reporting.study_summary(study).set_index("source")
-    assert list(summary.index) == ["real", "real (control)", "alpha", "beta", "gamma"]
-    expected = {"real": (6, 4, 3), "real (control)": (8, 5, 2), "alpha": (6, 3, 3), "beta": (6, 1, 3)}
-    for source, (n, k, people) in expected.items():
-        row = summary.loc[source]
+    summary = reporting.study_summary(study).set_index(["source", "group"])
+    # The data keeps source and group apart; "real (control)" is only how tables name the control row.
+    assert list(summary.index) == [("real", "treatment"), ("real", "control"), ("alpha", "treatment"),
+                                   ("beta", "treatment"), ("gamma", "treatment")]
+    expected = {("real", "treatment"): (6, 4, 3), ("real", "control"): (8, 5, 2), ("alpha", "treatment"): (6, 3, 3),
+                ("beta", "treatment"): (6, 1, 3)}
+    for row_key, (n, k, people) in expected.items():
+        row = summary.loc[row_key]
         assert (row["votes"], row["judged_real"], row["participants"]) == (n, k, people)
         assert row["rate"] == pytest.approx(k / n)
         assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_by_formula(k, n), abs=1e-12)
         assert row["boot_low"] <= row["rate"] <= row["boot_high"]
-    assert summary.loc["real (control)", "group"] == "control"
     # HYPE-infinity: (fakes judged real + the 2 of 6 treatment reals judged generated) / (6 + 6).
-    assert summary.loc["alpha", "hype_infinity"] == pytest.approx((3 + 2) / 12)
-    assert summary.loc["beta", "hype_infinity"] == pytest.approx((1 + 2) / 12)
-    assert math.isnan(summary.loc["real", "hype_infinity"])
-    gamma = summary.loc["gamma"]
+    assert summary.loc[("alpha", "treatment"), "hype_infinity"] == pytest.approx((3 + 2) / 12)
+    assert summary.loc[("beta", "treatment"), "hype_infinity"] == pytest.approx((1 + 2) / 12)
+    assert math.isnan(summary.loc[("real", "treatment"), "hype_infinity"])
+    assert math.isnan(summary.loc[("real", "control"), "hype_infinity"])
+    gamma = summary.loc[("gamma", "treatment")]
     assert gamma["votes"] == 0 and math.isnan(gamma["rate"]) and math.isnan(gamma["boot_low"])
     assert math.isnan(gamma["hype_infinity"])
 
@@ -66,7 +80,7 @@ def test_bootstrap_columns_are_seeded_by_the_study(vote_study):
     first, second = reporting.study_summary(study), reporting.study_summary(study)
     pd.testing.assert_frame_equal(first, second)
     # alpha per participant: 2/2, 1/2, 0/2, so a resample can hold anything from 0% to 100%.
-    alpha = first.set_index("source").loc["alpha"]
+    alpha = first.set_index(["source", "group"]).loc[("alpha", "treatment")]
     assert alpha["boot_low"] < alpha["ci_low"] or alpha["boot_high"] > alpha["ci_high"]
 
 
@@ -104,7 +118,7 @@ def test_report_statistics_equal_hand_values(vote_study):
 
 
 def test_per_image_participant_and_expertise_tables(vote_study):
-    study, _ = vote_study
+    study, participants = vote_study
     report = reporting.build_report(study)
     fooling = report["fooling_images"]
     assert all(row["source"] != "real" for row in fooling)
@@ -116,8 +130,10 @@ def test_per_image_participant_and_expertise_tables(vote_study):
     assert report["doubted_real_images"][0]["rate"] == min(rate for _, rate in doubted.values())
 
     accuracy = {row["participant"]: row["accuracy"] for row in report["participant_accuracy"]}
-    assert accuracy["p1"] == pytest.approx(3 / 6) and accuracy["p3"] == pytest.approx(5 / 6)
-    assert accuracy["c1"] == pytest.approx(3 / 4) and accuracy["c2"] == pytest.approx(2 / 4)
+    by_key = {key: accuracy[participant.pk] for key, participant in participants.items()}
+    assert by_key["p1"] == pytest.approx(3 / 6) and by_key["p3"] == pytest.approx(5 / 6)
+    assert by_key["c1"] == pytest.approx(3 / 4) and by_key["c2"] == pytest.approx(2 / 4)
+    assert {row["participant"]: row["label"] for row in report["participant_accuracy"]}[participants["p2"].pk] == ""
     assert report["mean_accuracy"] == pytest.approx((3 / 6 + 4 / 6 + 5 / 6 + 3 / 4 + 2 / 4) / 5)
     assert sum(row["participants"] for row in report["accuracy_histogram"]) == 5
 
@@ -137,7 +153,35 @@ def test_csv_exports(vote_study, tmp_path):
     reporting.write_summary_csv(study, tmp_path / "summary.csv")
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary.columns[:7]) == ["source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high"]
+    assert list(zip(summary["source"], summary["group"])) == [
+        ("real", "treatment"), ("real", "control"), ("alpha", "treatment"), ("beta", "treatment"),
+        ("gamma", "treatment")]
     assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
+
+
+def test_every_kind_of_trial_on_request(vote_study):
+    study, participants = vote_study
+    votes = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    assert len(votes) == ALL_ANSWERS
+    assert votes["kind"].value_counts().to_dict() == {"scored": TOTAL_VOTES, "practice": 1, "catch": 1}
+    practice = votes[votes["kind"] == "practice"].iloc[0]
+    assert (practice["participant"], practice["position"], practice["scene"]) == (participants["p1"].pk, 1, "s0")
+    catch = votes[votes["kind"] == "catch"].iloc[0]
+    assert (catch["participant"], catch["source"], catch["correct"]) == (participants["p3"].pk, "catch", True)
+
+
+def test_participants_without_labels_stay_apart(vote_study):
+    study, participants = vote_study
+    # Two people who joined without a label share label "", never an identity.
+    Participant.objects.filter(pk=participants["c1"].pk).update(label="")
+    votes = reporting.votes_frame(study)
+    assert (votes["label"] == "").sum() == 6 + 4 and votes["participant"].nunique() == 5
+    control = reporting.study_summary(study).set_index(["source", "group"]).loc[("real", "control")]
+    assert control["participants"] == 2
+    successes, trials = st.per_participant_counts(votes, votes["answer"] == "real")
+    assert len(trials) == 5 and sorted(trials) == [4, 4, 6, 6, 6]
+    report = reporting.build_report(study)
+    assert report["voters"] == 5 and len(report["participant_accuracy"]) == 5
 
 
 def test_manifest_summary():

@@ -4,6 +4,7 @@ from unittest import mock
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.turing.participant_steps import join
 from turing import views
 from turing.models import REAL, Participant, Study, Trial
 
@@ -25,10 +26,11 @@ def test_bots_answer_real_at_the_given_rates_through_the_views(build_study):
 
     bots = Participant.objects.filter(study=study)
     assert sorted(bots.values_list("label", flat=True)) == [f"bot-{i:04d}" for i in range(1, 41)]
+    assert set(bots.values_list("kind", flat=True)) == {Participant.Kind.BOT}
     assert not bots.filter(finished_at=None).exists()
     assert not Trial.objects.filter(answer="").exists()
-    assert Trial.objects.filter(practice=True).count() == 40
-    scored = Trial.objects.filter(practice=False)
+    assert Trial.objects.filter(kind=Trial.Kind.PRACTICE).count() == 40
+    scored = Trial.objects.filter(kind=Trial.Kind.SCORED)
     assert scored.count() == 800
     assert not scored.filter(response_ms=None).exists()
     for source, p in p_real.items():
@@ -37,6 +39,18 @@ def test_bots_answer_real_at_the_given_rates_through_the_views(build_study):
         assert abs(share - p) < 0.1, (source, share)
     assert "40 bots took study 'rehearsal' (bot-0001 to bot-0040)." in out
     assert "perceptual" in out and "koalarization" in out
+    assert "purge_bots rehearsal" in out
+
+
+def test_bots_pay_attention_unless_told_not_to(build_study):
+    study = build_study("checked", scenes=8, trials_per_participant=4, catch_trials=1, seed=2)
+    simulate("checked", n=3, seed=1)
+    simulate("checked", n=2, seed=1, p_real=["catch=1"])
+
+    catch = Trial.objects.filter(participant__study=study, kind=Trial.Kind.CATCH)
+    answers = dict(catch.values_list("participant__label", "answer"))
+    assert answers == {"bot-0001": "generated", "bot-0002": "generated", "bot-0003": "generated",
+                       "bot-0004": "real", "bot-0005": "real"}
 
 
 def test_later_runs_number_bots_on(small_study):
@@ -75,3 +89,13 @@ def test_closed_or_missing_study_is_refused(small_study):
         simulate("small", n=1)
     with pytest.raises(CommandError, match="no study 'absent'"):
         simulate("absent", n=1)
+
+
+def test_a_person_labelled_like_a_bot_is_left_alone(small_study, client):
+    # Labels are free text: a person may join as "bot-0001", and a bot joining with that label would resume them.
+    person = join(client, small_study, {"participant_label": "bot-0001"})
+    simulate("small", n=1, seed=1)
+
+    bot = Participant.objects.get(kind=Participant.Kind.BOT)
+    assert bot.label == "bot-0002"
+    assert not person.trials.exclude(answer="").exists()

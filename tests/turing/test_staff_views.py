@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, reverse
 
-from tests.turing.report_data import TOTAL_VOTES, make_vote_study
+from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES, make_vote_study
 from turing import reporting, staff_urls
 from turing.models import Study
 
@@ -36,10 +36,6 @@ def vote_study():
     return make_vote_study("votes", manifest={"description": "Scenes drawn at random with seed 3.", "seed": 3})
 
 
-@pytest.fixture
-def staff_client(client):
-    client.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
-    return client
 
 
 @pytest.mark.parametrize("name", staff_url_names())
@@ -97,7 +93,7 @@ def test_report_shows_every_section(staff_client, vote_study):
         assert heading in page
     assert "Scenes drawn at random with seed 3." in page
     alpha_s3 = vote_study[0].stimuli.get(source="alpha", scene="s3").token
-    assert reverse("turing:image", args=[alpha_s3]) in page  # thumbnail in "which images fool most"
+    assert reverse("staff:stimulus", args=[alpha_s3]) in page  # thumbnail in "which images fool most"
     assert f'src="{reverse("staff:report_chart", args=["votes"])}"' in page
     assert reverse("staff:export_votes", args=["votes"]) in page
     assert reverse("staff:export_summary", args=["votes"]) in page
@@ -122,17 +118,33 @@ def test_votes_export_is_the_long_format(staff_client, vote_study):
     assert 'filename="votes-votes.csv"' in response["Content-Disposition"]
     votes = pd.read_csv(io.BytesIO(response.content))
     assert list(votes.columns) == reporting.VOTE_COLUMNS and len(votes) == TOTAL_VOTES
+    assert set(votes["kind"]) == {"scored"}
+    response = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"})
+    every_kind = pd.read_csv(io.BytesIO(response.content))
+    assert len(every_kind) == ALL_ANSWERS and set(every_kind["kind"]) == {"scored", "practice", "catch"}
 
 
 def test_summary_export(staff_client, vote_study):
     summary = pd.read_csv(io.BytesIO(staff_client.get(reverse("staff:export_summary", args=["votes"])).content))
     assert list(summary.columns) == reporting.SUMMARY_COLUMNS
-    assert summary["source"].tolist() == ["real", "real (control)", "alpha", "beta", "gamma"]
-    assert summary.set_index("source").loc["alpha", "rate"] == pytest.approx(0.5)
+    assert summary["source"].tolist() == ["real", "real", "alpha", "beta", "gamma"]
+    assert summary["group"].tolist() == ["treatment", "control", "treatment", "treatment", "treatment"]
+    assert summary.set_index(["source", "group"]).loc[("alpha", "treatment"), "rate"] == pytest.approx(0.5)
+
+
+def test_staff_see_stimuli_by_token_and_participant_image_urls_do_not_serve_them(staff_client, vote_study):
+    stimulus = vote_study[0].stimuli.get(source="alpha", scene="s3")
+    response = staff_client.get(reverse("staff:stimulus", args=[stimulus.token]))
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == stimulus.image.open("rb").read()
+    # The participants' image route takes a trial's own token; a stimulus token is nothing to it.
+    assert staff_client.get(reverse("turing:image", args=[stimulus.token])).status_code == 404
+    assert staff_client.get(reverse("staff:stimulus", args=["no-such-token"])).status_code == 404
 
 
 def test_poster_has_the_join_url_and_its_qr_code(staff_client, vote_study):
     page = staff_client.get(reverse("staff:poster", args=["votes"])).content.decode()
     join_url = "http://testserver" + reverse("turing:join", args=["votes"])
     assert join_url in page
+    assert "http://testserver" + reverse("turing:kiosk", args=["votes"]) in page
     assert "<svg" in page and 'class="segno"' in page

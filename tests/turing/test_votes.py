@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.turing.participant_steps import current_trial, join, right_answer, wrong_answer
+from tests.turing.participant_steps import current_trial, join, join_form, right_answer, wrong_answer
 from turing import views
-from turing.models import GENERATED, REAL, Stimulus, Trial
+from turing.models import GENERATED, REAL, Trial
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_back_button_reaches_only_the_current_trial(client, small_study, voted):
 
 def test_trials_are_answered_in_order(client, small_study):
     participant = join(client, small_study)
-    later = participant.trials.get(practice=False, position=3)
+    later = participant.trials.get(position=3)
     response = client.post(reverse("turing:vote", args=["small", later.pk]), {"answer": REAL})
     assert response.status_code == 409
     assert not participant.trials.exclude(answer="").exists()
@@ -92,7 +92,7 @@ def test_another_participants_trial_is_not_found(client, small_study):
     owner = join(client, small_study)
     intruder = Client()
     join(intruder, small_study)
-    theirs = owner.trials.order_by("-practice", "position").first()
+    theirs = owner.trials.order_by("position").first()
     response = intruder.post(reverse("turing:vote", args=["small", theirs.pk]), {"answer": GENERATED})
     assert response.status_code == 404
     assert Trial.objects.get(pk=theirs.pk).answer == ""
@@ -102,7 +102,7 @@ def test_a_trial_of_another_study_is_not_found(client, small_study, build_study)
     other = build_study("other", scenes=4, trials_per_participant=2, practice_trials=0)
     participant = join(client, small_study)
     join(client, other)
-    trial = participant.trials.order_by("-practice", "position").first()
+    trial = participant.trials.order_by("position").first()
     assert client.post(reverse("turing:vote", args=["other", trial.pk]), {"answer": REAL}).status_code == 404
 
 
@@ -129,11 +129,10 @@ def test_votes_are_get_only_refused(client, voted):
 
 def test_csrf_is_enforced(small_study):
     browser = Client(enforce_csrf_checks=True)
-    join_url = reverse("turing:join", args=["small"])
-    browser.get(join_url)
+    join_url, fields = join_form(browser, small_study)
     token = browser.cookies["csrftoken"].value
-    assert browser.post(join_url, {"consent": "on"}).status_code == 403
-    assert browser.post(join_url, {"consent": "on", "csrfmiddlewaretoken": token}).status_code == 302
+    assert browser.post(join_url, fields).status_code == 403
+    assert browser.post(join_url, {**fields, "csrfmiddlewaretoken": token}).status_code == 302
 
     data, trial = current_trial(browser, small_study)
     assert browser.post(data["vote_url"], {"answer": REAL}).status_code == 403
@@ -153,7 +152,7 @@ def test_participant_gets_their_images_with_identical_headers(client, small_stud
     participant = join(client, small_study)
     headers = []
     for trial in participant.trials.select_related("stimulus"):
-        response = client.get(reverse("turing:image", args=[trial.stimulus.token]))
+        response = client.get(reverse("turing:image", args=[trial.image_token]))
         assert response.status_code == 200
         with trial.stimulus.image.open("rb") as stored:
             assert b"".join(response.streaming_content) == stored.read()
@@ -163,26 +162,28 @@ def test_participant_gets_their_images_with_identical_headers(client, small_stud
     assert len(sources) == 3, "real and both models, so that identical headers mean something"
     assert all(h == headers[0] for h in headers)
     assert headers[0]["Content-Type"] == "image/png"
-    assert headers[0]["Cache-Control"] == "private, max-age=86400"
+    # Not even the browser keeps a copy that could be found or compared later.
+    assert headers[0]["Cache-Control"] == "no-store"
     for revealing in ("Content-Disposition", "Last-Modified", "ETag"):
         assert revealing not in headers[0]
 
 
-def test_image_urls_reveal_neither_scene_nor_source(small_study):
-    for stimulus in small_study.stimuli.all():
-        url = reverse("turing:image", args=[stimulus.token])
-        assert url.rsplit("/", 1)[1] == stimulus.token
-        assert stimulus.scene not in url and stimulus.source not in url
+def test_image_urls_reveal_neither_scene_nor_source_nor_stimulus(client, small_study):
+    participant = join(client, small_study)
+    for trial in participant.trials.select_related("stimulus"):
+        url = reverse("turing:image", args=[trial.image_token])
+        assert url.rsplit("/", 1)[1] == trial.image_token
+        stimulus = trial.stimulus
+        assert stimulus.token not in url and stimulus.scene not in url and stimulus.source not in url
 
 
 def test_images_outside_ones_trials_are_not_found(client, small_study, django_user_model):
     participant = join(client, small_study)
-    shown = set(participant.trials.values_list("stimulus", flat=True))
-    unseen = Stimulus.objects.exclude(pk__in=shown).first()
-    assert client.get(reverse("turing:image", args=[unseen.token])).status_code == 404
+    trial = participant.trials.select_related("stimulus").first()
+    # A stimulus's own token is no participant URL, even for a stimulus this participant is shown.
+    assert client.get(reverse("turing:image", args=[trial.stimulus.token])).status_code == 404
 
-    seen = Stimulus.objects.get(pk=next(iter(shown)))
-    url = reverse("turing:image", args=[seen.token])
+    url = reverse("turing:image", args=[trial.image_token])
     assert Client().get(url).status_code == 404
     member = Client()
     member.force_login(django_user_model.objects.create_user("visitor", password="x"))
@@ -190,6 +191,9 @@ def test_images_outside_ones_trials_are_not_found(client, small_study, django_us
     assert client.get(reverse("turing:image", args=["not-a-token"])).status_code == 404
 
 
-def test_staff_see_every_image(small_study, admin_client):
+def test_staff_see_every_stimulus_but_no_participants_image_url(client, small_study, admin_client):
     for stimulus in small_study.stimuli.all():
-        assert admin_client.get(reverse("turing:image", args=[stimulus.token])).status_code == 200
+        assert admin_client.get(reverse("staff:stimulus", args=[stimulus.token])).status_code == 200
+        assert client.get(reverse("staff:stimulus", args=[stimulus.token])).status_code != 200
+    trial = join(client, small_study).trials.first()
+    assert admin_client.get(reverse("turing:image", args=[trial.image_token])).status_code == 404

@@ -17,7 +17,17 @@ def add_study_arguments(parser):
     parser.add_argument("--control-fraction", type=float, default=0.0,
                         help="Share of participants who see only real images (default 0).")
     parser.add_argument("--exposure-ms", type=int, default=None, help="Hide each image after N ms.")
-    parser.add_argument("--practice", type=int, default=3, help="Practice trials with feedback (default 3).")
+    parser.add_argument("--practice", type=int, default=3,
+                        help="Scenes reserved for practice: every participant sees each once, with feedback; "
+                             "they are never scored (default 3).")
+    parser.add_argument("--catch-trials", type=int, default=0,
+                        help="Attention checks per participant: obviously wrong colorizations of N reserved "
+                             "scenes, mixed into the scored trials (default 0).")
+    parser.add_argument("--max-participants", type=int, default=None,
+                        help="Close joining once N people have joined (default: no limit).")
+    parser.add_argument("--allow-luminance-mismatch", action="store_true",
+                        help="Import even if generated images differ from the real photos in lightness "
+                             "(the report then says so).")
     parser.add_argument("--size", type=int, default=DEFAULT_STIMULUS_SIZE, help="Stimulus side in pixels.")
     parser.add_argument("--seed", type=int, default=None,
                         help="Seed for trial assignment (default: random, stored with the study).")
@@ -26,13 +36,16 @@ def add_study_arguments(parser):
 
 
 def study_fields(options) -> dict:
-    """import_study's Study fields from the options of add_study_arguments (a missing seed drawn at random)."""
+    """import_study's keyword arguments from the options of add_study_arguments (a missing seed drawn at random)."""
     return {
         "trials_per_participant": options["trials"],
         "real_fraction": options["real_fraction"],
         "control_fraction": options["control_fraction"],
         "exposure_ms": options["exposure_ms"],
         "practice_trials": options["practice"],
+        "catch_trials": options["catch_trials"],
+        "max_participants": options["max_participants"],
+        "allow_luminance_mismatch": options["allow_luminance_mismatch"],
         "seed": options["seed"] if options["seed"] is not None else secrets.randbelow(2**31),
         "completion_url": options["completion_url"],
         "ask_expertise": not options["no_expertise"],

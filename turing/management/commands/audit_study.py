@@ -6,8 +6,9 @@ from turing.models import Study
 
 class Command(BaseCommand):
     help = (
-        "Check that a study's stimuli differ only in their pixels: PNG format, mode, size, encoding, no "
-        "metadata, random file names, and no file-size cue to real vs generated. Exits non-zero on problems."
+        "Check that a study's stimuli differ only in their colours: PNG format, mode, size, encoding, no "
+        "metadata, random file names, no file-size cue to real vs generated, generated lightness matching the "
+        "real photo's, and practice, scored and catch pools apart. Exits non-zero on problems."
     )
 
     def add_arguments(self, parser):
@@ -17,8 +18,10 @@ class Command(BaseCommand):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"no study with slug {slug!r}")
-        problems = audit_study(study)
+        problems = audit_study(study, check_luminance=not study.luminance_mismatch_allowed)
         if problems:
             listed = "\n".join(f"- {problem}" for problem in problems)
             raise CommandError(f"audit of {slug!r} found {len(problems)} problem(s):\n{listed}")
         self.stdout.write(f"audit passed: {study.stimuli.count()} stimuli")
+        if study.luminance_mismatch_allowed:
+            self.stdout.write("lightness not compared: the study was imported with --allow-luminance-mismatch")

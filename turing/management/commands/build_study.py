@@ -53,7 +53,8 @@ class Command(BaseCommand):
         # Not required=True: call_command(run=[...]) must be able to pass several runs.
         parser.add_argument("--run", action="append", metavar="NAME=RUN_DIR", default=[],
                             help="A model's name and its run folder (or checkpoint file); repeat for each model.")
-        parser.add_argument("--n-scenes", type=int, default=100, help="Scenes to draw (default 100).")
+        parser.add_argument("--n-scenes", type=int, default=100,
+                            help="Scenes to draw (default 100); the practice and catch scenes are reserved from them.")
         parser.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="last",
                             help="Checkpoint of each run folder (default last: best.pt was chosen on the "
                                  "held-out loss, the very images the scenes come from).")

@@ -130,6 +130,7 @@ class Command(BaseCommand):
             trials=options["trials"],
             control_fraction=0.25,
             practice=2,
+            catch_trials=1,
             seed=0,
             stdout=self.stdout,
         )

@@ -1,7 +1,9 @@
 """Rehearse a study with bots that take it through the real participant pages, as oTree's bots do.
 
-Each bot has its own django.test.Client (its own session cookie): it opens the join URL with a
-participant_label (bot-0001, ...), consents, opens the trial page, then for every trial loads the image and
+Each bot has its own django.test.Client (its own session cookie, marked server-side as a bot's, so the join
+makes a participant of kind "bot": left out of reports, exports and the balance of people's assignments
+unless asked for, and removed with purge_bots): it opens the join URL with a participant_label (bot-0001, ...),
+consents, opens the trial page, then for every trial loads the image and
 votes the way participant.js does (the JSON reply names the next trial), and finally reads its finish page.
 A bot answers "real" with probability --p-real SOURCE=P for an image of that source, so a researcher can
 see what the report shows for known fooling rates before the poster session.
@@ -18,16 +20,19 @@ from django.db.models import Count, Q
 from django.test import Client
 from django.urls import resolve, reverse
 
-from turing.models import GENERATED, REAL, Stimulus, Study, Trial
+from turing.models import CATCH, GENERATED, REAL, Study, Trial
+from turing.views import BOT_SESSION_KEY
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
+JOIN_KEY = re.compile(r'name="join_key" value="([^"]+)"')
 # Bots take about 1.5 s per image, spread like human response times (log-normal).
 RESPONSE_MS_MEDIAN, RESPONSE_MS_SIGMA = 1500, 0.5
 
 
 def parse_p_real(values, sources):
-    """{source: P} from ["SOURCE=P", ...]; every source of the study defaults to 0.5."""
-    p_real = dict.fromkeys(sources, 0.5)
+    """{source: P} from ["SOURCE=P", ...]; every source of the study defaults to 0.5, attention checks
+    ("catch") to 0: bots pay attention unless told otherwise."""
+    p_real = dict.fromkeys(sources, 0.5) | {CATCH: 0.0}
     for value in values:
         source, sep, probability = value.partition("=")
         if not sep:
@@ -56,7 +61,9 @@ class Bot:
     def __init__(self, study, label, p_real, rng):
         self.study, self.label, self.p_real, self.rng = study, label, p_real, rng
         self.client = Client(HTTP_HOST=bot_host())
-        self.source_of = dict(Stimulus.objects.filter(study=study).values_list("token", "source"))
+        session = self.client.session
+        session[BOT_SESSION_KEY] = True
+        session.save()
 
     def request(self, method, url, data=None, expected=(200,), accept="text/html"):
         # Over HTTPS, because production settings redirect plain HTTP there.
@@ -70,8 +77,9 @@ class Bot:
     def run(self):
         join_url = reverse("turing:join", args=[self.study.slug])
         trial_url = reverse("turing:trial", args=[self.study.slug])
-        self.request("get", join_url, {"participant_label": self.label})
-        consent = {"consent": "on", "participant_label": self.label}
+        page = self.request("get", join_url, {"participant_label": self.label})
+        join_key = JOIN_KEY.search(page.content.decode()).group(1)
+        consent = {"consent": "on", "participant_label": self.label, "join_key": join_key}
         if self.study.ask_expertise:
             consent["expertise"] = self.rng.choice(["yes", "no", ""])
         self.request("post", join_url, consent, expected=(302,))
@@ -85,7 +93,9 @@ class Bot:
     def vote(self, trial):
         """Look at the trial's image, answer, and return the next trial (None after the last)."""
         self.request("get", trial["image_url"])
-        source = self.source_of[resolve(trial["image_url"]).kwargs["token"]]
+        # The bot may look up what a human could only see: the image URL is the trial's own token.
+        source = Trial.objects.values_list("stimulus__source", flat=True).get(
+            image_token=resolve(trial["image_url"]).kwargs["token"])
         answer = REAL if self.rng.random() < self.p_real[source] else GENERATED
         response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))
         reply = self.request(
@@ -103,7 +113,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="Seed for the bots' answers (default: random).")
         parser.add_argument(
             "--p-real", nargs="+", action="extend", default=[], metavar="SOURCE=P",
-            help='Probability of answering "real" for images of SOURCE ("real" or a model name); default 0.5.',
+            help='Probability of answering "real" for images of SOURCE ("real", a model name, or "catch" for '
+                 'attention checks); default 0.5, catch 0.',
         )
 
     def handle(self, slug, n, seed, p_real, **options):
@@ -118,7 +129,10 @@ class Command(BaseCommand):
         p_real = parse_p_real(p_real, [REAL, *study.model_names])
         rng = random.Random(seed)
 
-        first = study.participants.filter(label__startswith="bot-").count() + 1
+        # Over people too: a bot joining with a label someone already has would resume that participant.
+        numbers = [int(label[4:]) for label in study.participants.values_list("label", flat=True)
+                   if re.fullmatch(r"bot-\d+", label)]
+        first = max(numbers, default=0) + 1
         labels = [f"bot-{number:04d}" for number in range(first, first + n)]
         for label in labels:
             Bot(study, label, p_real, rng).run()
@@ -126,7 +140,7 @@ class Command(BaseCommand):
 
     def print_summary(self, study, labels, p_real):
         rows = (
-            Trial.objects.filter(participant__study=study, participant__label__in=labels, practice=False)
+            Trial.objects.filter(participant__study=study, participant__label__in=labels, kind=Trial.Kind.SCORED)
             .values("stimulus__source", "participant__group")
             .annotate(votes=Count("pk"), judged_real=Count("pk", filter=Q(answer=REAL)))
             .order_by("stimulus__source", "participant__group")
@@ -139,3 +153,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{source:<20} {row['participant__group']:<10} {row['votes']:>6} {share:>12.3f} {p_real[source]:>7.2f}"
             )
+        self.stdout.write(
+            "Bots are left out of the report, dashboard and exports unless asked for (--include-bots); "
+            f"remove them with: python manage.py purge_bots {study.slug}"
+        )

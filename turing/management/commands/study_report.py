@@ -1,35 +1,55 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.models import Study
-from turing.reporting import study_summary, write_summary_csv
+from turing.reporting import Selection, attention_summary, participation, study_summary, write_summary_csv
+from turing.statistics import row_label
 from turing.templatetags.staff_format import interval, percent
 
 
 class Command(BaseCommand):
-    help = ("Print a study's summary: share judged real per source (real, real (control), each model) with "
-            "Wilson and participant-bootstrap 95% intervals, and HYPE-infinity per model.")
+    help = ("Print a study's summary: share judged real per source and group (real, real in the control group, "
+            "each model) with Wilson and participant-bootstrap 95% intervals, and HYPE-infinity per model. "
+            "People only unless --include-bots.")
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("--csv", metavar="SUMMARY.csv", help="Also write the summary CSV (as the web export).")
+        parser.add_argument("--include-bots", action="store_true", help="Count rehearsal bots too.")
+        parser.add_argument("--exclude-failed-checks", action="store_true",
+                            help="Leave out participants who called an attention check real.")
 
     def handle(self, slug, csv=None, **options):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study with slug '{slug}'.")
+        selection = Selection(include_bots=options["include_bots"],
+                              exclude_failed_checks=options["exclude_failed_checks"])
         try:
-            summary = write_summary_csv(study, csv) if csv else study_summary(study)
+            summary = write_summary_csv(study, csv, selection) if csv else study_summary(study, selection=selection)
         except OSError as error:
             raise CommandError(f"{csv}: cannot write ({error.strerror or error}).") from error
+        labels = [row_label(source, group) for source, group in zip(summary["source"], summary["group"])]
         table = summary.assign(
             # Padded so that to_string's right alignment leaves the names left-aligned.
-            source=summary["source"].str.ljust(max(summary["source"].str.len(), default=0)),
+            source=[label.ljust(max(map(len, labels), default=0)) for label in labels],
             judged_real=summary["rate"].map(percent),
             wilson_95=list(map(interval, summary["ci_low"], summary["ci_high"])),
             bootstrap_95=list(map(interval, summary["boot_low"], summary["boot_high"])),
             hype_infinity=summary["hype_infinity"].map(percent),
         )[["source", "group", "votes", "participants", "judged_real", "wilson_95", "bootstrap_95", "hype_infinity"]]
         self.stdout.write(f"{study.title} ({study.slug}): {int(summary['votes'].sum())} votes")
+        bots = participation(study, selection)["bots_left_out"]
+        if bots:
+            self.stdout.write(f"People only: {bots} rehearsal bots left out (--include-bots counts them).")
+        attention = attention_summary(study, selection)
+        if attention:
+            self.stdout.write(
+                f"Attention checks: {attention['failed']} of {attention['checked']} participants failed"
+                + (f"; {attention['excluded']} left out of everything below." if selection.exclude_failed_checks
+                   else " (--exclude-failed-checks leaves them out).")
+            )
+        if study.luminance_mismatch_allowed:
+            self.stdout.write("Imported with --allow-luminance-mismatch: generated images may differ in lightness.")
         self.stdout.write(table.to_string(index=False) if len(table) else "No votes yet.")
         if csv:
             self.stdout.write(f"Wrote {csv}")
