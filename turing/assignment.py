@@ -4,12 +4,14 @@ Everything here is derived from the trials and participants in the database, nev
 beside them, so deleting participants (a test run, a withdrawn consent) leaves the balance right.
 Persons and rehearsal bots are balanced separately: bots never move a person's group or image counts.
 
-Groups: permuted blocks, derived from the counts. With block size s and c control slots per block
-(group_block), after n participants of a kind (k of them in the current block, m of those controls) the
-next one is a control with probability (c - m) / (s - k): drawing the block's slots one by one without
-replacement, which is a uniformly shuffled block when nobody is deleted. After a deletion the same rule
-fills the missing controls first (every free slot while more are missing than slots remain), so the share
-is back on target at the end of the first block with room enough.
+Groups: permuted blocks, derived from the participants there are. With block size s and c control slots
+per block (group_block), n participants of a kind, and the last k = n mod s of them forming the current
+block with m controls, the next one is a control with probability (c' - m) / (s - k): drawing the block's
+slots one by one without replacement, which is a uniformly shuffled block when nobody is deleted. c' is c,
+plus one while the participants before the current block have fewer controls than their blocks' quota (a
+deletion took some), minus one while they have more: a deletion is repaid one control per block, so the
+share returns to the target without ever sending a long run of joins into one group, which would confound
+group with the time people joined.
 
 Scored trials (treatment): round(n * real_fraction) real stimuli, the rest spread evenly over the models
 (each model gets the same count, a remainder of one extra trial going to models drawn at random), at most
@@ -77,10 +79,11 @@ def next_group(study: Study, kind: str = PERSON) -> str:
     n = members.count()
     size, controls = group_block(study.control_fraction)
     in_block = n % size
-    controls_so_far = members.filter(group=CONTROL).count()
-    # Controls the current block still owes: its quota, plus any that deletions took from earlier blocks.
-    owed = min(max((n // size + 1) * controls - controls_so_far, 0), size - in_block)
-    rng = random.Random(f"{study.seed}:{kind}:group:{n}:{controls_so_far}")
+    block_controls = list(members.order_by("-pk").values_list("group", flat=True)[:in_block]).count(CONTROL)
+    controls_before = members.filter(group=CONTROL).count() - block_controls
+    deviation = (n - in_block) // size * controls - controls_before
+    owed = min(max(controls + (deviation > 0) - (deviation < 0) - block_controls, 0), size - in_block)
+    rng = random.Random(f"{study.seed}:{kind}:group:{n}:{controls_before + block_controls}")
     return CONTROL if rng.random() * (size - in_block) < owed else TREATMENT
 
 

@@ -92,6 +92,11 @@ class Study(models.Model):
         help_text="Imported with --allow-luminance-mismatch: generated images may differ from the real photos "
                   "in lightness, a cue other than colour.",
     )
+    created_before_pools = models.BooleanField(
+        default=False, editable=False,
+        help_text="Made before practice scenes were kept apart from the scored ones and before the lightness "
+                  "audit: practice images were also scored images, and lightness was never compared.",
+    )
     manifest = models.JSONField(
         default=dict, blank=True, help_text="How the stimuli were chosen (split, runs, seed, scenes)."
     )

@@ -76,12 +76,15 @@ def votes_frame(study, selection=Selection()):
 
 
 def summary_frame(votes, models=(), *, n_resamples=st.N_RESAMPLES, seed=0):
-    """One row per source (`real` or a model) and group (`treatment`, `control`).
+    """One row per source (`real` or a model) and group (`treatment`, `control`), from scored trials only
+    (a votes table with a `kind` column, such as `export_votes --all`, has its practice and catch rows dropped).
 
     rate = judged_real / votes, Wilson ci_low/ci_high, participant-bootstrap boot_low/boot_high, and for
     models HYPE-infinity with its participant-bootstrap interval. ``models`` adds zero-vote rows for
     models nobody has judged yet. Rows: real (treatment), real (control), then models alphabetically.
     """
+    if "kind" in votes:
+        votes = votes[votes["kind"] == SCORED]
     table = st.rate_table(votes, ["source", "group"])
     present = set(zip(table["source"], table["group"]))
     missing = [m for m in models if (m, st.TREATMENT) not in present]
@@ -167,13 +170,16 @@ def attention_summary(study, selection=Selection()):
     if not study.catch_trials:
         return None
     everyone = Selection(include_bots=selection.include_bots).participants(study)
-    checked = Trial.objects.filter(participant__in=everyone, kind=CATCH).exclude(answer="")
+    checked = Trial.objects.filter(participant__in=everyone, kind=CATCH).exclude(answer="").values("participant")
     failed = everyone.filter(pk__in=failed_check_ids(study)).count()
+    voted = Trial.objects.filter(participant__in=everyone, kind=SCORED).exclude(answer="").values("participant")
     return {
-        "checked": checked.values("participant").distinct().count(),
+        "checked": checked.distinct().count(),
         "failed": failed,
         "excluded": failed if selection.exclude_failed_checks else 0,
         "exclude_failed_checks": selection.exclude_failed_checks,
+        # Kept by the exclusion although no check ever tested them.
+        "unchecked": everyone.filter(pk__in=voted).exclude(pk__in=checked).count(),
     }
 
 

@@ -236,28 +236,29 @@ def controls(study):
 
 @pytest.mark.parametrize("deleted", [
     pytest.param(lambda people: [p for p in people if p.group == CONTROL][:6], id="six-controls"),
+    pytest.param(lambda people: [p for p in people if p.group == CONTROL], id="every-control"),
     pytest.param(lambda people: people[:10], id="first-ten"),
     pytest.param(lambda people: [p for p in people if p.group == TREATMENT][:6], id="six-treatments"),
 ])
-def test_control_share_returns_to_the_target_after_deletions(build_study, deleted):
+def test_control_share_returns_to_the_target_after_deletions_one_control_per_block(build_study, deleted):
     study = build_study(scenes=4, trials_per_participant=2, control_fraction=0.25, seed=2)
     people = enroll(study, 40)
     assert controls(study) == 10
-    gone = deleted(people)
-    Participant.objects.filter(pk__in=[p.pk for p in gone]).delete()
-
-    left, left_controls = study.participants.count(), controls(study)
+    Participant.objects.filter(pk__in=[p.pk for p in deleted(people)]).delete()
+    left = study.participants.count()
     block_end = -(-left // 4) * 4
     enroll(study, block_end - left)
-    # The current block's free slots go to the missing controls first (or, with controls to spare, to
-    # treatment), as far as the block has room.
-    assert controls(study) == max(left_controls, min(block_end // 4, left_controls + block_end - left))
 
-    enroll(study, 40 - block_end)
-    assert (study.participants.count(), controls(study)) == (40, 10)
-    # Then blocks are ordinary again: one control in every four.
-    later = [p.group for p in enroll(study, 20)]
-    assert all(later[start:start + 4].count(CONTROL) == 1 for start in range(0, 20, 4))
+    later = [p.group for p in enroll(study, 80)]
+    # A deletion is repaid at most one control per block of four: no long run of joins into one group,
+    # which would tie the group to the time people joined.
+    assert all(later[start:start + 4].count(CONTROL) in (0, 1, 2) for start in range(0, 80, 4))
+    assert max(len(run) for run in "".join(g[0] for g in later).split("t")) <= 4
+    # And the share is back on target: a quarter at every block end once repaid.
+    total = study.participants.count()
+    assert total % 4 == 0 and controls(study) == total // 4
+    again = [p.group for p in enroll(study, 20)]
+    assert all(again[start:start + 4].count(CONTROL) == 1 for start in range(0, 20, 4))
 
 
 @pytest.mark.parametrize("control_fraction, trials", [(0.0, 4), (1.0, 2)])

@@ -170,6 +170,15 @@ def test_every_kind_of_trial_on_request(vote_study):
     assert (catch["participant"], catch["source"], catch["correct"]) == (participants["p3"].pk, "catch", True)
 
 
+def test_a_summary_of_every_kind_of_trial_counts_only_the_scored_ones(vote_study):
+    # An `export_votes --all` table read back for the analysis: practice and catch rows must not become data.
+    study, _ = vote_study
+    everything = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    summary = reporting.summary_frame(everything, study.model_names)
+    pd.testing.assert_frame_equal(summary, reporting.summary_frame(reporting.votes_frame(study), study.model_names))
+    assert "catch" not in set(summary["source"])
+
+
 def test_participants_without_labels_stay_apart(vote_study):
     study, participants = vote_study
     # Two people who joined without a label share label "", never an identity.

@@ -180,7 +180,7 @@ def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, s
         [p.pk for p in passing + failing], 2)
 
     assert reporting.attention_summary(study) == {
-        "checked": 4, "failed": 2, "excluded": 0, "exclude_failed_checks": False}
+        "checked": 4, "failed": 2, "excluded": 0, "exclude_failed_checks": False, "unchecked": 0}
     assert reporting.attention_summary(study, reporting.Selection(exclude_failed_checks=True))["excluded"] == 2
 
     # The summary without them, counted here straight from the passing participants' scored trials.
@@ -288,3 +288,24 @@ def test_exported_votes_name_participants_by_id_and_trials_by_kind(build_study, 
     # Empty labels are no identity: the two unlabelled people count as two.
     per_participant = reporting.votes_frame(study).groupby("participant").size()
     assert per_participant.to_dict() == {person.pk: 4 for person in [*unlabelled, labelled]}
+
+
+def test_participants_who_stopped_before_any_check_are_counted_apart(build_study, staff_client):
+    study = build_study("unchecked", scenes=10, trials_per_participant=4, catch_trials=2, seed=6)
+    take_part(study, "192.0.2.1")
+    client = Client(REMOTE_ADDR="192.0.2.2")
+    quitter = join(client, study)
+    # Their first trial is scored, whatever the shuffle drew: they answer it and stop before any check.
+    first, scored = quitter.trials.get(position=1), quitter.trials.filter(kind=Trial.Kind.SCORED).first()
+    if first != scored:
+        Trial.objects.filter(pk=scored.pk).update(position=0)
+        Trial.objects.filter(pk=first.pk).update(position=scored.position)
+        Trial.objects.filter(pk=scored.pk).update(position=1)
+    data, trial = current_trial(client, study)
+    assert trial.kind == Trial.Kind.SCORED
+    client.post(data["vote_url"], {"answer": right_answer(trial)})
+
+    attention = reporting.attention_summary(study, reporting.Selection(exclude_failed_checks=True))
+    assert (attention["checked"], attention["failed"], attention["unchecked"]) == (1, 0, 1)
+    report = staff_client.get(reverse("staff:report", args=["unchecked"]), {"exclude_failed": "1"})
+    assert "1 participant counted here answered none" in " ".join(report.content.decode().split())

@@ -2,7 +2,9 @@
 
 Existing data is carried over: practice trials become kind "practice" and the scored trials are renumbered
 after them (one presentation order per participant); participants labelled "bot-NNNN" were made by
-simulate_participants, the only way rehearsal bots were marked before, and become kind "bot"; a label
+simulate_participants, the only way rehearsal bots were marked before, and become kind "bot"; existing
+studies are marked created_before_pools, which their report states (their practice images were drawn
+from the scored ones, and their lightness was never audited); a label
 used twice in one study (possible before) keeps its first participant and the later ones get
 " (duplicate N)" appended, so the new one-participant-per-label constraint holds without merging anyone.
 Every trial gets its own image token. Stimulus.times_assigned is dropped: assignment now counts trials.
@@ -16,6 +18,7 @@ from django.db.models import Count, F
 def carry_over(apps, schema_editor):
     Trial = apps.get_model("turing", "Trial")
     Participant = apps.get_model("turing", "Participant")
+    Study = apps.get_model("turing", "Study")
     Trial.objects.filter(practice=True).update(kind="practice")
     practice_counts = (
         Trial.objects.filter(practice=True).values("participant").annotate(n=Count("pk")).values_list("participant", "n")
@@ -25,7 +28,8 @@ def carry_over(apps, schema_editor):
     for trial in Trial.objects.filter(image_token=None).only("pk").iterator():
         Trial.objects.filter(pk=trial.pk).update(image_token=turing.models.new_token())
 
-    Participant.objects.filter(label__startswith="bot-").update(kind="bot")
+    Participant.objects.filter(label__regex=r"^bot-[0-9]+$").update(kind="bot")
+    Study.objects.update(created_before_pools=True)
     repeated = (
         Participant.objects.exclude(label="").values("study", "label").annotate(n=Count("pk")).filter(n__gt=1)
     )
@@ -34,6 +38,18 @@ def carry_over(apps, schema_editor):
         for number, participant in enumerate(later, start=2):
             Participant.objects.filter(pk=participant.pk).update(label=f"{entry['label'][:230]} (duplicate {number})")
 
+
+
+def carry_back(apps, schema_editor):
+    # Back to a practice flag and positions numbered within practice and scored trials; catch trials (which the
+    # first version did not have) count as scored there, and the bot and pool markings are dropped with their fields.
+    Trial = apps.get_model("turing", "Trial")
+    Trial.objects.filter(kind="practice").update(practice=True)
+    practice_counts = (
+        Trial.objects.filter(practice=True).values("participant").annotate(n=Count("pk")).values_list("participant", "n")
+    )
+    for participant_id, n_practice in practice_counts:
+        Trial.objects.filter(participant_id=participant_id, practice=False).update(position=F("position") - n_practice)
 
 
 class Migration(migrations.Migration):
@@ -76,6 +92,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='study',
+            name='created_before_pools',
+            field=models.BooleanField(default=False, editable=False, help_text='Made before practice scenes were kept apart from the scored ones and before the lightness audit: practice images were also scored images, and lightness was never compared.'),
+        ),
+        migrations.AddField(
+            model_name='study',
             name='catch_trials',
             field=models.PositiveIntegerField(default=0, help_text='Attention checks per participant: obviously wrong colorizations of reserved scenes.'),
         ),
@@ -99,7 +120,7 @@ class Migration(migrations.Migration):
             name='kind',
             field=models.CharField(choices=[('practice', 'Practice'), ('scored', 'Scored'), ('catch', 'Attention check')], default='scored', help_text='Practice trials give feedback and are not counted; catch trials are attention checks.', max_length=10),
         ),
-        migrations.RunPython(carry_over, elidable=False),
+        migrations.RunPython(carry_over, carry_back, elidable=False),
         migrations.RemoveField(
             model_name='trial',
             name='practice',

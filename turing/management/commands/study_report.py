@@ -45,9 +45,13 @@ class Command(BaseCommand):
         if attention:
             self.stdout.write(
                 f"Attention checks: {attention['failed']} of {attention['checked']} participants failed"
+                + (f", {attention['unchecked']} answered none" if attention["unchecked"] else "")
                 + (f"; {attention['excluded']} left out of everything below." if selection.exclude_failed_checks
                    else " (--exclude-failed-checks leaves them out).")
             )
+        if study.created_before_pools:
+            self.stdout.write("Made before practice scenes were kept apart and before the lightness audit: practice "
+                              "images were also scored images, and lightness was never compared (audit_study does).")
         if study.luminance_mismatch_allowed:
             self.stdout.write("Imported with --allow-luminance-mismatch: generated images may differ in lightness.")
         self.stdout.write(table.to_string(index=False) if len(table) else "No votes yet.")

@@ -1,0 +1,58 @@
+"""Migration 0002 on a database that the first version filled: every vote survives with its meaning."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from turing.models import Participant, Study, Trial
+
+BEFORE = [("turing", "0001_initial")]
+AFTER = [("turing", "0002_pools_kinds_trial_urls")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def back_to_the_first_version(transactional_db):
+    yield migrate(BEFORE)
+    # Whatever happened, the rest of the suite gets the newest schema.
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_old_votes_keep_their_kind_order_and_people(back_to_the_first_version):
+    old = back_to_the_first_version
+    OldStudy, OldStimulus, OldParticipant, OldTrial = (
+        old.get_model("turing", name) for name in ("Study", "Stimulus", "Participant", "Trial"))
+    study = OldStudy.objects.create(slug="v1", title="First version", practice_trials=1)
+    stimuli = [OldStimulus.objects.create(study=study, scene=f"s{i}", source="real", image=f"stimuli/s{i}.png",
+                                          width=4, height=4) for i in range(3)]
+    for label in ["alice", "alice", "bot-0001", "bot-hunter", ""]:
+        person = OldParticipant.objects.create(study=study, label=label)
+        OldTrial.objects.create(participant=person, practice=True, position=1, stimulus=stimuli[0], answer="real")
+        OldTrial.objects.create(participant=person, practice=False, position=1, stimulus=stimuli[1], answer="generated")
+        OldTrial.objects.create(participant=person, practice=False, position=2, stimulus=stimuli[2])
+
+    migrate(AFTER)
+
+    study = Study.objects.get(slug="v1")
+    assert study.created_before_pools
+    out = io.StringIO()
+    call_command("study_report", "v1", stdout=out)
+    assert "Made before practice scenes were kept apart" in out.getvalue()
+    people = list(Participant.objects.filter(study=study).order_by("pk"))
+    assert [(p.label, p.kind) for p in people] == [
+        ("alice", "person"), ("alice (duplicate 2)", "person"), ("bot-0001", "bot"), ("bot-hunter", "person"),
+        ("", "person"),
+    ]
+    for person in people:
+        trials = list(person.trials.order_by("position").values_list("kind", "position", "stimulus__scene", "answer"))
+        assert trials == [("practice", 1, "s0", "real"), ("scored", 2, "s1", "generated"), ("scored", 3, "s2", "")]
+    tokens = list(Trial.objects.values_list("image_token", flat=True))
+    assert len(set(tokens)) == len(tokens) == 15 and all(len(token) == 22 for token in tokens)
