@@ -26,7 +26,7 @@ from django.core.files.base import ContentFile
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
-from turing.audit import audit_study
+from turing.audit import audit_study, luminance_problems
 from PIL import Image
 
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
@@ -37,6 +37,12 @@ STUDY_OPTIONS = {
     "status", "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
     "catch_trials", "max_participants", "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
 }
+
+
+LIGHTNESS_HINT = (
+    "A colorization keeps the photo's lightness; if these differences are expected (another kind of model), "
+    "import with --allow-luminance-mismatch and the report will say so."
+)
 
 
 class StudyImportError(ValueError):
@@ -119,7 +125,14 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
                 # measure the stored file instead.
                 image_field.update_dimension_fields(stimulus, force=True)
                 stimulus.save()
-            problems = audit_study(study, check_luminance=not allow_luminance_mismatch)
+            problems = audit_study(study, check_luminance=False)
+            lightness = luminance_problems(study.stimuli.all())
+            if allow_luminance_mismatch:
+                # Kept so that the report can say which models and scenes differ, not only that some may.
+                study.manifest["luminance_mismatch"] = lightness
+                study.save(update_fields=["manifest"])
+            elif lightness:
+                problems += [*lightness, LIGHTNESS_HINT]
             if problems:
                 raise StudyImportError(f"study {slug!r} failed the stimulus audit:\n" + "\n".join(problems))
     except BaseException as error:

@@ -29,6 +29,8 @@ SCORED, PRACTICE, CATCH = Trial.Kind.SCORED.value, Trial.Kind.PRACTICE.value, Tr
 PERSON = Participant.Kind.PERSON.value
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Text that came from outside: a participant's label (from a URL anyone can type) and scene names (file names).
+FREE_TEXT_COLUMNS = ("label", "scene")
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,13 @@ def study_summary(study, votes=None, selection=Selection()):
 
 
 def neutralize_formulas(frame):
-    """Text cells that a spreadsheet would run as a formula, prefixed with ' so that it shows them as text."""
+    """Cells of FREE_TEXT_COLUMNS that a spreadsheet would run as a formula, prefixed with ' so that it shows
+    them as text. Identifiers the system made (stimulus tokens, some of which start with "-") and model names
+    (checked slugs) are left exact, so that exports still join with the report and with each other."""
     def neutral(value):
         return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
-    text_columns = frame.select_dtypes(include=["object", "string"]).columns
-    return frame.assign(**{column: frame[column].map(neutral) for column in text_columns})
+    return frame.assign(**{column: frame[column].map(neutral) for column in FREE_TEXT_COLUMNS if column in frame})
 
 
 def write_votes_csv(study, target, selection=Selection()):
@@ -187,6 +190,8 @@ def manifest_summary(manifest):
     """The study manifest as (description or None, [(key, readable value), ...]) for the report."""
     manifest = dict(manifest or {})
     description = manifest.pop("description", None)
+    # Shown as its own warning at the top of the report.
+    manifest.pop("luminance_mismatch", None)
     items = []
     for key, value in sorted(manifest.items()):
         if isinstance(value, list):
@@ -235,6 +240,7 @@ def build_report(study, selection=Selection()):
         "accuracy_histogram_max": int(histogram["participants"].max()),
         "mean_accuracy": float(accuracy["accuracy"].mean()) if len(accuracy) else None,
         "expertise": records(st.expertise_breakdown(votes)),
+        "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
         "manifest_description": description,
         "manifest_items": manifest_items,
     }

@@ -352,7 +352,8 @@ def finish(request, participant):
     study = participant.study
     if unanswered(participant).exists():
         return redirect("turing:trial", study.slug)
-    scored = participant.trials.filter(kind=Trial.Kind.SCORED).select_related("stimulus")
+    # Every image shown after the practice, attention checks included: the count the participant saw.
+    scored = participant.trials.exclude(kind=Trial.Kind.PRACTICE).select_related("stimulus")
     kiosk_mode = bool(request.session.get(kiosk_key(study.pk)))
     if kiosk_mode:
         request.session.pop(participant_key(study.pk), None)

@@ -116,7 +116,7 @@ def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_st
             if progress.startswith("Practice"):
                 expect(page.locator(".feedback .truth")).to_contain_text("That image was")
                 page.keyboard.press("Enter")
-        expect(page.locator(".score")).to_contain_text("of 2 images correctly")
+        expect(page.locator(".score")).to_contain_text("of 3 images correctly")
         page.get_by_role("link", name="Next participant").click()
     page.wait_for_url(join_url)
     expect(consent).not_to_be_checked()

@@ -262,6 +262,9 @@ def test_create_study_defaults_pick_and_store_a_seed(image_folders):
     assert (study.catch_trials, study.max_participants, study.luminance_mismatch_allowed) == (0, None, False)
     assert study.ask_expertise and study.exposure_ms is None
     assert study.stimuli.filter(pool="practice").values("scene").distinct().count() == 3
+    # 4 scenes, 3 of them for practice: 20 trials cannot be had, and the command says what each person gets.
+    assert "each participant: 3 practice, 1 scored and 0 catch trials" in output
+    assert "--trials 20 asks for more scored trials than there are scored scenes (1)" in output
 
 
 @pytest.mark.django_db

@@ -206,7 +206,7 @@ def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, s
     report = staff_client.get(reverse("staff:report", args=["attentive"]), {"exclude_failed": "1"})
     assert report.context["total_votes"] == 8 and counts(report.context["summary_frame"]) == expected
     assert set(report.context["votes"]["participant"]) == {p.pk for p in passing}
-    assert "Everything below is computed without those 2 participants." in " ".join(report.content.decode().split())
+    assert "Everything below is computed without those participants (2)." in " ".join(report.content.decode().split())
     assert staff_client.get(reverse("staff:report", args=["attentive"])).context["total_votes"] == 16
     exported = csv_frame(staff_client.get(reverse("staff:export_summary", args=["attentive"]), {"exclude_failed": "1"}))
     assert counts(exported) == expected
@@ -238,12 +238,18 @@ def test_a_model_folder_at_a_third_of_the_resolution_is_refused_or_stated(image_
     for scene in ("cat", "dog", "owl", "yak"):
         assert f"perceptual/{scene} " in str(refused.value)
     assert "koalarization/" not in str(refused.value) and not Study.objects.exists()
+    assert "less fine detail than the photo" in str(refused.value)
+    assert "import with --allow-luminance-mismatch" in str(refused.value)
 
     create_study("blurry", folders, "--allow-luminance-mismatch")
     assert Study.objects.get(slug="blurry").luminance_mismatch_allowed
     page = " ".join(staff_client.get(reverse("staff:report", args=["blurry"])).content.decode().split())
     assert "imported with <code>--allow-luminance-mismatch</code>" in page
     assert "may differ from the real photos in lightness" in page
+    # Which images differed is kept from the import, so the reader knows the model concerned.
+    assert "At import, 4 images differed:" in page
+    assert all(f"<li>perceptual/{scene} " in page for scene in ("cat", "dog", "owl", "yak"))
+    assert "koalarization/" not in page
     assert "--allow-luminance-mismatch" in run("study_report", "blurry")
 
     clean = image_folders(["cat", "dog", "owl", "yak"], name="clean")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from turing.assignment import trial_counts
+from turing.models import Pool
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
 
 
@@ -50,6 +52,20 @@ def study_fields(options) -> dict:
         "completion_url": options["completion_url"],
         "ask_expertise": not options["no_expertise"],
     }
+
+
+def write_design(command, study):
+    """What each participant will see, as create_study and build_study print it after an import, with a
+    warning when there are fewer scored scenes than the trials asked for."""
+    n_practice, n_scored, n_catch = trial_counts(study)
+    scored_scenes = study.stimuli.filter(pool=Pool.SCORED).values("scene").distinct().count()
+    command.stdout.write(f"  scenes: {scored_scenes} scored, {n_practice} practice, {n_catch} attention checks")
+    command.stdout.write(f"  each participant: {n_practice} practice, {n_scored} scored and {n_catch} catch trials")
+    if n_scored < study.trials_per_participant:
+        command.stdout.write(command.style.WARNING(
+            f"  --trials {study.trials_per_participant} asks for more scored trials than there are scored scenes "
+            f"({scored_scenes}): each participant gets {n_scored}, one per scene"
+        ))
 
 
 def named_paths(values, *, option, metavar, example) -> dict[str, Path]:

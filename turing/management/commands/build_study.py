@@ -18,7 +18,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.importing import StudyImportError, check_model_names, import_study
-from turing.management.study_options import add_study_arguments, named_paths, study_fields
+from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
 from turing.models import REAL, Study
 
 CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
@@ -111,6 +111,7 @@ class Command(BaseCommand):
             f"Built study {study.slug!r} ({study.title}): {len(scenes)} scenes x (real + {', '.join(runs)}), "
             f"seed {seed}."
         ))
+        write_design(self, study)
         self.stdout.write(f"Join URL: {study.get_absolute_url()}")
 
     @staticmethod

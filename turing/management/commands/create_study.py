@@ -3,9 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.assignment import trial_counts
 from turing.importing import StudyImportError, import_study
-from turing.management.study_options import add_study_arguments, named_paths, study_fields
+from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
 from turing.models import Pool
 
 
@@ -38,11 +37,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
 
         per_source = Counter(study.stimuli.filter(pool=Pool.SCORED).values_list("source", flat=True))
-        n_practice, n_scored, n_catch = trial_counts(study)
-        scored_scenes = study.stimuli.filter(pool=Pool.SCORED).values("scene").distinct().count()
         self.stdout.write(self.style.SUCCESS(f"Created study {study.slug!r} ({study.title}) with seed {seed}."))
-        self.stdout.write(f"  scenes: {scored_scenes} scored, {n_practice} practice, {n_catch} attention checks")
         for source in ["real", *study.model_names]:
             self.stdout.write(f"  {source}: {per_source[source]} scored stimuli")
-        self.stdout.write(f"  each participant: {n_practice} practice, {n_scored} scored and {n_catch} catch trials")
+        write_design(self, study)
         self.stdout.write(f"Join URL: {study.get_absolute_url()}")

@@ -50,6 +50,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         workdir = options["workdir"].resolve()
+        # `make demo` migrates first; `manage.py demo` on a fresh clone must not fail after minutes of training.
+        call_command("migrate", interactive=False, verbosity=0)
         self.backbone_weights = "imagenet" if options["backbones"] == "auto" else "none"
         split_dir = self.prepare_data(workdir, options)
         runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
