@@ -61,7 +61,7 @@ class StudyAdmin(admin.ModelAdmin):
             "trials_per_participant", "real_fraction", "control_fraction", "practice_trials", "catch_trials",
             "exposure_ms", "seed",
         )}),
-        ("Participants", {"fields": ("max_participants", "ask_expertise", "expertise_question", "completion_url")}),
+        ("Participants", {"fields": ("max_participants", "ask_expertise", "expertise_question", "show_score", "completion_url")}),
         ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),
     ]
 

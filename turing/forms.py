@@ -1,3 +1,5 @@
+import unicodedata
+
 from django import forms
 
 from turing.models import ANSWERS, LABEL_MAX_LENGTH
@@ -38,6 +40,11 @@ class VoteForm(forms.Form):
     answer = forms.ChoiceField(choices=ANSWERS)
     # Measured by participant.js from image load to click; absent without JavaScript.
     response_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
+
+
+def normalize_label(label: str) -> str:
+    """The label as stored: NFKC-normalized and stripped, so that "ｐ１ " and "p1" are one person."""
+    return unicodedata.normalize("NFKC", label).strip()
 
 
 def label_problem(label: str) -> str | None:

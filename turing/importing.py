@@ -35,7 +35,7 @@ from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, 
 # Study fields an import may set besides slug and title.
 STUDY_OPTIONS = {
     "status", "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
-    "catch_trials", "max_participants", "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
+    "catch_trials", "max_participants", "show_score", "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
 }
 
 

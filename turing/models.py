@@ -83,6 +83,11 @@ class Study(models.Model):
     )
     ask_expertise = models.BooleanField(default=True)
     expertise_question = models.CharField(max_length=200, default="I work with generative image models.")
+    show_score = models.BooleanField(
+        default=False,
+        help_text="Tell each participant at the end how many images they judged correctly. Engaging at a poster, "
+                  "but the score is an oracle: a few dozen throwaway joins can learn every image's answer from it.",
+    )
     completion_url = models.URLField(
         blank=True, help_text="Redirect here after the last vote (e.g. a Prolific completion link)."
     )

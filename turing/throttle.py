@@ -1,4 +1,5 @@
-"""Joins per client address and minute, counted in Django's cache.
+"""Joins (and look-ups of a participant label from another browser) per client address and minute, counted in
+Django's cache.
 
 A poster session puts many phones behind one NAT address, so the default (TURING_JOINS_PER_MINUTE, 30) is
 generous; it stops one client from enrolling dozens of throwaway participants. The count lives in the

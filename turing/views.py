@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from turing.assignment import StudyFull, enroll_participant, existing_participant, is_full, trial_counts
-from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, label_problem
+from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, label_problem, normalize_label
 from turing.models import Participant, Study, Trial, new_token
 from turing.throttle import join_allowed
 
@@ -30,6 +30,8 @@ SHOWN_KEY = "turing.shown"
 BOT_SESSION_KEY = "turing.bot"
 # A kiosk's thank-you page returns to a fresh join page by itself after this long.
 KIOSK_RETURN_SECONDS = 20
+# A kiosk's trial page left alone this long hands the device to the next person (participant.js).
+KIOSK_IDLE_SECONDS = 120
 
 
 def participant_key(study_id):
@@ -124,19 +126,27 @@ def join(request, slug):
     # A study made in the admin has no images until create_study or build_study fills it.
     if study.status != Study.Status.OPEN or not study.stimuli.exists():
         return closed(request, study)
-    label = request.POST.get("participant_label", "") if request.method == "POST" else url_label(request)
+    label = normalize_label(request.POST.get("participant_label", "") if request.method == "POST" else url_label(request))
     label_error = label_problem(label)
     if label_error:
         return render(request, "turing/label_refused.html", {"study": study, "message": label_error}, status=400)
+    current = current_participant(request, study)
+    bot = bool(request.session.get(BOT_SESSION_KEY))
+    if label and request.method == "GET" and not bot and (current is None or current.label != label):
+        # Looking up a label counts as a join, found or not, so trying labels to find (and take over) someone's
+        # participation is throttled like joining, and a refusal does not tell whether the label exists.
+        if not join_allowed(request):
+            return render(request, "turing/too_many_joins.html", {"study": study}, status=429)
     if label:
         returning = study.participants.filter(label=label).first()
         if returning:
             return enter(request, study, returning)
-    current = current_participant(request, study)
     if current and request.method == "GET" and not label:
-        return render(request, "turing/resume.html", {"study": study, "participant": current})
+        if not request.session.get(kiosk_key(study.pk)):
+            return render(request, "turing/resume.html", {"study": study, "participant": current})
+        # A kiosk never offers to continue: whoever stands at it now is a new person.
+        request.session.pop(participant_key(study.pk), None)
 
-    bot = bool(request.session.get(BOT_SESSION_KEY))
     if request.method == "GET" and not bot and is_full(study):
         # Said before anyone reads the instructions; enroll_participant checks again under the lock.
         return closed(request, study, reason="full")
@@ -240,7 +250,11 @@ def trial(request, participant):
     current = upcoming[0]
     data = trial_data(current, upcoming[1] if len(upcoming) > 1 else None)
     mark_shown(request, current)
-    return render(request, "turing/trial.html", {"study": participant.study, "trial": current, "data": data})
+    context = {"study": participant.study, "trial": current, "data": data}
+    if request.session.get(kiosk_key(participant.study_id)):
+        # Someone who walks away from a shared device must not leave their trials to the next person.
+        context["kiosk_idle_ms"] = KIOSK_IDLE_SECONDS * 1000
+    return render(request, "turing/trial.html", context)
 
 
 def practice_feedback(trial):
@@ -344,7 +358,8 @@ def feedback(request, participant, trial_id):
 @require_GET
 @participant_view(require_open=False)
 def finish(request, participant):
-    """The participant's own score; shown even if the study was closed after their last vote.
+    """Thanks, and the participant's own score if the study shows it (Study.show_score); shown even if the
+    study was closed after their last vote.
 
     In kiosk mode the browser forgets the participant here, and the page leads (and after a while
     returns by itself) to a fresh join page for the next person.

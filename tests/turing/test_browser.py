@@ -16,6 +16,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
 PHONE = {"width": 390, "height": 844}
+# participant.js ignores an answer sooner than 400 ms after its image showed (MIN_ANSWER_MS): people look first.
+LOOK_MS = 450
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +40,8 @@ def page(chromium):
 
 def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, live_server, build_study,
                                                                          django_user_model):
-    study = build_study("poster", scenes=8, size=64, trials_per_participant=4, practice_trials=2, seed=2)
+    study = build_study("poster", scenes=8, size=64, trials_per_participant=4, practice_trials=2, seed=2,
+                        show_score=True)
     requests = []
     page.on("request", lambda request: requests.append((request.method, request.url)))
 
@@ -60,6 +63,7 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, l
         if number == 3 and os.environ.get("SCREENSHOT_DIR"):
             page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / "trial-phone.png"))
         assert page.evaluate("window.sameDocument") is True
+        page.wait_for_timeout(LOOK_MS)
         page.keyboard.press(key)
         if practice:
             expect(page.locator(".feedback .truth")).to_contain_text("That image was")
@@ -96,7 +100,8 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, l
 
 
 def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_study):
-    study = build_study("kiosk", scenes=6, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1)
+    study = build_study("kiosk", scenes=6, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1,
+                        show_score=True)
     join_url = live_server.url + reverse("turing:join", args=["kiosk"])
     consent = page.get_by_label("I have read the information above and agree to take part.")
 
@@ -112,6 +117,7 @@ def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_st
         for progress in ("Practice 1 / 1", "1 / 3", "2 / 3", "3 / 3"):
             expect(page.locator(".progress")).to_have_text(progress)
             expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+            page.wait_for_timeout(LOOK_MS)
             page.keyboard.press("r")
             if progress.startswith("Practice"):
                 expect(page.locator(".feedback .truth")).to_contain_text("That image was")
@@ -130,7 +136,8 @@ def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_st
 
 
 def test_without_javascript_forms_and_css_do_the_job(chromium, live_server, build_study):
-    study = build_study("plain", scenes=6, size=64, trials_per_participant=2, practice_trials=1, exposure_ms=1000)
+    study = build_study("plain", scenes=6, size=64, trials_per_participant=2, practice_trials=1, exposure_ms=1000,
+                        show_score=True)
     page = chromium.new_context(viewport=PHONE, java_script_enabled=False).new_page()
     page.goto(live_server.url + reverse("turing:join", args=["plain"]))
     page.get_by_label("I have read the information above and agree to take part.").check()
@@ -153,3 +160,42 @@ def test_without_javascript_forms_and_css_do_the_job(chromium, live_server, buil
     assert [trial.answer for trial in trials] == ["real", "generated", "generated"]
     # Measured by the server from rendering the page to the vote; at least the 1 s waited above.
     assert trials[0].response_ms >= 1000
+
+
+@pytest.mark.parametrize("gap_ms", [60, 150, 300])
+def test_a_double_tap_answers_one_image_only(page, live_server, build_study, gap_ms):
+    # The second tap of a double tap used to land on the image that the first tap's answer brought up.
+    study = build_study("tap", scenes=6, size=64, trials_per_participant=4, practice_trials=0)
+    page.goto(f"{live_server.url}{reverse('turing:join', args=['tap'])}")
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator(".progress")).to_have_text("1 / 4")
+    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+    page.wait_for_timeout(LOOK_MS)
+    button = page.get_by_role("button", name="Real")
+    button.click()
+    page.wait_for_timeout(gap_ms)
+    button.click()
+    expect(page.locator(".progress")).to_have_text("2 / 4")
+    page.wait_for_timeout(LOOK_MS)
+    answered = Participant.objects.get(study=study).trials.exclude(answer="")
+    assert answered.count() == 1
+
+
+def test_a_kiosk_left_alone_returns_to_the_start(page, live_server, build_study, monkeypatch):
+    from turing import views
+
+    monkeypatch.setattr(views, "KIOSK_IDLE_SECONDS", 2)
+    study = build_study("idle", scenes=6, size=64, trials_per_participant=4, practice_trials=0)
+    page.goto(f"{live_server.url}{reverse('turing:kiosk', args=['idle'])}")
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator(".progress")).to_have_text("1 / 4")
+    page.wait_for_timeout(LOOK_MS)
+    page.keyboard.press("r")
+    expect(page.locator(".progress")).to_have_text("2 / 4")
+    # Nobody touches the device: it goes back to a fresh start page for the next person.
+    page.wait_for_url(f"**{reverse('turing:join', args=['idle'])}", timeout=8000)
+    expect(page.get_by_role("button", name="Start")).to_be_visible()
+    walked_away = Participant.objects.get(study=study)
+    assert walked_away.finished_at is None and walked_away.trials.exclude(answer="").count() == 1

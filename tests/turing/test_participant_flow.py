@@ -10,6 +10,7 @@ from turing.models import GENERATED, REAL, Participant, Study, Trial
 
 
 def test_full_flow_practice_then_scored_trials_then_score(client, small_study):
+    Study.objects.filter(pk=small_study.pk).update(show_score=True)
     page = client.get(reverse("turing:join", args=["small"]))
     assert "Half of the images are real photographs" in page.content.decode()
 
@@ -115,11 +116,21 @@ def test_participant_label_and_prolific_pid_are_stored(client, small_study):
     assert join(Client(), small_study).label == ""
 
 
-@pytest.mark.parametrize("label", ['=HYPERLINK("http://x")', "=HYPERLINK(1)", "a+b@c", "Zoë", "-1", " padded "])
+@pytest.mark.parametrize("label", ['=HYPERLINK("http://x")', "=HYPERLINK(1)", "a+b@c", "Zoë", "-1"])
 def test_any_printable_label_is_accepted_and_stored_verbatim(small_study, label):
     # Crowd platforms' IDs vary; refusing one locks a person out. CSV exports neutralise formulas instead.
     assert join(Client(), small_study, {"participant_label": label}).label == label
     assert Participant.objects.get().label == label
+
+
+def test_labels_that_look_alike_are_one_person(small_study):
+    # Spaces around it and full-width or composed letters would otherwise make the same ID two participants.
+    first = join(Client(), small_study, {"participant_label": "Zoe\u0301-P1"})
+    for variant in (" Zoé-P1 ", "Ｚｏｅ\u0301-Ｐ１"):
+        client = Client()
+        client.get(reverse("turing:join", args=["small"]), {"participant_label": variant})
+        assert client.session[f"turing.participant.{small_study.pk}"] == first.pk
+    assert first.label == "Zoé-P1" and Participant.objects.count() == 1
 
 
 def test_an_open_study_without_images_cannot_be_joined(client, db):
@@ -252,3 +263,11 @@ def test_control_participants_see_only_real_images_after_the_same_instructions(c
             assert scored_sources > {REAL}
         participant.refresh_from_db()
         assert participant.finished_at is not None
+
+
+def test_no_score_unless_the_study_shows_it(client, small_study):
+    # A score is an oracle: throwaway joins that answer all but one image "real" read that image's truth off it.
+    join(client, small_study)
+    answer_all(client, small_study, choose=wrong_answer)
+    page = client.get(reverse("turing:finish", args=["small"])).content.decode()
+    assert "Thank you!" in page and "You judged" not in page and "correct" not in page.lower()

@@ -218,7 +218,7 @@ def test_a_label_that_took_part_resumes_in_another_browser_then_is_done(small_st
 
     done = Client().get(url, follow=True)
     assertTemplateUsed(done, "turing/finish.html")
-    assert "You judged" in text(done)
+    assert "Thank you!" in text(done) and "Your answers are saved" in text(done)
     assert Participant.objects.count() == 1
 
 
@@ -259,9 +259,11 @@ def one_minute():
         yield
 
 
-def test_joins_per_address_are_limited_but_resuming_is_not(small_study, settings, one_minute):
-    settings.TURING_JOINS_PER_MINUTE = 3
-    first = join(Client(), small_study, {"participant_label": "first"})
+def test_joins_per_address_are_limited_and_so_are_label_look_ups(small_study, settings, one_minute):
+    settings.TURING_JOINS_PER_MINUTE = 4
+    first_client = Client()
+    # The look-up of the label, then the join: two of the four.
+    first = join(first_client, small_study, {"participant_label": "first"})
     join(Client(), small_study)
     join(Client(), small_study)
 
@@ -273,8 +275,14 @@ def test_joins_per_address_are_limited_but_resuming_is_not(small_study, settings
     assert Participant.objects.count() == 3
     assert views.participant_key(small_study.pk) not in refused_client.session
 
-    # Someone who already joined gets back in; another address, and rehearsal bots, are counted apart.
-    assert session_participant(resume(Client(), small_study, "first"), small_study) == first
+    # Someone who joined gets back in from their own browser; from another, the label look-up is a join, refused
+    # alike whether the label exists or not, so that trying labels tells nothing.
+    assert session_participant(resume(first_client, small_study, "first"), small_study) == first
+    for label in ("first", "nobody"):
+        probe = Client().get(reverse("turing:join", args=["small"]), {"participant_label": label})
+        assert probe.status_code == 429
+    # Another address, and rehearsal bots, are counted apart.
+    assert session_participant(resume(Client(REMOTE_ADDR="192.0.2.8"), small_study, "first"), small_study) == first
     assert join(Client(REMOTE_ADDR="192.0.2.7"), small_study).kind == Participant.Kind.PERSON
     assert join(bot_client(), small_study).kind == Participant.Kind.BOT
 
@@ -321,6 +329,23 @@ def test_a_kiosk_forgets_each_participant_at_the_finish(client, small_study):
     assert second.trials.exclude(answer="").count() == 0
     first.refresh_from_db()
     assert first.finished_at is not None
+
+
+def test_a_kiosk_never_offers_to_continue_someone_who_walked_away(client, small_study):
+    client.get(reverse("turing:kiosk", args=["small"]))
+    walked_away = join(client, small_study)
+    data, trial = current_trial(client, small_study)
+    client.post(data["vote_url"], {"answer": right_answer(trial)})
+
+    page = client.get(reverse("turing:join", args=["small"]))
+    assertTemplateUsed(page, "turing/join.html")
+    assert "form" in page.context and views.participant_key(small_study.pk) not in client.session
+    # The trial page tells participant.js to hand the device over after a while alone.
+    next_person = join(client, small_study)
+    assert next_person != walked_away
+    trial_page = client.get(reverse("turing:trial", args=["small"])).content.decode()
+    assert f'data-idle-ms="{views.KIOSK_IDLE_SECONDS * 1000}"' in trial_page
+    assert reverse("turing:new_participant", args=["small"]) in trial_page
 
 
 def test_a_kiosk_ends_on_the_finish_page_even_with_a_completion_url(client, small_study):

@@ -25,6 +25,9 @@ def add_study_arguments(parser):
     parser.add_argument("--catch-trials", type=int, default=0,
                         help="Attention checks per participant: obviously wrong colorizations of N reserved "
                              "scenes, mixed into the scored trials (default 0).")
+    parser.add_argument("--show-score", action="store_true",
+                        help="Tell each participant their score at the end (a poster session). Off by default: "
+                             "the score lets throwaway joins learn the answers.")
     parser.add_argument("--max-participants", type=int, default=None,
                         help="Close joining once N people have joined (default: no limit).")
     parser.add_argument("--allow-luminance-mismatch", action="store_true",
@@ -47,6 +50,7 @@ def study_fields(options) -> dict:
         "practice_trials": options["practice"],
         "catch_trials": options["catch_trials"],
         "max_participants": options["max_participants"],
+        "show_score": options["show_score"],
         "allow_luminance_mismatch": options["allow_luminance_mismatch"],
         "seed": options["seed"] if options["seed"] is not None else secrets.randbelow(2**31),
         "completion_url": options["completion_url"],

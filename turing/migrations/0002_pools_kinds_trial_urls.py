@@ -97,6 +97,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='study',
+            name='show_score',
+            field=models.BooleanField(default=False, help_text='Tell each participant at the end how many images they judged correctly. Engaging at a poster, but the score is an oracle: a few dozen throwaway joins can learn every image\'s answer from it.'),
+        ),
+        migrations.AddField(
+            model_name='study',
             name='catch_trials',
             field=models.PositiveIntegerField(default=0, help_text='Attention checks per participant: obviously wrong colorizations of reserved scenes.'),
         ),

@@ -133,6 +133,8 @@ class Command(BaseCommand):
             control_fraction=0.25,
             practice=2,
             catch_trials=1,
+            # A poster demo: visitors like their score, and the study's data is a demonstration anyway.
+            show_score=True,
             seed=0,
             stdout=self.stdout,
         )

@@ -6,6 +6,9 @@
   "use strict";
 
   const KEYS = { r: "real", R: "real", ArrowLeft: "real", g: "generated", G: "generated", ArrowRight: "generated" };
+  // Nobody judges a photo within this long of seeing it: a tap that soon is the second half of a double tap
+  // (or a key held down), and must not answer the image that has just replaced the one tapped.
+  const MIN_ANSWER_MS = 400;
 
   function start() {
     const dataElement = document.getElementById("trial-data");
@@ -79,15 +82,14 @@
     }
 
     async function vote(answer) {
-      if (busy || continueFeedback) {
+      // shownAt is null until the image on screen has loaded: no answer to an image nobody has seen.
+      if (busy || continueFeedback || shownAt === null || performance.now() - shownAt < MIN_ANSWER_MS) {
         return;
       }
       busy = true;
       form.classList.add("busy");
       const body = new URLSearchParams({ answer: answer });
-      if (shownAt !== null) {
-        body.set("response_ms", String(Math.round(performance.now() - shownAt)));
-      }
+      body.set("response_ms", String(Math.round(performance.now() - shownAt)));
       let response;
       try {
         response = await fetch(trial.vote_url, {
@@ -125,7 +127,24 @@
       form.classList.remove("busy");
     }
 
+    // Kiosk mode: a trial page left alone hands the device to the next person.
+    const leave = document.querySelector("form.kiosk-leave");
+    let idleTimer = null;
+    function stillHere() {
+      if (leave) {
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(function () { leave.submit(); }, Number(leave.dataset.idleMs));
+      }
+    }
+    stillHere();
+    ["pointerdown", "keydown"].forEach(function (type) { document.addEventListener(type, stillHere); });
+
     image.addEventListener("load", imageShown);
+    image.addEventListener("error", function () {
+      // Without its image a trial cannot be judged; the server's page loads it afresh.
+      status.textContent = "The image did not load. Reloading…";
+      setTimeout(function () { window.location.reload(); }, 2000);
+    });
     if (image.complete && image.naturalWidth) {
       imageShown();
     }
