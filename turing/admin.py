@@ -61,7 +61,9 @@ class StudyAdmin(admin.ModelAdmin):
             "trials_per_participant", "real_fraction", "control_fraction", "practice_trials", "catch_trials",
             "exposure_ms", "seed",
         )}),
-        ("Participants", {"fields": ("max_participants", "ask_expertise", "expertise_question", "show_score", "completion_url")}),
+        ("Participants", {"fields": (
+            "max_participants", "ask_expertise", "expertise_question", "show_score", "completion_url",
+        )}),
         ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),
     ]
 
@@ -91,7 +93,8 @@ class StudyAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None or not obj.participants.exists():
             return self.fieldsets
-        note = "People have joined: the design settings are locked. Title, status, the cap and the completion URL stay editable."
+        note = ("People have joined: the design settings are locked. Title, status, the cap and the completion URL "
+                "stay editable.")
         return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]
 
     @admin.display(description="people", ordering="participant_total")

@@ -54,5 +54,6 @@ def label_problem(label: str) -> str | None:
         return (f"This link's participant label is {len(label)} characters long; at most {LABEL_MAX_LENGTH} "
                 "are allowed. Please ask the researcher for a corrected link.")
     if not label.isprintable():
-        return "This link's participant label contains control characters. Please ask the researcher for a corrected link."
+        return ("This link's participant label contains control characters. "
+                "Please ask the researcher for a corrected link.")
     return None

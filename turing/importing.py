@@ -35,7 +35,8 @@ from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, 
 # Study fields an import may set besides slug and title.
 STUDY_OPTIONS = {
     "status", "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
-    "catch_trials", "max_participants", "show_score", "ask_expertise", "expertise_question", "completion_url", "seed", "manifest",
+    "catch_trials", "max_participants", "show_score", "ask_expertise", "expertise_question", "completion_url", "seed",
+    "manifest",
 }
 
 
@@ -172,7 +173,9 @@ def check_model_names(generated):
         raise StudyImportError("at least one generated folder (model name -> folder) is required")
     for name in generated:
         if name in (REAL, CATCH):
-            raise StudyImportError(f"model name {name!r} is reserved ({REAL!r}: the real photos, {CATCH!r}: attention checks)")
+            raise StudyImportError(
+                f"model name {name!r} is reserved ({REAL!r}: the real photos, {CATCH!r}: attention checks)"
+            )
         try:
             validate_slug(name)
         except ValidationError:

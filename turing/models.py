@@ -213,7 +213,9 @@ class Participant(models.Model):
         ordering = ["started_at"]
         constraints = [
             # One person, one participation: a label that already took part resumes that participant.
-            models.UniqueConstraint(fields=["study", "label"], condition=~Q(label=""), name="one_participant_per_label"),
+            models.UniqueConstraint(
+                fields=["study", "label"], condition=~Q(label=""), name="one_participant_per_label"
+            ),
             models.UniqueConstraint(fields=["study", "join_key"], name="one_participant_per_join_form"),
         ]
 

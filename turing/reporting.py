@@ -215,7 +215,8 @@ def build_report(study, selection=Selection()):
     summary = study_summary(study, votes)
     images = st.per_image_table(votes)
     accuracy = st.participant_accuracy(votes)
-    accuracy["label"] = accuracy["participant"].map(votes.drop_duplicates("participant").set_index("participant")["label"])
+    labels = votes.drop_duplicates("participant").set_index("participant")["label"]
+    accuracy["label"] = accuracy["participant"].map(labels)
     histogram = st.accuracy_histogram(accuracy["accuracy"])
     description, manifest_items = manifest_summary(study.manifest)
     return {

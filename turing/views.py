@@ -107,6 +107,33 @@ def enter(request, study, participant):
     return redirect("turing:trial", study.slug)
 
 
+def too_many_joins(request, study):
+    return render(request, "turing/too_many_joins.html", {"study": study}, status=429)
+
+
+def resume(request, study, label, bot):
+    """The response that takes this browser back to a participation, or None to show the join form.
+
+    A label that took part resumes its participant. A browser holding a participant, opening the join page
+    without a label, is offered to continue or to start afresh, except at a kiosk, where whoever stands at
+    the device now is a new person.
+    """
+    current = current_participant(request, study)
+    if label and request.method == "GET" and not bot and (current is None or current.label != label):
+        # Looking up a label counts as a join, found or not, so trying labels to find (and take over) someone's
+        # participation is throttled like joining, and a refusal does not tell whether the label exists.
+        if not join_allowed(request):
+            return too_many_joins(request, study)
+    returning = study.participants.filter(label=label).first() if label else None
+    if returning:
+        return enter(request, study, returning)
+    if current and request.method == "GET" and not label:
+        if not request.session.get(kiosk_key(study.pk)):
+            return render(request, "turing/resume.html", {"study": study, "participant": current})
+        request.session.pop(participant_key(study.pk), None)
+    return None
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def join(request, slug):
@@ -126,27 +153,15 @@ def join(request, slug):
     # A study made in the admin has no images until create_study or build_study fills it.
     if study.status != Study.Status.OPEN or not study.stimuli.exists():
         return closed(request, study)
-    label = normalize_label(request.POST.get("participant_label", "") if request.method == "POST" else url_label(request))
+    posted = request.POST.get("participant_label", "") if request.method == "POST" else None
+    label = normalize_label(url_label(request) if posted is None else posted)
     label_error = label_problem(label)
     if label_error:
         return render(request, "turing/label_refused.html", {"study": study, "message": label_error}, status=400)
-    current = current_participant(request, study)
     bot = bool(request.session.get(BOT_SESSION_KEY))
-    if label and request.method == "GET" and not bot and (current is None or current.label != label):
-        # Looking up a label counts as a join, found or not, so trying labels to find (and take over) someone's
-        # participation is throttled like joining, and a refusal does not tell whether the label exists.
-        if not join_allowed(request):
-            return render(request, "turing/too_many_joins.html", {"study": study}, status=429)
-    if label:
-        returning = study.participants.filter(label=label).first()
-        if returning:
-            return enter(request, study, returning)
-    if current and request.method == "GET" and not label:
-        if not request.session.get(kiosk_key(study.pk)):
-            return render(request, "turing/resume.html", {"study": study, "participant": current})
-        # A kiosk never offers to continue: whoever stands at it now is a new person.
-        request.session.pop(participant_key(study.pk), None)
-
+    resumed = resume(request, study, label, bot)
+    if resumed:
+        return resumed
     if request.method == "GET" and not bot and is_full(study):
         # Said before anyone reads the instructions; enroll_participant checks again under the lock.
         return closed(request, study, reason="full")
@@ -158,7 +173,7 @@ def join(request, slug):
         if returning:
             return enter(request, study, returning)
         if not bot and not join_allowed(request):
-            return render(request, "turing/too_many_joins.html", {"study": study}, status=429)
+            return too_many_joins(request, study)
         try:
             participant = enroll_participant(
                 study,

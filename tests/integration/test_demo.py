@@ -52,6 +52,6 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
     # Rehearsal: the bots are not data unless asked for.
     assert study_summary(study)["votes"].sum() == 0
     summary = study_summary(study, selection=Selection(include_bots=True))
-    assert {("real", "treatment"), ("real", "control"), ("perceptual", "treatment"), ("koalarization", "treatment")} <= set(
-        zip(summary["source"], summary["group"]))
+    rows = set(zip(summary["source"], summary["group"]))
+    assert {("real", "treatment"), ("real", "control"), ("perceptual", "treatment"), ("koalarization", "treatment")} <= rows
     assert summary["votes"].sum() == 12 * n_scored
