@@ -106,9 +106,8 @@ def summary_frame(votes, models=(), *, n_resamples=st.N_RESAMPLES, seed=0):
         if row["source"] != REAL and row["group"] == st.TREATMENT and row["votes"]:
             hype = st.hype_infinity(row["judged_real"], row["votes"],
                                     int((treated_reals["answer"] != REAL).sum()), len(treated_reals))
-            judged = pd.concat([in_row, treated_reals])
-            hype_low, hype_high = st.bootstrap_participants(
-                *st.per_participant_counts(judged, ~judged["correct"]), n_resamples=n_resamples, seed=seed)
+            hype_low, hype_high = st.bootstrap_hype_infinity(
+                *st.per_participant_hype_counts(in_row, treated_reals), n_resamples=n_resamples, seed=seed)
         rows.append({**row, "boot_low": boot_low, "boot_high": boot_high,
                      "hype_infinity": hype, "hype_low": hype_low, "hype_high": hype_high})
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -71,30 +71,64 @@ def bootstrap_participants(successes, trials, *, n_resamples=N_RESAMPLES, confid
         raise ValueError("successes and trials must be 1-d arrays of the same length (one entry per participant)")
     if (trials < 1).any() or (successes < 0).any() or (successes > trials).any():
         raise ValueError("every participant needs 1 <= trials and 0 <= successes <= trials")
-    n_participants = len(trials)
-    if n_participants == 0:
+    if len(trials) == 0:
         return math.nan, math.nan
+    sums = _resampled_sums([successes, trials], n_resamples, seed)
+    return _percentile_interval(sums[:, 0] / sums[:, 1], confidence)
+
+
+def _resampled_sums(columns, n_resamples, seed):
+    """(n_resamples, len(columns)) array: each column's sum over participants resampled with replacement.
+
+    ``columns`` are per-participant counts of equal length; every column is summed over the same draw.
+    """
+    columns = np.asarray(columns, dtype=float)
+    n_participants = columns.shape[1]
     rng = np.random.default_rng(seed)
-    rates = np.empty(n_resamples)
+    sums = np.empty((n_resamples, len(columns)))
     for start in range(0, n_resamples, _RESAMPLE_CHUNK):
         size = min(_RESAMPLE_CHUNK, n_resamples - start)
         picks = rng.integers(0, n_participants, size=(size, n_participants), dtype=np.int32)
-        rates[start:start + size] = np.take(successes, picks).sum(axis=1) / np.take(trials, picks).sum(axis=1)
+        sums[start:start + size] = np.take(columns, picks, axis=1).sum(axis=2).T
+    return sums
+
+
+def _percentile_interval(estimates, confidence):
+    """Percentile interval of bootstrap estimates; resamples where the estimate is undefined are left out."""
+    estimates = estimates[~np.isnan(estimates)]
+    if not len(estimates):
+        return math.nan, math.nan
     tail = (1 - confidence) / 2
-    low, high = np.quantile(rates, [tail, 1 - tail])
+    low, high = np.quantile(estimates, [tail, 1 - tail])
     return float(low), float(high)
 
 
 def hype_infinity(fake_judged_real, fake_n, real_judged_generated, real_n):
-    """HYPE-infinity: error rate over one model's fakes and the real images; 0.5 is chance, higher fools more.
-
-    Pooled over votes, so with more real than fake votes the reals weigh more (HYPE shows evaluators
-    equal numbers of each).
+    """HYPE-infinity as Zhou et al. (2019, "HYPE: A Benchmark for Human eYe Perceptual Evaluation of Generative
+    Models", NeurIPS) publish it: the mean of the error rate on one model's fakes and the error rate on the
+    real images, weighted equally. HYPE shows evaluators equally many of each, where this is the pooled
+    error rate; with unequal counts only the equal-weight mean keeps its meaning: someone who always
+    answers "real" (or always "generated") scores exactly 0.5, chance, and higher fools more. NaN unless
+    there are fakes and reals.
     """
-    n = fake_n + real_n
-    if n == 0:
+    if not fake_n or not real_n:
         return math.nan
-    return (fake_judged_real + real_judged_generated) / n
+    return (fake_judged_real / fake_n + real_judged_generated / real_n) / 2
+
+
+def bootstrap_hype_infinity(fake_judged_real, fake_n, real_judged_generated, real_n, *, n_resamples=N_RESAMPLES,
+                            confidence=CONFIDENCE, seed=0):
+    """Percentile interval of hype_infinity over participants resampled with replacement.
+
+    Each argument holds one count per participant (a participant may have no fakes or no reals); a resample
+    without fakes or without reals has no HYPE-infinity and is left out.
+    """
+    if len(fake_n) == 0:
+        return math.nan, math.nan
+    sums = _resampled_sums([fake_judged_real, fake_n, real_judged_generated, real_n], n_resamples, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        estimates = (sums[:, 0] / sums[:, 1] + sums[:, 2] / sums[:, 3]) / 2
+    return _percentile_interval(estimates, confidence)
 
 
 def compare_proportions(k_a, n_a, k_b, n_b):
@@ -181,6 +215,18 @@ def per_participant_counts(votes, successes):
     counts = pd.DataFrame({"participant": votes["participant"], "k": successes.astype(int)}).groupby(
         "participant", sort=True).agg(k=("k", "sum"), n=("k", "size"))
     return counts["k"].to_numpy(), counts["n"].to_numpy()
+
+
+def per_participant_hype_counts(fakes, reals):
+    """Per participant who judged any of ``fakes`` or ``reals`` (votes tables): fakes judged real, fakes,
+    reals judged generated, reals, as four aligned arrays, the input of bootstrap_hype_infinity."""
+    errors = pd.concat([
+        pd.DataFrame({"participant": fakes["participant"], "fake_wrong": (fakes["answer"] == REAL).astype(int),
+                      "fake": 1, "real_wrong": 0, "real": 0}),
+        pd.DataFrame({"participant": reals["participant"], "fake_wrong": 0, "fake": 0,
+                      "real_wrong": (reals["answer"] != REAL).astype(int), "real": 1}),
+    ]).groupby("participant", sort=True).sum()
+    return tuple(errors[column].to_numpy() for column in ("fake_wrong", "fake", "real_wrong", "real"))
 
 
 def per_image_table(votes):

@@ -179,6 +179,17 @@ def test_a_summary_of_every_kind_of_trial_counts_only_the_scored_ones(vote_study
     assert "catch" not in set(summary["source"])
 
 
+def test_hype_infinity_in_the_summary_weighs_reals_and_fakes_equally():
+    # 30 people who always answer "real", each with 3 images of the model and 7 real ones: pooled over votes
+    # they would score 3 / 10; as published, exactly chance.
+    rows = [(p, "treatment", source, f"{source}-{i}", "real") for p in range(30)
+            for source, count in (("model", 3), ("real", 7)) for i in range(count)]
+    votes = pd.DataFrame(rows, columns=["participant", "group", "source", "stimulus", "answer"])
+    votes["correct"] = (votes["answer"] == "real") == (votes["source"] == "real")
+    model = reporting.summary_frame(votes, n_resamples=200).set_index("source").loc["model"]
+    assert (model["hype_infinity"], model["hype_low"], model["hype_high"]) == (0.5, 0.5, 0.5)
+
+
 def test_participants_without_labels_stay_apart(vote_study):
     study, participants = vote_study
     # Two people who joined without a label share label "", never an identity.

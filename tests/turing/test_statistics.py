@@ -53,10 +53,32 @@ def test_holm_caps_at_one_and_skips_missing_p_values():
 
 
 def test_hype_infinity():
-    # 3 of 6 fakes judged real, 2 of 6 reals judged generated: 5 errors in 12 judgements.
+    # 3 of 6 fakes judged real, 2 of 6 reals judged generated: with equal counts, 5 errors in 12 judgements.
     assert st.hype_infinity(3, 6, 2, 6) == pytest.approx(5 / 12)
     assert st.hype_infinity(10, 20, 10, 20) == pytest.approx(0.5)
-    assert math.isnan(st.hype_infinity(0, 0, 0, 0))
+    # Unequal counts: the mean of the two error rates (0.5 + 0.1) / 2, not the pooled 7 / 25.
+    assert st.hype_infinity(2, 4, 2, 20) == pytest.approx(0.3)
+    assert math.isnan(st.hype_infinity(0, 0, 0, 0)) and math.isnan(st.hype_infinity(3, 6, 0, 0))
+
+
+@pytest.mark.parametrize("answer", ["real", "generated"])
+def test_a_constant_responder_scores_exactly_chance_whatever_the_ratio(answer):
+    # Zhou et al.'s HYPE-infinity weighs reals and fakes equally; pooled, "always real" at 10 fakes and 20 reals
+    # would score 10 / 30.
+    fakes = pd.DataFrame({"participant": [1] * 10 + [2] * 4, "answer": answer})
+    reals = pd.DataFrame({"participant": [1] * 20 + [2] * 8, "answer": answer})
+    counts = st.per_participant_hype_counts(fakes, reals)
+    assert [list(column) for column in counts] == (
+        [[10, 4], [10, 4], [0, 0], [20, 8]] if answer == "real" else [[0, 0], [10, 4], [20, 8], [20, 8]])
+    assert st.hype_infinity(*(int(column.sum()) for column in counts)) == 0.5
+    assert st.bootstrap_hype_infinity(*counts, n_resamples=500) == (0.5, 0.5)
+
+
+def test_hype_bootstrap_leaves_out_resamples_without_fakes_or_reals():
+    # One participant saw only fakes, the other only reals: most resamples hold both, some only one.
+    low, high = st.bootstrap_hype_infinity([3, 0], [4, 0], [0, 1], [0, 4], n_resamples=2000, seed=1)
+    assert low == high == pytest.approx((3 / 4 + 1 / 4) / 2)
+    assert all(math.isnan(bound) for bound in st.bootstrap_hype_infinity([], [], [], []))
 
 
 def test_signal_detection_on_table_values():
