@@ -1,6 +1,7 @@
 from io import StringIO
 from unittest import mock
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -99,3 +100,33 @@ def test_a_person_labelled_like_a_bot_is_left_alone(small_study, client):
     bot = Participant.objects.get(kind=Participant.Kind.BOT)
     assert bot.label == "bot-0002"
     assert not person.trials.exclude(answer="").exists()
+
+
+def shares_by_bot(study):
+    """Each bot's share of scored images judged real."""
+    shares = []
+    for bot in study.participants.all():
+        scored = bot.trials.filter(kind=Trial.Kind.SCORED)
+        shares.append(scored.filter(answer=REAL).count() / scored.count())
+    return shares
+
+
+def test_bots_and_images_differ_as_much_as_asked(build_study):
+    # Rehearsal with alike bots shows intervals far narrower than a real study would have.
+    same = build_study("alike", scenes=12, trials_per_participant=12, seed=5)
+    spread = build_study("spread", scenes=12, trials_per_participant=12, seed=5)
+    simulate("alike", n=30, seed=3)
+    simulate("spread", n=30, seed=3, participant_sd=3.0, image_sd=0.0)
+    # Binomial spread of a 12-vote share at p = 0.5 is 0.14; a logit sd of 3 spreads bots' own rates to about 0.35.
+    assert np.std(shares_by_bot(same)) < 0.2 < np.std(shares_by_bot(spread))
+
+    images = build_study("images", scenes=12, trials_per_participant=12, seed=5)
+    simulate("images", n=30, seed=3, image_sd=3.0)
+    per_image = [stimulus.trials.filter(answer=REAL).count() / stimulus.trials.count()
+                 for stimulus in images.stimuli.all() if stimulus.trials.count() >= 8]
+    assert np.std(per_image) > 0.25
+
+
+def test_negative_spreads_are_refused(small_study):
+    with pytest.raises(CommandError, match="must be zero or more"):
+        simulate("small", n=1, participant_sd=-1.0)

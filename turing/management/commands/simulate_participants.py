@@ -6,7 +6,10 @@ unless asked for, and removed with purge_bots): it opens the join URL with a par
 consents, opens the trial page, then for every trial loads the image and
 votes the way participant.js does (the JSON reply names the next trial), and finally reads its finish page.
 A bot answers "real" with probability --p-real SOURCE=P for an image of that source, so a researcher can
-see what the report shows for known fooling rates before the poster session.
+see what the report shows for known fooling rates before the poster session. Real people and images differ:
+--participant-sd S gives each bot, and --image-sd S each image, its own offset drawn from N(0, S) on the
+logit scale, so that p = expit(logit(P) + bot offset + image offset) and a dry run shows the interval widths
+a real study would have.
 """
 
 import json
@@ -19,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 from django.test import Client
 from django.urls import resolve, reverse
+from scipy import special
 
 from turing.models import CATCH, GENERATED, REAL, Study, Trial
 from turing.views import BOT_SESSION_KEY
@@ -58,8 +62,9 @@ def bot_host():
 
 
 class Bot:
-    def __init__(self, study, label, p_real, rng):
+    def __init__(self, study, label, p_real, rng, offset=0.0, image_offsets=None):
         self.study, self.label, self.p_real, self.rng = study, label, p_real, rng
+        self.offset, self.image_offsets = offset, image_offsets or {}
         self.client = Client(HTTP_HOST=bot_host())
         session = self.client.session
         session[BOT_SESSION_KEY] = True
@@ -94,9 +99,10 @@ class Bot:
         """Look at the trial's image, answer, and return the next trial (None after the last)."""
         self.request("get", trial["image_url"])
         # The bot may look up what a human could only see: the image URL is the trial's own token.
-        source = Trial.objects.values_list("stimulus__source", flat=True).get(
+        source, stimulus = Trial.objects.values_list("stimulus__source", "stimulus").get(
             image_token=resolve(trial["image_url"]).kwargs["token"])
-        answer = REAL if self.rng.random() < self.p_real[source] else GENERATED
+        logit = special.logit(self.p_real[source]) + self.offset + self.image_offsets.get(stimulus, 0.0)
+        answer = REAL if self.rng.random() < special.expit(logit) else GENERATED
         response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))
         reply = self.request(
             "post", trial["vote_url"], {"answer": answer, "response_ms": response_ms}, accept="application/json"
@@ -116,8 +122,12 @@ class Command(BaseCommand):
             help='Probability of answering "real" for images of SOURCE ("real", a model name, or "catch" for '
                  'attention checks); default 0.5, catch 0.',
         )
+        parser.add_argument("--participant-sd", type=float, default=0.0, metavar="S",
+                            help="Spread of the bots' bias toward \"real\", on the logit scale (default 0).")
+        parser.add_argument("--image-sd", type=float, default=0.0, metavar="S",
+                            help="Spread of how convincing each image is, on the logit scale (default 0).")
 
-    def handle(self, slug, n, seed, p_real, **options):
+    def handle(self, slug, n, seed, p_real, participant_sd, image_sd, **options):
         try:
             study = Study.objects.get(slug=slug)
         except Study.DoesNotExist:
@@ -126,6 +136,8 @@ class Command(BaseCommand):
             raise CommandError(f"study {slug!r} is {study.status}; open it before simulating participants")
         if n < 1:
             raise CommandError("--n must be at least 1")
+        if participant_sd < 0 or image_sd < 0:
+            raise CommandError("--participant-sd and --image-sd must be zero or more")
         p_real = parse_p_real(p_real, [REAL, *study.model_names])
         rng = random.Random(seed)
 
@@ -134,8 +146,12 @@ class Command(BaseCommand):
                    if re.fullmatch(r"bot-\d+", label)]
         first = max(numbers, default=0) + 1
         labels = [f"bot-{number:04d}" for number in range(first, first + n)]
+        # Offsets come from their own generator, so that without spreads the answers are those of before.
+        offsets = random.Random(None if seed is None else f"{seed}:offsets")
+        stimuli = study.stimuli.order_by("pk").values_list("pk", flat=True)
+        image_offsets = {pk: offsets.gauss(0.0, image_sd) for pk in stimuli}
         for label in labels:
-            Bot(study, label, p_real, rng).run()
+            Bot(study, label, p_real, rng, offsets.gauss(0.0, participant_sd), image_offsets).run()
         self.print_summary(study, labels, p_real)
 
     def print_summary(self, study, labels, p_real):
