@@ -232,6 +232,7 @@ def build_report(study, selection=Selection()):
         "comparisons": records(st.model_comparisons(votes)),
         "treatment_vs_control": st.treatment_vs_control(votes),
         "signal_detection": records(st.signal_detection_by_group(votes)),
+        "signal_detection_by_model": records(st.signal_detection_by_model(votes, seed=abs(study.seed))),
         "fooling_images": records(images[images["source"] != REAL]),
         "doubted_real_images": records(
             images[images["source"] == REAL].sort_values(["rate", "votes"], ascending=[True, False])),

@@ -174,6 +174,33 @@ def signal_detection(hits, n_signal, false_alarms, n_noise):
     return {"hit_rate": hit_rate, "false_alarm_rate": false_alarm_rate, "d_prime": d_prime, "criterion": criterion}
 
 
+def signal_detection_by_model(votes, *, n_resamples=N_RESAMPLES, confidence=CONFIDENCE, seed=0):
+    """Per model, in the treatment group: its images as signal against the group's real photos as noise, with
+    hit and false-alarm rates, d' and criterion c (signal_detection), and participant-bootstrap intervals of
+    d' and c (d_low, d_high, c_low, c_high; resamples without signal or noise trials left out)."""
+    columns = ["model", "signal_trials", "hits", "noise_trials", "false_alarms", "hit_rate", "false_alarm_rate",
+               "d_prime", "d_low", "d_high", "criterion", "c_low", "c_high"]
+    treated = votes[votes["group"] == TREATMENT]
+    reals = treated[treated["source"] == REAL]
+    rows = []
+    for model in sorted(set(treated["source"]) - {REAL}):
+        fakes_judged_real, fakes, false_alarms, noise = per_participant_hype_counts(
+            treated[treated["source"] == model], reals)
+        hits = fakes - fakes_judged_real
+        counts = {"signal_trials": int(fakes.sum()), "hits": int(hits.sum()), "noise_trials": int(noise.sum()),
+                  "false_alarms": int(false_alarms.sum())}
+        sums = _resampled_sums([hits, fakes, false_alarms, noise], n_resamples, seed)
+        z_hit = norm.ppf((sums[:, 0] + 0.5) / (sums[:, 1] + 1))
+        z_false_alarm = norm.ppf((sums[:, 2] + 0.5) / (sums[:, 3] + 1))
+        defined = (sums[:, 1] > 0) & (sums[:, 3] > 0)
+        d_low, d_high = _percentile_interval(np.where(defined, z_hit - z_false_alarm, np.nan), confidence)
+        c_low, c_high = _percentile_interval(np.where(defined, -(z_hit + z_false_alarm) / 2, np.nan), confidence)
+        rows.append({"model": model, **counts, **signal_detection(
+            counts["hits"], counts["signal_trials"], counts["false_alarms"], counts["noise_trials"]),
+            "d_low": d_low, "d_high": d_high, "c_low": c_low, "c_high": c_high})
+    return pd.DataFrame(rows, columns=columns)
+
+
 def row_label(source, group):
     """How a (source, group) row is named in tables: "real", "real (control)", a model's name."""
     return source if group == TREATMENT else f"{source} ({group})"

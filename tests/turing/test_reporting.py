@@ -190,6 +190,22 @@ def test_hype_infinity_in_the_summary_weighs_reals_and_fakes_equally():
     assert (model["hype_infinity"], model["hype_low"], model["hype_high"]) == (0.5, 0.5, 0.5)
 
 
+def test_d_prime_and_criterion_per_model_with_intervals(vote_study):
+    study, _ = vote_study
+    table = st.signal_detection_by_model(reporting.votes_frame(study), n_resamples=2000, seed=1).set_index("model")
+    assert list(table.index) == ["alpha", "beta"]  # gamma has no votes
+    # Treatment reals: 6 shown, 2 judged generated (false alarms). alpha: 3 of 6 judged generated, beta: 5 of 6.
+    for model, hits in (("alpha", 3), ("beta", 5)):
+        row = table.loc[model]
+        assert (row["hits"], row["signal_trials"], row["false_alarms"], row["noise_trials"]) == (hits, 6, 2, 6)
+        assert row["d_prime"] == pytest.approx(d_prime_by_formula(hits, 6, 2, 6))
+        assert row["d_low"] <= row["d_prime"] <= row["d_high"] and row["d_low"] < row["d_high"]
+        assert row["c_low"] <= row["criterion"] <= row["c_high"]
+    assert table.loc["beta", "d_prime"] > table.loc["alpha", "d_prime"]
+    page = reporting.build_report(study)["signal_detection_by_model"]
+    assert [row["model"] for row in page] == ["alpha", "beta"]
+
+
 def test_participants_without_labels_stay_apart(vote_study):
     study, participants = vote_study
     # Two people who joined without a label share label "", never an identity.

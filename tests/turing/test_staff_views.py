@@ -89,7 +89,7 @@ def test_report_shows_every_section(staff_client, vote_study):
     for number in ("66.7%", "62.5%", "50.0%", "16.7%", "41.7%"):  # real, control, alpha, beta, HYPE alpha
         assert number in page
     for heading in ("Model against model", "Signal detection", "Which images fool most", "Participants' accuracy",
-                    "By self-reported expertise", "How stimuli were chosen"):
+                    "By self-reported expertise", "How stimuli were chosen", "Model (treatment group)"):
         assert heading in page
     assert "Scenes drawn at random with seed 3." in page
     alpha_s3 = vote_study[0].stimuli.get(source="alpha", scene="s3").token
