@@ -230,6 +230,8 @@ class Trial(models.Model):
         CATCH = "catch", "Attention check"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
+    # Stored, not read off the stimulus's pool: studies from before the pools had practice trials on stimuli
+    # that are in the scored pool, and every report filters on it without a join.
     kind = models.CharField(
         max_length=10, choices=Kind.choices, default=Kind.SCORED,
         help_text="Practice trials give feedback and are not counted; catch trials are attention checks.",
