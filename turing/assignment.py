@@ -31,10 +31,8 @@ Randomness comes from random.Random seeded with the study's seed, the participan
 the same seed and the same order of joins give the same assignments.
 """
 
-import operator
 import random
 from collections import defaultdict
-from functools import reduce
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -89,11 +87,12 @@ def next_group(study: Study, kind: str = PERSON) -> str:
 
 def existing_participant(study: Study, *, label: str = "", join_key: str | None = None) -> Participant | None:
     """The participant who already joined with this label or this join form, if any."""
-    conditions = [Q(label=label)] if label else []
-    conditions += [Q(join_key=join_key)] if join_key else []
-    if not conditions:
-        return None
-    return study.participants.filter(reduce(operator.or_, conditions)).order_by("pk").first()
+    match = Q()
+    if label:
+        match |= Q(label=label)
+    if join_key:
+        match |= Q(join_key=join_key)
+    return study.participants.filter(match).order_by("pk").first() if match else None
 
 
 def is_full(study: Study) -> bool:
@@ -152,7 +151,7 @@ def assign_trials(participant: Participant) -> list[Trial]:
         for stimulus in shown_counts(study, participant.kind):
             pools[stimulus.pool].append(stimulus)
         scored_pool = pools[Pool.SCORED]
-        n_scored = min(study.trials_per_participant, len({stimulus.scene for stimulus in scored_pool}))
+        n_scored = scored_trials(study, len({stimulus.scene for stimulus in scored_pool}))
         if participant.group == CONTROL:
             quotas = {REAL: n_scored}
         else:
@@ -243,10 +242,20 @@ def pick_practice(stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]
     return practice
 
 
-def trial_counts(study: Study) -> tuple[int, int, int]:
-    """(practice, scored, catch) trials each new participant gets, from the study's pools."""
-    scenes = dict(
-        study.stimuli.values("pool").annotate(n=Count("scene", distinct=True)).values_list("pool", "n")
-    )
-    n_scored = min(study.trials_per_participant, scenes.get(Pool.SCORED, 0))
-    return scenes.get(Pool.PRACTICE, 0), n_scored, scenes.get(Pool.CATCH, 0)
+def scored_trials(study: Study, scored_scenes: int) -> int:
+    """Scored trials per participant: trials_per_participant, or fewer when fewer scenes can be scored (a scene
+    is never shown twice)."""
+    return min(study.trials_per_participant, scored_scenes)
+
+
+def pool_scenes(study: Study) -> dict[str, int]:
+    """Number of scenes in each pool (practice scenes are each one practice trial, catch scenes one check)."""
+    counts = study.stimuli.values("pool").annotate(n=Count("scene", distinct=True)).values_list("pool", "n")
+    return {pool: 0 for pool in Pool.values} | dict(counts)
+
+
+def trial_counts(study: Study, scenes: dict[str, int] | None = None) -> tuple[int, int, int]:
+    """(practice, scored, catch) trials each new participant gets, from the study's pools (``scenes``: its
+    pool_scenes, if already counted)."""
+    scenes = pool_scenes(study) if scenes is None else scenes
+    return scenes[Pool.PRACTICE], scored_trials(study, scenes[Pool.SCORED]), scenes[Pool.CATCH]

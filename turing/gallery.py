@@ -3,8 +3,9 @@
 Each image shows its judged-real share and vote count from the report's per-image table
 (turing.statistics.per_image_table: answered scored trials of people, both groups pooled), so the
 gallery agrees with the report's default view (bots left out, nobody excluded). Rows can be sorted by the
-images of one source that are judged real most often ("fools most" for a model). The grayscale column is never a stimulus: it is computed on demand from the
-stored real stimulus (turing.stimuli.grayscale_version) and shown to staff only.
+images of one source that are judged real most often ("fools most" for a model). The grayscale column is
+never a stimulus: it is computed on demand from the stored real stimulus (turing.stimuli.grayscale_version)
+and shown to staff only.
 
 The same gallery is available as a matplotlib figure (colorization.gallery.gallery_figure, which is
 free of torch) for a poster or paper.

@@ -26,6 +26,7 @@ EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
 # How many scene names the "how stimuli were chosen" paragraph lists before it only counts them.
 MANIFEST_LIST_PREVIEW = 10
 SCORED, PRACTICE, CATCH = Trial.Kind.SCORED.value, Trial.Kind.PRACTICE.value, Trial.Kind.CATCH.value
+ALL_KINDS = tuple(Trial.Kind.values)
 PERSON = Participant.Kind.PERSON.value
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

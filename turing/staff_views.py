@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 
 from turing import reporting
 from turing.charts import fooling_rate_chart
-from turing.models import Stimulus, Study, Trial
+from turing.models import Stimulus, Study
 
 DASHBOARD_REFRESH_SECONDS = 5
 
@@ -44,11 +44,10 @@ def study_list(request):
 def selection(request, *, all_kinds=False):
     """The report's switches from the query string: ?bots=1 counts rehearsal bots, ?exclude_failed=1 leaves
     out participants who failed an attention check, ?all=1 (exports only) adds practice and catch trials."""
-    kinds = tuple(Trial.Kind.values) if all_kinds and request.GET.get("all") == "1" else (Trial.Kind.SCORED,)
     return reporting.Selection(
         include_bots=request.GET.get("bots") == "1",
         exclude_failed_checks=request.GET.get("exclude_failed") == "1",
-        kinds=kinds,
+        kinds=reporting.ALL_KINDS if all_kinds and request.GET.get("all") == "1" else (reporting.SCORED,),
     )
 
 

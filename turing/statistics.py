@@ -155,7 +155,8 @@ def holm_adjust(p_values):
 
 
 def _loglinear_z(k, n):
-    return float(norm.ppf((k + 0.5) / (n + 1)))
+    """z of the log-linear corrected rate (k + 0.5) / (n + 1); k and n may be arrays of bootstrap sums."""
+    return norm.ppf((np.asarray(k, dtype=float) + 0.5) / (np.asarray(n, dtype=float) + 1))
 
 
 def signal_detection(hits, n_signal, false_alarms, n_noise):
@@ -167,7 +168,7 @@ def signal_detection(hits, n_signal, false_alarms, n_noise):
     hit_rate = hits / n_signal if n_signal else math.nan
     false_alarm_rate = false_alarms / n_noise if n_noise else math.nan
     if n_signal and n_noise:
-        z_hit, z_false_alarm = _loglinear_z(hits, n_signal), _loglinear_z(false_alarms, n_noise)
+        z_hit, z_false_alarm = float(_loglinear_z(hits, n_signal)), float(_loglinear_z(false_alarms, n_noise))
         d_prime, criterion = z_hit - z_false_alarm, -(z_hit + z_false_alarm) / 2
     else:
         d_prime = criterion = math.nan
@@ -190,8 +191,7 @@ def signal_detection_by_model(votes, *, n_resamples=N_RESAMPLES, confidence=CONF
         counts = {"signal_trials": int(fakes.sum()), "hits": int(hits.sum()), "noise_trials": int(noise.sum()),
                   "false_alarms": int(false_alarms.sum())}
         sums = _resampled_sums([hits, fakes, false_alarms, noise], n_resamples, seed)
-        z_hit = norm.ppf((sums[:, 0] + 0.5) / (sums[:, 1] + 1))
-        z_false_alarm = norm.ppf((sums[:, 2] + 0.5) / (sums[:, 3] + 1))
+        z_hit, z_false_alarm = _loglinear_z(sums[:, 0], sums[:, 1]), _loglinear_z(sums[:, 2], sums[:, 3])
         defined = (sums[:, 1] > 0) & (sums[:, 3] > 0)
         d_low, d_high = _percentile_interval(np.where(defined, z_hit - z_false_alarm, np.nan), confidence)
         c_low, c_high = _percentile_interval(np.where(defined, -(z_hit + z_false_alarm) / 2, np.nan), confidence)

@@ -43,6 +43,11 @@ def kiosk_key(study_id):
     return f"turing.kiosk.{study_id}"
 
 
+def in_kiosk(request, study_id):
+    """Whether this browser is a shared device for the study (turing:kiosk)."""
+    return bool(request.session.get(kiosk_key(study_id)))
+
+
 def current_participant(request, study):
     participant_id = request.session.get(participant_key(study.pk))
     if participant_id is None:
@@ -124,11 +129,11 @@ def resume(request, study, label, bot):
         # participation is throttled like joining, and a refusal does not tell whether the label exists.
         if not join_allowed(request):
             return too_many_joins(request, study)
-    returning = study.participants.filter(label=label).first() if label else None
+    returning = existing_participant(study, label=label)
     if returning:
         return enter(request, study, returning)
     if current and request.method == "GET" and not label:
-        if not request.session.get(kiosk_key(study.pk)):
+        if not in_kiosk(request, study.pk):
             return render(request, "turing/resume.html", {"study": study, "participant": current})
         request.session.pop(participant_key(study.pk), None)
     return None
@@ -266,7 +271,7 @@ def trial(request, participant):
     data = trial_data(current, upcoming[1] if len(upcoming) > 1 else None)
     mark_shown(request, current)
     context = {"study": participant.study, "trial": current, "data": data}
-    if request.session.get(kiosk_key(participant.study_id)):
+    if in_kiosk(request, participant.study_id):
         # Someone who walks away from a shared device must not leave their trials to the next person.
         context["kiosk_idle_ms"] = KIOSK_IDLE_SECONDS * 1000
     return render(request, "turing/trial.html", context)
@@ -342,8 +347,8 @@ def vote(request, participant, trial_id):
     else:
         Participant.objects.filter(pk=participant.pk, finished_at=None).update(finished_at=timezone.now())
         # A kiosk always ends on the finish page, which hands the device to the next person.
-        kiosk_mode = bool(request.session.get(kiosk_key(study.pk)))
-        done_url = (not kiosk_mode and study.completion_url) or reverse("turing:finish", args=[study.slug])
+        finish_url = reverse("turing:finish", args=[study.slug])
+        done_url = finish_url if in_kiosk(request, study.pk) else study.completion_url or finish_url
 
     if wants_json(request):
         following = upcoming[1] if len(upcoming) > 1 else None
@@ -384,7 +389,7 @@ def finish(request, participant):
         return redirect("turing:trial", study.slug)
     # Every image shown after the practice, attention checks included: the count the participant saw.
     scored = participant.trials.exclude(kind=Trial.Kind.PRACTICE).select_related("stimulus")
-    kiosk_mode = bool(request.session.get(kiosk_key(study.pk)))
+    kiosk_mode = in_kiosk(request, study.pk)
     if kiosk_mode:
         request.session.pop(participant_key(study.pk), None)
     context = {

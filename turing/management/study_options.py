@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from turing.assignment import trial_counts
+from turing.assignment import pool_scenes, trial_counts
 from turing.models import Pool
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
 
@@ -61,8 +61,9 @@ def study_fields(options) -> dict:
 def write_design(command, study):
     """What each participant will see, as create_study and build_study print it after an import, with a
     warning when there are fewer scored scenes than the trials asked for."""
-    n_practice, n_scored, n_catch = trial_counts(study)
-    scored_scenes = study.stimuli.filter(pool=Pool.SCORED).values("scene").distinct().count()
+    scenes = pool_scenes(study)
+    n_practice, n_scored, n_catch = trial_counts(study, scenes)
+    scored_scenes = scenes[Pool.SCORED]
     command.stdout.write(f"  scenes: {scored_scenes} scored, {n_practice} practice, {n_catch} attention checks")
     command.stdout.write(f"  each participant: {n_practice} practice, {n_scored} scored and {n_catch} catch trials")
     if n_scored < study.trials_per_participant:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.models import Study, Trial
-from turing.reporting import Selection, write_votes_csv
+from turing.models import Study
+from turing.reporting import ALL_KINDS, SCORED, Selection, write_votes_csv
 
 
 class Command(BaseCommand):
@@ -22,9 +22,10 @@ class Command(BaseCommand):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study with slug '{slug}'.")
-        kinds = tuple(Trial.Kind.values) if options["all"] else (Trial.Kind.SCORED,)
-        selection = Selection(include_bots=options["include_bots"],
-                              exclude_failed_checks=options["exclude_failed_checks"], kinds=kinds)
+        selection = Selection(
+            include_bots=options["include_bots"], exclude_failed_checks=options["exclude_failed_checks"],
+            kinds=ALL_KINDS if options["all"] else (SCORED,),
+        )
         try:
             count = write_votes_csv(study, path, selection)
         except OSError as error:
