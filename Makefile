@@ -30,7 +30,7 @@ postgres:
 
 test: $(STAMP) browser postgres
 	$(PY) -m pytest
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m postgres
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "postgres or also_postgres"
 
 clean-demo:
 	rm -rf db.sqlite3 media/stimuli media/demo

@@ -9,6 +9,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from turing.models import Participant, Study, Trial
 
+pytestmark = pytest.mark.also_postgres
+
 BEFORE = [("turing", "0001_initial")]
 AFTER = [("turing", "0002_pools_kinds_trial_urls")]
 

@@ -37,7 +37,14 @@ def carry_over(apps, schema_editor):
         later = Participant.objects.filter(study=entry["study"], label=entry["label"]).order_by("started_at", "pk")[1:]
         for number, participant in enumerate(later, start=2):
             Participant.objects.filter(pk=participant.pk).update(label=f"{entry['label'][:230]} (duplicate {number})")
+    check_constraints_now(schema_editor)
 
+
+def check_constraints_now(schema_editor):
+    # PostgreSQL defers foreign-key checks of the rows updated above to the end of the transaction, and refuses
+    # to ALTER a table while such checks are pending ("pending trigger events"); run them now instead.
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def carry_back(apps, schema_editor):
@@ -50,6 +57,7 @@ def carry_back(apps, schema_editor):
     )
     for participant_id, n_practice in practice_counts:
         Trial.objects.filter(participant_id=participant_id, practice=False).update(position=F("position") - n_practice)
+    check_constraints_now(schema_editor)
 
 
 class Migration(migrations.Migration):
