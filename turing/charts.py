@@ -13,7 +13,7 @@ MODEL_COLOUR = "#3b6fb6"
 
 
 def fooling_rate_chart(summary, title=""):
-    """PNG bytes: one bar per summary row (share judged real) with its participant-bootstrap 95% interval."""
+    """PNG bytes: one bar per summary row (share judged real) with its 95% interval over participants and images."""
     rows = summary[summary["votes"] > 0]
     figure = Figure(figsize=(6.4, 3.8), dpi=120)
     FigureCanvasAgg(figure)
@@ -22,9 +22,9 @@ def fooling_rate_chart(summary, title=""):
         axes.text(0.5, 0.5, "No votes yet", ha="center", va="center", transform=axes.transAxes)
     else:
         rates = rows["rate"].to_numpy(dtype=float)
-        # With a single participant the bootstrap interval collapses to the rate itself: zero-length bars.
-        below = (rates - rows["boot_low"].to_numpy(dtype=float)).clip(min=0)
-        above = (rows["boot_high"].to_numpy(dtype=float) - rates).clip(min=0)
+        # An undefined interval (NaN) draws no error bar.
+        below = (rates - rows["ci_low"].to_numpy(dtype=float)).clip(min=0)
+        above = (rows["ci_high"].to_numpy(dtype=float) - rates).clip(min=0)
         colours = [REAL_COLOUR if source == REAL else MODEL_COLOUR for source in rows["source"]]
         labels = [row_label(source, group) for source, group in zip(rows["source"], rows["group"])]
         positions = range(len(rows))

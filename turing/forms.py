@@ -2,7 +2,9 @@ import unicodedata
 
 from django import forms
 
-from turing.models import ANSWERS, LABEL_MAX_LENGTH
+from turing.models import ANSWERS, LABEL_MAX_LENGTH, Study
+from turing.power import DEFAULT_SCENES, MIN_SIMULATIONS, estimate_sds, plan_from
+from turing.reporting import votes_frame
 
 # Join-URL parameters that carry a participant label, in order of precedence.
 LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID")
@@ -57,3 +59,55 @@ def label_problem(label: str) -> str | None:
         return ("This link's participant label contains control characters. "
                 "Please ask the researcher for a corrected link.")
     return None
+
+
+# Simulated studies per point on the staff planner page: enough for a rough answer in a few seconds of one
+# CPU core; plan_study's default (turing.power.DEFAULT_SIMULATIONS) gives the precise one in half a minute.
+PLAN_PAGE_SIMULATIONS = 40
+PLAN_PAGE_MAX_SIMULATIONS = 50
+
+
+class PlanForm(forms.Form):
+    """The settings of manage.py plan_study. A valid form holds the Plan in cleaned_data["plan"] and the pilot's
+    PilotEstimate (or None) in cleaned_data["pilot_estimate"]; estimating a pilot's sds takes a few seconds."""
+
+    baseline = forms.FloatField(label="Baseline rate", help_text="Share of model A's images judged real, e.g. 0.30.")
+    difference = forms.FloatField(help_text="How much more (negative: less) model B's images are judged real, "
+                                            "e.g. 0.10.")
+    trials_per_model = forms.IntegerField(required=False, min_value=1,
+                                          help_text="Images of each model per participant (with a pilot: the "
+                                                    "pilot's if left empty).")
+    participant_sd = forms.FloatField(label="Participant sd", required=False, min_value=0,
+                                      help_text="How much participants differ, on the logit scale (empty: 0).")
+    image_sd = forms.FloatField(label="Image sd", required=False, min_value=0,
+                                help_text="How much images differ, on the logit scale (empty: 0).")
+    pilot = forms.ModelChoiceField(
+        queryset=Study.objects.all(), required=False, to_field_name="slug", empty_label="No pilot",
+        help_text="Estimate the sds (and scenes, trials per model) from this study's votes, people only; "
+                  "leave the sds empty then.",
+    )
+    scenes = forms.IntegerField(required=False, min_value=1,
+                                help_text=f"Scenes the images are drawn from (empty: {DEFAULT_SCENES}, or the "
+                                          "pilot's).")
+    power = forms.FloatField(label="Target power", initial=0.8)
+    alpha = forms.FloatField(initial=0.05, help_text="Two-sided test level.")
+    simulations = forms.IntegerField(
+        initial=PLAN_PAGE_SIMULATIONS, min_value=MIN_SIMULATIONS, max_value=PLAN_PAGE_MAX_SIMULATIONS,
+        help_text="Simulated studies per number of participants.",
+    )
+    seed = forms.IntegerField(initial=0, min_value=0)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        pilot = cleaned["pilot"]
+        settings = {name: cleaned[name] for name in (
+            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha")}
+        estimate_pilot = None if pilot is None else lambda: estimate_sds(votes_frame(pilot), seed=cleaned["seed"])
+        try:
+            cleaned["plan"], cleaned["pilot_estimate"] = plan_from(settings, estimate_pilot)
+        except ValueError as error:
+            message = str(error)
+            raise forms.ValidationError(f"{message[0].upper()}{message[1:]}.") from error
+        return cleaned

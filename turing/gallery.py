@@ -1,6 +1,7 @@
 """A study's gallery for staff: per scene, grayscale input | each model | real, with each image's votes.
 
-Each image shows its judged-real share and vote count from the report's per-image table
+The caption gives each source's judged-real rate over all its images with the report's interval (over
+participants and images). Each image shows its judged-real share and vote count from the report's per-image table
 (turing.statistics.per_image_table: answered scored trials of people, both groups pooled), so the
 gallery agrees with the report's default view (bots left out, nobody excluded). Rows can be sorted by the
 images of one source that are judged real most often ("fools most" for a model). The grayscale column is
@@ -12,6 +13,7 @@ free of torch) for a poster or paper.
 """
 
 import io
+import math
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -75,7 +77,7 @@ def gallery_rows(study, sort=None) -> list[GalleryRow]:
     Within equal shares, more votes first; images without votes go last. An unknown sort raises ValueError.
     """
     check_sort(study, sort)
-    per_image = st.per_image_table(reporting.votes_frame(study)).set_index("stimulus")
+    per_image = st.per_image_table(reporting.study_tally(study)).set_index("stimulus")
     counts = {token: (int(row.votes), int(row.judged_real)) for token, row in per_image.iterrows()}
     models = study.model_names
     by_scene = {}
@@ -113,8 +115,23 @@ def caption(study, sort=None) -> str:
         f"{study.title}: per scene, grayscale input | {' | '.join(study.model_names)} | real. "
         f"Under each image: share of votes judging it real (n = votes; scored trials, all groups); {order}."
     )
+    overall = _overall_rates(study)
+    if overall:
+        text += f" Over all images (treatment group, 95% intervals over participants and images): {overall}."
     chosen = study.manifest.get("description") if isinstance(study.manifest, dict) else None
     return f"{text} {chosen}" if chosen else text
+
+
+def _overall_rates(study) -> str:
+    """"perceptual 31% real (22–41%), ..." for every source with votes in the treatment group."""
+    summary = reporting.study_summary(study)
+    rows = summary[(summary["group"] == st.TREATMENT) & (summary["votes"] > 0)]
+    return ", ".join(f"{row.source} {100 * row.rate:.0f}% real ({_percent_interval(row.ci_low, row.ci_high)})"
+                     for row in rows.itertuples())
+
+
+def _percent_interval(low, high) -> str:
+    return "interval undefined" if math.isnan(low) or math.isnan(high) else f"{100 * low:.0f}–{100 * high:.0f}%"
 
 
 def study_gallery_figure(study, sort=None, limit=None):

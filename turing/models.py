@@ -208,6 +208,9 @@ class Participant(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Answers of every kind given so far, counted by the vote view in the answer's transaction: the staff
+    # report's cache is valid while no participant was added or removed and this sum has not moved.
+    answer_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["started_at"]

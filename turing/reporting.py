@@ -2,12 +2,18 @@
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import chain
 
+import numpy as np
 import pandas as pd
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, Max, Sum, When
 
 from turing import statistics as st
 from turing.models import REAL, Participant, Trial
+from turing.tally import Tally, as_tally
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
@@ -19,10 +25,14 @@ VOTE_COLUMNS = [
     "answer", "correct", "response_ms", "answered_at", "expertise",
 ]
 SUMMARY_COLUMNS = [
-    "source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high", "boot_low", "boot_high",
+    "source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high", "wilson_low", "wilson_high",
     "participants", "hype_infinity", "hype_low", "hype_high",
 ]
 EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
+# Rows the report lists of images and of participants; the exports have them all.
+REPORT_ROWS = 50
+# A bound on how long a hand edit the cache key cannot see (say, in the database shell) stays unseen.
+REPORT_CACHE_SECONDS = 600
 # How many scene names the "how stimuli were chosen" paragraph lists before it only counts them.
 MANIFEST_LIST_PREVIEW = 10
 SCORED, PRACTICE, CATCH = Trial.Kind.SCORED.value, Trial.Kind.PRACTICE.value, Trial.Kind.CATCH.value
@@ -57,75 +67,106 @@ def failed_check_ids(study):
     return Trial.objects.filter(participant__study=study, kind=CATCH, answer=REAL).values("participant")
 
 
+def _scored(study, selection):
+    return Trial.objects.filter(participant__in=selection.participants(study), kind__in=selection.kinds).exclude(
+        answer="")
+
+
+def _fetch(queryset):
+    """The rows of a values_list queryset through a raw cursor: the ORM's SQL without its per-row Python
+    converters, which cost 15 times the fetch itself on 10^6 votes. Values come as the driver gives them
+    (SQLite: datetimes as text, which pandas parses in one vectorized call)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _lookup(ids, table_ids):
+    """Positions of ``ids`` in ``table_ids`` (every id is there)."""
+    order = np.argsort(table_ids)
+    return order[np.searchsorted(table_ids, ids, sorter=order)]
+
+
+def _people_and_images(study, selection):
+    people = pd.DataFrame.from_records(
+        list(selection.participants(study).values_list("pk", "label", "kind", "group", "expertise")),
+        columns=["participant", "label", "participant_kind", "group", "expertise"])
+    images = pd.DataFrame.from_records(list(study.stimuli.values_list("pk", "token", "scene", "source")),
+                                       columns=["id", "stimulus", "scene", "source"])
+    return people, images
+
+
 def votes_frame(study, selection=Selection()):
     """Every answered trial of ``study`` that ``selection`` keeps, in the long format of VOTE_COLUMNS."""
-    rows = (
-        Trial.objects.filter(participant__in=selection.participants(study), kind__in=selection.kinds)
-        .exclude(answer="")
-        .order_by("participant__started_at", "participant_id", "position")
-        .values_list(
-            "participant_id", "participant__label", "participant__kind", "participant__group", "kind", "position",
-            "stimulus__token", "stimulus__scene", "stimulus__source", "answer", "response_ms", "answered_at",
-            "participant__expertise",
-        )
-    )
-    columns = [column for column in VOTE_COLUMNS if column != "correct"]
-    frame = pd.DataFrame.from_records(list(rows), columns=columns)
-    frame.insert(columns.index("answer") + 1, "correct", (frame["answer"] == REAL) == (frame["source"] == REAL))
-    return frame.astype({"participant": "int64", "position": "int64", "correct": bool, "response_ms": "Int64"}).assign(
-        answered_at=pd.to_datetime(frame["answered_at"], utc=True),
-        expertise=frame["expertise"].map(EXPERTISE_ANSWERS),
-    )
+    rows = _fetch(_scored(study, selection).order_by("participant__started_at", "participant_id", "position")
+                  .values_list("participant_id", "stimulus_id", "kind", "position", "answer", "response_ms",
+                               "answered_at"))
+    trials = pd.DataFrame.from_records(rows, columns=["participant", "stimulus_id", "kind", "position", "answer",
+                                                      "response_ms", "answered_at"])
+    people, images = _people_and_images(study, selection)
+    person = people.iloc[_lookup(trials["participant"].to_numpy(), people["participant"].to_numpy())]
+    image = images.iloc[_lookup(trials["stimulus_id"].to_numpy(), images["id"].to_numpy())]
+    frame = pd.DataFrame({
+        "participant": trials["participant"].astype("int64"),
+        **{column: person[column].to_numpy() for column in ("label", "participant_kind", "group")},
+        "kind": trials["kind"], "position": trials["position"].astype("int64"),
+        **{column: image[column].to_numpy() for column in ("stimulus", "scene", "source")},
+        "answer": trials["answer"],
+        "correct": (trials["answer"].to_numpy() == REAL) == (image["source"].to_numpy() == REAL),
+        "response_ms": trials["response_ms"].astype("Int64"),
+        "answered_at": pd.to_datetime(trials["answered_at"], utc=True, format="ISO8601"),
+        "expertise": person["expertise"].map(EXPERTISE_ANSWERS).to_numpy(),
+    })
+    return frame[VOTE_COLUMNS]
 
 
-def summary_frame(votes, models=(), *, n_resamples=st.N_RESAMPLES, seed=0):
+def study_tally(study, selection=Selection()):
+    """The Tally of the scored votes ``selection`` keeps, fetched as three integers per vote."""
+    selection = replace(selection, kinds=(SCORED,))
+    trials = _scored(study, selection).annotate(
+        judged_real=Case(When(answer=REAL, then=1), default=0, output_field=IntegerField()))
+    rows = _fetch(trials.order_by().values_list("participant_id", "stimulus_id", "judged_real"))
+    votes = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows)).reshape(-1, 3)
+    del rows
+    people, images = _people_and_images(study, selection)
+    return Tally.from_codes(
+        _lookup(votes[:, 0], people["participant"].to_numpy()), _lookup(votes[:, 1], images["id"].to_numpy()),
+        votes[:, 2], people[["participant", "label", "group", "expertise"]], images[["stimulus", "scene", "source"]])
+
+
+def summary_frame(votes, models=()):
     """One row per source (`real` or a model) and group (`treatment`, `control`), from scored trials only
     (a votes table with a `kind` column, such as `export_votes --all`, has its practice and catch rows dropped).
 
-    rate = judged_real / votes, Wilson ci_low/ci_high, participant-bootstrap boot_low/boot_high, and for
-    models HYPE-infinity with its participant-bootstrap interval. ``models`` adds zero-vote rows for
-    models nobody has judged yet. Rows: real (treatment), real (control), then models alphabetically.
+    rate = judged_real / votes with its crossed interval ci_low/ci_high (participants and images both
+    sampled; see turing.crossed) and the votes-independent Wilson interval wilson_low/wilson_high, and for
+    models HYPE-infinity with its crossed interval. ``models`` adds zero-vote rows for models nobody has
+    judged yet. Rows: real (treatment), real (control), then models alphabetically. ``votes`` may also be a
+    Tally. Closed-form: the same votes give the same table, with no resampling seed.
     """
-    if "kind" in votes:
+    if isinstance(votes, pd.DataFrame) and "kind" in votes:
         votes = votes[votes["kind"] == SCORED]
-    table = st.rate_table(votes, ["source", "group"])
+    tally = as_tally(votes)
+    table = st.rate_table(tally, ["source", "group"]).astype({"source": str, "group": str})
     present = set(zip(table["source"], table["group"]))
     missing = [m for m in models if (m, st.TREATMENT) not in present]
     if missing:
-        table = pd.concat([table, pd.DataFrame({
-            "source": missing, "group": st.TREATMENT, "votes": 0, "judged_real": 0, "rate": math.nan,
-            "ci_low": math.nan, "ci_high": math.nan, "participants": 0,
+        table = pd.concat([table.astype({"votes": int, "judged_real": int, "participants": int}), pd.DataFrame({
+            "source": missing, "group": st.TREATMENT, "votes": 0, "judged_real": 0, "participants": 0,
+            **dict.fromkeys(["rate", "ci_low", "ci_high", "wilson_low", "wilson_high"], math.nan),
         })], ignore_index=True)
-    treated = votes[votes["group"] == st.TREATMENT]
-    treated_reals = treated[treated["source"] == REAL]
-    rows = []
-    for row in table.to_dict("records"):
-        in_row = votes[(votes["source"] == row["source"]) & (votes["group"] == row["group"])]
-        boot_low, boot_high = st.bootstrap_participants(
-            *st.per_participant_counts(in_row, in_row["answer"] == REAL), n_resamples=n_resamples, seed=seed)
-        hype = hype_low = hype_high = math.nan
-        if row["source"] != REAL and row["group"] == st.TREATMENT and row["votes"]:
-            hype = st.hype_infinity(row["judged_real"], row["votes"],
-                                    int((treated_reals["answer"] != REAL).sum()), len(treated_reals))
-            hype_low, hype_high = st.bootstrap_hype_infinity(
-                *st.per_participant_hype_counts(in_row, treated_reals), n_resamples=n_resamples, seed=seed)
-        rows.append({**row, "boot_low": boot_low, "boot_high": boot_high,
-                     "hype_infinity": hype, "hype_low": hype_low, "hype_high": hype_high})
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    hype = st.hype_by_model(tally).rename(columns={"model": "source"}).assign(group=st.TREATMENT)
+    summary = table.merge(hype, on=["source", "group"], how="left")[SUMMARY_COLUMNS]
     labels = [st.row_label(source, group) for source, group in zip(summary["source"], summary["group"])]
     rank = {label: i for i, label in enumerate(st.row_order(labels))}
     order = sorted(range(len(labels)), key=lambda i: rank[labels[i]])
     return summary.iloc[order].reset_index(drop=True)
 
 
-def study_summary(study, votes=None, selection=Selection()):
-    """summary_frame of a study (``votes``: its votes_frame for ``selection``, if already loaded).
-
-    The bootstrap is seeded with the study's seed so that every page load shows the same intervals;
-    numpy wants a non-negative seed and Study.seed may be any integer.
-    """
-    votes = votes_frame(study, selection) if votes is None else votes
-    return summary_frame(votes, study.model_names, seed=abs(study.seed))
+def study_summary(study, selection=Selection()):
+    """summary_frame of a study, from the cached report (see report_tables)."""
+    return report_tables(study, selection)["summary_frame"]
 
 
 def neutralize_formulas(frame):
@@ -147,7 +188,7 @@ def write_votes_csv(study, target, selection=Selection()):
 
 def write_summary_csv(study, target, selection=Selection()):
     """Write the summary export (SUMMARY_COLUMNS) to a path or file object; returns the summary."""
-    summary = study_summary(study, selection=selection)
+    summary = study_summary(study, selection)
     neutralize_formulas(summary).to_csv(target, index=False)
     return summary
 
@@ -209,40 +250,68 @@ def records(frame):
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
+def votes_version(study):
+    """What the report's cache is keyed on: participants (count, newest) and the answers they gave. Any new
+    answer, join or deletion changes it; one indexed aggregate over the study's participants."""
+    counts = study.participants.aggregate(people=Count("pk"), newest=Max("pk"), answers=Sum("answer_count"))
+    return counts["people"], counts["newest"], counts["answers"]
+
+
+def report_tables(study, selection=Selection()):
+    """Everything the staff report shows except the study itself, cached per study, selection and
+    votes_version, so that an unchanged dashboard or report costs a cache read. Lists of images and of
+    participants are cut at REPORT_ROWS (counts of all are kept); the exports have every row."""
+    switches = f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}"
+    key = "turing.report.{}.{}.{}-{}-{}".format(study.pk, switches, *votes_version(study))
+    tables = cache.get(key)
+    if tables is None:
+        tables = _report_tables(study, selection)
+        cache.set(key, tables, REPORT_CACHE_SECONDS)
+    return tables
+
+
+def _report_tables(study, selection):
+    tally = study_tally(study, selection)
+    summary = summary_frame(tally, study.model_names)
+    images = st.per_image_table(tally)
+    fooling, reals = images[images["source"] != REAL], images[images["source"] == REAL]
+    doubted = reals.sort_values(["rate", "votes"], ascending=[True, False])
+    accuracy = st.participant_accuracy(tally)
+    histogram = st.accuracy_histogram(accuracy["accuracy"])
+    return {
+        "participation": participation(study, selection),
+        "attention": attention_summary(study, selection),
+        "total_votes": tally.votes,
+        "voters": len(accuracy),
+        "summary_frame": summary,
+        "summary": records(summary),
+        "model_rows": records(summary[summary["hype_infinity"].notna()]),
+        "comparisons": records(st.model_comparisons(tally)),
+        "treatment_vs_control": st.treatment_vs_control(tally),
+        "signal_detection": records(st.signal_detection_by_group(tally)),
+        "signal_detection_by_model": records(st.signal_detection_by_model(tally)),
+        "fooling_images": records(fooling.head(REPORT_ROWS)),
+        "fooling_images_total": len(fooling),
+        "doubted_real_images": records(doubted.head(REPORT_ROWS)),
+        "doubted_real_images_total": len(reals),
+        "participant_accuracy": records(accuracy.head(REPORT_ROWS)),
+        "participant_accuracy_total": len(accuracy),
+        "accuracy_histogram": records(histogram),
+        "accuracy_histogram_max": int(histogram["participants"].max()),
+        "mean_accuracy": float(accuracy["accuracy"].mean()) if len(accuracy) else None,
+        "expertise": records(st.expertise_breakdown(tally)),
+    }
+
+
 def build_report(study, selection=Selection()):
     """Everything the staff report shows, as plain values and lists of row dicts."""
-    votes = votes_frame(study, selection)
-    summary = study_summary(study, votes)
-    images = st.per_image_table(votes)
-    accuracy = st.participant_accuracy(votes)
-    labels = votes.drop_duplicates("participant").set_index("participant")["label"]
-    accuracy["label"] = accuracy["participant"].map(labels)
-    histogram = st.accuracy_histogram(accuracy["accuracy"])
     description, manifest_items = manifest_summary(study.manifest)
     return {
         "study": study,
         "selection": selection,
-        "participation": participation(study, selection),
-        "attention": attention_summary(study, selection),
-        "total_votes": len(votes),
-        "voters": int(votes["participant"].nunique()),
-        "votes": votes,
-        "summary_frame": summary,
-        "summary": records(summary),
-        "model_rows": records(summary[summary["hype_infinity"].notna()]),
-        "comparisons": records(st.model_comparisons(votes)),
-        "treatment_vs_control": st.treatment_vs_control(votes),
-        "signal_detection": records(st.signal_detection_by_group(votes)),
-        "signal_detection_by_model": records(st.signal_detection_by_model(votes, seed=abs(study.seed))),
-        "fooling_images": records(images[images["source"] != REAL]),
-        "doubted_real_images": records(
-            images[images["source"] == REAL].sort_values(["rate", "votes"], ascending=[True, False])),
-        "participant_accuracy": records(accuracy),
-        "accuracy_histogram": records(histogram),
-        "accuracy_histogram_max": int(histogram["participants"].max()),
-        "mean_accuracy": float(accuracy["accuracy"].mean()) if len(accuracy) else None,
-        "expertise": records(st.expertise_breakdown(votes)),
+        **report_tables(study, selection),
         "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
         "manifest_description": description,
         "manifest_items": manifest_items,
+        "report_rows": REPORT_ROWS,
     }

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from turing import gallery_views, staff_views
+from turing import gallery_views, plan_views, staff_views
 
 app_name = "staff"
 urlpatterns = [
     path("", staff_views.study_list, name="study_list"),
+    path("plan/", plan_views.plan, name="plan"),
     path("stimulus/<str:token>.png", staff_views.stimulus_image, name="stimulus"),
     path("<slug:slug>/dashboard/", staff_views.dashboard, name="dashboard"),
     path("<slug:slug>/report/", staff_views.report, name="report"),

@@ -54,10 +54,11 @@ def selection(request, *, all_kinds=False):
 @staff_required
 def dashboard(request, slug):
     study = get_object_or_404(Study, slug=slug)
+    tables = reporting.report_tables(study)
     return render(request, "turing/staff/dashboard.html", {
         "study": study,
-        "participation": reporting.participation(study),
-        "summary": reporting.records(reporting.study_summary(study)),
+        "participation": tables["participation"],
+        "summary": tables["summary"],
         "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
     })
 
@@ -73,7 +74,7 @@ def report(request, slug):
 @staff_required
 def report_chart(request, slug):
     study = get_object_or_404(Study, slug=slug)
-    summary = reporting.study_summary(study, selection=selection(request))
+    summary = reporting.study_summary(study, selection(request))
     return HttpResponse(fooling_rate_chart(summary, study.title), content_type="image/png")
 
 

@@ -10,7 +10,8 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db import transaction
+from django.db.models import Count, F, Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -329,9 +330,12 @@ def vote(request, participant, trial_id):
             response_ms = server_response_ms(request, trial)
         # The answer="" condition makes the write atomic: of two requests racing, one updates the row and
         # the other reads the answer stored by the first.
-        stored = Trial.objects.filter(pk=trial.pk, answer="").update(
-            answer=answer, response_ms=response_ms, answered_at=timezone.now()
-        )
+        with transaction.atomic():
+            stored = Trial.objects.filter(pk=trial.pk, answer="").update(
+                answer=answer, response_ms=response_ms, answered_at=timezone.now()
+            )
+            if stored:
+                Participant.objects.filter(pk=participant.pk).update(answer_count=F("answer_count") + 1)
         if stored:
             trial.answer = answer
         else:

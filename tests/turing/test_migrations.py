@@ -1,4 +1,4 @@
-"""Migration 0002 on a database that the first version filled: every vote survives with its meaning."""
+"""Migrations 0002 and 0003 on a database that the first version filled: every vote survives with its meaning."""
 
 import io
 
@@ -12,7 +12,7 @@ from turing.models import Participant, Study, Trial
 pytestmark = pytest.mark.also_postgres
 
 BEFORE = [("turing", "0001_initial")]
-AFTER = [("turing", "0002_pools_kinds_trial_urls")]
+AFTER = [("turing", "0003_participant_answer_count")]
 
 
 def migrate(targets):
@@ -49,6 +49,8 @@ def test_old_votes_keep_their_kind_order_and_people(back_to_the_first_version):
     call_command("study_report", "v1", stdout=out)
     assert "Made before practice scenes were kept apart" in out.getvalue()
     people = list(Participant.objects.filter(study=study).order_by("pk"))
+    # Each answered a practice and a scored trial before the counter existed: the report cache counts them.
+    assert {p.answer_count for p in people} == {2}
     assert [(p.label, p.kind) for p in people] == [
         ("alice", "person"), ("alice (duplicate 2)", "person"), ("bot-0001", "bot"), ("bot-hunter", "person"),
         ("", "person"),

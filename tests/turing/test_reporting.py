@@ -9,8 +9,9 @@ from tests.turing.report_data import (
 from turing import reporting
 from turing import statistics as st
 from turing.models import Participant, Study
+from turing.tally import Tally
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.also_postgres]
 
 
 @pytest.fixture
@@ -63,31 +64,25 @@ def test_summary_numbers_equal_hand_counts(vote_study):
         row = summary.loc[row_key]
         assert (row["votes"], row["judged_real"], row["participants"]) == (n, k, people)
         assert row["rate"] == pytest.approx(k / n)
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_by_formula(k, n), abs=1e-12)
-        assert row["boot_low"] <= row["rate"] <= row["boot_high"]
+        assert (row["wilson_low"], row["wilson_high"]) == pytest.approx(wilson_by_formula(k, n), abs=1e-12)
+        assert row["ci_low"] <= row["rate"] <= row["ci_high"]
     # HYPE-infinity: (fakes judged real + the 2 of 6 treatment reals judged generated) / (6 + 6).
     assert summary.loc[("alpha", "treatment"), "hype_infinity"] == pytest.approx((3 + 2) / 12)
     assert summary.loc[("beta", "treatment"), "hype_infinity"] == pytest.approx((1 + 2) / 12)
     assert math.isnan(summary.loc[("real", "treatment"), "hype_infinity"])
     assert math.isnan(summary.loc[("real", "control"), "hype_infinity"])
     gamma = summary.loc[("gamma", "treatment")]
-    assert gamma["votes"] == 0 and math.isnan(gamma["rate"]) and math.isnan(gamma["boot_low"])
+    assert gamma["votes"] == 0 and math.isnan(gamma["rate"]) and math.isnan(gamma["ci_low"])
     assert math.isnan(gamma["hype_infinity"])
 
 
-def test_bootstrap_columns_are_seeded_by_the_study(vote_study):
+def test_the_interval_counts_participants_who_disagree(vote_study):
     study, _ = vote_study
     first, second = reporting.study_summary(study), reporting.study_summary(study)
     pd.testing.assert_frame_equal(first, second)
-    # alpha per participant: 2/2, 1/2, 0/2, so a resample can hold anything from 0% to 100%.
+    # alpha per participant: 2/2, 1/2, 0/2: people differ, so the interval is wider than the votes-independent one.
     alpha = first.set_index(["source", "group"]).loc[("alpha", "treatment")]
-    assert alpha["boot_low"] < alpha["ci_low"] or alpha["boot_high"] > alpha["ci_high"]
-
-
-def test_any_study_seed_works(db):
-    study, _ = make_vote_study("negative")
-    study.seed = -5
-    assert reporting.study_summary(study)["boot_low"].notna().sum() == 4
+    assert alpha["ci_high"] - alpha["ci_low"] > alpha["wilson_high"] - alpha["wilson_low"]
 
 
 def test_report_statistics_equal_hand_values(vote_study):
@@ -106,15 +101,15 @@ def test_report_statistics_equal_hand_values(vote_study):
     # gamma has no votes yet, so it is in no comparison: one pair, and Holm leaves its p-value as it is.
     (alpha_beta,) = report["comparisons"]
     assert (alpha_beta["model_a"], alpha_beta["model_b"]) == ("alpha", "beta")
-    # Hypergeometric by hand: table [[3, 3], [1, 5]], P(k) over C(12, 6) = 924 is 28, 224, 420, 224, 28;
-    # two-sided p sums the tables no likelier than the observed one: (28 + 224 + 224 + 28) / 924.
-    assert alpha_beta["p_value"] == pytest.approx(504 / 924)
-    assert alpha_beta["odds_ratio"] == pytest.approx(5.0)
-    assert alpha_beta["p_holm"] == pytest.approx(504 / 924)
+    assert alpha_beta["difference"] == pytest.approx(3 / 6 - 1 / 6)
+    assert alpha_beta["ci_low"] < alpha_beta["difference"] < alpha_beta["ci_high"]
+    assert alpha_beta["p_holm"] == alpha_beta["p_value"]
 
     versus = report["treatment_vs_control"]
     assert (versus["rate_treatment"], versus["rate_control"]) == pytest.approx((4 / 6, 5 / 8))
-    assert versus["p_value"] == pytest.approx(1.0)
+    assert versus["difference"] == pytest.approx(4 / 6 - 5 / 8)
+    assert versus["ci_low"] < versus["difference"] < versus["ci_high"]
+    assert 0.5 < versus["p_value"] <= 1.0
 
 
 def test_per_image_participant_and_expertise_tables(vote_study):
@@ -185,14 +180,15 @@ def test_hype_infinity_in_the_summary_weighs_reals_and_fakes_equally():
     rows = [(p, "treatment", source, f"{source}-{i}", "real") for p in range(30)
             for source, count in (("model", 3), ("real", 7)) for i in range(count)]
     votes = pd.DataFrame(rows, columns=["participant", "group", "source", "stimulus", "answer"])
+    votes["scene"] = votes["stimulus"]
     votes["correct"] = (votes["answer"] == "real") == (votes["source"] == "real")
-    model = reporting.summary_frame(votes, n_resamples=200).set_index("source").loc["model"]
+    model = reporting.summary_frame(votes).set_index("source").loc["model"]
     assert (model["hype_infinity"], model["hype_low"], model["hype_high"]) == (0.5, 0.5, 0.5)
 
 
 def test_d_prime_and_criterion_per_model_with_intervals(vote_study):
     study, _ = vote_study
-    table = st.signal_detection_by_model(reporting.votes_frame(study), n_resamples=2000, seed=1).set_index("model")
+    table = st.signal_detection_by_model(reporting.votes_frame(study)).set_index("model")
     assert list(table.index) == ["alpha", "beta"]  # gamma has no votes
     # Treatment reals: 6 shown, 2 judged generated (false alarms). alpha: 3 of 6 judged generated, beta: 5 of 6.
     for model, hits in (("alpha", 3), ("beta", 5)):
@@ -214,8 +210,8 @@ def test_participants_without_labels_stay_apart(vote_study):
     assert (votes["label"] == "").sum() == 6 + 4 and votes["participant"].nunique() == 5
     control = reporting.study_summary(study).set_index(["source", "group"]).loc[("real", "control")]
     assert control["participants"] == 2
-    successes, trials = st.per_participant_counts(votes, votes["answer"] == "real")
-    assert len(trials) == 5 and sorted(trials) == [4, 4, 6, 6, 6]
+    tally = Tally.from_votes(votes)
+    assert sorted(tally.by_participant.groupby("participant")["votes"].sum()) == [4, 4, 6, 6, 6]
     report = reporting.build_report(study)
     assert report["voters"] == 5 and len(report["participant_accuracy"]) == 5
 

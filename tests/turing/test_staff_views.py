@@ -3,8 +3,11 @@ import io
 import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 
+from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES, make_vote_study
 from turing import reporting, staff_urls
 from turing.models import Study
@@ -148,3 +151,32 @@ def test_poster_has_the_join_url_and_its_qr_code(staff_client, vote_study):
     assert join_url in page
     assert "http://testserver" + reverse("turing:kiosk", args=["votes"]) in page
     assert "<svg" in page and 'class="segno"' in page
+
+
+@pytest.mark.also_postgres
+def test_an_unchanged_report_is_read_from_the_cache_and_a_vote_refreshes_it(client, staff_client, small_study):
+    url = reverse("staff:dashboard", args=[small_study.slug])
+    participant = join(client, small_study)
+    assert staff_client.get(url).context["participation"]["votes"] == 0
+    with CaptureQueriesContext(connection) as queries:
+        staff_client.get(url)
+    # The session, the user, the study and the cache key's one aggregate: no vote is read.
+    assert not any("turing_trial" in query["sql"] for query in queries.captured_queries)
+
+    answer_all(client, small_study)
+    scored = participant.trials.filter(kind="scored").count()
+    assert staff_client.get(url).context["participation"]["votes"] == scored > 0
+
+
+@pytest.mark.also_postgres
+def test_every_answer_is_counted_once_for_the_cache_key(client, small_study):
+    participant = join(client, small_study)
+    data, trial = current_trial(client, small_study)
+    # A double tap sends the same answer twice: one answer.
+    for _ in range(2):
+        client.post(data["vote_url"], {"answer": right_answer(trial)})
+    participant.refresh_from_db()
+    assert participant.answer_count == 1
+    answer_all(client, small_study)
+    participant.refresh_from_db()
+    assert participant.answer_count == participant.trials.exclude(answer="").count() > 1

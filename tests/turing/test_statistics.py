@@ -7,6 +7,7 @@ from scipy.stats import binomtest
 
 from tests.turing.report_data import wilson_by_formula
 from turing import statistics as st
+from turing.tally import Tally
 
 Z75 = 0.6744897501960817  # norm.ppf(0.75), from a z-table
 Z95 = 1.6448536269514722  # norm.ppf(0.95)
@@ -63,22 +64,24 @@ def test_hype_infinity():
 
 @pytest.mark.parametrize("answer", ["real", "generated"])
 def test_a_constant_responder_scores_exactly_chance_whatever_the_ratio(answer):
-    # Zhou et al.'s HYPE-infinity weighs reals and fakes equally; pooled, "always real" at 10 fakes and 20 reals
-    # would score 10 / 30.
-    fakes = pd.DataFrame({"participant": [1] * 10 + [2] * 4, "answer": answer})
-    reals = pd.DataFrame({"participant": [1] * 20 + [2] * 8, "answer": answer})
-    counts = st.per_participant_hype_counts(fakes, reals)
-    assert [list(column) for column in counts] == (
-        [[10, 4], [10, 4], [0, 0], [20, 8]] if answer == "real" else [[0, 0], [10, 4], [20, 8], [20, 8]])
-    assert st.hype_infinity(*(int(column.sum()) for column in counts)) == 0.5
-    assert st.bootstrap_hype_infinity(*counts, n_resamples=500) == (0.5, 0.5)
+    # Zhou et al.'s HYPE-infinity weighs reals and fakes equally; pooled, "always real" at 14 fakes and 28 reals
+    # would score 14 / 42.
+    frame = votes([(f"p{i % 2}", "treatment", "m", f"f{i}", answer, None) for i in range(14)]
+                  + [(f"p{i % 2}", "treatment", "real", f"r{i}", answer, None) for i in range(28)])
+    row = st.hype_by_model(frame).iloc[0]
+    assert (row["model"], row["hype_infinity"], row["hype_low"], row["hype_high"]) == ("m", 0.5, 0.5, 0.5)
 
 
-def test_hype_bootstrap_leaves_out_resamples_without_fakes_or_reals():
-    # One participant saw only fakes, the other only reals: most resamples hold both, some only one.
-    low, high = st.bootstrap_hype_infinity([3, 0], [4, 0], [0, 1], [0, 4], n_resamples=2000, seed=1)
-    assert low == high == pytest.approx((3 / 4 + 1 / 4) / 2)
-    assert all(math.isnan(bound) for bound in st.bootstrap_hype_infinity([], [], [], []))
+def test_hype_interval_is_the_delta_method_one():
+    rng = np.random.default_rng(2)
+    frame = votes([(f"p{i % 7}", "treatment", source, f"s{i}", "real" if rng.random() < p else "generated", None)
+                   for i, (source, p) in enumerate([("m", 0.3)] * 40 + [("real", 0.7)] * 60)])
+    row = st.hype_by_model(frame).iloc[0]
+    assert row["hype_low"] < row["hype_infinity"] < row["hype_high"]
+    wrong = ~frame["correct"]
+    fakes, reals = frame["source"] == "m", frame["source"] == "real"
+    assert row["hype_infinity"] == pytest.approx((wrong[fakes].mean() + wrong[reals].mean()) / 2)
+    assert math.isnan(st.hype_by_model(frame[fakes]).iloc[0]["hype_infinity"])
 
 
 def test_signal_detection_on_table_values():
@@ -105,47 +108,6 @@ def test_signal_detection_criterion_sign_and_missing_signal():
     control = st.signal_detection(0, 0, 3, 8)
     assert control["false_alarm_rate"] == pytest.approx(3 / 8)
     assert math.isnan(control["hit_rate"]) and math.isnan(control["d_prime"]) and math.isnan(control["criterion"])
-
-
-def test_fisher_comparison_on_the_tea_tasting_table():
-    # Fisher's lady tasting tea, 3 of 4 right in each cup kind: two-sided p = 34/70, odds ratio 9.
-    result = st.compare_proportions(3, 4, 1, 4)
-    assert result["p_value"] == pytest.approx(34 / 70)
-    assert result["odds_ratio"] == pytest.approx(9.0)
-    assert math.isnan(st.compare_proportions(1, 2, 0, 0)["p_value"])
-
-
-def clustered(n_participants=10, votes_each=20):
-    """Half the participants call everything real, half everything generated: rate .5, votes highly clustered."""
-    k = np.array([votes_each if i % 2 else 0 for i in range(n_participants)])
-    return k, np.full(n_participants, votes_each)
-
-
-def test_bootstrap_is_reproducible_and_contains_the_estimate():
-    rng = np.random.default_rng(1)
-    trials = rng.integers(5, 15, 30)
-    successes = rng.binomial(trials, 0.4)
-    interval = st.bootstrap_participants(successes, trials, seed=11)
-    assert interval == st.bootstrap_participants(successes, trials, seed=11)
-    assert interval != st.bootstrap_participants(successes, trials, seed=12)
-    assert interval[0] < successes.sum() / trials.sum() < interval[1]
-
-
-def test_bootstrap_is_wider_than_wilson_when_votes_cluster_by_participant():
-    k, n = clustered()
-    boot_low, boot_high = st.bootstrap_participants(k, n, seed=0)
-    wilson_low, wilson_high = st.wilson_interval(k.sum(), n.sum())
-    assert boot_low < wilson_low < 0.5 < wilson_high < boot_high
-    assert boot_high - boot_low > 3 * (wilson_high - wilson_low)
-
-
-def test_bootstrap_input_errors_and_empty():
-    with pytest.raises(ValueError, match="same length"):
-        st.bootstrap_participants([1, 2], [3])
-    with pytest.raises(ValueError, match="trials"):
-        st.bootstrap_participants([1], [0])
-    assert all(math.isnan(b) for b in st.bootstrap_participants([], []))
-    assert st.bootstrap_participants([2], [4]) == (0.5, 0.5)
 
 
 def votes(rows):
@@ -185,13 +147,17 @@ def test_model_comparisons_are_holm_corrected():
     for model, judged_real in (("a", 9), ("b", 5), ("c", 1)):
         rows += [(f"p{i}", "treatment", model, f"s{i}", "real" if i < judged_real else "generated", None)
                  for i in range(10)]
-    table = st.model_comparisons(votes(rows))
+    frame = votes(rows)
+    table = st.model_comparisons(frame)
     assert list(zip(table["model_a"], table["model_b"])) == [("a", "b"), ("a", "c"), ("b", "c")]
-    raw = [st.compare_proportions(9, 10, 5, 10)["p_value"], st.compare_proportions(9, 10, 1, 10)["p_value"],
-           st.compare_proportions(5, 10, 1, 10)["p_value"]]
+    tally = Tally.from_votes(frame)
+    raw = [st.compare_sides(tally, st.Side(a), st.Side(b))["p_value"] for a, b in (("a", "b"), ("a", "c"), ("b", "c"))]
     assert table["p_value"].tolist() == pytest.approx(raw)
     assert table["p_holm"].tolist() == pytest.approx(st.holm_adjust(raw))
     assert table["difference"].tolist() == pytest.approx([0.4, 0.8, 0.4])
+    assert (table["ci_low"] < table["difference"]).all() and (table["difference"] < table["ci_high"]).all()
+    # Three pairs: detectable differences are stated at Holm's strictest level, 0.05 / 3.
+    assert (table["min_detectable"] > 0).all()
 
 
 def test_treatment_vs_control_needs_both_groups():

@@ -8,7 +8,8 @@ from turing.templatetags.staff_format import interval, percent
 
 class Command(BaseCommand):
     help = ("Print a study's summary: share judged real per source and group (real, real in the control group, "
-            "each model) with Wilson and participant-bootstrap 95% intervals, and HYPE-infinity per model. "
+            "each model) with 95% intervals over participants and images (and Wilson's, votes taken as independent), and "
+            "HYPE-infinity per model. "
             "People only unless --include-bots.")
 
     def add_arguments(self, parser):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         selection = Selection(include_bots=options["include_bots"],
                               exclude_failed_checks=options["exclude_failed_checks"])
         try:
-            summary = write_summary_csv(study, csv, selection) if csv else study_summary(study, selection=selection)
+            summary = write_summary_csv(study, csv, selection) if csv else study_summary(study, selection)
         except OSError as error:
             raise CommandError(f"{csv}: cannot write ({error.strerror or error}).") from error
         labels = [row_label(source, group) for source, group in zip(summary["source"], summary["group"])]
@@ -33,10 +34,10 @@ class Command(BaseCommand):
             # Padded so that to_string's right alignment leaves the names left-aligned.
             source=[label.ljust(max(map(len, labels), default=0)) for label in labels],
             judged_real=summary["rate"].map(percent),
-            wilson_95=list(map(interval, summary["ci_low"], summary["ci_high"])),
-            bootstrap_95=list(map(interval, summary["boot_low"], summary["boot_high"])),
+            interval_95=list(map(interval, summary["ci_low"], summary["ci_high"])),
+            wilson_95=list(map(interval, summary["wilson_low"], summary["wilson_high"])),
             hype_infinity=summary["hype_infinity"].map(percent),
-        )[["source", "group", "votes", "participants", "judged_real", "wilson_95", "bootstrap_95", "hype_infinity"]]
+        )[["source", "group", "votes", "participants", "judged_real", "interval_95", "wilson_95", "hype_infinity"]]
         self.stdout.write(f"{study.title} ({study.slug}): {int(summary['votes'].sum())} votes")
         bots = participation(study, selection)["bots_left_out"]
         if bots:
@@ -55,5 +56,8 @@ class Command(BaseCommand):
         if study.luminance_mismatch_allowed:
             self.stdout.write("Imported with --allow-luminance-mismatch: generated images may differ in lightness.")
         self.stdout.write(table.to_string(index=False) if len(table) else "No votes yet.")
+        if len(table):
+            self.stdout.write("interval_95 counts both samples, participants and images; wilson_95 takes every "
+                              "vote as independent and is too narrow when people or images differ.")
         if csv:
             self.stdout.write(f"Wrote {csv}")
