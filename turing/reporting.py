@@ -29,6 +29,8 @@ SUMMARY_COLUMNS = [
     "participants", "hype_infinity", "hype_low", "hype_high",
 ]
 EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
+# Below this many participants and this many scenes at once, the report warns that p-values are optimistic.
+FEW = 20
 # Rows the report lists of images and of participants; the exports have them all.
 REPORT_ROWS = 50
 # A bound on how long a hand edit the cache key cannot see (say, in the database shell) stays unseen.
@@ -83,9 +85,13 @@ def _fetch(queryset):
 
 
 def _lookup(ids, table_ids):
-    """Positions of ``ids`` in ``table_ids`` (every id is there)."""
+    """Positions of ``ids`` in ``table_ids``, and which ids are there at all (a participant deleted between
+    the two queries is not)."""
+    if not len(table_ids):
+        return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
     order = np.argsort(table_ids)
-    return order[np.searchsorted(table_ids, ids, sorter=order)]
+    found = order[np.searchsorted(table_ids, ids, sorter=order).clip(max=len(order) - 1)]
+    return found, table_ids[found] == ids
 
 
 def _people_and_images(study, selection):
@@ -105,8 +111,10 @@ def votes_frame(study, selection=Selection()):
     trials = pd.DataFrame.from_records(rows, columns=["participant", "stimulus_id", "kind", "position", "answer",
                                                       "response_ms", "answered_at"])
     people, images = _people_and_images(study, selection)
-    person = people.iloc[_lookup(trials["participant"].to_numpy(), people["participant"].to_numpy())]
-    image = images.iloc[_lookup(trials["stimulus_id"].to_numpy(), images["id"].to_numpy())]
+    person_at, present = _lookup(trials["participant"].to_numpy(), people["participant"].to_numpy())
+    trials, person_at = trials[present].reset_index(drop=True), person_at[present]
+    person = people.iloc[person_at]
+    image = images.iloc[_lookup(trials["stimulus_id"].to_numpy(), images["id"].to_numpy())[0]]
     frame = pd.DataFrame({
         "participant": trials["participant"].astype("int64"),
         **{column: person[column].to_numpy() for column in ("label", "participant_kind", "group")},
@@ -130,9 +138,11 @@ def study_tally(study, selection=Selection()):
     votes = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows)).reshape(-1, 3)
     del rows
     people, images = _people_and_images(study, selection)
+    person, present = _lookup(votes[:, 0], people["participant"].to_numpy())
+    votes, person = votes[present], person[present]
     return Tally.from_codes(
-        _lookup(votes[:, 0], people["participant"].to_numpy()), _lookup(votes[:, 1], images["id"].to_numpy()),
-        votes[:, 2], people[["participant", "label", "group", "expertise"]], images[["stimulus", "scene", "source"]])
+        person, _lookup(votes[:, 1], images["id"].to_numpy())[0], votes[:, 2],
+        people[["participant", "label", "group", "expertise"]], images[["stimulus", "scene", "source"]])
 
 
 def summary_frame(votes, models=()):
@@ -245,16 +255,25 @@ def manifest_summary(manifest):
     return description, items
 
 
+def _missing_as_none(values):
+    """A dict with NaN turned into None, as records() does for rows; None stays None."""
+    if values is None:
+        return None
+    return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in values.items()}
+
+
 def records(frame):
     """Rows as dicts for templates, NaN turned into None (templates can test for None, not for NaN)."""
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def votes_version(study):
-    """What the report's cache is keyed on: participants (count, newest) and the answers they gave. Any new
-    answer, join or deletion changes it; one indexed aggregate over the study's participants."""
-    counts = study.participants.aggregate(people=Count("pk"), newest=Max("pk"), answers=Sum("answer_count"))
-    return counts["people"], counts["newest"], counts["answers"]
+    """What the report's cache is keyed on: participants (count, newest), the answers they gave and how many
+    finished (set just after a last answer's transaction). Any new answer, join, finish or deletion changes it;
+    one indexed aggregate over the study's participants."""
+    counts = study.participants.aggregate(people=Count("pk"), newest=Max("pk"), answers=Sum("answer_count"),
+                                          finished=Count("finished_at"))
+    return counts["people"], counts["newest"], counts["answers"], counts["finished"]
 
 
 def report_tables(study, selection=Selection()):
@@ -262,7 +281,7 @@ def report_tables(study, selection=Selection()):
     votes_version, so that an unchanged dashboard or report costs a cache read. Lists of images and of
     participants are cut at REPORT_ROWS (counts of all are kept); the exports have every row."""
     switches = f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}"
-    key = "turing.report.{}.{}.{}-{}-{}".format(study.pk, switches, *votes_version(study))
+    key = "turing.report.{}.{}.{}-{}-{}-{}".format(study.pk, switches, *votes_version(study))
     tables = cache.get(key)
     if tables is None:
         tables = _report_tables(study, selection)
@@ -287,14 +306,18 @@ def _report_tables(study, selection):
         "summary": records(summary),
         "model_rows": records(summary[summary["hype_infinity"].notna()]),
         "comparisons": records(st.model_comparisons(tally)),
-        "treatment_vs_control": st.treatment_vs_control(tally),
+        # Measured (15 participants x 12 scenes): model-pair p-values 7% below 0.05 where 5% should be.
+        "few_people_and_scenes": len(accuracy) < FEW and tally.by_stimulus["scene_code"].nunique() < FEW,
+        "treatment_vs_control": _missing_as_none(st.treatment_vs_control(tally)),
         "signal_detection": records(st.signal_detection_by_group(tally)),
         "signal_detection_by_model": records(st.signal_detection_by_model(tally)),
         "fooling_images": records(fooling.head(REPORT_ROWS)),
         "fooling_images_total": len(fooling),
         "doubted_real_images": records(doubted.head(REPORT_ROWS)),
         "doubted_real_images_total": len(reals),
-        "participant_accuracy": records(accuracy.head(REPORT_ROWS)),
+        # Both ends when there are too many to list: the least accurate are whom one checks for inattention.
+        "participant_accuracy": records(accuracy if len(accuracy) <= REPORT_ROWS else pd.concat(
+            [accuracy.head(REPORT_ROWS // 2), accuracy.tail(REPORT_ROWS // 2)])),
         "participant_accuracy_total": len(accuracy),
         "accuracy_histogram": records(histogram),
         "accuracy_histogram_max": int(histogram["participants"].max()),

@@ -287,10 +287,10 @@ def compare_sides(tally, side_a, side_b, confidence=CONFIDENCE):
     Votes of one participant or one scene on both sides are correlated, and the variance accounts for it (a
     model pair shares both participants and scenes; treatment and control share scenes only). The test is
     t = difference / sqrt(V) with min(G_P, G_S) - 1 degrees of freedom; if V is 0 (every vote on each side
-    the same answer) Fisher's exact test decides. Measured false-positive rates at alpha 0.05
-    (benchmarks/calibration.py, 1,000 simulated studies per scenario): model pairs 0.045-0.059; treatment
-    against control 0.044-0.062 with 7 or more control participants and no image effects or 30 controls,
-    but 0.072 with 15 controls and images that differ, and 0.073 with 2 controls.
+    the same answer) Fisher's exact test decides and the interval is undefined (NaN). Measured false-positive
+    rates at alpha 0.05 (benchmarks/calibration.py, 1,000 simulated studies per scenario): model pairs
+    0.045-0.059; treatment against control 0.039-0.060, except 0.067 with 15 control participants and images
+    that differ.
     Returns rate_a, rate_b, votes_a, votes_b, difference, ci_low, ci_high, se, df, p_value.
     """
     (k_a, n_a), (k_b, n_b) = side_counts(tally, side_a), side_counts(tally, side_b)
@@ -303,9 +303,11 @@ def compare_sides(tally, side_a, side_b, confidence=CONFIDENCE):
                                           Side(side_b.source, side_b.group, -1 / n_b)])
     if variance > 0:
         p_value = crossed.t_test(difference, variance, df)
+        low, high = np.clip(crossed.wald_interval(difference, variance, df, confidence), -1, 1)
     else:
+        # Every vote on each side gave the same answer: nothing to estimate a spread from.
         p_value = float(fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]]).pvalue)
-    low, high = crossed.wald_interval(difference, variance, df, confidence)
+        low = high = math.nan
     return {**result, "difference": difference, "ci_low": float(low), "ci_high": float(high),
             "se": math.sqrt(variance), "df": df, "p_value": p_value}
 
@@ -329,11 +331,16 @@ def model_comparisons(votes, *, alpha=ALPHA, power=DETECTION_POWER):
     for model_a, model_b in pairs:
         test = compare_sides(tally, Side(model_a), Side(model_b))
         rows.append({"model_a": model_a, "model_b": model_b, **{key: test[key] for key in columns[2:10] if key in test},
-                     "min_detectable": crossed.minimum_detectable_difference(
-                         test["se"], test["df"], alpha=alpha / len(pairs), power=power)})
+                     "min_detectable": _possible(crossed.minimum_detectable_difference(
+                         test["se"], test["df"], alpha=alpha / len(pairs), power=power))})
     table = pd.DataFrame(rows, columns=columns)
     table["p_holm"] = holm_adjust(table["p_value"])
     return table
+
+
+def _possible(difference):
+    """A difference of rates, NaN where it would be more than 100 percentage points (detects nothing)."""
+    return difference if difference <= 1 else math.nan
 
 
 def treatment_vs_control(votes):

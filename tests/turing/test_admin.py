@@ -245,3 +245,16 @@ def test_design_settings_can_change_while_nobody_has_joined(small_study):
     small_study.trials_per_participant = 3
     small_study.save()
     assert Study.objects.get(pk=small_study.pk).trials_per_participant == 3
+
+
+def test_deleting_answered_trials_in_the_admin_takes_them_off_the_answer_count(admin_client, small_study):
+    person = enroll_participant(small_study)
+    answer(person, 3)
+    Participant.objects.filter(pk=person.pk).update(answer_count=3)
+    answered = list(person.trials.exclude(answer="").order_by("pk"))
+    open_trial = person.trials.filter(answer="").first()
+    admin_client.post(reverse("admin:turing_trial_delete", args=[answered[0].pk]), {"post": "yes"})
+    admin_client.post(reverse("admin:turing_trial_changelist"), {
+        "action": "delete_selected", "post": "yes", "_selected_action": [answered[1].pk, open_trial.pk]})
+    person.refresh_from_db()
+    assert person.answer_count == 1 == person.trials.exclude(answer="").count()

@@ -190,3 +190,34 @@ def test_a_participant_who_judged_several_versions_of_a_scene():
 def test_minimum_detectable_difference():
     assert crossed.minimum_detectable_difference(0.05, np.inf) == pytest.approx((norm.ppf(0.975) + norm.ppf(0.8)) * 0.05)
     assert crossed.minimum_detectable_difference(0.05, 10) > crossed.minimum_detectable_difference(0.05, 100)
+
+
+def groups_judging_reals(controls, rng):
+    """20 treatment participants and `controls` control participants judging 10 of 30 real photos each."""
+    rows = [(person, scene, group) for person, group in enumerate(["treatment"] * 20 + ["control"] * controls)
+            for scene in rng.choice(30, 10, replace=False)]
+    people, scenes, groups = zip(*rows)
+    return votes_of(people, scenes, rng.random(len(rows)) < 0.7, source="real", group=np.array(groups))
+
+
+def test_one_control_participant_cannot_say_how_control_participants_differ():
+    rng = np.random.default_rng(10)
+    lonely = st.treatment_vs_control(groups_judging_reals(1, rng))
+    assert lonely["votes_control"] == 10
+    assert math.isnan(lonely["p_value"]) and math.isnan(lonely["ci_low"])
+    few = st.compare_sides(Tally.from_votes(groups_judging_reals(3, rng)), st.Side("real", "treatment"),
+                           st.Side("real", "control"))
+    # Three control participants: fewer degrees of freedom than the treatment group's 19 alone would give.
+    assert 1 < few["df"] < 19 and 0 < few["p_value"] <= 1
+
+
+def test_terms_that_cancel_exactly_do_not_shrink_an_interval_to_a_point():
+    # Two people with the same count on distinct scenes: V_P is 0 and V_S equals V_C, so V_P + V_S - V_C is 0
+    # up to rounding; the votes-independent variance stands in for it.
+    row = one_rate(votes_of([0] * 6 + [1] * 6, range(12), [1, 1, 1, 0, 0, 0] * 2))
+    assert row["ci_high"] - row["ci_low"] > 0.3
+    # Two people, 5 images of each model, 0 of 5 against 1 of 5 judged real: far from significant.
+    judged_real = [0] * 5 + [1, 0, 0, 0, 0] + [0] * 10
+    frame = pair([0] * 10 + [1] * 10, range(20), judged_real, np.tile(np.repeat([True, False], 5), 2))
+    test = st.compare_sides(Tally.from_votes(frame), st.Side("a"), st.Side("b"))
+    assert test["p_value"] > 0.05 and -1 <= test["ci_low"] < test["difference"] < test["ci_high"] <= 1

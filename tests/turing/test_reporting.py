@@ -226,3 +226,32 @@ def test_manifest_summary():
     assert dict(items)["scenes"].endswith("(12 in all)") and "img9" in dict(items)["scenes"]
     assert dict(items)["runs"] == '{"perceptual": "runs/p"}'
     assert reporting.manifest_summary({}) == (None, [])
+
+
+@pytest.mark.parametrize("deleted", ["p1", "c2"])
+def test_a_participant_deleted_while_the_report_reads_is_left_out_not_merged(vote_study, monkeypatch, deleted):
+    study, participants = vote_study
+    read_people = reporting._people_and_images
+
+    def delete_first(*args):
+        if participants[deleted].pk is not None:  # once, on the tally's read
+            participants[deleted].delete()
+        return read_people(*args)
+
+    monkeypatch.setattr(reporting, "_people_and_images", delete_first)
+    tally = reporting.study_tally(study)
+    assert tally.votes == TOTAL_VOTES - (6 if deleted == "p1" else 4)
+    per_person = tally.by_participant.groupby("participant")["votes"].sum()
+    counted = dict(zip(tally.participants["participant"].iloc[per_person.index], per_person))
+    # Nobody inherits the deleted participant's votes: every count is what the database now holds.
+    assert counted == reporting.votes_frame(study).groupby("participant").size().to_dict()
+
+
+def test_a_long_participant_list_shows_both_ends(vote_study, monkeypatch):
+    study, _ = vote_study
+    monkeypatch.setattr(reporting, "REPORT_ROWS", 2)
+    report = reporting.build_report(study)
+    shown = [row["accuracy"] for row in report["participant_accuracy"]]
+    every = st.participant_accuracy(reporting.study_tally(study))["accuracy"]
+    assert report["participant_accuracy_total"] == 5 and len(shown) == 2
+    assert shown == [every.max(), every.min()]

@@ -180,3 +180,17 @@ def test_every_answer_is_counted_once_for_the_cache_key(client, small_study):
     answer_all(client, small_study)
     participant.refresh_from_db()
     assert participant.answer_count == participant.trials.exclude(answer="").count() > 1
+
+
+def test_a_control_group_of_one_gets_no_test_and_is_told_why(staff_client, vote_study):
+    _, participants = vote_study
+    participants["c2"].delete()
+    page = staff_client.get(reverse("staff:report", args=["votes"]))
+    versus = page.context["treatment_vs_control"]
+    assert versus["votes_control"] == 4 and versus["p_value"] is None and versus["ci_low"] is None
+    assert "No interval or p-value yet:" in page.content.decode()
+
+
+def test_few_people_and_few_scenes_are_flagged_beside_the_model_pairs(staff_client, vote_study):
+    page = staff_client.get(reverse("staff:report", args=["votes"]))
+    assert page.context["few_people_and_scenes"] and "Few participants and few scenes:" in page.content.decode()
