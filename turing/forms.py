@@ -2,7 +2,8 @@ import unicodedata
 
 from django import forms
 
-from turing.models import ANSWERS, LABEL_MAX_LENGTH, Study
+from turing.assignment import pool_scenes
+from turing.models import ANSWERS, LABEL_MAX_LENGTH, Pool, Study
 from turing.power import DEFAULT_SCENES, MIN_SIMULATIONS, estimate_sds, plan_from
 from turing.reporting import votes_frame
 
@@ -91,6 +92,11 @@ class PlanForm(forms.Form):
                                           "pilot's).")
     power = forms.FloatField(label="Target power", initial=0.8)
     alpha = forms.FloatField(initial=0.05, help_text="Two-sided test level.")
+    models = forms.IntegerField(
+        initial=2, min_value=2, required=False,
+        help_text="Models the study compares: the report Holm-corrects over their pairs, so the test is planned at "
+                  "alpha / pairs.",
+    )
     simulations = forms.IntegerField(
         initial=PLAN_PAGE_SIMULATIONS, min_value=MIN_SIMULATIONS, max_value=PLAN_PAGE_MAX_SIMULATIONS,
         help_text="Simulated studies per number of participants.",
@@ -103,8 +109,10 @@ class PlanForm(forms.Form):
             return cleaned
         pilot = cleaned["pilot"]
         settings = {name: cleaned[name] for name in (
-            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha")}
-        estimate_pilot = None if pilot is None else lambda: estimate_sds(votes_frame(pilot), seed=cleaned["seed"])
+            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha",
+            "models")}
+        estimate_pilot = None if pilot is None else lambda: estimate_sds(
+            votes_frame(pilot), seed=cleaned["seed"], scenes=pool_scenes(pilot)[Pool.SCORED])
         try:
             cleaned["plan"], cleaned["pilot_estimate"] = plan_from(settings, estimate_pilot)
         except ValueError as error:

@@ -85,7 +85,8 @@ def test_a_target_out_of_reach_is_said_so():
     ({"difference": 0.0}, "difference must not be 0"),
     ({"difference": 0.75}, "baseline \\+ difference must lie strictly between 0 and 1, got 1.05"),
     ({"trials_per_model": 51}, "needs 2 x 51 distinct scenes and the plan has 100"),
-    ({"participant_sd": -0.1}, "zero or more"),
+    ({"participant_sd": -0.1}, "must lie between 0 and 10"),
+    ({"image_sd": 50}, "must lie between 0 and 10"),
     ({"power": 1.0}, "power must lie strictly between 0 and 1"),
     ({"alpha": 0.0}, "alpha must lie strictly between 0 and 1"),
 ])
@@ -106,14 +107,14 @@ def test_json_output_parses_and_holds_the_answer():
     answer = json.loads(plan_study(**EASY, simulations=20, json=True))
     assert isinstance(answer["participants_needed"], int) and answer["reached"]
     assert answer["plan"] == {**EASY, "participant_sd": 0.0, "image_sd": 0.0, "scenes": 100, "power": 0.8,
-                              "alpha": 0.05}
+                              "alpha": 0.05, "models": 2}
     assert answer["pilot"] is None and answer["simulations"] == 20
     assert {"participants", "power", "se", "simulations"} <= set(answer["curve"][0])
 
 
 def test_text_output_answers_first_then_assumptions_then_curve():
     lines = plan_study(**EASY, simulations=20).splitlines()
-    assert lines[0].endswith(" at alpha 0.05.") and " participants are needed: with " in lines[0]
+    assert " at alpha 0.05." in lines[0] and " participants are needed: with " in lines[0]
     assert lines.index("Assumptions:") < lines.index("Power curve:")
     assert lines[lines.index("Power curve:") + 1].split() == ["participants", "power", "std.", "error", "studies"]
 
@@ -195,3 +196,19 @@ def test_staff_page_refuses_anonymous_visitors(client, db):
 
 def test_study_list_links_the_planner(staff_client):
     assert reverse("staff:plan") in staff_client.get(reverse("staff:study_list")).content.decode()
+
+
+def test_more_models_plan_for_holms_strictest_step(alike_answer):
+    three = Plan(baseline=0.30, difference=0.10, trials_per_model=10, models=3)
+    assert three.pairs == 3 and three.test_alpha == pytest.approx(0.05 / 3)
+    assert power.participants_needed(three, simulations=40, seed=0).participants_needed > \
+        alike_answer.participants_needed
+    with pytest.raises(ValueError, match="at least 2 models"):
+        Plan(baseline=0.3, difference=0.1, trials_per_model=10, models=1)
+
+
+def test_the_answer_says_how_far_simulation_error_alone_could_move_it(alike_answer):
+    spread = power.uncertainty(alike_answer)
+    assert spread is not None and spread >= 1
+    assert f"uncertain by about ±{spread}" in power.answer(alike_answer)
+    assert alike_answer.as_dict()["uncertainty"] == spread

@@ -4,7 +4,8 @@ from dataclasses import asdict
 from django.core.management.base import BaseCommand, CommandError
 
 from turing import power
-from turing.models import Study
+from turing.assignment import pool_scenes
+from turing.models import Pool, Study
 from turing.reporting import votes_frame
 
 
@@ -33,6 +34,9 @@ class Command(BaseCommand):
                                  "pilot's).")
         parser.add_argument("--power", type=float, default=0.8, help="Target power (default 0.8).")
         parser.add_argument("--alpha", type=float, default=0.05, help="Two-sided test level (default 0.05).")
+        parser.add_argument("--models", type=int, default=2, metavar="K",
+                            help="Models the study compares (default 2): the report Holm-corrects over their "
+                                 "pairs, so the test is planned at alpha / pairs.")
         parser.add_argument("--simulations", type=int, default=power.DEFAULT_SIMULATIONS, metavar="N",
                             help=f"Simulated studies per number of participants (default "
                                  f"{power.DEFAULT_SIMULATIONS}, about half a minute).")
@@ -41,13 +45,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, pilot, simulations, seed, **options):
         settings = {key: options[key] for key in (
-            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha")}
+            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha",
+            "models")}
 
         def estimate_pilot():
             study = Study.objects.filter(slug=pilot).first()
             if study is None:
                 raise CommandError(f"No study with slug '{pilot}'.")
-            return power.estimate_sds(votes_frame(study), seed=seed)
+            return power.estimate_sds(votes_frame(study), seed=seed, scenes=pool_scenes(study)[Pool.SCORED])
 
         try:
             plan, estimate = power.plan_from(settings, None if pilot is None else estimate_pilot)

@@ -8,8 +8,9 @@ votes the way participant.js does (the JSON reply names the next trial), and fin
 A bot answers "real" with probability --p-real SOURCE=P for an image of that source, so a researcher can
 see what the report shows for known fooling rates before the poster session. Real people and images differ:
 --participant-sd S gives each bot, and --image-sd S each image, its own offset drawn from N(0, S) on the
-logit scale, so that p = expit(logit(P) + bot offset + image offset) and a dry run shows the interval widths
-a real study would have.
+logit scale, so that p = expit(mu + bot offset + image offset), with mu set so that the average of p over
+bots and images is P (turing.simulation.logit_mean): P is then the rate the report estimates, and a dry run
+shows the interval widths a real study would have.
 """
 
 import json
@@ -24,6 +25,7 @@ from django.test import Client
 from django.urls import resolve, reverse
 from scipy import special
 
+from turing import simulation
 from turing.models import CATCH, GENERATED, REAL, Study, Trial
 from turing.views import BOT_SESSION_KEY
 
@@ -62,8 +64,8 @@ def bot_host():
 
 
 class Bot:
-    def __init__(self, study, label, p_real, rng, offset=0.0, image_offsets=None):
-        self.study, self.label, self.p_real, self.rng = study, label, p_real, rng
+    def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None):
+        self.study, self.label, self.logit_means, self.rng = study, label, logit_means, rng
         self.offset, self.image_offsets = offset, image_offsets or {}
         self.client = Client(HTTP_HOST=bot_host())
         session = self.client.session
@@ -101,7 +103,7 @@ class Bot:
         # The bot may look up what a human could only see: the image URL is the trial's own token.
         source, stimulus = Trial.objects.values_list("stimulus__source", "stimulus").get(
             image_token=resolve(trial["image_url"]).kwargs["token"])
-        logit = special.logit(self.p_real[source]) + self.offset + self.image_offsets.get(stimulus, 0.0)
+        logit = self.logit_means[source] + self.offset + self.image_offsets.get(stimulus, 0.0)
         answer = REAL if self.rng.random() < special.expit(logit) else GENERATED
         response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))
         reply = self.request(
@@ -150,8 +152,13 @@ class Command(BaseCommand):
         offsets = random.Random(None if seed is None else f"{seed}:offsets")
         stimuli = study.stimuli.order_by("pk").values_list("pk", flat=True)
         image_offsets = {pk: offsets.gauss(0.0, image_sd) for pk in stimuli}
+        # P is the rate over all people and images, what the report estimates; where they differ, a typical
+        # bot and image answer "real" less often than P says when P > 0.5 (simulation.logit_mean).
+        spread = math.hypot(participant_sd, image_sd)
+        logit_means = {source: simulation.logit_mean(p, spread) if 0 < p < 1 else special.logit(p)
+                       for source, p in p_real.items()}
         for label in labels:
-            Bot(study, label, p_real, rng, offsets.gauss(0.0, participant_sd), image_offsets).run()
+            Bot(study, label, logit_means, rng, offsets.gauss(0.0, participant_sd), image_offsets).run()
         self.print_summary(study, labels, p_real)
 
     def print_summary(self, study, labels, p_real):
