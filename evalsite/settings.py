@@ -8,13 +8,22 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
 def env_bool(name, default):
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+    """A yes/no environment variable; anything else (SECURE_SSL_REDIRECT=ture) stops start-up with a message."""
+    value = os.environ.get(name, str(default)).strip().lower()
+    if value not in TRUE | FALSE:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a yes/no value: use one of "
+                                   f"{', '.join(sorted(TRUE | FALSE - {''}))}")
+    return value in TRUE
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -94,7 +103,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 

@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from turing.health import healthz
+
 urlpatterns = [
     # Participants arrive on a study's own short URL; whoever opens the bare address is the researcher.
     path("", RedirectView.as_view(pattern_name="staff:study_list"), name="home"),
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("staff/", include("turing.staff_urls")),
     path("", include("turing.urls")),

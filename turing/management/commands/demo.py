@@ -5,11 +5,9 @@ again goes straight to serving. Models are trained for a few CPU minutes on ~50 
 pipeline and the statistics working, not to fool anybody.
 """
 
-import io
 import json
 import os
 import secrets
-import socket
 from pathlib import Path
 
 from django.conf import settings
@@ -46,7 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--backbones", choices=["auto", "none"], default="auto",
                             help="auto: pretrained VGG16 / Inception-ResNet-v2 when their weights can be loaded, "
                                  "random otherwise; none: always random (no download attempted).")
-        parser.add_argument("--addrport", default="0.0.0.0:8000", help="Where to serve (default 0.0.0.0:8000).")
+        parser.add_argument("--port", type=int, default=8000, help="Port to serve on (default 8000), as manage.py serve.")
 
     def handle(self, *args, **options):
         workdir = options["workdir"].resolve()
@@ -56,10 +54,16 @@ class Command(BaseCommand):
         split_dir = self.prepare_data(workdir, options)
         runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
         self.build_study(split_dir, runs, options)
-        login = self.staff_login(workdir)
-        self.print_urls(options["addrport"], login)
-        if not options["no_serve"]:
-            call_command("runserver", options["addrport"], use_reloader=False)
+        self.step("4/4 Ready")
+        for line in self.staff_login(workdir):
+            self.stdout.write(f"  {line}")
+        join, report = reverse("turing:join", args=["demo"]), reverse("staff:report", args=["demo"])
+        if options["no_serve"]:
+            self.stdout.write(f"  Serve it with: python manage.py serve --study demo   (participants {join}, "
+                              f"report {report})")
+        else:
+            self.stdout.write(f"  Serving with gunicorn; the report is at {report}")
+            call_command("serve", port=options["port"], study="demo")
 
     def step(self, message):
         self.stdout.write(self.style.MIGRATE_HEADING(message))
@@ -192,23 +196,6 @@ class Command(BaseCommand):
             ))
         return lines
 
-    def print_urls(self, addrport, login):
-        import segno
-
-        self.step("4/4 Ready")
-        host, _, port = addrport.rpartition(":")
-        if host in ("", "0.0.0.0"):
-            host = lan_address()
-        base = f"http://{host}:{port}"
-        join = base + reverse("turing:join", args=["demo"])
-        self.stdout.write(f"  Participants: {join}")
-        qr = io.StringIO()
-        segno.make(join, error="m").terminal(out=qr, compact=True)
-        self.stdout.write(qr.getvalue(), ending="")
-        self.stdout.write(f"  Staff report: {base}{reverse('staff:report', args=['demo'])}")
-        for line in login:
-            self.stdout.write(f"  {line}")
-
 
 def read_staff_logins(path):
     """{username: password} of the accounts the demo created, as recorded in the workdir."""
@@ -232,13 +219,3 @@ def write_staff_logins(path, logins):
         json.dump(logins, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def lan_address():
-    """This machine's first non-loopback IPv4 address, the one phones on the same network can reach."""
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-    except OSError:
-        infos = []
-    addresses = [info[4][0] for info in infos if not info[4][0].startswith("127.")]
-    return addresses[0] if addresses else "127.0.0.1"

@@ -1,0 +1,138 @@
+"""The ways a researcher serves a study, as real processes: `manage.py serve` (gunicorn, LAN settings), the
+production settings under gunicorn, and a server that refuses to start without collected static files."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+ROOT = settings.BASE_DIR
+START_SECONDS = 60
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def environment(tmp_path, **extra):
+    """A database, media and static folder of the test's own; the settings module and key from ``extra``."""
+    return os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "MEDIA_ROOT": str(tmp_path / "media"),
+        "STATIC_ROOT": str(tmp_path / "static"), "SECRET_KEY": "test-" + "k" * 50,
+    } | extra
+
+
+def manage(env, *args):
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def get(url, **headers):
+    """(status, body, final URL); redirects are not followed."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
+            return response.status, response.read().decode(errors="replace"), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace"), error.headers
+
+
+def wait_until_healthy(process, base, **headers):
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{process.stdout.read()}")
+        try:
+            if get(f"{base}/healthz", **headers)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail("the server did not answer /healthz within a minute")
+
+
+@pytest.fixture
+def server():
+    """Starts a command as a process group and stops the whole group afterwards."""
+    started = []
+
+    def start(command, env):
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def make_study(env):
+    manage(env, "migrate", "--noinput")
+    manage(env, "shell", "-c", "from turing.models import Study; Study.objects.create(slug='lan', title='LAN')")
+
+
+def test_serve_runs_gunicorn_with_static_files_and_prints_the_urls(tmp_path, server):
+    env = environment(tmp_path)
+    make_study(env)
+    port = free_port()
+    process = server([sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "2"], env)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_healthy(process, base)
+
+    status, page, _ = get(f"{base}/s/lan/")
+    assert status == 200 and "LAN" in page
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', page).group(1)
+    assert re.search(r"\.[0-9a-f]{12}\.css$", stylesheet)  # from collectstatic's manifest, DEBUG off
+    status, css, headers = get(base + stylesheet)
+    assert status == 200 and css and "max-age" in headers["Cache-Control"]
+    status, _, headers = get(f"{base}/staff/")
+    assert status == 302 and headers["Location"].startswith("/admin/login/")
+    assert get(f"{base}/s/lan/", Host="intruder.example")[0] == 400
+
+    os.killpg(process.pid, signal.SIGTERM)
+    output = process.communicate(timeout=30)[0]
+    assert "Participants of 'LAN': http://" in output and "/s/lan/" in output
+    assert "/staff/" in output and "gunicorn" in output.lower()
+
+
+def test_production_settings_under_gunicorn_serve_participants_and_staff(tmp_path, server):
+    env = environment(tmp_path, DJANGO_SETTINGS_MODULE="evalsite.settings_production", ALLOWED_HOSTS="127.0.0.1")
+    make_study(env)
+    manage(env, "collectstatic", "--noinput")
+    port = free_port()
+    process = server([sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--workers", "2",
+                      "--bind", f"127.0.0.1:{port}"], env)
+    base, behind_tls = f"http://127.0.0.1:{port}", {"X-Forwarded-Proto": "https"}
+    wait_until_healthy(process, base, **behind_tls)
+    status, page, headers = get(f"{base}/s/lan/", **behind_tls)
+    assert status == 200 and "LAN" in page and "Strict-Transport-Security" in headers
+    assert get(f"{base}/staff/", **behind_tls)[0] == 302
+    assert get(f"{base}/admin/login/", **behind_tls)[0] == 200
+    # Plain HTTP reaching the app means the proxy is not doing TLS: sent to HTTPS.
+    assert get(f"{base}/s/lan/")[0] == 301
+
+
+def test_without_collectstatic_the_server_stops_at_start_with_what_to_do(tmp_path, server):
+    env = environment(tmp_path, DJANGO_SETTINGS_MODULE="evalsite.settings_production")
+    make_study(env)
+    process = server([sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--bind", f"127.0.0.1:{free_port()}"],
+                     env)
+    output = process.communicate(timeout=START_SECONDS)[0]
+    assert process.returncode != 0
+    assert "no static files manifest" in output and "collectstatic" in output
