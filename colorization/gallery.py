@@ -5,6 +5,7 @@ imports it): images come in as PIL images or numpy arrays. Figures are built wit
 or global figure state is involved and the caller saves them with figure.savefig.
 """
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
@@ -51,6 +52,12 @@ def gallery_figure(rows, caption):
     for row in rows:
         if len(row["images"]) != len(row["labels"]):
             raise ValueError(f"row {row['title']!r}: {len(row['images'])} images but {len(row['labels'])} labels")
+    # Titles, scene names and captions are free text: "$x^$" is a name, not mathtext (which raises on it).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _gallery_figure(rows, caption)
+
+
+def _gallery_figure(rows, caption):
     n_cols = max(len(row["images"]) for row in rows)
     # Each row as tall as its first image's aspect ratio asks for, so landscape photos leave no blank bands.
     heights = [CELL_INCHES * (aspect(row["images"][0]) if row["images"] else 1.0) for row in rows]
@@ -66,5 +73,6 @@ def gallery_figure(rows, caption):
             if c == 0:
                 ax.set_ylabel(row["title"], fontsize=9)
         previous_labels = row["labels"]
-    figure.supxlabel(caption, fontsize=9, wrap=True)
+    # Wrapped text ignores text.parse_math (matplotlib 3.11), so the caption's dollar signs are escaped instead.
+    figure.supxlabel(caption.replace("$", r"\$"), fontsize=9, wrap=True)
     return figure

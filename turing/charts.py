@@ -2,6 +2,7 @@
 
 from io import BytesIO
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
@@ -14,6 +15,12 @@ MODEL_COLOUR = "#3b6fb6"
 
 def fooling_rate_chart(summary, title=""):
     """PNG bytes: one bar per summary row (share judged real) with its 95% interval over participants and images."""
+    # The title and model names are free text: "$x^$" is a name, not mathtext (which raises on it).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _chart(summary, title)
+
+
+def _chart(summary, title):
     rows = summary[summary["votes"] > 0]
     figure = Figure(figsize=(6.4, 3.8), dpi=120)
     FigureCanvasAgg(figure)

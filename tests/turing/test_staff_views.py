@@ -194,3 +194,11 @@ def test_a_control_group_of_one_gets_no_test_and_is_told_why(staff_client, vote_
 def test_few_people_and_few_scenes_are_flagged_beside_the_model_pairs(staff_client, vote_study):
     page = staff_client.get(reverse("staff:report", args=["votes"]))
     assert page.context["few_people_and_scenes"] and "Few participants and few scenes:" in page.content.decode()
+
+
+def test_a_title_with_mathtext_characters_draws_literally(staff_client, vote_study):
+    study, _ = vote_study
+    Study.objects.filter(pk=study.pk).update(title=r"Real or $x^$ a_b \ fake?")
+    assert staff_client.get(reverse("staff:report_chart", args=["votes"])).status_code == 200
+    figure = staff_client.get(reverse("staff:gallery_figure", args=["votes", "png"]))
+    assert figure.status_code == 200 and figure["Content-Type"] == "image/png"
