@@ -179,8 +179,7 @@ def test_participant_and_trial_admins_are_read_only(admin_client, voted_study):
 def test_admin_requires_staff_login(client, django_user_model, small_study):
     url = reverse("admin:turing_study_changelist")
     assert client.get(url).status_code == 302
-    django_user_model.objects.create_user("visitor", password="pw-for-tests")
-    client.login(username="visitor", password="pw-for-tests")
+    client.force_login(django_user_model.objects.create_user("visitor", password="pw-for-tests"))
     response = client.get(url)
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
 
