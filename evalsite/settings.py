@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "turing.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during login into its 429 page.
     "axes.middleware.AxesMiddleware",
 ]

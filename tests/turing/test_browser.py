@@ -199,3 +199,30 @@ def test_a_kiosk_left_alone_returns_to_the_start(page, live_server, build_study,
     expect(page.get_by_role("button", name="Start")).to_be_visible()
     walked_away = Participant.objects.get(study=study)
     assert walked_away.finished_at is None and walked_away.trials.exclude(answer="").count() == 1
+
+
+def test_a_vote_that_meets_an_outage_is_retried_until_it_lands(page, live_server, build_study):
+    study = build_study("outage", scenes=6, size=64, trials_per_participant=2, seed=4)
+    outage = {"left": 2}
+
+    def database_down(route):
+        # The first two sends of the vote meet a server without its database, as the middleware answers.
+        if outage["left"]:
+            outage["left"] -= 1
+            route.fulfill(status=503, content_type="application/json", body='{"retry": true, "retry_seconds": 3}')
+        else:
+            route.continue_()
+
+    page.route("**/vote/**", database_down)
+    page.goto(f"{live_server.url}{reverse('turing:join', args=['outage'])}")
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(f"**{reverse('turing:trial', args=['outage'])}")
+    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+    page.wait_for_timeout(LOOK_MS)
+    page.get_by_role("button", name="Real").click()
+    expect(page.get_by_text("Connection problem — retrying…")).to_be_visible()
+    expect(page.locator(".progress")).to_have_text("2 / 2", timeout=10_000)
+    assert outage["left"] == 0
+    participant = Participant.objects.get(study=study)
+    assert participant.trials.exclude(answer="").count() == participant.answer_count == 1

@@ -9,6 +9,9 @@
   // Nobody judges a photo within this long of seeing it: a tap that soon is the second half of a double tap
   // (or a key held down), and must not answer the image that has just replaced the one tapped.
   const MIN_ANSWER_MS = 400;
+  // Retries of a vote that met a lost connection or a server without its database: 1 s, 2 s, 4 s ... 15 s.
+  const RETRY_FIRST_MS = 1000;
+  const RETRY_MAX_MS = 15000;
 
   function start() {
     const dataElement = document.getElementById("trial-data");
@@ -90,28 +93,34 @@
       form.classList.add("busy");
       const body = new URLSearchParams({ answer: answer });
       body.set("response_ms", String(Math.round(performance.now() - shownAt)));
-      let response;
-      try {
-        response = await fetch(trial.vote_url, {
-          method: "POST",
-          body: body,
-          headers: { "X-CSRFToken": csrfToken, Accept: "application/json" },
-          credentials: "same-origin",
-        });
-      } catch (error) {
-        // Nothing was stored, or it was and resending the same answer is harmless: the server
-        // records a repeated answer once.
-        status.textContent = "Connection problem: your answer was not sent. Please try again.";
-        busy = false;
-        form.classList.remove("busy");
-        return;
-      }
-      const isJson = (response.headers.get("Content-Type") || "").startsWith("application/json");
-      const reply = isJson ? await response.json() : null;
-      if (!response.ok || !reply) {
-        // Refused (already answered, study closed, session lost): the server's page says why.
-        window.location.assign((reply && reply.redirect) || window.location.href);
-        return;
+      // A lost connection or a server without its database (503 with retry) is retried with the same answer,
+      // backing off up to RETRY_MAX_MS: the server records a repeated answer once, so an answer stored
+      // before the failure is accepted as the repeat it is.
+      let reply = null;
+      for (let wait = RETRY_FIRST_MS; reply === null; wait = Math.min(2 * wait, RETRY_MAX_MS)) {
+        let response = null;
+        try {
+          response = await fetch(trial.vote_url, {
+            method: "POST",
+            body: body,
+            headers: { "X-CSRFToken": csrfToken, Accept: "application/json" },
+            credentials: "same-origin",
+          });
+        } catch (error) {
+          response = null;
+        }
+        const isJson = response && (response.headers.get("Content-Type") || "").startsWith("application/json");
+        const answer = isJson ? await response.json() : null;
+        if (response && response.ok && answer) {
+          reply = answer;
+        } else if (response && !(response.status === 503 && answer && answer.retry)) {
+          // Refused (already answered, study closed, session lost): the server's page says why.
+          window.location.assign((answer && answer.redirect) || window.location.href);
+          return;
+        } else {
+          status.textContent = "Connection problem — retrying…";
+          await new Promise(function (resolve) { setTimeout(resolve, wait); });
+        }
       }
       status.textContent = "";
       if (reply.feedback) {

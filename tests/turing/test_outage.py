@@ -1,0 +1,59 @@
+"""A database that stops answering: participants get a 503 that says to wait and retries, never a bare 500,
+and an answer stored just before the failure is accepted once when sent again."""
+
+import pytest
+from django.db import OperationalError
+from django.urls import reverse
+
+from tests.turing.participant_steps import current_trial, join, right_answer
+from turing import views
+
+pytestmark = pytest.mark.django_db
+
+
+def fail_once(monkeypatch, name):
+    """Make turing.views.<name> raise OperationalError on its next call only."""
+    real = getattr(views, name)
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, name, flaky)
+
+
+def test_a_page_during_an_outage_is_a_503_that_reloads_itself(client, small_study, monkeypatch):
+    join(client, small_study)
+    fail_once(monkeypatch, "current_participant")
+    page = client.get(reverse("turing:trial", args=[small_study.slug]))
+    assert page.status_code == 503 and page["Retry-After"] == "3"
+    body = page.content.decode()
+    assert "Connection problem — retrying…" in body and 'http-equiv="refresh"' in body
+
+
+def test_a_vote_stored_before_the_outage_is_accepted_once_when_retried(client, small_study, monkeypatch):
+    participant = join(client, small_study)
+    data, trial = current_trial(client, small_study)
+    # The answer is written, then the query for the next trial meets the outage.
+    real = views.unanswered
+    calls = []
+
+    def after_the_write(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("the database went away")
+        return real(*args)
+
+    monkeypatch.setattr(views, "unanswered", after_the_write)
+    vote = {"answer": right_answer(trial)}
+    first = client.post(data["vote_url"], vote, headers={"accept": "application/json"})
+    assert first.status_code == 503 and first.json() == {"retry": True, "retry_seconds": 3}
+    trial.refresh_from_db()
+    assert trial.answer == right_answer(trial)  # stored before the failure
+    again = client.post(data["vote_url"], vote, headers={"accept": "application/json"})
+    assert again.status_code == 200 and again.json()["next"] is not None
+    participant.refresh_from_db()
+    assert participant.answer_count == 1
