@@ -1,4 +1,5 @@
-"""A database outage answered as one: 503 with a retry, never a bare "Server Error (500)"."""
+"""Middleware: a database outage answered as one (503 with a retry, never a bare "Server Error (500)"), and
+the Permissions-Policy header."""
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
@@ -27,3 +28,19 @@ class DatabaseUnavailableMiddleware:
         # Rendered without the request: context processors would ask the database for the user.
         page = render_to_string("turing/unavailable.html", {"retry_seconds": RETRY_SECONDS})
         return HttpResponse(page, status=503, headers=headers)
+
+
+# Nothing here needs a camera, microphone, location or payment: a page that asked would be an injected one.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer", "microphone",
+    "payment", "usb"))
+
+
+class PermissionsPolicyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
