@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Started by .ci/postgres for the tests marked `postgres` (concurrent requests need a database server).
+# Started by .ci/postgres: the whole suite runs again on it (the browser test only once), and the tests
+# marked `postgres` (concurrent requests) run only there.
 TEST_POSTGRES_URL ?= postgres://turing:turing@127.0.0.1:5432/turing
 
 .PHONY: demo test venv browser postgres clean-demo
@@ -30,7 +31,7 @@ postgres:
 
 test: $(STAMP) browser postgres
 	$(PY) -m pytest
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "postgres or also_postgres"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser"
 
 clean-demo:
 	rm -rf db.sqlite3 media/stimuli media/demo

@@ -9,8 +9,6 @@ from django.db.migrations.executor import MigrationExecutor
 
 from turing.models import Participant, Study, Trial
 
-pytestmark = pytest.mark.also_postgres
-
 BEFORE = [("turing", "0001_initial")]
 AFTER = [("turing", "0003_participant_answer_count")]
 

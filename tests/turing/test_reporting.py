@@ -11,7 +11,7 @@ from turing import statistics as st
 from turing.models import Participant, Study
 from turing.tally import Tally
 
-pytestmark = [pytest.mark.django_db, pytest.mark.also_postgres]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -153,7 +153,6 @@ def test_poster_has_the_join_url_and_its_qr_code(staff_client, vote_study):
     assert "<svg" in page and 'class="segno"' in page
 
 
-@pytest.mark.also_postgres
 def test_an_unchanged_report_is_read_from_the_cache_and_a_vote_refreshes_it(client, staff_client, small_study):
     url = reverse("staff:dashboard", args=[small_study.slug])
     participant = join(client, small_study)
@@ -168,7 +167,6 @@ def test_an_unchanged_report_is_read_from_the_cache_and_a_vote_refreshes_it(clie
     assert staff_client.get(url).context["participation"]["votes"] == scored > 0
 
 
-@pytest.mark.also_postgres
 def test_every_answer_is_counted_once_for_the_cache_key(client, small_study):
     participant = join(client, small_study)
     data, trial = current_trial(client, small_study)
