@@ -129,6 +129,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "admin:login"
 # A participant's session must outlive a long study and a phone put to sleep.
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+# No script reads the CSRF cookie (participant.js takes the token from its form), so scripts may not.
+CSRF_COOKIE_HTTPONLY = True
 
 LOGGING = {
     "version": 1,
