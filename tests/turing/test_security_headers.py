@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.turing.participant_steps import join
+
 pytestmark = pytest.mark.django_db
 
 
@@ -19,8 +21,6 @@ def test_the_session_and_csrf_cookies_are_out_of_reach_of_scripts(client, settin
 
 
 def test_every_page_forbids_inline_scripts_and_styles_but_the_trials_own(client, small_study):
-    from tests.turing.participant_steps import join
-
     first, second = client.get("/admin/login/"), client.get("/admin/login/")
     policy = first["Content-Security-Policy"]
     assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
