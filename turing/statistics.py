@@ -121,12 +121,9 @@ def _grouped_variance(tally, groups, coefficients, rates, n_groups):
     by_stimulus, by_cell if the tally has one): each row's influence is coefficient * (judged_real -
     rate * votes), summed over its votes.
     """
-    tables = [tally.by_participant, tally.by_stimulus] + ([tally.by_cell] if tally.by_cell is not None else [])
-    units = [tally.by_participant["participant"].to_numpy(), tally.by_stimulus["scene_code"].to_numpy()]
-    if tally.by_cell is not None:
-        units.append(tally.by_cell["participant"].to_numpy() * len(tally.stimuli) + tally.by_cell["scene_code"].to_numpy())
     sums, squares, votes = [], None, None
-    for table, unit, group, coefficient, rate in zip(tables, units, groups, coefficients, rates):
+    for table, unit, group, coefficient, rate in zip(tally.row_tables, tally.sampling_units, groups, coefficients,
+                                                      rates):
         used = group >= 0
         k, n = table["judged_real"].to_numpy()[used], table["votes"].to_numpy()[used]
         c, r = coefficient[used], rate[used]
@@ -135,11 +132,8 @@ def _grouped_variance(tally, groups, coefficients, rates, n_groups):
         if squares is None:  # the participant rows hold every vote once
             squares = np.bincount(group[used], weights=_vote_squares(k, n, r, c), minlength=n_groups)
             votes = np.bincount(group[used], weights=n, minlength=n_groups)
-    return crossed.crossed_variance(sums[0], sums[1], squares, votes, n_groups, cells=sums[2] if len(sums) > 2 else None)
-
-
-def _row_tables(tally):
-    return [tally.by_participant, tally.by_stimulus] + ([tally.by_cell] if tally.by_cell is not None else [])
+    cells = sums[2] if len(sums) > 2 else None
+    return crossed.crossed_variance(sums[0], sums[1], squares, votes, n_groups, cells=cells)
 
 
 @dataclass(frozen=True)
@@ -157,23 +151,24 @@ class Side:
             chosen = (rows["source"] == self.source).to_numpy()
             return chosen & (rows["group"] == self.group).to_numpy() if self.group else chosen
 
-        return [mask(rows) for rows in _row_tables(tally)]
+        return [mask(rows) for rows in tally.row_tables]
 
 
-def side_counts(tally, side):
-    """(judged_real, votes) of one side."""
-    rows = tally.by_participant[side.masks(tally)[0]]
+def side_counts(tally, side, masks=None):
+    """(judged_real, votes) of one side (``masks``: its masks, if already computed)."""
+    rows = tally.by_participant[(masks or side.masks(tally))[0]]
     return int(rows["judged_real"].sum()), int(rows["votes"].sum())
 
 
 def sides_variance(tally, sides):
     """(variance, df) of a statistic whose influence is sum over sides of coefficient * (judged_real - rate)."""
-    sizes = [len(rows) for rows in _row_tables(tally)]
+    sizes = [len(rows) for rows in tally.row_tables]
     groups = [np.full(size, -1) for size in sizes]
     coefficients, rates = [np.zeros(size) for size in sizes], [np.zeros(size) for size in sizes]
     for side in sides:
-        k, n = side_counts(tally, side)
-        for mask, group, coefficient, rate in zip(side.masks(tally), groups, coefficients, rates):
+        masks = side.masks(tally)
+        k, n = side_counts(tally, side, masks)
+        for mask, group, coefficient, rate in zip(masks, groups, coefficients, rates):
             group[mask], coefficient[mask], rate[mask] = 0, side.coefficient, k / n if n else 0.0
     variance, df, _ = _grouped_variance(tally, groups, coefficients, rates, 1)
     return float(variance[0]), float(df[0])
@@ -196,7 +191,7 @@ def rate_table(votes, by, confidence=CONFIDENCE):
     table = grouped[["votes", "judged_real"]].sum().reset_index()
     keys = pd.MultiIndex.from_frame(table[by])
     groups = [grouped.ngroup().to_numpy()] + [
-        keys.get_indexer(pd.MultiIndex.from_frame(rows[by])) for rows in _row_tables(tally)[1:]]
+        keys.get_indexer(pd.MultiIndex.from_frame(rows[by])) for rows in tally.row_tables[1:]]
     with np.errstate(invalid="ignore", divide="ignore"):
         table["rate"] = table["judged_real"] / table["votes"]
     rate, coefficient = table["rate"].to_numpy(), 1.0 / table["votes"].to_numpy()

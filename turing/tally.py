@@ -43,6 +43,20 @@ class Tally:
     by_cell: pd.DataFrame | None
     votes: int
 
+    @property
+    def row_tables(self):
+        """The tables a statistic's votes are read from: by_participant, by_stimulus, and by_cell if any."""
+        return [self.by_participant, self.by_stimulus] + ([] if self.by_cell is None else [self.by_cell])
+
+    @property
+    def sampling_units(self):
+        """Per row table, each row's sampled unit: its participant, its scene, its (participant, scene) cell."""
+        units = [self.by_participant["participant"].to_numpy(), self.by_stimulus["scene_code"].to_numpy()]
+        if self.by_cell is not None:
+            cells = self.by_cell
+            units.append(cells["participant"].to_numpy() * len(self.stimuli) + cells["scene_code"].to_numpy())
+        return units
+
     @classmethod
     def from_codes(cls, participant, stimulus, judged_real, participants, stimuli):
         """Tally of votes given as codes: ``participant[i]`` and ``stimulus[i]`` index rows of the ``participants``
