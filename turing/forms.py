@@ -2,10 +2,9 @@ import unicodedata
 
 from django import forms
 
-from turing.assignment import pool_scenes
-from turing.models import ANSWERS, LABEL_MAX_LENGTH, Pool, Study
-from turing.power import DEFAULT_SCENES, MIN_SIMULATIONS, estimate_sds, plan_from
-from turing.reporting import votes_frame
+from turing.models import ANSWERS, LABEL_MAX_LENGTH, Study
+from turing.power import DEFAULT_SCENES, MIN_SIMULATIONS, PLAN_SETTINGS, plan_from
+from turing.reporting import pilot_estimate
 
 # Join-URL parameters that carry a participant label, in order of precedence.
 LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID")
@@ -108,11 +107,8 @@ class PlanForm(forms.Form):
         if self.errors:
             return cleaned
         pilot = cleaned["pilot"]
-        settings = {name: cleaned[name] for name in (
-            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha",
-            "models")}
-        estimate_pilot = None if pilot is None else lambda: estimate_sds(
-            votes_frame(pilot), seed=cleaned["seed"], scenes=pool_scenes(pilot)[Pool.SCORED])
+        settings = {name: cleaned[name] for name in PLAN_SETTINGS}
+        estimate_pilot = None if pilot is None else lambda: pilot_estimate(pilot, cleaned["seed"])
         try:
             cleaned["plan"], cleaned["pilot_estimate"] = plan_from(settings, estimate_pilot)
         except ValueError as error:

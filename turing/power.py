@@ -38,7 +38,7 @@ The search for the smallest sufficient number of participants:
   levels off below 1 however many people take part; more scenes help then.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -129,6 +129,10 @@ class Plan:
             rates={BASELINE_MODEL: self.baseline, COMPARED_MODEL: self.compared},
             participant_sd=self.participant_sd, image_sd=self.image_sd,
         )
+
+
+# The settings a plan is made of, as the command's options and the planner page's fields name them.
+PLAN_SETTINGS = tuple(field.name for field in fields(Plan))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, IntegerField, Max, Sum, When
 
+from turing import power
 from turing import statistics as st
-from turing.models import REAL, Participant, Trial
+from turing.assignment import pool_scenes
+from turing.models import REAL, Participant, Pool, Trial
 from turing.tally import Tally, as_tally
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
@@ -127,6 +129,12 @@ def votes_frame(study, selection=Selection()):
         "expertise": person["expertise"].map(EXPERTISE_ANSWERS).to_numpy(),
     })
     return frame[VOTE_COLUMNS]
+
+
+def pilot_estimate(study, seed=0):
+    """power.PilotEstimate of a pilot study: its people's scored votes, and its whole pool of scored scenes
+    (a short pilot's votes may not reach them all)."""
+    return power.estimate_sds(votes_frame(study), seed=seed, scenes=pool_scenes(study)[Pool.SCORED])
 
 
 def study_tally(study, selection=Selection()):

@@ -4,9 +4,8 @@ from dataclasses import asdict
 from django.core.management.base import BaseCommand, CommandError
 
 from turing import power
-from turing.assignment import pool_scenes
-from turing.models import Pool, Study
-from turing.reporting import votes_frame
+from turing.models import Study
+from turing.reporting import pilot_estimate
 
 
 class Command(BaseCommand):
@@ -44,15 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
 
     def handle(self, *args, pilot, simulations, seed, **options):
-        settings = {key: options[key] for key in (
-            "baseline", "difference", "trials_per_model", "participant_sd", "image_sd", "scenes", "power", "alpha",
-            "models")}
+        settings = {key: options[key] for key in power.PLAN_SETTINGS}
 
         def estimate_pilot():
             study = Study.objects.filter(slug=pilot).first()
             if study is None:
                 raise CommandError(f"No study with slug '{pilot}'.")
-            return power.estimate_sds(votes_frame(study), seed=seed, scenes=pool_scenes(study)[Pool.SCORED])
+            return pilot_estimate(study, seed)
 
         try:
             plan, estimate = power.plan_from(settings, None if pilot is None else estimate_pilot)
