@@ -38,21 +38,11 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
     "payment", "usb"))
 
 
-class PermissionsPolicyMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        return response
-
-
-class ContentSecurityPolicyMiddleware:
-    """Scripts and styles from this site's own files only, no inline code: an injected <script> or style
-    attribute does nothing. The one inline style (a trial's exposure time) carries request.csp_nonce, made
-    afresh for every response. Images may be data: URLs (the favicon); forms post here only; no page may be
-    framed."""
+class SecurityHeadersMiddleware:
+    """Permissions-Policy on every response, and on pages a Content-Security-Policy: scripts and styles from
+    this site's own files only, no inline code, so an injected <script> or style attribute does nothing. The
+    one inline style (a trial's exposure time) carries request.csp_nonce, made afresh for every response.
+    Images may be data: URLs (the favicon); forms post here only; no page may be framed."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -60,12 +50,12 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         request.csp_nonce = secrets.token_urlsafe(16)
         response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         # Pages only: on an image the policy would do nothing, and its nonce would make two images' headers
         # differ (tests/turing/test_votes.py checks that nothing about an image tells its source).
-        if not response.get("Content-Type", "").startswith("text/html"):
-            return response
-        response.headers.setdefault("Content-Security-Policy", "; ".join((
-            "default-src 'self'", "script-src 'self'", f"style-src 'self' 'nonce-{request.csp_nonce}'",
-            "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
-            "form-action 'self'")))
+        if response.get("Content-Type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", "; ".join((
+                "default-src 'self'", "script-src 'self'", f"style-src 'self' 'nonce-{request.csp_nonce}'",
+                "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
+                "form-action 'self'")))
         return response
