@@ -40,6 +40,11 @@ def show(ax, image):
         spine.set_visible(False)
 
 
+# Titles, scene names and captions are free text: "$x^$" is a name, not mathtext (which raises on it).
+# Figures with such text are built inside matplotlib.rc_context(LITERAL_TEXT).
+LITERAL_TEXT = {"text.parse_math": False}
+
+
 def gallery_figure(rows, caption):
     """A figure with one row per dict(title=str, images=[PIL.Image | array], labels=[str]) and a caption below.
 
@@ -52,8 +57,7 @@ def gallery_figure(rows, caption):
     for row in rows:
         if len(row["images"]) != len(row["labels"]):
             raise ValueError(f"row {row['title']!r}: {len(row['images'])} images but {len(row['labels'])} labels")
-    # Titles, scene names and captions are free text: "$x^$" is a name, not mathtext (which raises on it).
-    with matplotlib.rc_context({"text.parse_math": False}):
+    with matplotlib.rc_context(LITERAL_TEXT):
         return _gallery_figure(rows, caption)
 
 

@@ -7,6 +7,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from colorization.gallery import LITERAL_TEXT
 from turing.statistics import REAL, row_label
 
 REAL_COLOUR = "#8c8c8c"
@@ -15,8 +16,7 @@ MODEL_COLOUR = "#3b6fb6"
 
 def fooling_rate_chart(summary, title=""):
     """PNG bytes: one bar per summary row (share judged real) with its 95% interval over participants and images."""
-    # The title and model names are free text: "$x^$" is a name, not mathtext (which raises on it).
-    with matplotlib.rc_context({"text.parse_math": False}):
+    with matplotlib.rc_context(LITERAL_TEXT):
         return _chart(summary, title)
 
 
