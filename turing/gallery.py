@@ -1,9 +1,9 @@
 """A study's gallery for staff: per scene, grayscale input | each model | real, with each image's votes.
 
 The caption gives each source's judged-real rate over all its images with the report's interval (over
-participants and images). Each image shows its judged-real share and vote count from the report's per-image table
-(turing.statistics.per_image_table: answered scored trials of people, both groups pooled), so the
-gallery agrees with the report's default view (bots left out, nobody excluded). Rows can be sorted by the
+participants and images). Each image shows its judged-real share and vote count from the report's cached
+tables (reporting.report_tables, from statistics.per_image_table: answered scored trials of people, both
+groups pooled), so the gallery reads the votes no second time and agrees with the report's default view (bots left out, nobody excluded). Rows can be sorted by the
 images of one source that are judged real most often ("fools most" for a model). The grayscale column is
 never a stimulus: it is computed on demand from the stored real stimulus (turing.stimuli.grayscale_version)
 and shown to staff only.
@@ -77,8 +77,7 @@ def gallery_rows(study, sort=None) -> list[GalleryRow]:
     Within equal shares, more votes first; images without votes go last. An unknown sort raises ValueError.
     """
     check_sort(study, sort)
-    per_image = st.per_image_table(reporting.study_tally(study)).set_index("stimulus")
-    counts = {token: (int(row.votes), int(row.judged_real)) for token, row in per_image.iterrows()}
+    counts = reporting.report_tables(study)["image_counts"]
     models = study.model_names
     by_scene = {}
     # Practice and catch scenes are never scored, so they have no votes to compare.

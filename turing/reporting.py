@@ -319,6 +319,9 @@ def _report_tables(study, selection):
         "treatment_vs_control": _missing_as_none(st.treatment_vs_control(tally)),
         "signal_detection": records(st.signal_detection_by_group(tally)),
         "signal_detection_by_model": records(st.signal_detection_by_model(tally)),
+        # Every image's counts, for the gallery, which shows them all.
+        "image_counts": {token: (int(votes), int(judged)) for token, votes, judged in zip(
+            images["stimulus"], images["votes"], images["judged_real"])},
         "fooling_images": records(fooling.head(REPORT_ROWS)),
         "fooling_images_total": len(fooling),
         "doubted_real_images": records(doubted.head(REPORT_ROWS)),
