@@ -42,6 +42,8 @@ class VoteForm(forms.Form):
     answer = forms.ChoiceField(choices=ANSWERS)
     # Measured by participant.js from image load to click; absent without JavaScript.
     response_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
+    # The page's signed render time (turing.views.shown_token), for a response time without JavaScript.
+    shown = forms.CharField(required=False)
 
 
 def normalize_label(label: str) -> str:

@@ -10,8 +10,10 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,9 +26,10 @@ from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, 
 from turing.models import Participant, Study, Trial, new_token
 from turing.throttle import join_allowed
 
-# Session key holding [trial id, time.time()] of the trial page last rendered, so that a vote sent
-# without JavaScript still gets a (server-side) response time.
-SHOWN_KEY = "turing.shown"
+# Salt of the signed [trial id, time.time()] a trial page's form carries, so that a vote sent without
+# JavaScript still gets a (server-side) response time without a session write on every page.
+SHOWN_SALT = "turing.shown"
+PARTICIPANT_KEY_PREFIX = "turing.participant."
 # Set only by simulate_participants (server-side, in the bot's own session): its participants are bots.
 BOT_SESSION_KEY = "turing.bot"
 # A kiosk's thank-you page returns to a fresh join page by itself after this long.
@@ -37,7 +40,7 @@ KIOSK_IDLE_SECONDS = 120
 
 def participant_key(study_id):
     # One entry per study, so one browser can take part in several studies.
-    return f"turing.participant.{study_id}"
+    return f"{PARTICIPANT_KEY_PREFIX}{study_id}"
 
 
 def kiosk_key(study_id):
@@ -56,6 +59,21 @@ def current_participant(request, study):
     participant = Participant.objects.filter(pk=participant_id, study=study).first()
     if participant:
         participant.study = study
+    return participant
+
+
+def held_participant(request, slug):
+    """The participant (its study with it) this browser holds in study <slug>, in one query; None if none.
+
+    The session names participants by study id and the URL names the study by slug, so the participants
+    the browser holds in any study are looked up together with the slug.
+    """
+    held = [value for key, value in request.session.items() if key.startswith(PARTICIPANT_KEY_PREFIX)]
+    if not held:
+        return None
+    participant = Participant.objects.select_related("study").filter(pk__in=held, study__slug=slug).first()
+    if participant is None or request.session.get(participant_key(participant.study_id)) != participant.pk:
+        return None
     return participant
 
 
@@ -78,10 +96,10 @@ def participant_view(view=None, *, require_open=True):
 
     @functools.wraps(view)
     def wrapper(request, slug, *args, **kwargs):
-        study = get_object_or_404(Study, slug=slug)
+        participant = held_participant(request, slug)
+        study = participant.study if participant else get_object_or_404(Study, slug=slug)
         if require_open and study.status != Study.Status.OPEN:
             return closed(request, study)
-        participant = current_participant(request, study)
         if participant is None:
             return redirect("turing:join", slug)
         return view(request, participant, *args, **kwargs)
@@ -220,41 +238,51 @@ def kiosk(request, slug):
     return redirect("turing:join", slug)
 
 
-def unanswered(participant):
-    return participant.trials.filter(answer="").order_by("position").select_related("stimulus")
+def trials_of(participant):
+    """The participant's trials in order, with their stimuli: one query that tells a participant page everything
+    it needs (the current trial, the next, the progress, whether this is the last)."""
+    return list(participant.trials.select_related("stimulus").order_by("position"))
 
 
-def trial_data(trial, following):
+def open_trials(trials):
+    return [trial for trial in trials if not trial.answer]
+
+
+def trial_data(study, trials, trial, following):
     """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image.
 
     Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
     """
-    totals = trial.participant.trials.aggregate(
-        n_practice=Count("pk", filter=Q(kind=Trial.Kind.PRACTICE)), n_all=Count("pk")
-    )
+    n_practice = sum(t.practice for t in trials)
     if trial.practice:
-        progress = f"Practice {trial.position} / {totals['n_practice']}"
+        progress = f"Practice {trial.position} / {n_practice}"
     else:
-        progress = f"{trial.position - totals['n_practice']} / {totals['n_all'] - totals['n_practice']}"
+        progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
     return {
-        "vote_url": reverse("turing:vote", args=[trial.participant.study.slug, trial.pk]),
+        "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
         "image_url": reverse("turing:image", args=[trial.image_token]),
         "practice": trial.practice,
         "progress": progress,
         "next_image_url": reverse("turing:image", args=[following.image_token]) if following else None,
-        "exposure_ms": trial.participant.study.exposure_ms,
+        "exposure_ms": study.exposure_ms,
     }
 
 
-def mark_shown(request, trial):
-    request.session[SHOWN_KEY] = [trial.pk, time.time()]
+def shown_token(trial):
+    """The signed moment a trial's page was rendered, carried by its form (VoteForm.shown)."""
+    return signing.dumps([trial.pk, time.time()], salt=SHOWN_SALT)
 
 
-def server_response_ms(request, trial):
-    shown = request.session.get(SHOWN_KEY)
-    if not shown or shown[0] != trial.pk:
+def server_response_ms(shown, trial):
+    """Milliseconds since the page with this shown_token was rendered, for a vote sent without JavaScript;
+    None for a missing, forged or other trial's token."""
+    try:
+        shown_pk, shown_at = signing.loads(shown, salt=SHOWN_SALT)
+    except (signing.BadSignature, TypeError, ValueError):
         return None
-    return min(round((time.time() - shown[1]) * 1000), MAX_RESPONSE_MS)
+    if shown_pk != trial.pk:
+        return None
+    return min(max(round((time.time() - shown_at) * 1000), 0), MAX_RESPONSE_MS)
 
 
 @never_cache
@@ -265,26 +293,27 @@ def trial(request, participant):
 
     The URL never names a position, so the back button can only reach the current trial again.
     """
-    upcoming = list(unanswered(participant)[:2])
+    trials = trials_of(participant)
+    upcoming = open_trials(trials)[:2]
     if not upcoming:
         return redirect("turing:finish", participant.study.slug)
     current = upcoming[0]
-    data = trial_data(current, upcoming[1] if len(upcoming) > 1 else None)
-    mark_shown(request, current)
-    context = {"study": participant.study, "trial": current, "data": data}
-    if in_kiosk(request, participant.study_id):
+    study = participant.study
+    data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None)
+    context = {"study": study, "trial": current, "data": data, "shown": shown_token(current)}
+    if in_kiosk(request, study.pk):
         # Someone who walks away from a shared device must not leave their trials to the next person.
         context["kiosk_idle_ms"] = KIOSK_IDLE_SECONDS * 1000
     return render(request, "turing/trial.html", context)
 
 
-def practice_feedback(trial):
+def practice_feedback(trials, trial):
     truth = "a real photograph" if trial.stimulus.is_real else "generated by a computer"
     return {
         "correct": trial.correct,
         "verdict": "Correct!" if trial.correct else "Not quite.",
         "truth": f"That image was {truth}.",
-        "last": not trial.participant.trials.filter(kind=Trial.Kind.PRACTICE, position__gt=trial.position).exists(),
+        "last": not any(t.practice and t.position > trial.position for t in trials),
     }
 
 
@@ -302,6 +331,26 @@ def refuse(request, participant, status, message):
     )
 
 
+def store_answer(participant, trials, trial, answer, response_ms):
+    """Write the answer to trial, the participant's first open trial when trials were read, and count it, as one
+    transaction of two statements; False if another request (a double tap) answered the trial first.
+
+    The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
+    stores nothing. No later trial can have been answered since trials were read (answers go in order, and
+    this one was open), so whether this answer is the participant's last is known from trials.
+    """
+    counted = {"answer_count": F("answer_count") + 1}
+    if len(open_trials(trials)) == 1:
+        counted["finished_at"] = Coalesce(F("finished_at"), timezone.now())
+    with transaction.atomic():
+        stored = Trial.objects.filter(pk=trial.pk, answer="").update(
+            answer=answer, response_ms=response_ms, answered_at=timezone.now()
+        )
+        if stored:
+            Participant.objects.filter(pk=participant.pk).update(**counted)
+    return bool(stored)
+
+
 @require_POST
 @participant_view
 def vote(request, participant, trial_id):
@@ -312,44 +361,37 @@ def vote(request, participant, trial_id):
     earlier one is open. Another participant's trial is a 404. Only a practice vote's reply says whether
     the answer was right; a scored or catch vote's reply is the same whatever was answered.
     """
-    trial = get_object_or_404(participant.trials.select_related("stimulus"), pk=trial_id)
+    trials = trials_of(participant)
+    trial = next((t for t in trials if t.pk == trial_id), None)
+    if trial is None:
+        raise Http404("No such trial.")
     form = VoteForm(request.POST)
     if not form.is_valid():
         return refuse(request, participant, 400, "Please answer with one of the two buttons.")
     answer = form.cleaned_data["answer"]
 
-    if not trial.answer and unanswered(participant).values_list("pk", flat=True).first() != trial.pk:
+    stored = False
+    if not trial.answer and open_trials(trials)[0] is trial:
+        response_ms = form.cleaned_data["response_ms"]
+        if response_ms is None:
+            response_ms = server_response_ms(form.cleaned_data["shown"], trial)
+        stored = store_answer(participant, trials, trial, answer, response_ms)
+    if not trial.answer and not stored:
         # Either a concurrent request (a double tap) answered this trial since it was read, or this is a
         # later trial while an earlier one is still open.
         trial.refresh_from_db(fields=["answer"])
         if not trial.answer:
             return refuse(request, participant, 409, "Please answer the images in order.")
-    if not trial.answer:
-        response_ms = form.cleaned_data["response_ms"]
-        if response_ms is None:
-            response_ms = server_response_ms(request, trial)
-        # The answer="" condition makes the write atomic: of two requests racing, one updates the row and
-        # the other reads the answer stored by the first.
-        with transaction.atomic():
-            stored = Trial.objects.filter(pk=trial.pk, answer="").update(
-                answer=answer, response_ms=response_ms, answered_at=timezone.now()
-            )
-            if stored:
-                Participant.objects.filter(pk=participant.pk).update(answer_count=F("answer_count") + 1)
-        if stored:
-            trial.answer = answer
-        else:
-            trial.refresh_from_db(fields=["answer"])
+    if stored:
+        trial.answer = answer
     if trial.answer != answer:
         return refuse(request, participant, 409, "This image has already been answered; answers cannot be changed.")
 
-    upcoming = list(unanswered(participant)[:2])
+    upcoming = open_trials(trials)[:2]
     study = participant.study
     if upcoming:
         done_url = None
-        mark_shown(request, upcoming[0])
     else:
-        Participant.objects.filter(pk=participant.pk, finished_at=None).update(finished_at=timezone.now())
         # A kiosk always ends on the finish page, which hands the device to the next person.
         finish_url = reverse("turing:finish", args=[study.slug])
         done_url = finish_url if in_kiosk(request, study.pk) else study.completion_url or finish_url
@@ -357,8 +399,8 @@ def vote(request, participant, trial_id):
     if wants_json(request):
         following = upcoming[1] if len(upcoming) > 1 else None
         return JsonResponse({
-            "feedback": practice_feedback(trial) if trial.practice else None,
-            "next": trial_data(upcoming[0], following) if upcoming else None,
+            "feedback": practice_feedback(trials, trial) if trial.practice else None,
+            "next": trial_data(study, trials, upcoming[0], following) if upcoming else None,
             "redirect": done_url,
         })
     if trial.practice:
@@ -371,10 +413,13 @@ def vote(request, participant, trial_id):
 @participant_view
 def feedback(request, participant, trial_id):
     """After a practice vote (without JavaScript): whether it was right; practice trials only."""
-    trial = get_object_or_404(participant.trials.select_related("stimulus"), pk=trial_id, kind=Trial.Kind.PRACTICE)
+    trials = trials_of(participant)
+    trial = next((t for t in trials if t.pk == trial_id and t.practice), None)
+    if trial is None:
+        raise Http404("No such practice trial.")
     if not trial.answer:
         return redirect("turing:trial", participant.study.slug)
-    context = {"study": participant.study, "trial": trial, "feedback": practice_feedback(trial)}
+    context = {"study": participant.study, "trial": trial, "feedback": practice_feedback(trials, trial)}
     return render(request, "turing/feedback.html", context)
 
 
@@ -389,10 +434,11 @@ def finish(request, participant):
     returns by itself) to a fresh join page for the next person.
     """
     study = participant.study
-    if unanswered(participant).exists():
+    trials = trials_of(participant)
+    if open_trials(trials):
         return redirect("turing:trial", study.slug)
     # Every image shown after the practice, attention checks included: the count the participant saw.
-    scored = participant.trials.exclude(kind=Trial.Kind.PRACTICE).select_related("stimulus")
+    scored = [trial for trial in trials if not trial.practice]
     kiosk_mode = in_kiosk(request, study.pk)
     if kiosk_mode:
         request.session.pop(participant_key(study.pk), None)

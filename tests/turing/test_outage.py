@@ -27,7 +27,7 @@ def fail_once(monkeypatch, name):
 
 def test_a_page_during_an_outage_is_a_503_that_reloads_itself(client, small_study, monkeypatch):
     join(client, small_study)
-    fail_once(monkeypatch, "current_participant")
+    fail_once(monkeypatch, "held_participant")
     page = client.get(reverse("turing:trial", args=[small_study.slug]))
     assert page.status_code == 503 and page["Retry-After"] == "3"
     body = page.content.decode()
@@ -37,17 +37,14 @@ def test_a_page_during_an_outage_is_a_503_that_reloads_itself(client, small_stud
 def test_a_vote_stored_before_the_outage_is_accepted_once_when_retried(client, small_study, monkeypatch):
     participant = join(client, small_study)
     data, trial = current_trial(client, small_study)
-    # The answer is written, then the query for the next trial meets the outage.
-    real = views.unanswered
-    calls = []
+    # The answer is committed, then the connection drops before the reply.
+    real = views.store_answer
 
-    def after_the_write(*args):
-        calls.append(1)
-        if len(calls) == 2:
-            raise OperationalError("the database went away")
-        return real(*args)
+    def then_the_outage(*args):
+        real(*args)
+        raise OperationalError("the database went away")
 
-    monkeypatch.setattr(views, "unanswered", after_the_write)
+    monkeypatch.setattr(views, "store_answer", then_the_outage)
     vote = {"answer": right_answer(trial)}
     first = client.post(data["vote_url"], vote, headers={"accept": "application/json"})
     assert first.status_code == 503 and first.json() == {"retry": True, "retry_seconds": 3}

@@ -206,12 +206,29 @@ def test_response_time_from_the_page_or_measured_by_the_server(client, small_stu
     trial.refresh_from_db()
     assert trial.response_ms == 1234 and trial.answered_at is not None
 
-    data, trial = current_trial(client, small_study)
-    client.post(data["vote_url"], {"answer": REAL})
+    page = client.get(reverse("turing:trial", args=["small"]))
+    trial = page.context["trial"]
+    client.post(trial_data(page)["vote_url"], {"answer": REAL, "shown": page.context["shown"]})
     trial.refresh_from_db()
     # Without JavaScript: the time between rendering the page and the vote, a few milliseconds here.
     assert trial.response_ms is not None and 0 <= trial.response_ms < 5000
     assert participant.trials.filter(response_ms__isnull=False).count() == 2
+
+
+def test_a_forged_or_borrowed_render_time_gives_no_response_time(client, small_study):
+    join(client, small_study)
+    page = client.get(reverse("turing:trial", args=["small"]))
+    first = page.context["trial"]
+    forged = page.context["shown"][:-2] + "xx"
+    client.post(trial_data(page)["vote_url"], {"answer": REAL, "shown": forged})
+    first.refresh_from_db()
+    assert first.answer == REAL and first.response_ms is None
+
+    # The first page's token names the first trial: it times nothing else.
+    data, second = current_trial(client, small_study)
+    client.post(data["vote_url"], {"answer": REAL, "shown": page.context["shown"]})
+    second.refresh_from_db()
+    assert second.answer == REAL and second.response_ms is None
 
 
 JSON = {"accept": "application/json"}
