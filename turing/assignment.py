@@ -36,7 +36,7 @@ from collections import defaultdict
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from scipy.optimize import linear_sum_assignment
 
 from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial
@@ -108,12 +108,15 @@ def enroll_participant(study: Study, *, kind: str = PERSON, label: str = "", joi
     already joined with this label or join form (a double-submitted Start, a crowdworker opening the link
     again), unchanged.
 
+    Joins are serialized by a lock on the study row, held only for the short part that must see the joins
+    before it: the group slot, the views added since the counts were read, and the inserts. Counting every
+    trial's views, the part that grows with the study, is done before the lock.
+
     Raises StudyFull when the study has max_participants persons already.
     """
+    counted = ViewCounts.read(study, kind)
     try:
         with transaction.atomic():
-            # Locking the study row serializes concurrent joins, so no two participants share a group
-            # slot and each sees the trials of the one before.
             locked = Study.objects.select_for_update().get(pk=study.pk)
             found = existing_participant(locked, label=label, join_key=join_key)
             if found is not None:
@@ -124,7 +127,7 @@ def enroll_participant(study: Study, *, kind: str = PERSON, label: str = "", joi
                 study=locked, kind=kind, label=label, join_key=join_key, group=next_group(locked, kind),
                 **participant_fields,
             )
-            assign_trials(participant)
+            create_trials(locked, participant, counted.up_to_date())
     except IntegrityError:
         # Databases without row locks for select_for_update (SQLite) can still let a twin join through to
         # the unique constraints on label and join form: that twin is the participant we want.
@@ -136,7 +139,7 @@ def enroll_participant(study: Study, *, kind: str = PERSON, label: str = "", joi
 
 
 def assign_trials(participant: Participant) -> list[Trial]:
-    """Create and return the participant's trials in presentation order (practice first).
+    """Create and return the trials of a participant created elsewhere, in presentation order (practice first).
 
     Returns the existing trials unchanged if the participant already has some.
     """
@@ -145,37 +148,69 @@ def assign_trials(participant: Participant) -> list[Trial]:
         existing = list(participant.trials.select_related("stimulus"))
         if existing:
             return existing
-        ordinal = study.participants.filter(kind=participant.kind, pk__lt=participant.pk).count()
-        rng = random.Random(f"{study.seed}:{participant.kind}:participant:{ordinal}")
-        pools = defaultdict(list)
-        for stimulus in shown_counts(study, participant.kind):
-            pools[stimulus.pool].append(stimulus)
-        scored_pool = pools[Pool.SCORED]
-        n_scored = scored_trials(study, len({stimulus.scene for stimulus in scored_pool}))
-        if participant.group == CONTROL:
-            quotas = {REAL: n_scored}
-        else:
-            quotas = treatment_quotas(n_scored, study.real_fraction, study.model_names, rng)
-        main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(scored_pool, quotas, rng)]
-        main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]
-        rng.shuffle(main)
-        practice = [(Trial.Kind.PRACTICE, stimulus) for stimulus in pick_practice(pools[Pool.PRACTICE], rng)]
-        trials = [
-            Trial(participant=participant, kind=kind, position=position, stimulus=stimulus)
-            for position, (kind, stimulus) in enumerate(practice + main, start=1)
-        ]
-        Trial.objects.bulk_create(trials)
+        return create_trials(study, participant, ViewCounts.read(study, participant.kind).stimuli)
+
+
+def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus]) -> list[Trial]:
+    """Pick and create the participant's trials from the study's stimuli (each with .times_shown, up to date).
+
+    Call it holding the lock on the study row, so that no other join's trials land meanwhile.
+    """
+    ordinal = study.participants.filter(kind=participant.kind, pk__lt=participant.pk).count()
+    rng = random.Random(f"{study.seed}:{participant.kind}:participant:{ordinal}")
+    pools = defaultdict(list)
+    for stimulus in stimuli:
+        pools[stimulus.pool].append(stimulus)
+    scored_pool = pools[Pool.SCORED]
+    n_scored = scored_trials(study, len({stimulus.scene for stimulus in scored_pool}))
+    if participant.group == CONTROL:
+        quotas = {REAL: n_scored}
+    else:
+        quotas = treatment_quotas(n_scored, study.real_fraction, study.model_names, rng)
+    main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(scored_pool, quotas, rng)]
+    main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]
+    rng.shuffle(main)
+    practice = [(Trial.Kind.PRACTICE, stimulus) for stimulus in pick_practice(pools[Pool.PRACTICE], rng)]
+    trials = [
+        Trial(participant=participant, kind=kind, position=position, stimulus=stimulus)
+        for position, (kind, stimulus) in enumerate(practice + main, start=1)
+    ]
+    Trial.objects.bulk_create(trials)
     return trials
 
 
-def shown_counts(study: Study, kind: str) -> list[Stimulus]:
-    """The study's stimuli by (scene, source), each with .times_shown: its scored trials among participants
-    of this kind."""
-    return list(
-        study.stimuli.annotate(times_shown=Count(
-            "trials", filter=Q(trials__kind=Trial.Kind.SCORED, trials__participant__kind=kind)
-        )).order_by("scene", "source")
-    )
+class ViewCounts:
+    """The study's stimuli by (scene, source), each with .times_shown: its scored trials among participants of
+    one kind, as read at one moment, with the id of the newest trial counted.
+
+    All of a study's trials are created under the lock on its study row, so a trial with a higher id than
+    the newest counted is exactly a trial created since: up_to_date() adds those, a few rows, where a
+    recount would read every trial of the study.
+    """
+
+    def __init__(self, study: Study, kind: str, stimuli: list[Stimulus], newest: int):
+        self.study, self.kind, self.stimuli, self.newest = study, kind, stimuli, newest
+
+    @classmethod
+    def read(cls, study: Study, kind: str) -> "ViewCounts":
+        counted = Q(trials__kind=Trial.Kind.SCORED, trials__participant__kind=kind)
+        # One statement, so that the counts and the newest id come from the same state of the database.
+        stimuli = list(
+            study.stimuli.annotate(times_shown=Count("trials", filter=counted), newest=Max("trials", filter=counted))
+            .order_by("scene", "source")
+        )
+        return cls(study, kind, stimuli, max((stimulus.newest or 0 for stimulus in stimuli), default=0))
+
+    def up_to_date(self) -> list[Stimulus]:
+        """The stimuli with the views added since read(); call it holding the lock on the study row."""
+        added = dict(
+            Trial.objects.filter(
+                participant__study=self.study, participant__kind=self.kind, kind=Trial.Kind.SCORED, pk__gt=self.newest
+            ).values("stimulus").annotate(n=Count("pk")).values_list("stimulus", "n")
+        )
+        for stimulus in self.stimuli:
+            stimulus.times_shown += added.get(stimulus.pk, 0)
+        return self.stimuli
 
 
 def treatment_quotas(n: int, real_fraction: float, models: list[str], rng: random.Random) -> dict[str, int]:

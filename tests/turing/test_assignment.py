@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from turing.assignment import CONTROL, TREATMENT, assign_trials, enroll_participant, group_block
+from turing.assignment import CONTROL, PERSON, TREATMENT, ViewCounts, assign_trials, enroll_participant, group_block
 from turing.importing import StudyImportError
 from turing.models import CATCH, REAL, Participant, Pool, Stimulus, Study, Trial
 
@@ -205,6 +205,19 @@ def test_same_seed_same_assignments_different_seed_different(build_study):
     other = signature(enroll(build_study("other", seed=6, **options), 24))
     assert first == again
     assert first != other
+
+
+def test_counts_read_before_other_joins_catch_up_with_them(build_study):
+    # What a join does when others land between its count of views (before the lock) and its picks.
+    study = build_study(scenes=12, trials_per_participant=6, control_fraction=0.25)
+    early = ViewCounts.read(study, PERSON)
+    enroll(study, 5)
+    enroll(study, 2, kind=Participant.Kind.BOT)  # another kind's views are not this kind's
+
+    caught_up = {stimulus.pk: stimulus.times_shown for stimulus in early.up_to_date()}
+
+    assert caught_up == {stimulus.pk: stimulus.times_shown for stimulus in ViewCounts.read(study, PERSON).stimuli}
+    assert sum(caught_up.values()) == 5 * 6
 
 
 def test_assign_trials_twice_keeps_the_first_assignment(small_study):
