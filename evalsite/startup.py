@@ -1,5 +1,5 @@
-"""Checks a WSGI server runs once at start-up, so that a deployment mistake stops the server with a message
-instead of answering every page with a 500."""
+"""What a WSGI server does once at start-up: checks, so that a deployment mistake stops the server with a
+message instead of answering every page with a 500, and the imports every worker needs."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.staticfiles.storage import ManifestFilesMixin
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import storages
+from django.urls import get_resolver
 
 
 def check_static_manifest():
@@ -19,3 +20,9 @@ def check_static_manifest():
         raise ImproperlyConfigured(
             f"no static files manifest at {manifest}: run `python manage.py collectstatic --noinput` with these "
             "settings before starting the server (manage.py serve does it for you)")
+
+
+def import_views():
+    """Import the URLconf and with it every view (numpy, scipy and pandas come along) now rather than on a
+    worker's first request: under gunicorn --preload the workers then fork with all of it loaded."""
+    get_resolver().url_patterns  # noqa: B018 (the attribute is loaded on first access)

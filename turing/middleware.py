@@ -2,18 +2,32 @@
 the Content-Security-Policy and Permissions-Policy headers."""
 
 import secrets
+import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.views import defaults
 
 RETRY_SECONDS = 3
 
 
+def database_unavailable(request, exception):
+    """The 503 for a request that failed because the database does not answer, or None for any other error:
+    JSON with ``retry`` for participant.js, which sends the same request again (a vote stored before the
+    failure is then accepted as the repeat it is), and otherwise a page that reloads itself."""
+    if not isinstance(exception, (OperationalError, InterfaceError)):
+        return None
+    headers = {"Retry-After": str(RETRY_SECONDS), "Cache-Control": "no-store"}
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"retry": True, "retry_seconds": RETRY_SECONDS}, status=503, headers=headers)
+    # Rendered without the request: context processors would ask the database for the user.
+    page = render_to_string("turing/unavailable.html", {"retry_seconds": RETRY_SECONDS})
+    return HttpResponse(page, status=503, headers=headers)
+
+
 class DatabaseUnavailableMiddleware:
-    """A view that fails because the database does not answer gets a 503: JSON with ``retry`` for
-    participant.js, which sends the same request again (a vote stored before the failure is then accepted
-    as the repeat it is), and otherwise a page that reloads itself."""
+    """A view that fails because the database does not answer gets database_unavailable's 503."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -22,14 +36,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, (OperationalError, InterfaceError)):
-            return None
-        headers = {"Retry-After": str(RETRY_SECONDS), "Cache-Control": "no-store"}
-        if "application/json" in request.headers.get("Accept", ""):
-            return JsonResponse({"retry": True, "retry_seconds": RETRY_SECONDS}, status=503, headers=headers)
-        # Rendered without the request: context processors would ask the database for the user.
-        page = render_to_string("turing/unavailable.html", {"retry_seconds": RETRY_SECONDS})
-        return HttpResponse(page, status=503, headers=headers)
+        return database_unavailable(request, exception)
+
+
+def server_error(request):
+    """handler500: the 503 of database_unavailable for an outage met outside a view (saving the session after
+    a join, say), Django's own 500 page for anything else. Django calls it while handling the exception."""
+    return database_unavailable(request, sys.exc_info()[1]) or defaults.server_error(request)
 
 
 # Nothing here needs a camera, microphone, location or payment: a page that asked would be an injected one.

@@ -136,3 +136,14 @@ def test_without_collectstatic_the_server_stops_at_start_with_what_to_do(tmp_pat
     output = process.communicate(timeout=START_SECONDS)[0]
     assert process.returncode != 0
     assert "no static files manifest" in output and "collectstatic" in output
+
+
+def test_the_wsgi_module_loads_every_view_and_no_database_connection(tmp_path):
+    # gunicorn --preload imports it in the master before forking: the workers inherit the imports, and a
+    # connection opened there would be shared by all of them.
+    probe = ("import sys, evalsite.wsgi; from django.db import connections; "
+             "print(all(c.connection is None for c in connections.all()), 'turing.views' in sys.modules, "
+             "'turing.staff_views' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=environment(tmp_path), check=True,
+                            capture_output=True, text=True)
+    assert result.stdout.split() == ["True", "True", "True"]

@@ -2,10 +2,12 @@
 and an answer stored just before the failure is accepted once when sent again."""
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import OperationalError
+from django.test import Client
 from django.urls import reverse
 
-from tests.turing.participant_steps import current_trial, join, right_answer
+from tests.turing.participant_steps import current_trial, join, join_form, right_answer
 from turing import views
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +56,29 @@ def test_a_vote_stored_before_the_outage_is_accepted_once_when_retried(client, s
     assert again.status_code == 200 and again.json()["next"] is not None
     participant.refresh_from_db()
     assert participant.answer_count == 1
+
+
+def test_an_outage_while_saving_the_session_after_a_join_is_a_503_not_a_500(small_study, monkeypatch):
+    # The join view has returned; SessionMiddleware meets the outage on the way out, outside any view.
+    browser = Client(raise_request_exception=False)
+    url, fields = join_form(browser, small_study)
+
+    def outage(self, must_create=False):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(SessionStore, "save", outage)
+    page = browser.post(url, fields)
+    assert page.status_code == 503 and "Connection problem — retrying…" in page.content.decode()
+
+    monkeypatch.undo()
+    # Start pressed again once the database is back: the participant made before the outage, not a second one.
+    assert browser.post(url, fields).status_code == 302
+    assert small_study.participants.count() == 1
+
+
+def test_other_errors_outside_a_view_are_still_a_plain_500(small_study, monkeypatch):
+    browser = Client(raise_request_exception=False)
+    url, fields = join_form(browser, small_study)
+    monkeypatch.setattr(SessionStore, "save", lambda self, must_create=False: 1 / 0)
+    page = browser.post(url, fields)
+    assert page.status_code == 500 and "Connection problem" not in page.content.decode()
