@@ -99,13 +99,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Votes from 30 phones arrive at once; WAL and a busy timeout keep SQLite from
-    # answering "database is locked" under that load.
+    # answering "database is locked" under that load. Connections persist (CONN_MAX_AGE) as for any
+    # database: opening one costs half a millisecond of CPU, a tenth of a vote.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL;",
         "transaction_mode": "IMMEDIATE",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
