@@ -52,7 +52,7 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ("slug", "title")
     prepopulated_fields = {"slug": ("title",)}
     inlines = [StimulusInline]
-    actions = ["open_studies", "close_studies"]
+    actions = ["open_studies", "close_studies", "archive_studies"]
     # Completion links (Prolific and the like) are https; Django 6 makes that the default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
@@ -62,7 +62,8 @@ class StudyAdmin(admin.ModelAdmin):
             "exposure_ms", "seed",
         )}),
         ("Participants", {"fields": (
-            "max_participants", "ask_expertise", "expertise_question", "show_score", "completion_url",
+            "max_participants", "target_participants", "ask_expertise", "expertise_question", "show_score",
+            "completion_url",
         )}),
         ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),
     ]
@@ -93,8 +94,8 @@ class StudyAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None or not obj.participants.exists():
             return self.fieldsets
-        note = ("People have joined: the design settings are locked. Title, status, the cap and the completion URL "
-                "stay editable.")
+        note = ("People have joined: the design settings are locked. Title, status, the cap, the target and the "
+                "completion URL stay editable.")
         return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]
 
     @admin.display(description="people", ordering="participant_total")
@@ -105,6 +106,7 @@ class StudyAdmin(admin.ModelAdmin):
     def vote_count(self, study):
         return study.vote_total
 
+    # Status is no design setting, so a bulk update (which skips Study.save's design lock) is safe here.
     @admin.action(description="Open selected studies to participants")
     def open_studies(self, request, queryset):
         self.message_user(request, f"{queryset.update(status=Study.Status.OPEN)} studies opened.")
@@ -112,6 +114,10 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Close selected studies")
     def close_studies(self, request, queryset):
         self.message_user(request, f"{queryset.update(status=Study.Status.CLOSED)} studies closed.")
+
+    @admin.action(description="Archive selected studies (closed, and off the staff study list)")
+    def archive_studies(self, request, queryset):
+        self.message_user(request, f"{queryset.update(status=Study.Status.ARCHIVED)} studies archived.")
 
 
 class TrialInline(ReadOnlyAdminMixin, admin.TabularInline):

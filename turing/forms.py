@@ -117,3 +117,26 @@ class PlanForm(forms.Form):
             message = str(error)
             raise forms.ValidationError(f"{message[0].upper()}{message[1:]}.") from error
         return cleaned
+
+
+# The statuses the staff pages set; a draft (a study still being set up) is made and edited in the admin.
+STAFF_STATUSES = (Study.Status.OPEN, Study.Status.CLOSED, Study.Status.ARCHIVED)
+
+
+class StudyStatusForm(forms.Form):
+    """A status button on the staff pages: open, close or archive a study (un-archiving closes it)."""
+
+    status = forms.ChoiceField(choices=[(status.value, status.label) for status in STAFF_STATUSES])
+
+
+class StudyTargetForm(forms.ModelForm):
+    """The planned number of participants, which the staff pages show progress against; empty removes it."""
+
+    target_participants = forms.IntegerField(
+        label="Target participants", required=False, min_value=1,
+        help_text=Study._meta.get_field("target_participants").help_text,
+    )
+
+    class Meta:
+        model = Study
+        fields = ["target_participants"]

@@ -49,9 +49,12 @@ class Study(models.Model):
         DRAFT = "draft", "Draft"
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
+        # Closed for good and off the staff study list; its data stay. Un-archiving closes it again.
+        ARCHIVED = "archived", "Archived"
 
     # Settings that decide what participants see and how they are assigned: changing one after people joined
-    # would mix two designs in one data set. Title, status, completion URL and the participant cap stay editable.
+    # would mix two designs in one data set. Title, status, completion URL, the participant cap and the target
+    # stay editable.
     DESIGN_FIELDS = (
         "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
         "catch_trials", "ask_expertise", "expertise_question", "seed",
@@ -80,6 +83,11 @@ class Study(models.Model):
     )
     max_participants = models.PositiveIntegerField(
         null=True, blank=True, help_text="Close joining once this many people have joined (empty: no limit)."
+    )
+    target_participants = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="The sample size the researcher planned (e.g. from plan_study); progress is shown against it. "
+                  "Unlike the cap, it does not stop anyone joining.",
     )
     ask_expertise = models.BooleanField(default=True)
     expertise_question = models.CharField(max_length=200, default="I work with generative image models.")

@@ -1,15 +1,16 @@
 """A study's votes as pandas tables, and the report built from them (staff pages and commands share it)."""
 
-import json
 import math
+import re
 from dataclasses import dataclass, replace
 from itertools import chain
+from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Count, IntegerField, Max, Sum, When
+from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Sum, When
 
 from turing import power
 from turing import statistics as st
@@ -39,6 +40,8 @@ REPORT_ROWS = 50
 REPORT_CACHE_SECONDS = 600
 # How many scene names the "how stimuli were chosen" paragraph lists before it only counts them.
 MANIFEST_LIST_PREVIEW = 10
+# Longer manifest values are cut here: the report says how stimuli were made, the admin keeps the whole record.
+MANIFEST_TEXT_LIMIT = 160
 SCORED, PRACTICE, CATCH = Trial.Kind.SCORED.value, Trial.Kind.PRACTICE.value, Trial.Kind.CATCH.value
 ALL_KINDS = tuple(Trial.Kind.values)
 PERSON = Participant.Kind.PERSON.value
@@ -211,18 +214,42 @@ def write_summary_csv(study, target, selection=Selection()):
     return summary
 
 
-def participation(study, selection=Selection()):
-    """Counts for the study list and dashboard: stimuli, participants started, finished, per group, votes,
-    and the rehearsal bots that the selection leaves out."""
+GROUPS = (st.TREATMENT, st.CONTROL)
+# The stages a person passes through, in order: joined, gave at least one scored answer, finished.
+STAGES = ("started", "voted", "finished")
+
+
+def headline_counts(study, selection=Selection()):
+    """Persons per stage and group, all counted over the same participants (the selection's):
+    {"started": {"treatment": n, "control": n, "total": n}, "voted": {...}, "finished": {...},
+    "bots_left_out": n}. "voted" is at least one answered scored trial, the same people the report's
+    per-participant tables count. One grouped query, and one more for the bots left out."""
+    scored = Trial.objects.filter(participant=OuterRef("pk"), kind=SCORED).exclude(answer="")
+    rows = selection.participants(study).order_by().values("group").annotate(
+        started=Count("pk"), voted=Count("pk", filter=Exists(scored)), finished=Count("finished_at"))
+    counts = {stage: dict.fromkeys((*GROUPS, "total"), 0) for stage in STAGES}
+    for row in rows:
+        for stage in STAGES:
+            counts[stage][row["group"]] = row[stage]
+            counts[stage]["total"] += row[stage]
+    counts["bots_left_out"] = 0 if selection.include_bots else study.participants.exclude(kind=PERSON).count()
+    return counts
+
+
+def participation(study, selection=Selection(), headline=None):
+    """Counts for the study list and dashboard: stimuli, participants started, finished, started per group,
+    votes, and the rehearsal bots that the selection leaves out. Read off headline_counts (passed in when the
+    caller has them already), so that every page counts people the same way."""
+    headline = headline or headline_counts(study, selection)
     participants = selection.participants(study)
     return {
         "stimuli": study.stimuli.count(),
-        "started": participants.count(),
-        "finished": participants.filter(finished_at__isnull=False).count(),
-        "treatment": participants.filter(group=st.TREATMENT).count(),
-        "control": participants.filter(group=st.CONTROL).count(),
+        "started": headline["started"]["total"],
+        "finished": headline["finished"]["total"],
+        "treatment": headline["started"][st.TREATMENT],
+        "control": headline["started"][st.CONTROL],
         "votes": Trial.objects.filter(participant__in=participants, kind=SCORED).exclude(answer="").count(),
-        "bots_left_out": 0 if selection.include_bots else study.participants.exclude(kind=PERSON).count(),
+        "bots_left_out": headline["bots_left_out"],
     }
 
 
@@ -245,22 +272,113 @@ def attention_summary(study, selection=Selection()):
     }
 
 
-def manifest_summary(manifest):
-    """The study manifest as (description or None, [(key, readable value), ...]) for the report."""
-    manifest = dict(manifest or {})
+# Manifest keys shown under their own labels, in this order; "import" (import_study's record) after them.
+PROVENANCE_LABELS = {
+    "split": "Split", "seed": "Seed (drawing scenes)", "n_scenes": "Scenes drawn",
+    "heldout_images": "Held-out images drawn from", "crop_size": "Crop size (px)", "scenes": "Scenes",
+    "scene_files": "Scene files",
+    # import_study --allow-missing: {model: [scene, ...]} that model had no image of (shown as real only).
+    "missing_scenes": "Scenes without a model's image",
+}
+IMPORT_LABELS = {
+    "real_dir": "Real photos from", "generated": "Generated images from", "size": "Stimulus size (px)",
+    "scenes": "Scenes imported", "practice_scenes": "Practice scenes", "catch_scenes": "Attention-check scenes",
+}
+# Values that are paths on the machine that built the study (often a temporary directory): only their last
+# component means anything to a reader, and the rest can name a user's home or a deleted temporary folder.
+PATH_KEYS = {"split", "checkpoint", "real_dir", "generated", "scene_files"}
+# An absolute path inside free text: /a/b/c, ~/a/b or C:\a\b, of which only the last component is kept.
+EMBEDDED_PATH = re.compile(r"(?<![\w.:/~-])~?/(?:[^\s/]+/)+([^\s/]+)|\b[A-Za-z]:\\(?:[^\s\\]+\\)+([^\s\\]+)")
+
+
+def file_name(path):
+    """The last component of a stored path, Windows or POSIX, with or without a trailing separator."""
+    path = str(path)
+    return (PureWindowsPath(path) if "\\" in path else PurePosixPath(path)).name or path
+
+
+def shorten(text, limit=MANIFEST_TEXT_LIMIT):
+    text = EMBEDDED_PATH.sub(lambda match: match.group(1) or match.group(2), text)
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def readable(value, *, path=False):
+    """One manifest value as short text: lists as their first MANIFEST_LIST_PREVIEW items and a count,
+    mappings as "key: value; ...", paths (path=True) as file names."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return shorten("; ".join(f"{key}: {readable(item, path=path)}" for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "none"
+        shown = ", ".join(readable(item, path=path) for item in value[:MANIFEST_LIST_PREVIEW])
+        if len(value) > MANIFEST_LIST_PREVIEW:
+            shown = f"{shown}, … ({len(value)} in all)"
+        return shorten(shown, limit=MANIFEST_TEXT_LIMIT * 2)
+    return shorten(file_name(value) if path else str(value))
+
+
+def _row(label, value, *, path=False):
+    """A table row: a mapping becomes one sub-row per key ({model: [scene, ...]} reads as a list per model)."""
+    if isinstance(value, dict) and value:
+        return {"label": label, "value": None,
+                "items": [(str(key), readable(item, path=path)) for key, item in value.items()]}
+    return {"label": label, "value": readable(value, path=path), "items": None}
+
+
+def _run_row(name, run):
+    """A row of the runs table from build_study's record of a run (a checkpoint's model, step and config)."""
+    if not isinstance(run, dict):
+        return {"name": name, "model": "—", "checkpoint": readable(run, path=True), "step": "—", "seed": "—",
+                "options": ""}
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    options = run.get("model_kwargs")
+    return {
+        "name": name,
+        "model": readable(run.get("model_name")),
+        "checkpoint": readable(run.get("checkpoint"), path=True),
+        "step": readable(run.get("step", run.get("steps"))),
+        "seed": readable(run.get("seed", config.get("seed"))),
+        # The network's settings (the paper's ablations), which tell two runs of one model apart.
+        "options": readable(options) if options else "",
+    }
+
+
+def provenance(manifest):
+    """How the stimuli were chosen, from Study.manifest, as {"description": text or None, "runs": [row, ...],
+    "rows": [{"label", "value", "items"}, ...]} for the report's table: the runs with checkpoint file names,
+    then the split, seed and scenes, then the import record, then any other key as it is named. No value keeps
+    a directory, and long ones are cut."""
+    if not isinstance(manifest, dict):
+        # A JSONField holds whatever was stored; a manifest that is not a mapping is still shown.
+        manifest = {} if manifest is None else {"manifest": manifest}
+    manifest = dict(manifest)
     description = manifest.pop("description", None)
     # Shown as its own warning at the top of the report.
     manifest.pop("luminance_mismatch", None)
-    items = []
-    for key, value in sorted(manifest.items()):
-        if isinstance(value, list):
-            shown = ", ".join(str(v) for v in value[:MANIFEST_LIST_PREVIEW])
-            extra = len(value) - MANIFEST_LIST_PREVIEW
-            value = f"{shown}, … ({len(value)} in all)" if extra > 0 else shown
-        elif isinstance(value, dict):
-            value = json.dumps(value, sort_keys=True)
-        items.append((key, str(value)))
-    return description, items
+    runs = manifest.pop("runs", None)
+    if isinstance(runs, dict):
+        run_rows = [_run_row(str(name), run) for name, run in runs.items()]
+    else:
+        run_rows = []
+        if runs is not None:
+            manifest["runs"] = runs
+    rows = [_row(label, manifest.pop(key), path=key in PATH_KEYS)
+            for key, label in PROVENANCE_LABELS.items() if key in manifest]
+    imported = manifest.pop("import", None)
+    if isinstance(imported, dict):
+        rows += [_row(label, imported[key], path=key in PATH_KEYS) for key, label in IMPORT_LABELS.items()
+                 if key in imported]
+        rows += [_row(f"import: {key}", value, path=key in PATH_KEYS) for key, value in sorted(imported.items())
+                 if key not in IMPORT_LABELS]
+    elif imported is not None:
+        manifest["import"] = imported
+    rows += [_row(str(key), value, path=key in PATH_KEYS) for key, value in sorted(manifest.items())]
+    return {"description": shorten(str(description), limit=MANIFEST_TEXT_LIMIT * 4) if description else None,
+            "runs": run_rows, "rows": rows}
 
 
 def _missing_as_none(values):
@@ -305,8 +423,10 @@ def _report_tables(study, selection):
     doubted = reals.sort_values(["rate", "votes"], ascending=[True, False])
     accuracy = st.participant_accuracy(tally)
     histogram = st.accuracy_histogram(accuracy["accuracy"])
+    headline = headline_counts(study, selection)
     return {
-        "participation": participation(study, selection),
+        "headline": headline,
+        "participation": participation(study, selection, headline),
         "attention": attention_summary(study, selection),
         "total_votes": tally.votes,
         "voters": len(accuracy),
@@ -339,13 +459,11 @@ def _report_tables(study, selection):
 
 def build_report(study, selection=Selection()):
     """Everything the staff report shows, as plain values and lists of row dicts."""
-    description, manifest_items = manifest_summary(study.manifest)
     return {
         "study": study,
         "selection": selection,
         **report_tables(study, selection),
         "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
-        "manifest_description": description,
-        "manifest_items": manifest_items,
+        "provenance": provenance(study.manifest),
         "report_rows": REPORT_ROWS,
     }

@@ -2,13 +2,16 @@ import math
 
 import pandas as pd
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.turing.report_data import (
-    ALL_ANSWERS, TOTAL_VOTES, d_prime_by_formula, make_vote_study, wilson_by_formula,
+    ALL_ANSWERS, START, TOTAL_VOTES, d_prime_by_formula, make_vote_study, wilson_by_formula,
 )
 from turing import reporting
 from turing import statistics as st
-from turing.models import Participant, Study
+from turing.models import REAL, Participant, Study, Trial
 from turing.tally import Tally
 
 pytestmark = pytest.mark.django_db
@@ -216,16 +219,150 @@ def test_participants_without_labels_stay_apart(vote_study):
     assert report["voters"] == 5 and len(report["participant_accuracy"]) == 5
 
 
-def test_manifest_summary():
-    description, items = reporting.manifest_summary({
-        "description": "40 scenes drawn at random from the held-out split.", "seed": 5,
-        "scenes": [f"img{i}" for i in range(12)], "runs": {"perceptual": "runs/p"},
-    })
-    assert description.startswith("40 scenes")
-    assert dict(items)["seed"] == "5"
-    assert dict(items)["scenes"].endswith("(12 in all)") and "img9" in dict(items)["scenes"]
-    assert dict(items)["runs"] == '{"perceptual": "runs/p"}'
-    assert reporting.manifest_summary({}) == (None, [])
+def add_stages(study, participants):
+    """To the vote study (5 people who all voted, none finished): p1 and c1 finish; one person per group joins
+    and never votes (the treatment one answers only a practice trial, which is no vote); a bot votes and finishes."""
+    Participant.objects.filter(pk__in=[participants["p1"].pk, participants["c1"].pk]).update(finished_at=START)
+    practice = study.stimuli.get(pool="practice")
+    idle = Participant.objects.create(study=study, label="idle-t", group="treatment")
+    Trial.objects.create(participant=idle, kind=Trial.Kind.PRACTICE, position=1, stimulus=practice, answer=REAL,
+                         answered_at=START)
+    Participant.objects.create(study=study, label="idle-c", group="control")
+    bot = Participant.objects.create(study=study, label="bot-1", group="treatment", kind=Participant.Kind.BOT,
+                                     finished_at=timezone.now())
+    Trial.objects.create(participant=bot, position=1, stimulus=study.stimuli.get(source="real", scene="s1"),
+                         answer=REAL, answered_at=START)
+
+
+def test_headline_counts_people_at_each_stage_per_group(vote_study):
+    study, participants = vote_study
+    add_stages(study, participants)
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = reporting.headline_counts(study)
+    assert len(queries.captured_queries) <= 2
+    assert counts == {
+        "started": {"treatment": 4, "control": 3, "total": 7},
+        "voted": {"treatment": 3, "control": 2, "total": 5},
+        "finished": {"treatment": 1, "control": 1, "total": 2},
+        "bots_left_out": 1,
+    }
+    with_bots = reporting.headline_counts(study, reporting.Selection(include_bots=True))
+    assert with_bots["started"]["treatment"] == 5 and with_bots["voted"]["total"] == 6
+    assert with_bots["finished"]["total"] == 3 and with_bots["bots_left_out"] == 0
+
+
+def test_headline_counts_agree_with_the_rest_of_the_report(vote_study):
+    study, participants = vote_study
+    add_stages(study, participants)
+    # p3 now calls the attention check real: left out of every stage when failed checks are excluded.
+    Trial.objects.filter(participant=participants["p3"], kind=Trial.Kind.CATCH).update(answer=REAL)
+
+    for selection in (reporting.Selection(), reporting.Selection(include_bots=True),
+                      reporting.Selection(exclude_failed_checks=True)):
+        report = reporting.build_report(study, selection)
+        headline = report["headline"]
+        # The people who voted are the people in the per-participant tables, and the dashboard's counts are
+        # the same numbers.
+        assert headline["voted"]["total"] == report["voters"] == report["participant_accuracy_total"]
+        assert report["participation"]["started"] == headline["started"]["total"]
+        assert report["participation"]["finished"] == headline["finished"]["total"]
+        assert report["participation"]["control"] == headline["started"]["control"]
+    assert headline["started"] == {"treatment": 3, "control": 3, "total": 6}
+
+
+def test_report_and_dashboard_headline_show_the_same_counts(staff_client, vote_study):
+    study, participants = vote_study
+    add_stages(study, participants)
+    for name in ("report", "dashboard"):
+        page = staff_client.get(f"/staff/{study.slug}/{name}/").content.decode()
+        for tile, text in (("participants", "7"), ("voted", "5"), ("finished", "2"), ("bots-left-out", "1"),
+                           ("started-split", "4 treatment · 3 control"), ("voted-split", "3 treatment · 2 control"),
+                           ("finished-split", "1 treatment · 1 control")):
+            assert f'id="{tile}">{text}<' in page, (name, tile)
+        assert "participants who voted" not in page
+
+
+def built_manifest():
+    """A manifest as build_study writes it, with the import_study entry, on paths that were temporary."""
+    work = "/tmp/build_study-poster-k2j4x9"
+    return {
+        "description": "12 scenes drawn at random from the held-out set (40 images) with seed 3, not hand-picked.",
+        "split": "/home/ana/experiments/runs/split",
+        "seed": 3, "n_scenes": 12, "heldout_images": 40, "crop_size": 32,
+        "scenes": [f"img{i:02d}" for i in range(12)],
+        "scene_files": [f"photos/nested/img{i:02d}.jpg" for i in range(12)],
+        "runs": {
+            "perceptual": {"checkpoint": "/tmp/pytest-of-ana/pytest-7/runs/perceptual/last.pt",
+                           "model_name": "transform_net", "model_kwargs": {"width": 0.5}, "step": 1200,
+                           "config": {"seed": 11, "image_size": 32, "lr": 0.001}},
+            "koalarization": {"checkpoint": "C:\\Users\\ana\\runs\\koalarization\\best.pt",
+                              "model_name": "koalarization", "model_kwargs": {}, "step": 800, "config": {"seed": 12}},
+        },
+        "import": {
+            "real_dir": f"{work}/real",
+            "generated": {"koalarization": f"{work}/koalarization", "perceptual": f"{work}/perceptual"},
+            "size": 256, "scenes": [f"img{i:02d}" for i in range(12)], "practice_scenes": ["img00"],
+            "catch_scenes": [],
+        },
+        "luminance_mismatch": ["img03 [perceptual]: lightness differs"],
+        "missing_scenes": {"koalarization": ["img03", "img07"]},
+        "excluded": {"perceptual": ["img09"], "reason": {"by": "hand", "file": "/home/ana/excluded.csv"}},
+        "note": f"copied from {work}/notes/readme.txt; " + "very long " * 40,
+    }
+
+
+def every_string(provenance):
+    yield provenance["description"] or ""
+    for run in provenance["runs"]:
+        yield from run.values()
+    for row in provenance["rows"]:
+        yield row["label"]
+        yield row["value"] or ""
+        for key, value in row["items"] or []:
+            yield from (key, value)
+
+
+def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
+    provenance = reporting.provenance(built_manifest())
+
+    assert provenance["description"].startswith("12 scenes drawn at random")
+    assert provenance["runs"] == [
+        {"name": "perceptual", "model": "transform_net", "checkpoint": "last.pt", "step": "1200", "seed": "11",
+         "options": "width: 0.5"},
+        {"name": "koalarization", "model": "koalarization", "checkpoint": "best.pt", "step": "800", "seed": "12",
+         "options": ""},
+    ]
+    rows = {row["label"]: row for row in provenance["rows"]}
+    assert rows["Split"]["value"] == "split" and rows["Seed (drawing scenes)"]["value"] == "3"
+    assert rows["Scenes"]["value"].startswith("img00, img01") and rows["Scenes"]["value"].endswith("(12 in all)")
+    assert "img10" not in rows["Scenes"]["value"]
+    assert rows["Scene files"]["value"].startswith("img00.jpg, img01.jpg")
+    assert rows["Real photos from"]["value"] == "real"
+    assert rows["Generated images from"]["items"] == [("koalarization", "koalarization"),
+                                                      ("perceptual", "perceptual")]
+    assert rows["Practice scenes"]["value"] == "img00" and rows["Attention-check scenes"]["value"] == "none"
+    # A mapping of lists reads as one line per key; a key the report does not know is shown under its own name.
+    assert rows["Scenes without a model's image"]["items"] == [("koalarization", "img03, img07")]
+    assert rows["excluded"]["items"] == [("perceptual", "img09"), ("reason", "by: hand; file: excluded.csv")]
+    note = rows["note"]["value"]
+    assert note.startswith("copied from readme.txt; very long") and note.endswith("…")
+    assert len(note) <= reporting.MANIFEST_TEXT_LIMIT
+    # The luminance problems have their own warning at the top of the report.
+    assert "luminance_mismatch" not in rows
+    shown = list(every_string(provenance))
+    assert not [text for text in shown if "/tmp" in text or "/home" in text or "\\" in text or "{" in text]
+
+
+def test_provenance_of_other_manifests():
+    assert reporting.provenance({}) == {"description": None, "runs": [], "rows": []}
+    assert reporting.provenance(None) == {"description": None, "runs": [], "rows": []}
+    # Runs recorded as bare paths, and a list where a mapping was expected: shown, not dropped.
+    provenance = reporting.provenance({"runs": {"perceptual": "/srv/runs/perceptual"}, "import": ["a", "b"],
+                                       "flag": True, "empty": None})
+    assert provenance["runs"][0]["checkpoint"] == "perceptual"
+    rows = {row["label"]: row["value"] for row in provenance["rows"]}
+    assert rows == {"import": "a, b", "flag": "yes", "empty": "—"}
 
 
 @pytest.mark.parametrize("deleted", ["p1", "c2"])

@@ -1,4 +1,6 @@
 import io
+from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -9,7 +11,8 @@ from django.urls import URLPattern, reverse
 
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES, make_vote_study
-from turing import reporting, staff_urls
+from turing import network, reporting, staff_urls
+from turing.management.commands.build_study import Command as BuildStudy
 from turing.models import Study
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +24,18 @@ def url_arguments():
     return {"slug": study.slug, "fmt": "png", "token": study.stimuli.filter(source="real").first().token}
 
 
+# Routes that change a study and answer POST only (tests/turing/test_study_management.py posts to them).
+POST_ONLY = {"set_status"}
+# Routes that answer with a file (image, CSV, figure), not a page with the staff bar.
+FILES = {"stimulus", "report_chart", "export_votes", "export_summary", "gallery_figure", "gallery_grayscale"}
+
+
 def staff_url_names():
     return [pattern.name for pattern in staff_urls.urlpatterns if isinstance(pattern, URLPattern)]
+
+
+def staff_page_names():
+    return [name for name in staff_url_names() if name not in POST_ONLY]
 
 
 def staff_url(name):
@@ -40,7 +53,6 @@ def vote_study():
 
 
 
-
 @pytest.mark.parametrize("name", staff_url_names())
 def test_anonymous_visitors_are_sent_to_the_admin_login(client, vote_study, name):
     url = staff_url(name)
@@ -55,16 +67,33 @@ def test_users_without_staff_status_are_refused(client, vote_study, name):
     assert client.get(staff_url(name)).status_code == 403
 
 
-@pytest.mark.parametrize("name", staff_url_names())
+@pytest.mark.parametrize("name", staff_page_names())
 def test_staff_see_every_page(staff_client, vote_study, name):
     response = staff_client.get(staff_url(name))
     assert response.status_code == 200
     assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
 
 
+@pytest.mark.parametrize("name", sorted(POST_ONLY))
+def test_routes_that_change_a_study_refuse_get(staff_client, vote_study, name):
+    assert staff_client.get(staff_url(name)).status_code == 405
+    assert Study.objects.get(slug="votes").status == Study.Status.OPEN
+
+
+@pytest.mark.parametrize("name", sorted(set(staff_page_names()) - FILES))
+def test_every_staff_page_has_a_log_out_form(staff_client, vote_study, name):
+    response = staff_client.get(staff_url(name))
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    form = page[page.index('<form method="post" action="' + reverse("admin:logout")):]
+    form = form[:form.index("</form>")]
+    assert 'name="csrfmiddlewaretoken"' in form and ">Log out</button>" in form
+    assert f'name="next" value="{reverse("admin:login")}?next={reverse("staff:study_list")}"' in form
+
+
 def test_staff_urls_cover_the_contract():
-    assert {"study_list", "dashboard", "report", "report_chart", "export_votes", "export_summary", "poster"} <= set(
-        staff_url_names())
+    assert {"study_list", "dashboard", "report", "report_chart", "export_votes", "export_summary", "poster",
+            "manage", "set_status"} <= set(staff_url_names())
 
 
 def test_unknown_study_is_404(staff_client):
@@ -110,7 +139,7 @@ def test_report_chart_is_a_png(staff_client, vote_study):
 
 def test_pages_of_a_study_without_votes(staff_client):
     Study.objects.create(slug="fresh", title="Fresh")
-    for name in ("dashboard", "report", "report_chart", "export_votes", "export_summary"):
+    for name in ("dashboard", "report", "report_chart", "export_votes", "export_summary", "manage"):
         assert staff_client.get(reverse(f"staff:{name}", args=["fresh"])).status_code == 200
     assert 'id="total-votes">0<' in staff_client.get(reverse("staff:report", args=["fresh"])).content.decode()
 
@@ -151,6 +180,19 @@ def test_poster_has_the_join_url_and_its_qr_code(staff_client, vote_study):
     assert join_url in page
     assert "http://testserver" + reverse("turing:kiosk", args=["votes"]) in page
     assert "<svg" in page and 'class="segno"' in page
+
+
+@pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:8000", "127.0.1.1:8000"])
+def test_a_poster_opened_on_the_laptop_itself_shows_its_network_address(staff_client, vote_study, monkeypatch,
+                                                                         host):
+    monkeypatch.setattr(network, "lan_address", lambda: "192.168.1.20")
+    page = staff_client.get(reverse("staff:poster", args=["votes"]), HTTP_HOST=host).content.decode()
+    assert "http://192.168.1.20:8000" + reverse("turing:join", args=["votes"]) in page
+    assert "localhost" not in page and "127.0." not in page and "no network address" not in page
+
+    monkeypatch.setattr(network, "lan_address", lambda: None)
+    page = staff_client.get(reverse("staff:poster", args=["votes"]), HTTP_HOST=host).content.decode()
+    assert f"http://{host}" in page and "no phone can open" in page
 
 
 def test_an_unchanged_report_is_read_from_the_cache_and_a_vote_refreshes_it(client, staff_client, small_study):
@@ -200,3 +242,28 @@ def test_a_title_with_mathtext_characters_draws_literally(staff_client, vote_stu
     assert staff_client.get(reverse("staff:report_chart", args=["votes"])).status_code == 200
     figure = staff_client.get(reverse("staff:gallery_figure", args=["votes", "png"]))
     assert figure.status_code == 200 and figure["Content-Type"] == "image/png"
+
+
+def test_report_provenance_of_a_built_study_names_files_not_temporary_paths(staff_client, build_study, tmp_path):
+    # The manifest exactly as build_study writes it, on paths under pytest's temporary directory; import_study
+    # adds its own record of the (temporary) folders it read.
+    photos = tmp_path / "photos"
+    scenes = [photos / "nested" / f"scene{i:02d}.png" for i in range(4)]
+    split = SimpleNamespace(root=photos, heldout=scenes + [photos / "other.png"])
+    checkpoints = {name: tmp_path / "runs" / name / "last.pt" for name in ("perceptual", "koalarization")}
+    stored = {name: {"model_name": name, "model_kwargs": {"width": 0.125}, "step": 7, "config": {"seed": 5}}
+              for name in checkpoints}
+    manifest = BuildStudy.manifest(tmp_path / "split", split, scenes, 3, 32, checkpoints, stored)
+    study = build_study("built", scenes=4, manifest=manifest)
+    assert str(tmp_path) in str(study.manifest)  # what the report must not show
+
+    page = staff_client.get(reverse("staff:report", args=[study.slug])).content.decode()
+    assert str(tmp_path) not in page and "pytest-of" not in page
+    section = page[page.index("How stimuli were chosen"):]
+    runs = section[section.index('<table class="data provenance-runs">'):section.index("</table>")]
+    assert runs.count("<code>last.pt</code>") == 2 and '<td class="num">7</td><td class="num">5</td>' in runs
+    assert '<th scope="row">Split</th>' in section and "<td>split</td>" in section
+    assert "scene00.png, scene01.png" in section  # scene files by name, without the folders
+    assert "<strong>perceptual:</strong> perceptual" in section  # the colorized folder, by name
+    assert "{" not in section and "}" not in section  # no raw JSON
+    assert str(Path(manifest["split"]).parent) not in page
