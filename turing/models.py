@@ -259,6 +259,9 @@ class Trial(models.Model):
     answer = models.CharField(max_length=10, choices=ANSWERS, blank=True)
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # Studies with an exposure limit only: when the image was first handed to the participant (its trial page
+    # rendered, or sent as the next trial in a vote's reply), so that a reload after the limit shows no image.
+    shown_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["participant", "position"]

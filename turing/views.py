@@ -36,6 +36,9 @@ BOT_SESSION_KEY = "turing.bot"
 KIOSK_RETURN_SECONDS = 20
 # A kiosk's trial page left alone this long hands the device to the next person (participant.js).
 KIOSK_IDLE_SECONDS = 120
+# An image whose exposure limit ran out is refused after this much more: enough for a slow network to fetch
+# the image of a page that has just been shown, not enough to look again.
+EXPOSURE_IMAGE_GRACE = timedelta(seconds=2)
 
 
 def participant_key(study_id):
@@ -252,20 +255,37 @@ def trial_data(study, trials, trial, following):
     """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image.
 
     Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
+    "expired": the exposure limit ran out since the image was first shown, so there is no image to show.
     """
     n_practice = sum(t.practice for t in trials)
     if trial.practice:
         progress = f"Practice {trial.position} / {n_practice}"
     else:
         progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
+    expired = exposure_over(study, trial)
     return {
         "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
-        "image_url": reverse("turing:image", args=[trial.image_token]),
+        "image_url": None if expired else reverse("turing:image", args=[trial.image_token]),
         "practice": trial.practice,
         "progress": progress,
         "next_image_url": reverse("turing:image", args=[following.image_token]) if following else None,
         "exposure_ms": study.exposure_ms,
+        "expired": expired,
     }
+
+
+def exposure_over(study, trial, grace=timedelta(0)):
+    """Whether the study's exposure limit (plus grace) has run out since trial's image was first shown."""
+    if not study.exposure_ms or trial.shown_at is None:
+        return False
+    return timezone.now() - trial.shown_at > timedelta(milliseconds=study.exposure_ms) + grace
+
+
+def mark_shown(trial):
+    """Record when trial's image is first handed out (studies with an exposure limit), once."""
+    if trial.shown_at is None:
+        trial.shown_at = timezone.now()
+        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at)
 
 
 def shown_token(trial):
@@ -299,6 +319,8 @@ def trial(request, participant):
         return redirect("turing:finish", participant.study.slug)
     current = upcoming[0]
     study = participant.study
+    if study.exposure_ms:
+        mark_shown(current)
     data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None)
     context = {"study": study, "trial": current, "data": data, "shown": shown_token(current)}
     if in_kiosk(request, study.pk):
@@ -333,14 +355,16 @@ def refuse(request, participant, status, message):
 
 def store_answer(participant, trials, trial, answer, response_ms):
     """Write the answer to trial, the participant's first open trial when trials were read, and count it, as one
-    transaction of two statements; False if another request (a double tap) answered the trial first.
+    transaction of two statements (three with an exposure limit, which starts the next image's clock); False
+    if another request (a double tap) answered the trial first.
 
     The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
     stores nothing. No later trial can have been answered since trials were read (answers go in order, and
     this one was open), so whether this answer is the participant's last is known from trials.
     """
     counted = {"answer_count": F("answer_count") + 1}
-    if len(open_trials(trials)) == 1:
+    following = open_trials(trials)[1:2]
+    if not following:
         counted["finished_at"] = Coalesce(F("finished_at"), timezone.now())
     with transaction.atomic():
         stored = Trial.objects.filter(pk=trial.pk, answer="").update(
@@ -348,6 +372,10 @@ def store_answer(participant, trials, trial, answer, response_ms):
         )
         if stored:
             Participant.objects.filter(pk=participant.pk).update(**counted)
+            # participant.js shows the next image as soon as the reply comes, except after practice feedback,
+            # where it loads the trial page instead (which records the moment itself).
+            if participant.study.exposure_ms and following and not trial.practice:
+                mark_shown(following[0])
     return bool(stored)
 
 
@@ -455,17 +483,20 @@ def finish(request, participant):
 @require_GET
 def image(request, token):
     """A trial's image, by the trial's own random token: only for the participant who owns the trial, and
-    only until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a reload).
+    only until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a reload), and in a study with an exposure
+    limit only until the limit has run out since the image was first shown.
 
     Every image gets the same headers (no file name, no modification date) and is never cached, so
     nothing but the pixels can tell a real photo from a generated one, and a URL cannot be shared to
     compare notes. Everyone else gets a 404, not a 403, so a token's existence is not revealed either.
     """
-    trial = Trial.objects.filter(image_token=token).select_related("stimulus", "participant").first()
+    trial = Trial.objects.filter(image_token=token).select_related("stimulus", "participant__study").first()
     if trial is None or request.session.get(participant_key(trial.participant.study_id)) != trial.participant_id:
         raise Http404("No such image.")
     grace = timedelta(seconds=settings.TURING_IMAGE_GRACE_SECONDS)
     if trial.answered_at is not None and timezone.now() - trial.answered_at > grace:
+        raise Http404("No such image.")
+    if exposure_over(trial.participant.study, trial, EXPOSURE_IMAGE_GRACE):
         raise Http404("No such image.")
     response = FileResponse(trial.stimulus.image.open("rb"), content_type="image/png")
     del response["Content-Disposition"]

@@ -226,3 +226,52 @@ def test_a_vote_that_meets_an_outage_is_retried_until_it_lands(page, live_server
     assert outage["left"] == 0
     participant = Participant.objects.get(study=study)
     assert participant.trials.exclude(answer="").count() == participant.answer_count == 1
+
+
+@pytest.mark.parametrize("viewport", [(360, 640), (390, 844), (844, 390)], ids=["small", "tall", "landscape"])
+def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromium, live_server, build_study,
+                                                                          viewport):
+    width, height = viewport
+    build_study("fit", scenes=6, size=256, trials_per_participant=2, practice_trials=0)
+    page = chromium.new_context(viewport={"width": width, "height": height}, device_scale_factor=2,
+                                has_touch=True, is_mobile=True).new_page()
+    page.goto(f"{live_server.url}{reverse('turing:join', args=['fit'])}")
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(f"**{reverse('turing:trial', args=['fit'])}")
+    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+    if os.environ.get("SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / f"trial-{width}x{height}.png"))
+
+    assert page.evaluate("document.documentElement.scrollHeight") <= height
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    boxes = {name: page.locator(selector).bounding_box() for name, selector in
+             (("image", ".stimulus img"), ("real", "button.real"), ("generated", "button.generated"))}
+    for name, box in boxes.items():
+        assert box["x"] >= 0 and box["y"] >= 0, name
+        assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (name, box)
+    # The image is what the participant judges: it takes a good part of the screen's shorter side.
+    assert boxes["image"]["width"] >= 0.6 * min(width, height), boxes["image"]
+    assert boxes["real"]["width"] == boxes["generated"]["width"]
+    assert boxes["real"]["height"] == boxes["generated"]["height"]
+
+
+def test_a_reload_after_the_exposure_limit_shows_time_is_up(page, live_server, build_study):
+    study = build_study("flash", scenes=6, size=64, trials_per_participant=2, practice_trials=0, exposure_ms=800)
+    page.goto(f"{live_server.url}{reverse('turing:join', args=['flash'])}")
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(f"**{reverse('turing:trial', args=['flash'])}")
+    image = page.locator(".stimulus img")
+    expect(image).to_have_js_property("complete", True)
+    expect(image).to_be_hidden(timeout=5000)  # the limit ran out on screen
+
+    page.reload()
+    expect(page.get_by_text("Time is up. Answer from memory.")).to_be_visible()
+    assert image.get_attribute("src") is None
+    page.wait_for_timeout(LOOK_MS)
+    page.get_by_role("button", name="Real").click()
+    expect(page.locator(".progress")).to_have_text("2 / 2")
+    expect(image).to_be_visible()
+    first = Participant.objects.get(study=study).trials.get(position=1)
+    assert first.answer == "real"

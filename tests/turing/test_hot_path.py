@@ -97,3 +97,14 @@ def test_an_image_is_two_reads(client, participant_at_a_scored_trial):
         image = client.get(data["image_url"])
     assert image.status_code == 200
     assert len(seen["statements"]) <= 2 and seen["commits"] == 0, seen["statements"]
+
+
+def test_with_an_exposure_limit_a_vote_also_starts_the_next_images_clock_in_the_same_commit(client, build_study):
+    study = build_study(scenes=10, trials_per_participant=4, practice_trials=0, exposure_ms=1500)
+    join(client, study)
+    data, trial = current_trial(client, study)
+    with database_work() as seen:
+        reply = client.post(data["vote_url"], {"answer": right_answer(trial), "response_ms": 900}, headers=JSON)
+    assert reply.status_code == 200 and reply.json()["next"] is not None
+    assert len(seen["statements"]) <= 6, seen["statements"]
+    assert seen["commits"] == 1 and seen["autocommitted_writes"] == []

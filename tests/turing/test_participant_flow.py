@@ -1,12 +1,17 @@
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pytest_django.asserts import assertTemplateUsed
 
 from tests.turing.participant_steps import (
     answer_all, current_trial, join, right_answer, trial_data, wrong_answer,
 )
 from turing.models import GENERATED, REAL, Participant, Study, Trial
+
+JSON = {"accept": "application/json"}
 
 
 def test_full_flow_practice_then_scored_trials_then_score(client, small_study):
@@ -78,6 +83,58 @@ def test_exposure_limit_is_on_the_page_for_css_and_js(client, build_study):
     page = client.get(reverse("turing:trial", args=["flash"]))
     assert "data-exposure" in page.content.decode() and "--exposure: 1500ms;" in page.content.decode()
     assert trial_data(page)["exposure_ms"] == 1500
+
+
+def expire(trial, exposure_ms):
+    """Move the first display of trial back past the exposure limit, as if the participant had waited."""
+    Trial.objects.filter(pk=trial.pk).update(shown_at=timezone.now() - timedelta(milliseconds=exposure_ms + 3000))
+
+
+def test_a_reload_after_the_exposure_limit_shows_no_image(client, build_study):
+    study = build_study("flash", scenes=6, trials_per_participant=3, practice_trials=0, exposure_ms=1500)
+    join(client, study)
+    page = client.get(reverse("turing:trial", args=["flash"]))
+    trial = page.context["trial"]
+    first_shown = Trial.objects.get(pk=trial.pk).shown_at
+    assert first_shown is not None and client.get(trial_data(page)["image_url"]).status_code == 200
+
+    # A reload within the limit shows the image again, and the clock keeps its first start.
+    again = client.get(reverse("turing:trial", args=["flash"]))
+    assert trial_data(again)["image_url"] and Trial.objects.get(pk=trial.pk).shown_at == first_shown
+
+    expire(trial, 1500)
+    late = client.get(reverse("turing:trial", args=["flash"]))
+    data = trial_data(late)
+    assert data["expired"] is True and data["image_url"] is None
+    html = late.content.decode()
+    assert 'class="stimulus expired"' in html and "/img/" not in html.split("<figure")[1].split("</figure>")[0]
+    # Nor does the image's own URL show it any longer; the trial can still be answered.
+    assert client.get(trial_data(page)["image_url"]).status_code == 404
+    assert client.post(data["vote_url"], {"answer": REAL}).status_code == 302
+
+
+def test_the_exposure_clock_of_the_next_image_starts_with_the_vote_that_reveals_it(client, build_study):
+    study = build_study("flash", scenes=8, trials_per_participant=3, practice_trials=1, exposure_ms=1500)
+    participant = join(client, study)
+    trials = list(participant.trials.order_by("position"))
+    data, _ = current_trial(client, study)
+    client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON)
+    # After practice feedback participant.js loads the trial page, which starts the clock when it shows.
+    assert Trial.objects.get(pk=trials[1].pk).shown_at is None
+    data, _ = current_trial(client, study)
+    reply = client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON).json()
+    assert Trial.objects.get(pk=trials[2].pk).shown_at is not None and reply["next"]["expired"] is False
+
+    expire(trials[2], 1500)
+    assert trial_data(client.get(reverse("turing:trial", args=["flash"])))["expired"] is True
+
+
+def test_without_an_exposure_limit_nothing_records_when_images_are_shown(client, small_study):
+    join(client, small_study)
+    data, trial = current_trial(client, small_study)
+    client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON)
+    assert not Trial.objects.exclude(shown_at=None).exists() and trial_data(
+        client.get(reverse("turing:trial", args=["small"])))["expired"] is False
 
 
 def test_join_without_consent_creates_no_participant(client, small_study):
@@ -230,8 +287,6 @@ def test_a_forged_or_borrowed_render_time_gives_no_response_time(client, small_s
     second.refresh_from_db()
     assert second.answer == REAL and second.response_ms is None
 
-
-JSON = {"accept": "application/json"}
 
 
 def test_javascript_votes_get_json_with_feedback_and_the_next_trial(client, small_study):

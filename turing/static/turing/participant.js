@@ -125,6 +125,12 @@
       status.textContent = "";
       if (reply.feedback) {
         await showFeedback(reply.feedback);
+        if (reply.next && reply.next.exposure_ms) {
+          // The exposure clock of the next image must start when it appears, not when the feedback did:
+          // the trial page records that moment.
+          window.location.reload();
+          return;
+        }
       }
       if (reply.next) {
         await show(reply.next);
@@ -154,7 +160,11 @@
       status.textContent = "The image did not load. Reloading…";
       setTimeout(function () { window.location.reload(); }, 2000);
     });
-    if (image.complete && image.naturalWidth) {
+    if (trial.expired) {
+      // Reloaded after the exposure limit ran out: the server sent no image, only the answer buttons.
+      figure.classList.add("expired");
+      shownAt = performance.now();
+    } else if (image.complete && image.naturalWidth) {
       imageShown();
     }
     preloaded = preload(trial.next_image_url);
