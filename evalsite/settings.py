@@ -26,10 +26,25 @@ def env_bool(name, default):
     return value in TRUE
 
 
+def local_secret_key(path):
+    """The key kept in path (git-ignored, owner-only), made on first use: a development server or `serve`
+    restarted keeps its sessions, so participants keep their place and staff stay logged in. A checkout that
+    cannot be written gets a key per process."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    except OSError:
+        return get_random_secret_key()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(get_random_secret_key())
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DEBUG", True)
-# A development key is generated per process so nothing secret is committed; production
-# settings refuse to start without SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
+# Nothing secret is committed: the key comes from the environment (production settings refuse to start
+# without it) or from a file beside manage.py.
+SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret_key(BASE_DIR / ".secret-key")
 # Phones at a poster session reach the laptop by its LAN address, so every host is
 # accepted in debug mode unless the researcher narrows it.
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG else "localhost").split(",") if h.strip()]

@@ -3,7 +3,8 @@
 The production settings without what needs TLS: a LAN address has no certificate, so there is no HTTPS
 redirect, no HSTS, and cookies are not marked Secure (a phone would otherwise drop the session cookie and
 every vote would fail). DEBUG is off, static files are served by WhiteNoise from collectstatic's manifest,
-and SECRET_KEY is required (serve keeps one in a git-ignored file, so sessions survive a restart).
+and SECRET_KEY is required (serve passes the development settings' key: the environment's, or the one
+kept in .secret-key, so sessions survive a restart).
 """
 
 import os

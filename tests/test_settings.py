@@ -42,3 +42,21 @@ def test_the_lan_settings_drop_only_what_needs_tls():
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env=os.environ | {"DJANGO_SETTINGS_MODULE": "evalsite.settings_lan", "SECRET_KEY": "x" * 50})
     assert result.stdout.split() == ["False", "False", "False", "0", "DENY"], result.stderr
+
+
+def test_without_a_secret_key_a_local_one_is_made_once_owner_only_and_kept(tmp_path):
+    from evalsite.settings import local_secret_key
+
+    path = tmp_path / ".secret-key"
+    first = local_secret_key(path)
+    assert len(first) >= 50 and path.stat().st_mode & 0o777 == 0o600
+    assert local_secret_key(path) == first
+
+
+def test_two_development_processes_share_the_key_without_secret_key_set():
+    environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
+    keys = [subprocess.run([sys.executable, "-c", "import django; from django.conf import settings; "
+                            "django.setup(); print(settings.SECRET_KEY)"], cwd=ROOT, capture_output=True, text=True,
+                           env=environment | {"DJANGO_SETTINGS_MODULE": "evalsite.settings"}, check=True).stdout
+            for _ in range(2)]
+    assert keys[0] == keys[1] and len(keys[0].strip()) >= 50

@@ -1,7 +1,9 @@
 """The ways a researcher serves a study, as real processes: `manage.py serve` (gunicorn, LAN settings), the
 production settings under gunicorn, and a server that refuses to start without collected static files."""
 
+import http.cookiejar
 import os
+import random
 import re
 import signal
 import socket
@@ -9,10 +11,12 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
 from django.conf import settings
+from PIL import Image
 
 ROOT = settings.BASE_DIR
 START_SECONDS = 60
@@ -147,3 +151,41 @@ def test_the_wsgi_module_loads_every_view_and_no_database_connection(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=environment(tmp_path), check=True,
                             capture_output=True, text=True)
     assert result.stdout.split() == ["True", "True", "True"]
+
+
+def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_key_set(tmp_path, server):
+    # No SECRET_KEY in the environment: the key kept in .secret-key beside manage.py signs the sessions, so
+    # the restarted server reads the cookie the first one set.
+    env = {name: value for name, value in environment(tmp_path).items() if name != "SECRET_KEY"}
+    images = tmp_path / "images"
+    for folder in ("real", "model"):
+        (images / folder).mkdir(parents=True)
+    for scene in range(4):
+        picture = Image.frombytes("RGB", (32, 32), random.Random(scene).randbytes(32 * 32 * 3))
+        for folder in ("real", "model"):
+            picture.save(images / folder / f"scene{scene}.png")
+    manage(env, "migrate", "--noinput")
+    manage(env, "create_study", "lan", "--title", "LAN", "--real", str(images / "real"), "--generated",
+           f"model={images / 'model'}", "--trials", "2", "--practice", "0")
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1", "--host", "127.0.0.1"]
+    base = f"http://127.0.0.1:{port}"
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    process = server(command, env)
+    wait_until_healthy(process, base)
+    join_page = browser.open(f"{base}/s/lan/", timeout=10).read().decode()
+    fields = dict(re.findall(r'name="(csrfmiddlewaretoken|join_key)" value="([^"]+)"', join_page))
+    request = urllib.request.Request(f"{base}/s/lan/", data=urllib.parse.urlencode(fields | {"consent": "on"})
+                                     .encode(), headers={"Origin": base})
+    with browser.open(request, timeout=10) as response:
+        assert response.url == f"{base}/s/lan/trial/"
+        before = re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1)
+
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+    process = server(command, env)
+    wait_until_healthy(process, base)
+    with browser.open(f"{base}/s/lan/trial/", timeout=10) as response:
+        assert response.url == f"{base}/s/lan/trial/"  # not sent back to the consent page
+        assert re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1) == before
