@@ -175,15 +175,16 @@ def _add_evaluate(commands):
     parser.add_argument("--pred", type=Path, required=True, help="folder written by colorize")
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--subset", choices=("heldout", "train"), default="heldout")
-    parser.add_argument("--csv", type=Path, help="per-image CSV to write (default: PRED/metrics.csv)")
+    # Beside PRED, not in it: PRED is what create_study --generated imports, image by image.
+    parser.add_argument("--csv", type=Path, help="per-image CSV to write (default: PRED.metrics.csv, beside PRED)")
     parser.set_defaults(handler=_run_evaluate)
 
 
 def _run_evaluate(args, parser):
-    from colorization.metrics import evaluate, format_table
+    from colorization.metrics import default_metrics_path, evaluate, format_table
 
     per_image = evaluate(args.pred, args.split, subset=args.subset)
-    csv_path = args.csv or args.pred / "metrics.csv"
+    csv_path = args.csv or default_metrics_path(args.pred)
     per_image.to_csv(csv_path, index=False)
     print(format_table(per_image))
     print(f"per-image metrics written to {csv_path}")

@@ -26,8 +26,27 @@ class ImageError(ValueError):
     """A file that cannot be used as an image; the message starts with the file's path."""
 
 
+def is_image_file(path) -> bool:
+    """Whether a file counts as an image: its extension is one of IMAGE_EXTENSIONS and its name is not hidden.
+
+    The one rule for every command that reads a folder of images (split, colorize --images, the study
+    import), so that a stray notes.txt or metrics.csv is skipped by all of them alike. Decided by name only:
+    nothing is opened, and a corrupt image is found when it is loaded.
+    """
+    path = Path(path)
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def first_few(items, shown=5) -> str:
+    """"a, b, c" or, for a long list, its first `shown` items and how many more (file names for paths): how an
+    error names the files it is about without a screenful of them."""
+    names = [item.name if isinstance(item, Path) else str(item) for item in items]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def find_images(directory) -> list[Path]:
-    """Image files under directory (recursive), by extension, sorted by relative path.
+    """Image files under directory (recursive, by is_image_file), sorted by relative path.
 
     Hidden files and folders (names starting with ".", e.g. macOS "._x.jpg" resource forks) are ignored.
     Files are not opened here; corrupt ones are found when loaded.
@@ -38,7 +57,7 @@ def find_images(directory) -> list[Path]:
     found = [
         path
         for path in root.rglob("*")
-        if path.suffix.lower() in IMAGE_EXTENSIONS
+        if is_image_file(path)
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]

@@ -23,7 +23,7 @@ import pandas as pd
 from skimage.color import rgb2lab
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from colorization.images import load_image
+from colorization.images import first_few, load_image
 from colorization.split import read_split
 
 METRIC_COLUMNS = ("psnr", "ssim", "ab_error", "auc", "colourfulness")
@@ -86,22 +86,44 @@ def image_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     }
 
 
+def default_metrics_path(pred_dir) -> Path:
+    """Where `evaluate` writes its per-image CSV by default: PRED_DIR.metrics.csv, beside the folder.
+
+    Not inside it: the predictions folder is what create_study imports as a model's outputs, and a CSV in
+    it would be one more file there.
+    """
+    pred_dir = Path(pred_dir)
+    if pred_dir.name in ("", ".."):  # ".", "..": no name of their own to add the suffix to
+        pred_dir = pred_dir.resolve()
+    return pred_dir.with_name(f"{pred_dir.name}.metrics.csv")
+
+
 def evaluate(pred_dir, split_dir, subset: str = "heldout") -> pd.DataFrame:
     """Score PRED_DIR/<stem>.png against every ground-truth image of the split's subset ("heldout"/"train").
 
     Returns one row per image (columns image, psnr, ssim, ab_error, auc, colourfulness), in split order.
-    A missing prediction raises FileNotFoundError naming it; a prediction whose size differs from its ground
+    Checked before any image is scored: a missing PRED_DIR raises NotADirectoryError, missing predictions a
+    FileNotFoundError naming the first few and how many; a prediction whose size differs from its ground
     truth raises ValueError naming both files.
     """
     pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise NotADirectoryError(f"{pred_dir}: no such folder of predictions (run colorize first)")
     split = read_split(split_dir)
     if subset not in ("heldout", "train"):
         raise ValueError(f"subset must be 'heldout' or 'train', got {subset!r}")
+    truths = getattr(split, subset)
+    # All at once and before the slow scoring, so a half-finished colorize is reported in full, not one file
+    # per attempt.
+    missing = [truth for truth in truths if not (pred_dir / f"{truth.stem}.png").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{pred_dir}: {len(missing)} of {len(truths)} predictions missing for the split's {subset} images: "
+            f"{first_few([f'{truth.stem}.png' for truth in missing])} (run colorize first)"
+        )
     rows = []
-    for truth_path in getattr(split, subset):
+    for truth_path in truths:
         pred_path = pred_dir / f"{truth_path.stem}.png"
-        if not pred_path.is_file():
-            raise FileNotFoundError(f"{pred_path}: missing prediction for {truth_path} (run colorize first)")
         pred = np.asarray(load_image(pred_path))
         target = np.asarray(load_image(truth_path))
         try:

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorization.images import find_images
+from colorization.images import IMAGE_EXTENSIONS, find_images
 
 SPLIT_FILE = "split.json"
 DEFAULT_HOLDOUT_FRAC = 0.1
@@ -33,9 +33,12 @@ def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0) 
     root = Path(images_dir).resolve()
     relative = [path.relative_to(root).as_posix() for path in find_images(root)]
     if len(relative) < 2:
-        raise ValueError(f"{root}: found {len(relative)} image(s); a split needs at least 2")
+        # Name the extensions: photos in another format (.heic, .gif) are otherwise silently not counted.
+        raise ValueError(
+            f"{root}: found {len(relative)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); a split needs at least 2"
+        )
     _check_unique_stems(root, relative)
-    count = _holdout_count(len(relative), holdout, holdout_frac)
+    count = _holdout_count(root, len(relative), holdout, holdout_frac)
 
     chosen = set(random.Random(seed).sample(relative, count))
     manifest = {
@@ -90,14 +93,25 @@ def _check_unique_stems(root: Path, relative: list[str]) -> None:
         first_by_stem[stem] = path
 
 
-def _holdout_count(total: int, holdout, holdout_frac) -> int:
+def _fraction_count(total: int, fraction: float) -> int:
+    """Images held out by a fraction: at least one, and at least one left to train on."""
+    return min(max(1, round(fraction * total)), total - 1)
+
+
+def _holdout_count(root: Path, total: int, holdout, holdout_frac) -> int:
     if holdout is not None and holdout_frac is not None:
         raise ValueError("give either holdout (a count) or holdout_frac (a fraction), not both")
     if holdout is None:
         fraction = DEFAULT_HOLDOUT_FRAC if holdout_frac is None else float(holdout_frac)
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"holdout_frac must be between 0 and 1 (exclusive), got {fraction}")
-        holdout = min(max(1, round(fraction * total)), total - 1)
+        return _fraction_count(total, fraction)
     if not 1 <= holdout <= total - 1:
-        raise ValueError(f"holdout must be between 1 and {total - 1} for {total} images, got {holdout}")
+        # A count copied from a guide (the README's 5000) fails on a small folder: say what fits this one.
+        problem = "leaves no images to train on" if holdout >= total else "holds out no image"
+        raise ValueError(
+            f"{root}: --holdout {holdout} {problem}: the folder has {total} images, so pass a number from 1 to "
+            f"{total - 1} (e.g. --holdout {_fraction_count(total, DEFAULT_HOLDOUT_FRAC)}), or a fraction "
+            f"with --holdout-frac {DEFAULT_HOLDOUT_FRAC}"
+        )
     return int(holdout)

@@ -1,9 +1,12 @@
 """Turn a folder of real photos and one folder per model into a study, all or nothing.
 
 Files are matched across folders by stem: ``real/cat.jpg``, ``perceptual/cat.png`` and
-``koalarization/cat.png`` are the three stimuli of scene ``cat``. A real photo without generated versions is
-a real-only stimulus; a generated image without a real photo is an error. Every file in a folder (hidden
-files such as ``.DS_Store`` aside; subfolders are not searched) must be an image.
+``koalarization/cat.png`` are the three stimuli of scene ``cat``. A generated image without a real photo is
+an error, and so is a model folder that lacks some of the real scenes, unless allow_missing: those scenes
+are then real-only for that model, and the study's manifest records them under "missing_scenes" for the
+report. What counts as an image is colorization.images.is_image_file, the rule `python -m colorization
+split` uses: other files (a notes.txt, evaluate's CSV) are left out with one warning, hidden files such as
+``.DS_Store`` silently; subfolders are not searched.
 
 The study's practice_trials and catch_trials reserve that many scenes, drawn at random with the study's
 seed: practice scenes (drawn among those with a generated version) keep their real and generated stimuli
@@ -18,6 +21,7 @@ database back and deletes the files already written, so a failed import leaves n
 """
 
 import io
+import logging
 import random
 from pathlib import Path
 
@@ -26,9 +30,10 @@ from django.core.files.base import ContentFile
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
-from turing.audit import audit_study, luminance_problems
+from colorization.images import IMAGE_EXTENSIONS, first_few, is_image_file
 from PIL import Image
 
+from turing.audit import audit_study, luminance_problems
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
 from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
 
@@ -39,6 +44,13 @@ STUDY_OPTIONS = {
     "manifest",
 }
 
+logger = logging.getLogger(__name__)
+
+
+MISSING_HINT = (
+    "Import with --allow-missing to go on anyway: those scenes are then shown only as real photos for that "
+    "model, and the study records which ones."
+)
 
 LIGHTNESS_HINT = (
     "A colorization keeps the photo's lightness; if these differences are expected (another kind of model), "
@@ -51,32 +63,57 @@ class StudyImportError(ValueError):
 
 
 def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE, allow_luminance_mismatch=False,
-                 **study_fields) -> Study:
+                 allow_missing=False, warn=None, **study_fields) -> Study:
     """Create study ``slug`` from real_dir and generated = {model name: folder}; return the saved Study.
 
     study_fields are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
     practice_trials, catch_trials, max_participants, ask_expertise, expertise_question, completion_url, seed,
     status, manifest). The manifest is kept and gets an "import" entry recording the folders, size, scenes
-    and the practice and catch scenes.
+    and the practice and catch scenes, and with allow_missing a "missing_scenes" entry {model: [scenes]} for
+    the models that lack some. warn(line) receives the one warning about files that are not images (default:
+    this module's logger).
+    Checks run in the order a user fixes them: names and paths, then counts, then the slow normalizing.
     Raises StudyImportError, leaving the database and media storage unchanged.
     """
     if Study.objects.filter(slug=slug).exists():
         raise StudyImportError(f"study {slug!r} already exists; choose another slug")
-    if size < 1:
-        raise StudyImportError(f"stimulus size must be a positive number of pixels, got {size}")
     real_dir = Path(real_dir)
     generated = {name: Path(folder) for name, folder in generated.items()}
     check_model_names(generated)
     unknown = sorted(set(study_fields) - STUDY_OPTIONS)
     if unknown:
         raise StudyImportError(f"unknown study option(s): {', '.join(unknown)}")
+    # Every folder's existence before any folder's content, so that a typo is not hidden behind another error.
+    for folder in [real_dir, *generated.values()]:
+        if not folder.is_dir():
+            raise StudyImportError(f"{folder}: no such folder")
+    if size < 1:
+        raise StudyImportError(f"stimulus size must be a positive number of pixels, got {size}")
 
-    real_files = _images_by_stem(real_dir)
-    generated_files = {name: _images_by_stem(folder) for name, folder in generated.items()}
+    listed = {REAL: _list_folder(real_dir), **{name: _list_folder(folder) for name, folder in generated.items()}}
+    ignored = [f"{path.parent.name}/{path.name}" for _, others in listed.values() for path in others]
+    if ignored:
+        (warn or logger.warning)(
+            f"ignoring {len(ignored)} file(s) that are not images (images end in "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))}): {first_few(ignored, shown=10)}"
+        )
+    real_files = _images_by_stem(real_dir, *listed[REAL])
+    generated_files = {name: _images_by_stem(folder, *listed[name]) for name, folder in generated.items()}
     for name, files in generated_files.items():
         for stem, path in files.items():
             if stem not in real_files:
                 raise StudyImportError(f"{path}: no real image with stem {stem!r} in {real_dir}")
+    # A model folder with fewer scenes is most often an unfinished colorize run, not a design: refuse it
+    # unless asked, since that model would then be scored on other scenes than the rest.
+    missing = {name: sorted(set(real_files) - set(files)) for name, files in sorted(generated_files.items())}
+    missing = {name: stems for name, stems in missing.items() if stems}
+    if missing and not allow_missing:
+        lines = [f"  {name} ({generated[name]}): {len(stems)} of {len(real_files)} scenes missing: {first_few(stems)}"
+                 for name, stems in missing.items()]
+        raise StudyImportError(
+            f"{len(missing)} model folder(s) lack scenes that the real folder {real_dir} has:\n" + "\n".join(lines)
+            + f"\n{MISSING_HINT}"
+        )
 
     scenes = sorted(real_files)
     manifest = dict(study_fields.pop("manifest", None) or {})
@@ -95,6 +132,9 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
         "practice_scenes": sorted(scene for scene, pool in pool_of.items() if pool == Pool.PRACTICE),
         "catch_scenes": sorted(scene for scene, pool in pool_of.items() if pool == Pool.CATCH),
     }
+    if missing:
+        # Kept so that the report can say which models were shown on fewer scenes, and which ones.
+        manifest["missing_scenes"] = missing
     study.manifest = manifest
 
     files = [(scene, CATCH if pool_of[scene] == Pool.CATCH else REAL, real_files[scene]) for scene in scenes]
@@ -184,14 +224,19 @@ def check_model_names(generated):
             ) from None
 
 
-def _images_by_stem(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise StudyImportError(f"{folder}: no such folder")
+def _list_folder(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, other files) directly in folder, each sorted; hidden files are in neither."""
     files = sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
-    if not files:
+    return [path for path in files if is_image_file(path)], [path for path in files if not is_image_file(path)]
+
+
+def _images_by_stem(folder: Path, images: list[Path], others: list[Path]) -> dict[str, Path]:
+    if not images:
+        if others:
+            raise StudyImportError(f"{folder}: no images found, only files that are not images: {first_few(others)}")
         raise StudyImportError(f"{folder}: empty folder, no images found")
     by_stem = {}
-    for path in files:
+    for path in images:
         if path.stem in by_stem:
             raise StudyImportError(
                 f"{path}: duplicate stem {path.stem!r} in {folder} (also {by_stem[path.stem].name})"

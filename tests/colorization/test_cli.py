@@ -48,10 +48,12 @@ def test_split_train_colorize_evaluate_through_python_m_colorization(tmp_path):
     heldout = read_split(tmp_path / "split").heldout
     assert sorted(path.name for path in (tmp_path / "pred").glob("*.png")) == sorted(f"{p.stem}.png" for p in heldout)
     assert all(Image.open(path).size == (44, 36) for path in (tmp_path / "pred").glob("*.png"))
-    with (tmp_path / "pred" / "metrics.csv").open() as file:
+    # Beside the predictions, not among them: the folder is what create_study imports.
+    assert not (tmp_path / "pred" / "metrics.csv").exists()
+    with (tmp_path / "pred.metrics.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert list(rows[0]) == ["image", *METRIC_COLUMNS] and len(rows) == 2
-    assert "mean" in printed
+    assert "mean" in printed and f"per-image metrics written to {tmp_path / 'pred.metrics.csv'}" in printed
 
 
 def test_input_errors_print_one_line_and_exit_2(tiny_run, tmp_path, capsys):
@@ -66,6 +68,34 @@ def test_input_errors_print_one_line_and_exit_2(tiny_run, tmp_path, capsys):
     assert main(["colorize", *arguments]) == 2
     error = capsys.readouterr().err
     assert "broken.png" in error and "Traceback" not in error
+
+
+def test_split_with_a_holdout_larger_than_the_folder_says_what_to_pass(tmp_path, capsys):
+    write_color_images(tmp_path / "images", 12)
+    assert main(["split", "--images", str(tmp_path / "images"), "--out", str(tmp_path / "split"),
+                 "--holdout", "5000"]) == 2  # fmt: skip
+    error = capsys.readouterr().err
+    assert error == (
+        f"error: {(tmp_path / 'images').resolve()}: --holdout 5000 leaves no images to train on: the folder has 12 "
+        "images, so pass a number from 1 to 11 (e.g. --holdout 1), or a fraction with --holdout-frac 0.1\n"
+    )
+    assert not (tmp_path / "split").exists()
+
+
+def test_evaluate_writes_beside_the_predictions_or_where_asked(monkeypatch, tmp_path, capsys):
+    import pandas as pd
+
+    import colorization.metrics
+
+    table = pd.DataFrame([{"image": "a", **{column: 1.0 for column in METRIC_COLUMNS}}])
+    monkeypatch.setattr(colorization.metrics, "evaluate", lambda pred, split, subset: table)
+    (tmp_path / "pred").mkdir()
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--split", str(tmp_path)]) == 0
+    assert (tmp_path / "pred.metrics.csv").is_file() and list((tmp_path / "pred").iterdir()) == []
+    assert f"per-image metrics written to {tmp_path / 'pred.metrics.csv'}" in capsys.readouterr().out
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--split", str(tmp_path),
+                 "--csv", str(tmp_path / "elsewhere.csv")]) == 0  # fmt: skip
+    assert (tmp_path / "elsewhere.csv").is_file()
 
 
 def test_train_options_reach_the_config_and_only_given_ones_override_a_resume():

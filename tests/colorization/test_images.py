@@ -3,7 +3,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from colorization.images import ImageError, find_images, load_image
+from colorization.images import ImageError, find_images, is_image_file, load_image
 
 
 def pixel(image, xy=(0, 0)):
@@ -112,6 +112,15 @@ def test_find_images_recursive_sorted_by_extension(tmp_path, make_images):
     (tmp_path / "._resource.png").write_bytes(b"")
     found = [path.relative_to(tmp_path).as_posix() for path in find_images(tmp_path)]
     assert found == ["a/deep/z00.png", "a/upper.JPG", "b/img00.png", "b/img01.png"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("a.jpg", True), ("a.JPEG", True), ("a.png", True), ("a.webp", True), ("a.tif", True), ("a.bmp", True),
+    ("metrics.csv", False), ("notes.txt", False), ("photo", False), ("._a.jpg", False), (".png", False),
+])  # fmt: skip
+def test_is_image_file_decides_by_name_only(name, expected):
+    # Nothing is opened: the names do not exist.
+    assert is_image_file(f"/nowhere/{name}") is expected
 
 
 def test_find_images_rejects_missing_folder(tmp_path):

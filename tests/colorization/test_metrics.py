@@ -11,6 +11,7 @@ from colorization.metrics import (
     ab_auc,
     ab_distances,
     colourfulness,
+    default_metrics_path,
     evaluate,
     format_table,
     image_metrics,
@@ -90,8 +91,28 @@ def test_evaluate_scores_every_heldout_image_and_names_problems(split_dir, tmp_p
     assert table.splitlines()[-2].split()[0] == "mean" and "(1 image(s) identical" in table
 
     (pred / f"{heldout[1].stem}.png").unlink()
-    with pytest.raises(FileNotFoundError, match=f"{heldout[1].stem}.png"):
+    with pytest.raises(FileNotFoundError, match=f"pred: 1 of 3 predictions missing .*: {heldout[1].stem}.png"):
         evaluate(pred, split_dir)
     Image.new("RGB", (5, 7)).save(pred / f"{heldout[1].stem}.png")
     with pytest.raises(ValueError, match=f"{heldout[1].stem}.png.*5x7"):
         evaluate(pred, split_dir)
+
+
+def test_evaluate_checks_the_folder_and_every_prediction_before_scoring(split_dir, tmp_path, monkeypatch):
+    with pytest.raises(NotADirectoryError, match="predictoins: no such folder of predictions"):
+        evaluate(tmp_path / "predictoins", split_dir)
+    (tmp_path / "pred").mkdir()
+    # A half-finished colorize is reported in full and at once: nothing is loaded before.
+    monkeypatch.setattr("colorization.metrics.load_image", lambda path: pytest.fail(f"loaded {path}"))
+    names = ", ".join(f"{path.stem}.png" for path in read_split(split_dir).heldout)
+    with pytest.raises(FileNotFoundError, match=f"3 of 3 predictions missing for the split's heldout images: {names}"):
+        evaluate(tmp_path / "pred", split_dir)
+
+
+def test_default_metrics_path_is_beside_the_predictions(tmp_path, monkeypatch):
+    assert default_metrics_path(tmp_path / "pred") == tmp_path / "pred.metrics.csv"
+    (tmp_path / "pred" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "pred" / "sub")
+    # "." and ".." have no name of their own to add the suffix to.
+    assert default_metrics_path(".") == tmp_path.resolve() / "pred" / "sub.metrics.csv"
+    assert default_metrics_path("..") == tmp_path.resolve() / "pred.metrics.csv"

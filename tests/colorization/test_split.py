@@ -39,6 +39,26 @@ def test_impossible_holdout_rejected(image_dir, tmp_path, options):
         make_split(image_dir, tmp_path / "split", **options)
 
 
+@pytest.mark.parametrize("holdout, problem", [
+    (5000, "leaves no images to train on"), (10, "leaves no images to train on"), (0, "holds out no image"),
+])  # fmt: skip
+def test_a_holdout_count_that_does_not_fit_says_how_many_images_and_what_to_pass(image_dir, tmp_path, holdout,
+                                                                                 problem):
+    with pytest.raises(ValueError) as error:
+        make_split(image_dir, tmp_path / "split", holdout=holdout)
+    assert str(error.value) == (
+        f"{image_dir.resolve()}: --holdout {holdout} {problem}: the folder has 10 images, so pass a number from 1 "
+        "to 9 (e.g. --holdout 1), or a fraction with --holdout-frac 0.1"
+    )
+
+
+def test_too_few_images_names_the_extensions_looked_for(tmp_path, make_images):
+    make_images(tmp_path / "one", 1)
+    (tmp_path / "one" / "photo.heic").write_bytes(b"not counted")
+    with pytest.raises(ValueError, match=r"found 1 image\(s\) \(.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp\)"):
+        make_split(tmp_path / "one", tmp_path / "split")
+
+
 def test_manifest_on_disk_and_read_back(image_dir, split_dir):
     manifest = json.loads((split_dir / "split.json").read_text())
     assert manifest["root"] == str(image_dir.resolve()) and manifest["seed"] == 0

@@ -9,7 +9,7 @@
 - ``build_study(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields)``
   writes such folders and imports them with turing.importing.import_study; study_fields are Study options
   (trials_per_participant, real_fraction, control_fraction, practice_trials (default 0 here), catch_trials,
-  seed, exposure_ms, ...).
+  seed, exposure_ms, ...); with ``missing`` it passes allow_missing=True, which the import needs for that.
 - ``staff_client``: a django.test.Client logged in as a staff user, apart from the ``client`` fixture, so a
   test can be a participant and a researcher at once.
 - ``small_study``: a ready Study "small": 8 scenes x (real + perceptual + koalarization), 2 of them reserved
@@ -85,6 +85,9 @@ def build_study(db, image_folders):
     def build(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields):
         # No practice scenes unless a test asks: they are reserved from the scenes (Study's default is 3).
         study_fields.setdefault("practice_trials", 0)
+        if missing:
+            # Leaving scenes out of a model is what missing= is for, and the import refuses that unless allowed.
+            study_fields.setdefault("allow_missing", True)
         folders = image_folders(scenes, models, size=size, missing=missing, name=slug)
         return import_study(slug, f"Study {slug}", folders.real, folders.generated, size=size, **study_fields)
 

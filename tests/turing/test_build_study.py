@@ -115,17 +115,30 @@ def test_draws_are_random_subsets_of_the_held_out_set():
 
 @pytest.mark.parametrize("options, message", [
     (dict(n_scenes=7), "the split holds out 6 images; --n-scenes 7 asks for more"),
-    (dict(checkpoint="best", run=["perceptual=/nowhere"]), "/nowhere: no such checkpoint"),
+    (dict(n_scenes=0), "--n-scenes must be at least 1, got 0"),
+    (dict(checkpoint="best", run=["perceptual=/nowhere"]), "/nowhere: no such run folder or checkpoint file"),
+    # Paths come first: a typo in a path is reported as such even when a count is also wrong.
+    (dict(n_scenes=7, run=["perceptual=/nowhere/perceptul"]), "/nowhere/perceptul: no such run folder"),
+    (dict(n_scenes=7, split="/nowhere/split"), "/nowhere/split: no split here"),
     (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
     (dict(run=["real=a"]), "model name 'real' is reserved"),
     (dict(run=[]), "give at least one --run"),
 ])
 def test_bad_requests_fail_before_any_work(trained, options, message):
-    options = {"run": [f"{name}={path}" for name, path in trained["runs"].items()], "n_scenes": 2, **options}
+    options = {"run": [f"{name}={path}" for name, path in trained["runs"].items()], "n_scenes": 2,
+               "split": str(trained["split"]), **options}
 
     with pytest.raises(CommandError, match=message):
-        call_command("build_study", "bad", split=str(trained["split"]), title="Bad", **options)
+        call_command("build_study", "bad", title="Bad", **options)
     assert not Study.objects.filter(slug="bad").exists()
+
+
+def test_a_run_folder_without_the_checkpoint_names_the_file(trained, tmp_path):
+    # The run folder exists (the path is right) but holds no best.pt: the file is named, not the folder.
+    (tmp_path / "empty-run").mkdir()
+    with pytest.raises(CommandError, match="empty-run/best.pt: no such checkpoint"):
+        call_command("build_study", "bad", split=str(trained["split"]), title="Bad", checkpoint="best",
+                     run=[f"perceptual={tmp_path / 'empty-run'}"], n_scenes=7)
 
 
 def test_an_existing_slug_is_refused(trained):

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from turing.importing import StudyImportError, import_study
+from turing import network
+from turing.importing import StudyImportError, _list_folder, import_study
 from turing.models import CATCH, Stimulus, Study
 from turing.stimuli import catch_version, normalize_image
 
@@ -32,6 +33,7 @@ def test_import_matches_files_by_stem_and_stores_normalized_stimuli(image_folder
         "poster", "Poster session", folders.real, folders.generated, size=32,
         trials_per_participant=6, real_fraction=0.4, control_fraction=0.25, exposure_ms=900, practice_trials=1,
         seed=42, completion_url="https://example.org/done", ask_expertise=False, manifest={"note": "kept"},
+        allow_missing=True,
     )
 
     assert Counter(study.stimuli.values_list("source", flat=True)) == {"real": 4, "perceptual": 4, "koalarization": 3}
@@ -40,6 +42,7 @@ def test_import_matches_files_by_stem_and_stores_normalized_stimuli(image_folder
     assert (study.exposure_ms, study.practice_trials, study.seed, study.ask_expertise) == (900, 1, 42, False)
     assert study.completion_url == "https://example.org/done"
     assert study.manifest["note"] == "kept"
+    assert study.manifest["missing_scenes"] == {"koalarization": ["scene01"]}
     assert study.manifest["import"]["scenes"] == ["scene00", "scene01", "scene02", "scene03"]
     assert study.manifest["import"]["generated"] == {name: str(folders.generated[name]) for name in sorted(MODELS)}
     (practice_scene,) = study.manifest["import"]["practice_scenes"]
@@ -68,15 +71,91 @@ def test_other_formats_and_hidden_files_are_accepted(image_folders):
     assert study.stimuli.count() == 9
 
 
+@pytest.mark.django_db
+def test_files_that_are_not_images_are_left_out_with_one_warning(image_folders):
+    # What a tester met: a notes.txt among the photos and evaluate's old metrics.csv in a model's outputs.
+    folders = image_folders(3)
+    (folders.real / "notes.txt").write_text("camera settings")
+    (folders.generated["perceptual"] / "metrics.csv").write_text("image,psnr\n")
+    (folders.generated["perceptual"] / ".DS_Store").write_bytes(b"\0")
+    warnings = []
+
+    study = import_study("stray", "Stray files", folders.real, folders.generated, size=32, practice_trials=0,
+                         warn=warnings.append)
+
+    assert study.stimuli.count() == 9
+    assert not study.stimuli.filter(scene__in=["notes", "metrics"]).exists()
+    (warning,) = warnings  # one line for all folders; hidden files are not mentioned
+    assert warning.startswith("ignoring 2 file(s) that are not images (images end in .bmp, .jpeg, .jpg, ")
+    assert warning.endswith(": real/notes.txt, perceptual/metrics.csv")
+
+
+def test_the_import_and_split_agree_on_what_is_an_image(image_folders):
+    from colorization.images import find_images
+
+    folders = image_folders(2)
+    for name in ("notes.txt", "metrics.csv", "upper.JPG", "photo.webp", "scan.tiff"):
+        (folders.real / name).write_bytes(b"not opened")
+    images, others = _list_folder(folders.real)
+
+    assert images == find_images(folders.real)
+    assert sorted(path.name for path in others) == ["metrics.csv", "notes.txt"]
+
+
+@pytest.mark.django_db
+def test_missing_scenes_are_refused_unless_allowed_and_then_recorded(image_folders):
+    stems = [f"scene{index:02d}" for index in range(8)]
+    folders = image_folders(8, missing={"perceptual": stems[:7], "koalarization": ["scene02", "scene05"]})
+
+    with pytest.raises(StudyImportError) as refused:
+        import_study("gaps", "Gaps", folders.real, folders.generated, size=32, practice_trials=0)
+    assert str(refused.value).splitlines()[1:] == [
+        f"  koalarization ({folders.generated['koalarization']}): 2 of 8 scenes missing: scene02, scene05",
+        f"  perceptual ({folders.generated['perceptual']}): 7 of 8 scenes missing: "
+        "scene00, scene01, scene02, scene03, scene04 and 2 more",
+        "Import with --allow-missing to go on anyway: those scenes are then shown only as real photos for that "
+        "model, and the study records which ones.",
+    ]
+    assert snapshot() == (0, 0, [])
+
+    study = import_study("gaps", "Gaps", folders.real, folders.generated, size=32, practice_trials=0,
+                         allow_missing=True)
+    assert study.manifest["missing_scenes"] == {"koalarization": ["scene02", "scene05"], "perceptual": stems[:7]}
+    assert Counter(study.stimuli.values_list("source", flat=True)) == {"real": 8, "koalarization": 6, "perceptual": 1}
+    # Nothing missing: nothing recorded, with or without the option.
+    complete = image_folders(3, name="complete")
+    study = import_study("complete", "Complete", complete.real, complete.generated, size=32, practice_trials=0,
+                         allow_missing=True)
+    assert "missing_scenes" not in study.manifest
+
+
 def break_corrupt(folders):
     # The last folder imported, so earlier stimuli have been written and must be cleaned up.
     (folders.generated["perceptual"] / "scene03.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     return r"perceptual/scene03\.png: unreadable or corrupt image"
 
 
-def break_non_image(folders):
-    (folders.real / "notes.txt").write_text("camera settings")
-    return r"real/notes\.txt: unreadable or corrupt image"
+def break_only_non_images(folders):
+    for path in folders.generated["koalarization"].iterdir():
+        path.unlink()
+    (folders.generated["koalarization"] / "metrics.csv").write_text("image,psnr\n")
+    return r"koalarization: no images found, only files that are not images: metrics\.csv"
+
+
+def break_missing_scenes(folders):
+    for stem in ("scene01", "scene03"):
+        (folders.generated["koalarization"] / f"{stem}.png").unlink()
+    return (r"1 model folder\(s\) lack scenes that the real folder .*real has:\n"
+            r"  koalarization \(.*koalarization\): 2 of 4 scenes missing: scene01, scene03\n"
+            r"Import with --allow-missing")
+
+
+def break_path_and_content(folders):
+    # A typo in the second model's path and an empty first folder: the path is reported, it is fixed first.
+    for path in folders.generated["perceptual"].iterdir():
+        path.unlink()
+    folders.generated["koalarization"] = folders.root / "koalarizaton"
+    return r"koalarizaton: no such folder"
 
 
 def break_unmatched(folders):
@@ -108,8 +187,8 @@ def break_model_named_real(folders):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "break_folders",
-    [break_corrupt, break_non_image, break_unmatched, break_empty, break_duplicate, break_missing_folder,
-     break_model_named_real],
+    [break_corrupt, break_only_non_images, break_missing_scenes, break_path_and_content, break_unmatched, break_empty,
+     break_duplicate, break_missing_folder, break_model_named_real],
 )
 def test_bad_import_names_the_problem_and_leaves_nothing(build_study, image_folders, break_folders):
     build_study("existing", scenes=2)
@@ -171,12 +250,14 @@ def test_practice_scenes_are_drawn_among_scenes_with_a_generated_version(image_f
     real_only = ["scene00", "scene01", "scene02", "scene03"]
     folders = image_folders(6, missing={"perceptual": real_only, "koalarization": real_only})
 
-    study = import_study("drawn", "Drawn", folders.real, folders.generated, size=32, practice_trials=2)
+    study = import_study("drawn", "Drawn", folders.real, folders.generated, size=32, practice_trials=2,
+                         allow_missing=True)
     assert study.manifest["import"]["practice_scenes"] == ["scene04", "scene05"]
 
     folders = image_folders(6, missing={"perceptual": real_only, "koalarization": real_only}, name="too-many")
     with pytest.raises(StudyImportError, match="3 practice scenes asked for, but only 2 scenes have a generated"):
-        import_study("too-many", "Too many", folders.real, folders.generated, size=32, practice_trials=3)
+        import_study("too-many", "Too many", folders.real, folders.generated, size=32, practice_trials=3,
+                     allow_missing=True)
 
 
 @pytest.mark.django_db
@@ -222,7 +303,8 @@ def create_study(*args):
 
 
 @pytest.mark.django_db
-def test_create_study_command_stores_options_and_prints_a_summary(image_folders):
+def test_create_study_command_stores_options_and_prints_a_summary(image_folders, monkeypatch):
+    monkeypatch.setattr(network, "lan_address", lambda: "192.168.1.20")
     folders = image_folders(5, missing={"koalarization": ["scene04"]})
 
     output = create_study(
@@ -231,7 +313,7 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders)
         "--generated", f"koalarization={folders.generated['koalarization']}",
         "--trials", 4, "--real-fraction", 0.25, "--control-fraction", 0.5, "--exposure-ms", 1000, "--practice", 1,
         "--size", 32, "--seed", 9, "--completion-url", "https://example.org/done", "--no-expertise",
-        "--catch-trials", 1, "--max-participants", 30,
+        "--catch-trials", 1, "--max-participants", 30, "--allow-missing",
     )
 
     study = Study.objects.get(slug="poster")
@@ -248,7 +330,29 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders)
     assert f"koalarization: {3 - ('scene04' in scored)} scored stimuli" in output
     # --trials 4, but a scene is never repeated and only 3 are scored.
     assert "each participant: 1 practice, 3 scored and 1 catch trials" in output
-    assert "/s/poster/" in output
+    assert "Join URL (once `manage.py serve` runs on port 8000): http://192.168.1.20:8000/s/poster/" in output
+
+
+@pytest.mark.django_db
+def test_create_study_refuses_missing_scenes_and_warns_about_non_images(image_folders):
+    folders = image_folders(4, missing={"koalarization": ["scene02"]})
+    (folders.generated["perceptual"] / "metrics.csv").write_text("image,psnr\n")
+    arguments = ["gaps", "--title", "Gaps", "--real", folders.real, "--size", 32, "--practice", 0,
+                 "--generated", f"perceptual={folders.generated['perceptual']}",
+                 "--generated", f"koalarization={folders.generated['koalarization']}"]
+
+    with pytest.raises(CommandError, match=r"koalarization \(.*\): 1 of 4 scenes missing: scene02\n.*--allow-missing"):
+        create_study(*arguments)
+    assert snapshot() == (0, 0, [])
+
+    errors = io.StringIO()
+    call_command("create_study", *map(str, arguments), "--allow-missing", stdout=io.StringIO(), stderr=errors)
+    assert Study.objects.get(slug="gaps").manifest["missing_scenes"] == {"koalarization": ["scene02"]}
+    lines = errors.getvalue().splitlines()
+    assert [line for line in lines if "not images" in line] == [
+        "warning: ignoring 1 file(s) that are not images (images end in .bmp, .jpeg, .jpg, .png, .tif, .tiff, "
+        ".webp): perceptual/metrics.csv"]
+    assert "warning: koalarization lacks 1 scene(s), shown real-only for it (recorded in the study)" in lines
 
 
 @pytest.mark.django_db

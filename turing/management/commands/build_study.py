@@ -20,12 +20,15 @@ from django.core.management.base import BaseCommand, CommandError
 from turing.importing import StudyImportError, check_model_names, import_study
 from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
 from turing.models import REAL, Study
+from turing.network import join_url_line
 
 CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
 
 
 def checkpoint_path(run: Path, checkpoint: str) -> Path:
     """The checkpoint file of a run folder (or the file itself); FileNotFoundError naming what is missing."""
+    if not run.exists():
+        raise FileNotFoundError(f"{run}: no such run folder or checkpoint file")
     path = run / CHECKPOINTS[checkpoint] if run.is_dir() else run
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint (run folder or .pt file expected)")
@@ -64,20 +67,28 @@ class Command(BaseCommand):
         slug, split_dir = options["slug"], Path(options["split"])
         runs = named_paths(options["run"], option="--run", metavar="NAME=RUN_DIR", example="perceptual=runs/perceptual")
         self.check_runs(slug, runs)
-        if options["n_scenes"] < 1:
-            raise CommandError(f"--n-scenes must be at least 1, got {options['n_scenes']}")
         fields = study_fields(options)
         seed = fields["seed"]
+
+        # colorization.split needs no torch: the paths are checked before the slow imports below.
+        from colorization.split import read_split
+
+        # In the order a user fixes them: paths (the split, each run), then counts, then the slow loading, so
+        # that a typo in a --run path is not reported as a count that does not fit.
+        try:
+            split = read_split(split_dir)
+            checkpoints = {name: checkpoint_path(run, options["checkpoint"]) for name, run in runs.items()}
+            if options["n_scenes"] < 1:
+                raise ValueError(f"--n-scenes must be at least 1, got {options['n_scenes']}")
+            scenes = draw_scenes(split.heldout, options["n_scenes"], seed)
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error)) from None
 
         from colorization.data import eval_transform
         from colorization.images import ImageError, load_image
         from colorization.inference import colorize_paths, load_model
-        from colorization.split import read_split
 
         try:
-            split = read_split(split_dir)
-            scenes = draw_scenes(split.heldout, options["n_scenes"], seed)
-            checkpoints = {name: checkpoint_path(run, options["checkpoint"]) for name, run in runs.items()}
             stored = {name: load_model(path, "cpu")[1] for name, path in checkpoints.items()}
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
@@ -112,7 +123,7 @@ class Command(BaseCommand):
             f"seed {seed}."
         ))
         write_design(self, study)
-        self.stdout.write(f"Join URL: {study.get_absolute_url()}")
+        self.stdout.write(join_url_line(study.get_absolute_url()))
 
     @staticmethod
     def check_runs(slug, runs):

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from turing.importing import StudyImportError, import_study
 from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
 from turing.models import Pool
+from turing.network import join_url_line
 
 
 class Command(BaseCommand):
@@ -22,6 +23,11 @@ class Command(BaseCommand):
             "--generated", action="append", default=[], metavar="NAME=DIR",
             help="A model's name and its folder of outputs; repeat for each model (at least one).",
         )
+        parser.add_argument(
+            "--allow-missing", action="store_true",
+            help="Import even if a model's folder lacks some of the real scenes (those are shown real-only for "
+                 "that model; the study records which).",
+        )
 
     def handle(self, *args, **options):
         generated = named_paths(options["generated"], option="--generated", metavar="NAME=DIR",
@@ -31,14 +37,19 @@ class Command(BaseCommand):
         try:
             study = import_study(
                 options["slug"], options["title"], options["real"], generated,
-                size=options["size"], **fields,
+                size=options["size"], allow_missing=options["allow_missing"],
+                warn=lambda line: self.stderr.write(self.style.WARNING(f"warning: {line}")), **fields,
             )
         except StudyImportError as error:
             raise CommandError(str(error)) from None
+        for name, stems in study.manifest.get("missing_scenes", {}).items():
+            self.stderr.write(self.style.WARNING(
+                f"warning: {name} lacks {len(stems)} scene(s), shown real-only for it (recorded in the study)"
+            ))
 
         per_source = Counter(study.stimuli.filter(pool=Pool.SCORED).values_list("source", flat=True))
         self.stdout.write(self.style.SUCCESS(f"Created study {study.slug!r} ({study.title}) with seed {seed}."))
         for source in ["real", *study.model_names]:
             self.stdout.write(f"  {source}: {per_source[source]} scored stimuli")
         write_design(self, study)
-        self.stdout.write(f"Join URL: {study.get_absolute_url()}")
+        self.stdout.write(join_url_line(study.get_absolute_url()))
