@@ -153,10 +153,9 @@ def test_the_wsgi_module_loads_every_view_and_no_database_connection(tmp_path):
     assert result.stdout.split() == ["True", "True", "True"]
 
 
-def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_key_set(tmp_path, server):
-    # No SECRET_KEY in the environment: the key kept in .secret-key beside manage.py signs the sessions, so
-    # the restarted server reads the cookie the first one set.
-    env = {name: value for name, value in environment(tmp_path).items() if name != "SECRET_KEY"}
+def make_image_study(env, tmp_path):
+    """Study 'lan': 4 scenes of noise, real and one model (the same pixels, so the lightness audit passes),
+    2 scored trials each and no practice."""
     images = tmp_path / "images"
     for folder in ("real", "model"):
         (images / folder).mkdir(parents=True)
@@ -167,6 +166,13 @@ def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_ke
     manage(env, "migrate", "--noinput")
     manage(env, "create_study", "lan", "--title", "LAN", "--real", str(images / "real"), "--generated",
            f"model={images / 'model'}", "--trials", "2", "--practice", "0")
+
+
+def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_key_set(tmp_path, server):
+    # No SECRET_KEY in the environment: the key kept in .secret-key beside manage.py signs the sessions, so
+    # the restarted server reads the cookie the first one set.
+    env = {name: value for name, value in environment(tmp_path).items() if name != "SECRET_KEY"}
+    make_image_study(env, tmp_path)
     port = free_port()
     command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1", "--host", "127.0.0.1"]
     base = f"http://127.0.0.1:{port}"
@@ -189,3 +195,44 @@ def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_ke
     with browser.open(f"{base}/s/lan/trial/", timeout=10) as response:
         assert response.url == f"{base}/s/lan/trial/"  # not sent back to the consent page
         assert re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1) == before
+
+
+@pytest.mark.browser
+def test_a_phone_mid_study_carries_on_through_a_serve_restart(tmp_path, server):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.turing.test_browser import CHROMIUM, CHROMIUM_ARGS, LOOK_MS, PHONE
+
+    env = {name: value for name, value in environment(tmp_path).items() if name != "SECRET_KEY"}
+    make_image_study(env, tmp_path)
+    port = free_port()
+    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1", "--host", "127.0.0.1"]
+    base = f"http://127.0.0.1:{port}"
+    process = server(command, env)
+    wait_until_healthy(process, base)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport=PHONE).new_page()
+        page.goto(f"{base}/s/lan/")
+        page.get_by_label("I have read the information above and agree to take part.").check()
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_url(f"{base}/s/lan/trial/")
+        expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+        page.wait_for_timeout(LOOK_MS)
+
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        page.get_by_role("button", name="Real").click()  # sent while the server is down
+        expect(page.get_by_text("Connection problem — retrying…")).to_be_visible()
+        process = server(command, env)
+        wait_until_healthy(process, base)
+        expect(page.locator(".progress")).to_have_text("2 / 2", timeout=40_000)
+        page.wait_for_timeout(LOOK_MS)
+        page.get_by_role("button", name="Generated").click()
+        page.wait_for_url(f"{base}/s/lan/done/")
+        browser.close()
+    answers = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "from turing.models import Participant as P; "
+         "print([(p.answer_count, p.trials.exclude(answer='').count()) for p in P.objects.all()])"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+    assert answers == "[(2, 2)]"  # one participant, both answers once
