@@ -92,8 +92,9 @@ def _add_train(commands):
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt exactly")
     parser.add_argument("--loss", choices=("perceptual", "mse"), help="default: the model's registered loss")
     parser.add_argument(
-        "--vgg-layers", type=_names, metavar="NAMES", help=f"VGG16 layers of the perceptual loss {default('vgg_layers')}"
-    )
+        "--vgg-layers", type=_names, metavar="NAMES",
+        help=f"VGG16 layers of the perceptual loss {default('vgg_layers')}",
+    )  # fmt: skip
     parser.add_argument("--vgg-layer-weights", type=_floats, metavar="WEIGHTS", help="one per layer (default: all 1)")
     parser.add_argument("--vgg-weights", help=f"imagenet, a state_dict PATH, or none {default('vgg_weights')}")
     parser.add_argument(
@@ -110,6 +111,12 @@ def _add_train(commands):
         action="extend",
         metavar="KEY=VALUE",
         help="model option, value parsed as JSON if it can be: width=0.25 activation=tanh down_layers=[4,6]",
+    )
+    parser.add_argument(
+        "--cache-features",
+        action="store_true",
+        help="reuse the frozen backbone's output (koalarization's Inception-ResNet-v2) for inputs seen before; "
+        "pays off when crops repeat (images already square at --image-size), costs memory otherwise",
     )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(handler=_run_train)
@@ -130,9 +137,33 @@ def _run_train(args, parser):
         parser.error("train needs --model and --split (or --resume to continue a run)")
     else:
         config = TrainConfig(**given)
-    result = train(config)
-    if int(os.environ.get("RANK", 0)) == 0:  # under torchrun, one summary rather than one per process
+    is_main = int(os.environ.get("RANK", 0)) == 0  # under torchrun, one message rather than one per process
+    try:
+        result = train(config)
+    except KeyboardInterrupt as interrupt:
+        if is_main:
+            print(_how_to_resume(config, interrupt), file=sys.stderr)
+        raise SystemExit(130) from None  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+    if is_main:
         print(f"{config.out}: step {result.step}, best held-out loss {result.best_loss:.5g}")
+
+
+def _how_to_resume(config, interrupt) -> str:
+    """One line: what Ctrl-C left in config.out and the command that continues it."""
+    from colorization.train import LAST_NAME, TrainingStopped, load_checkpoint
+
+    last = config.out / LAST_NAME
+    if isinstance(interrupt, TrainingStopped):
+        saved = f"stopped at step {interrupt.step}, saved in {last}"
+    elif last.is_file():
+        saved = f"interrupted; {last} holds step {load_checkpoint(last)['step']}"
+    else:
+        return f"interrupted before the first checkpoint ({last}): nothing to resume, run the same command again"
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    launcher = f"torchrun --nproc_per_node={world}" if world > 1 else "python"
+    # --max-steps is the one setting --resume does not take from the checkpoint.
+    max_steps = f" --max-steps {config.max_steps}" if config.max_steps else ""
+    return f"{saved}; continue with: {launcher} -m colorization train --resume --out {config.out}{max_steps}"
 
 
 def _add_colorize(commands):

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PAPER_SCHEDULE = "30:1e-3,35:1e-4,35:1e-8"
+# Backbone weight options that name no file (colorization.weights.IMAGENET and RANDOM_INIT).
+WEIGHT_KEYWORDS = ("imagenet", "none")
 
 
 class ConfigError(ValueError):
@@ -16,7 +18,11 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """Everything a run depends on; stored in its checkpoints (see colorization.train)."""
+    """Everything a run depends on; stored in its checkpoints (see colorization.train).
+
+    Construction checks the settings in the order a user fixes them: paths that do not exist first, then
+    values (sizes, schedule, optimizer). Downloads come last, when train() builds the model and the loss.
+    """
 
     model: str
     split: Path
@@ -40,9 +46,11 @@ class TrainConfig:
     pixel_weight: float = 0.0
     model_opts: dict = field(default_factory=dict)
     progress: bool = True
+    cache_features: bool = False  # reuse a frozen backbone's output for repeated inputs (baselines.koalarization)
 
     def __post_init__(self):
         self.split, self.out = Path(self.split), Path(self.out)
+        self._check_paths()
         self.vgg_layers = tuple(self.vgg_layers)
         if self.vgg_layer_weights is not None:
             self.vgg_layer_weights = tuple(self.vgg_layer_weights)
@@ -57,6 +65,18 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
         self.lr_by_epoch()  # fails early on a malformed schedule
+
+    def _check_paths(self):
+        if not self.split.exists():
+            raise FileNotFoundError(
+                f"split {self.split} does not exist; make one with `python -m colorization split`"
+            )
+        weights = {"--vgg-weights": self.vgg_weights, "--irv2-weights": self.model_opts.get("irv2_weights")}
+        for option, spec in weights.items():
+            if spec is not None and str(spec) not in WEIGHT_KEYWORDS and not Path(spec).is_file():
+                raise FileNotFoundError(
+                    f"{option} {spec}: no such file (expected {' or '.join(WEIGHT_KEYWORDS)} or a state_dict file)"
+                )
 
     @property
     def total_epochs(self) -> int:

@@ -15,6 +15,15 @@ uninterrupted run would have, whichever batch it starts from and however many lo
 On CPU the resumed losses equal the uninterrupted ones (tests/colorization/test_train.py); on CUDA they agree
 up to the run-to-run nondeterminism of cuDNN's kernels.
 
+Stopping: --max-steps stops after that many steps in all. Ctrl-C lets the step in progress finish (a step
+cut in half would leave the weights half-updated), writes last.pt and a log row as --max-steps does, and
+raises TrainingStopped, a KeyboardInterrupt; a second Ctrl-C stops at once, losing the steps since the last
+checkpoint. The command line turns either into one line saying how to resume, and exit status 130.
+
+Order of work: settings and paths are checked first (TrainConfig, then the split's contents and --out), and
+only then are the networks built, which may download pretrained weights: a typo in a path is reported in a
+second, not after a download.
+
 Devices: CUDA with bf16 autocast and channels_last when available (--device auto), else CPU in float32.
 Multi-GPU: `torchrun --nproc_per_node=N -m colorization train ...` starts one process per GPU; each trains on
 its share of every epoch (DistributedSampler), gradients are averaged by DDP, and only rank 0 writes files.
@@ -26,6 +35,8 @@ import itertools
 import math
 import os
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,12 +69,22 @@ class TrainResult:
     best_loss: float  # lowest held-out loss seen (inf without held-out images)
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C stopped training after a step; `checkpoint` (last.pt) holds that step, `step`."""
+
+    def __init__(self, step: int, checkpoint: Path):
+        super().__init__(f"stopped at step {step}, saved in {checkpoint}")
+        self.step, self.checkpoint = step, checkpoint
+
+
 def train(config: TrainConfig) -> TrainResult:
     rank, world, device = _setup_distributed(config.device)
     is_main = rank == 0
     last_path = config.out / LAST_NAME
     if not config.resume and last_path.exists():
         raise ConfigError(f"{last_path} exists: pass --resume to continue that run, or choose another --out")
+    # The data before the model: a bad split is reported before any pretrained weights are downloaded.
+    train_set, sampler, train_loader, heldout_loader = _data(config, rank, world, pin_memory=device.type == "cuda")
     model, loss_fn, optimizer = build_training(config, device)
     epoch, batch_in_epoch, step, best_loss = 0, 0, 0, math.inf
     if config.resume:
@@ -72,63 +93,112 @@ def train(config: TrainConfig) -> TrainResult:
         optimizer.load_state_dict(ckpt["optimizer_state"])
         epoch, batch_in_epoch, step, best_loss = (ckpt[key] for key in ("epoch", "batch_in_epoch", "step", "best_loss"))
         _set_rng_states(ckpt["rng"])
+    if config.cache_features:
+        if not hasattr(model, "cache_embeddings"):
+            raise ConfigError(f"--cache-features: the {config.model} model has no frozen features to cache")
+        model.cache_embeddings()
     trained = model
     if world > 1:
         trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_set, sampler, train_loader, heldout_loader = _data(config, rank, world, pin_memory=device.type == "cuda")
     if is_main:
         config.out.mkdir(parents=True, exist_ok=True)
 
     lrs = config.lr_by_epoch()
+    batches_per_epoch = math.ceil(sampler.num_samples / config.batch_size)
+    # One bar for the whole run, counting steps up to where it will stop: --max-steps or the schedule's end.
+    run_steps = step + (len(lrs) - epoch) * batches_per_epoch - batch_in_epoch
+    progress = tqdm(
+        total=min(run_steps, config.max_steps or run_steps),
+        initial=step,
+        unit="step",
+        disable=not (is_main and config.progress),
+    )
     losses = []
-    while epoch < len(lrs) and not _done(step, config):
-        for group in optimizer.param_groups:
-            group["lr"] = lrs[epoch]
-        train_set.epoch = epoch
-        sampler.set_epoch(epoch)
-        sampler.start = batch_in_epoch * config.batch_size
-        started, loss_sum, images, skipped = time.perf_counter(), 0.0, 0, 0
-        progress = tqdm(
-            train_loader,
-            desc=f"epoch {epoch + 1}/{len(lrs)}",
-            initial=batch_in_epoch,
-            total=batch_in_epoch + len(train_loader),
-            disable=not (is_main and config.progress),
-        )
-        for batch in progress:
-            batch_in_epoch += 1
-            skipped += int(batch["skipped"])
-            if not _every_process_has_a_batch(batch, device, world):
-                continue
-            loss = train_step(trained, loss_fn, optimizer, batch, device)
-            step += 1
-            losses.append(loss)
-            loss_sum += loss * len(batch["L"])
-            images += len(batch["L"])
-            progress.set_postfix(loss=f"{loss:.4g}", img_s=f"{images * world / (time.perf_counter() - started):.1f}")
-            if _done(step, config):
-                break
-        progress.close()
-        seconds = time.perf_counter() - started
-        train_loss = _global_mean(loss_sum, images, device, world)
-        heldout_loss = evaluate_loss(model, loss_fn, heldout_loader, device, world)
-        (skipped,) = _global_sums([skipped], device, world)
-        if skipped and is_main:
-            print(f"epoch {epoch + 1}: skipped {skipped} unreadable or grayscale training images (see warnings)")
-        row = (epoch + 1, step, train_loss, heldout_loss, lrs[epoch], images * world / seconds, seconds, skipped)
-        if batch_in_epoch == math.ceil(sampler.num_samples / config.batch_size):
-            epoch, batch_in_epoch = epoch + 1, 0
-        is_best = heldout_loss < best_loss  # never true for NaN: without held-out images there is no best.pt
-        best_loss = heldout_loss if is_best else best_loss
-        if is_main:
-            state = _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss)
-            _save_atomically(state, last_path)
-            if is_best:
-                _save_atomically(state, config.out / BEST_NAME)
-            _append_log(config.out / LOG_NAME, row)
+    with progress, StopOnCtrlC(enabled=world == 1) as ctrl_c:
+        while epoch < len(lrs) and not _done(step, config) and not ctrl_c.requested:
+            for group in optimizer.param_groups:
+                group["lr"] = lrs[epoch]
+            train_set.epoch = epoch
+            sampler.set_epoch(epoch)
+            sampler.start = batch_in_epoch * config.batch_size
+            progress.set_description(f"epoch {epoch + 1}/{len(lrs)}")
+            started, loss_sum, images, skipped = time.perf_counter(), 0.0, 0, 0
+            for batch in train_loader:
+                batch_in_epoch += 1
+                skipped += int(batch["skipped"])
+                if not _every_process_has_a_batch(batch, device, world):
+                    continue
+                loss = train_step(trained, loss_fn, optimizer, batch, device)
+                step += 1
+                losses.append(loss)
+                loss_sum += loss * len(batch["L"])
+                images += len(batch["L"])
+                images_per_s = images * world / (time.perf_counter() - started)
+                progress.set_postfix(loss=f"{loss:.4g}", img_s=f"{images_per_s:.1f}", refresh=False)
+                progress.update()
+                if _done(step, config) or ctrl_c.requested:
+                    break
+            seconds = time.perf_counter() - started
+            train_loss = _global_mean(loss_sum, images, device, world)
+            # Whoever pressed Ctrl-C is waiting: this row's held-out loss is left out (NaN).
+            heldout_loss = math.nan
+            if not ctrl_c.requested:
+                heldout_loss = evaluate_loss(model, loss_fn, heldout_loader, device, world)
+            (skipped,) = _global_sums([skipped], device, world)
+            if skipped and is_main:
+                progress.write(f"epoch {epoch + 1}: skipped {skipped} unreadable or grayscale training images "
+                               "(see warnings)")
+            row = (epoch + 1, step, train_loss, heldout_loss, lrs[epoch], images * world / seconds, seconds, skipped)
+            if batch_in_epoch == batches_per_epoch:
+                epoch, batch_in_epoch = epoch + 1, 0
+            is_best = heldout_loss < best_loss  # never true for NaN: without held-out images there is no best.pt
+            best_loss = heldout_loss if is_best else best_loss
+            if is_main:
+                state = _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss)
+                _save_atomically(state, last_path)
+                if is_best:
+                    _save_atomically(state, config.out / BEST_NAME)
+                _append_log(config.out / LOG_NAME, row)
+        finished = epoch == len(lrs) or _done(step, config)
+        if finished:
+            # A batch whose every image was unreadable gives no step; the finished run still shows 100%.
+            progress.total = progress.n
     if world > 1:
         dist.destroy_process_group()
+    if not finished:
+        raise TrainingStopped(step, last_path)
     return TrainResult(step=step, epoch=epoch, losses=losses, best_loss=best_loss)
+
+
+class StopOnCtrlC:
+    """While active, the first Ctrl-C (SIGINT) only sets `requested`; the loop stops at the end of the step.
+
+    A second Ctrl-C raises KeyboardInterrupt at once. Inactive (`enabled` False, or outside the main thread,
+    where Python cannot install signal handlers) it changes nothing. Not used with several processes: they
+    would have to agree on the step to stop after, and torchrun stops its workers itself.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested, self.pid = False, os.getpid()
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _request(self, signum, frame):
+        if os.getpid() != self.pid:
+            return  # a loader worker forked with this handler, before _ignore_ctrl_c ran in it
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        # os.write, not print: a handler that prints while the main code is printing breaks Python's buffered IO.
+        os.write(2, b"\nCtrl-C: stopping after this step and saving last.pt (press again to stop at once)\n")
 
 
 def build_training(config: TrainConfig, device: torch.device):
@@ -229,11 +299,21 @@ def _data(config: TrainConfig, rank: int, world: int, pin_memory: bool):
     heldout_set = ColorizationDataset(split.heldout[: config.limit_images], config.image_size, train=False)
     sampler = ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
     options = dict(
-        batch_size=config.batch_size, num_workers=config.workers, collate_fn=collate_skip_none, pin_memory=pin_memory
+        batch_size=config.batch_size,
+        num_workers=config.workers,
+        collate_fn=collate_skip_none,
+        pin_memory=pin_memory,
+        worker_init_fn=_ignore_ctrl_c,
     )
     # Every process scores its own slice of the held-out images; evaluate_loss adds the sums up.
     heldout_loader = DataLoader(Subset(heldout_set, range(rank, len(heldout_set), world)), **options)
     return train_set, sampler, DataLoader(train_set, sampler=sampler, **options), heldout_loader
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    # The terminal sends Ctrl-C to loader workers too; they keep loading while the main process finishes
+    # its step (StopOnCtrlC) and are shut down with the loader.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _setup_distributed(device_spec: str) -> tuple[int, int, torch.device]:
