@@ -22,9 +22,13 @@ venv: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# make demo PORT=8001 HOST=192.168.1.20: the port to serve on, and the address phones use (default: found).
+PORT ?= 8000
+HOST ?=
+
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo
+	$(PY) manage.py demo --port $(PORT)$(if $(HOST), --host $(HOST))
 
 postgres:
 	bash .ci/postgres

@@ -18,8 +18,8 @@ def _no_demo_env(monkeypatch):
     monkeypatch.delenv("DEMO_ADMIN_PASSWORD", raising=False)
 
 
-def staff_login(workdir):
-    return "\n".join(Command(stdout=io.StringIO()).staff_login(workdir))
+def staff_login(workdir, reset=False):
+    return "\n".join(Command(stdout=io.StringIO()).staff_login(workdir, reset=reset))
 
 
 def test_an_existing_account_keeps_its_password_and_flags(tmp_path, monkeypatch):
@@ -79,7 +79,21 @@ def test_demo_admin_password_creates_the_account_but_never_resets_it(tmp_path, m
     user = get_user_model().objects.get(username="admin")
     assert user.password == hashed and user.check_password("first-choice")
     assert "admin / first-choice" in login and "second-choice" not in login
-    assert "DEMO_ADMIN_PASSWORD is ignored" in login and "python manage.py changepassword admin" in login
+    assert "DEMO_ADMIN_PASSWORD is ignored" in login and "python manage.py demo --reset-password" in login
+
+    # Asked for: the demo's own account gets the new password, recorded beside the old record.
+    login = staff_login(tmp_path, reset=True)
+    user.refresh_from_db()
+    assert user.check_password("second-choice") and "admin / second-choice" in login
+    assert "admin / second-choice" in staff_login(tmp_path)
+
+
+def test_reset_password_never_touches_an_account_the_demo_did_not_create(tmp_path):
+    user = get_user_model().objects.create_user("admin", password="their-own", is_staff=True)
+    hashed = user.password
+    login = staff_login(tmp_path, reset=True)
+    user.refresh_from_db()
+    assert user.password == hashed and "its own password" in login
 
 
 def test_an_existing_account_without_staff_status_is_not_promoted(tmp_path, monkeypatch):

@@ -14,15 +14,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from turing.models import Study
+from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, lan_address, port_in_use, site_url
 
 MODELS = ("perceptual", "koalarization")
 # The pretrained network each model depends on, by its training option.
 BACKBONE_OPTIONS = {"perceptual": "vgg_weights", "koalarization": "irv2_weights"}
+# Koalarization in CPU minutes: its frozen Inception-ResNet-v2 sees 128x128 instead of 299x299 (4x cheaper), and
+# embeds each distinct input once (--cache-features): the demo's photos are square, so the random crop is the
+# whole photo and only the flip varies.
+DEMO_TRAINING = {"koalarization": {"model_opts": {"backbone_size": 128}, "cache_features": True}}
 # In the workdir: the staff accounts the demo created, with their passwords (the workdir is git-ignored).
 STAFF_LOGIN_FILE = "staff-login.json"
 
@@ -44,26 +49,46 @@ class Command(BaseCommand):
         parser.add_argument("--backbones", choices=["auto", "none"], default="auto",
                             help="auto: pretrained VGG16 / Inception-ResNet-v2 when their weights can be loaded, "
                                  "random otherwise; none: always random (no download attempted).")
-        parser.add_argument("--port", type=int, default=8000, help="Port to serve on (default 8000), as manage.py serve.")
+        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                            help=f"Port to serve on (default {DEFAULT_PORT}), as manage.py serve.")
+        parser.add_argument("--host", help="The address phones use to reach this machine (default: its address on "
+                                           "the network), as manage.py serve.")
+        parser.add_argument("--reset-password", action="store_true",
+                            help="Give the staff account the demo created a new password (DEMO_ADMIN_PASSWORD, or a "
+                                 "random one) instead of keeping the one it has.")
 
     def handle(self, *args, **options):
         workdir = options["workdir"].resolve()
+        if not options["no_serve"] and port_in_use(options["port"]):
+            # Said before minutes of training, not after them.
+            raise CommandError(f"port {options['port']} is in use (a demo or serve still running?): stop it, or "
+                               f"choose another: make demo PORT=8001 (manage.py demo --port 8001)")
         # `make demo` migrates first; `manage.py demo` on a fresh clone must not fail after minutes of training.
         call_command("migrate", interactive=False, verbosity=0)
         self.backbone_weights = "imagenet" if options["backbones"] == "auto" else "none"
         split_dir = self.prepare_data(workdir, options)
-        runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
+        try:
+            runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
+        except KeyboardInterrupt:
+            # Training saved its last step (colorization.train); the next run of the demo resumes it.
+            self.stderr.write("Stopped. Run the demo again to carry on: it keeps the photos, the split and the "
+                              "saved training runs.")
+            raise SystemExit(130) from None
         self.build_study(split_dir, runs, options)
         self.step("4/4 Ready")
-        for line in self.staff_login(workdir):
+        for line in self.staff_login(workdir, reset=options["reset_password"]):
             self.stdout.write(f"  {line}")
-        join, report = reverse("turing:join", args=["demo"]), reverse("staff:report", args=["demo"])
+        address = options["host"] or lan_address()
+        base = site_url(address, options["port"])
+        join, report = base + reverse("turing:join", args=["demo"]), base + reverse("staff:report", args=["demo"])
+        if address is None:
+            self.stderr.write(self.style.ERROR(LOOPBACK_WARNING))
         if options["no_serve"]:
             self.stdout.write(f"  Serve it with: python manage.py serve --study demo   (participants {join}, "
                               f"report {report})")
         else:
             self.stdout.write(f"  Serving with gunicorn; the report is at {report}")
-            call_command("serve", port=options["port"], study="demo")
+            call_command("serve", port=options["port"], study="demo", host=options["host"])
 
     def step(self, message):
         self.stdout.write(self.style.MIGRATE_HEADING(message))
@@ -98,10 +123,12 @@ class Command(BaseCommand):
                 config = config_for_resume(run_dir, max_steps=options["steps"])
                 weights = config.model_opts.get(backbone_option, config.vgg_weights)
             else:
+                extra = DEMO_TRAINING.get(name, {})
                 config = TrainConfig(
                     model=name, split=split_dir, out=run_dir, max_steps=options["steps"],
                     image_size=options["image_size"], batch_size=8, workers=0, optimizer="adam", lr=1e-3,
-                    model_opts={"width": options["width"]},
+                    model_opts={"width": options["width"], **extra.get("model_opts", {})},
+                    cache_features=extra.get("cache_features", False),
                 )
                 if backbone_option == "vgg_weights":
                     config.vgg_weights = weights
@@ -143,11 +170,12 @@ class Command(BaseCommand):
             stdout=self.stdout,
         )
 
-    def staff_login(self, workdir):
+    def staff_login(self, workdir, reset=False):
         """Lines that tell the staff how to log in, creating the staff account only if no account has its name.
 
         `manage.py demo` never changes an account it did not create: an account that exists keeps its
-        password and its flags, whoever made it.
+        password and its flags, whoever made it. The account it created keeps its password from run to run,
+        unless reset asks for a new one.
         """
         username = os.environ.get("DEMO_ADMIN_USER", "admin")
         wanted_password = os.environ.get("DEMO_ADMIN_PASSWORD")
@@ -188,11 +216,18 @@ class Command(BaseCommand):
             return [f"Staff login:  {username} with its own password (an existing account: the demo changed "
                     "nothing)"]
 
+        if reset:
+            password = wanted_password or secrets.token_urlsafe(9)
+            record[username] = password
+            write_staff_logins(record_path, record)
+            user.set_password(password)
+            user.save(update_fields=["password"])
+            return [f"Staff login:  {username} / {password}  (new password, --reset-password; kept in {record_path})"]
         lines = [f"Staff login:  {username} / {password}  (created by an earlier demo run; password unchanged)"]
         if wanted_password and wanted_password != password:
             lines.append(self.style.WARNING(
                 f"  DEMO_ADMIN_PASSWORD is ignored: the demo does not reset the password of {username!r}, "
-                f"which it created earlier. `python manage.py changepassword {username}` changes it."
+                f"which it created earlier. `python manage.py demo --reset-password` sets it."
             ))
         return lines
 
