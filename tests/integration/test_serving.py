@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -168,18 +169,32 @@ def make_image_study(env, tmp_path):
            f"model={images / 'model'}", "--trials", "2", "--practice", "0")
 
 
-def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_key_set(tmp_path, server):
-    # No SECRET_KEY in the environment: the key kept in .secret-key beside manage.py signs the sessions, so
-    # the restarted server reads the cookie the first one set.
+@pytest.fixture
+def restartable(tmp_path, server):
+    """serve of study 'lan' without SECRET_KEY in its environment, so that the key kept in .secret-key beside
+    manage.py signs the sessions: (base URL, start() -> the process once healthy, stop(process))."""
     env = {name: value for name, value in environment(tmp_path).items() if name != "SECRET_KEY"}
     make_image_study(env, tmp_path)
     port = free_port()
     command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1", "--host", "127.0.0.1"]
     base = f"http://127.0.0.1:{port}"
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
-    process = server(command, env)
-    wait_until_healthy(process, base)
+    def start():
+        process = server(command, env)
+        wait_until_healthy(process, base)
+        return process
+
+    def stop(process):
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+    return SimpleNamespace(base=base, env=env, start=start, stop=stop)
+
+
+def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_key_set(restartable):
+    base = restartable.base
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    process = restartable.start()
     join_page = browser.open(f"{base}/s/lan/", timeout=10).read().decode()
     fields = dict(re.findall(r'name="(csrfmiddlewaretoken|join_key)" value="([^"]+)"', join_page))
     request = urllib.request.Request(f"{base}/s/lan/", data=urllib.parse.urlencode(fields | {"consent": "on"})
@@ -188,44 +203,31 @@ def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_ke
         assert response.url == f"{base}/s/lan/trial/"
         before = re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1)
 
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
-    process = server(command, env)
-    wait_until_healthy(process, base)
+    restartable.stop(process)
+    restartable.start()
     with browser.open(f"{base}/s/lan/trial/", timeout=10) as response:
         assert response.url == f"{base}/s/lan/trial/"  # not sent back to the consent page
         assert re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1) == before
 
 
 @pytest.mark.browser
-def test_a_phone_mid_study_carries_on_through_a_serve_restart(tmp_path, server):
+def test_a_phone_mid_study_carries_on_through_a_serve_restart(restartable):
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.turing.test_browser import CHROMIUM, CHROMIUM_ARGS, LOOK_MS, PHONE
+    from tests.turing.test_browser import CHROMIUM, CHROMIUM_ARGS, LOOK_MS, PHONE, start_study
 
-    env = {name: value for name, value in environment(tmp_path).items() if name != "SECRET_KEY"}
-    make_image_study(env, tmp_path)
-    port = free_port()
-    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "1", "--host", "127.0.0.1"]
-    base = f"http://127.0.0.1:{port}"
-    process = server(command, env)
-    wait_until_healthy(process, base)
+    base = restartable.base
+    process = restartable.start()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport=PHONE).new_page()
-        page.goto(f"{base}/s/lan/")
-        page.get_by_label("I have read the information above and agree to take part.").check()
-        page.get_by_role("button", name="Start").click()
-        page.wait_for_url(f"{base}/s/lan/trial/")
-        expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+        start_study(page, f"{base}/s/lan/")
         page.wait_for_timeout(LOOK_MS)
 
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        restartable.stop(process)
         page.get_by_role("button", name="Real").click()  # sent while the server is down
         expect(page.get_by_text("Connection problem — retrying…")).to_be_visible()
-        process = server(command, env)
-        wait_until_healthy(process, base)
+        restartable.start()
         expect(page.locator(".progress")).to_have_text("2 / 2", timeout=40_000)
         page.wait_for_timeout(LOOK_MS)
         page.get_by_role("button", name="Generated").click()
@@ -234,5 +236,5 @@ def test_a_phone_mid_study_carries_on_through_a_serve_restart(tmp_path, server):
     answers = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", "from turing.models import Participant as P; "
          "print([(p.answer_count, p.trials.exclude(answer='').count()) for p in P.objects.all()])"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+        cwd=ROOT, env=restartable.env, capture_output=True, text=True, check=True).stdout.splitlines()[-1]
     assert answers == "[(2, 2)]"  # one participant, both answers once

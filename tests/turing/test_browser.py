@@ -38,6 +38,15 @@ def page(chromium):
     return chromium.new_context(viewport=PHONE, device_scale_factor=2).new_page()
 
 
+def start_study(page, join_url):
+    """Consent on the join page at join_url and Start; return once the first trial's image has loaded."""
+    page.goto(join_url)
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(join_url.rstrip("/") + "/trial/")
+    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+
+
 def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, live_server, build_study,
                                                                          django_user_model):
     study = build_study("poster", scenes=8, size=64, trials_per_participant=4, practice_trials=2, seed=2,
@@ -214,11 +223,7 @@ def test_a_vote_that_meets_an_outage_is_retried_until_it_lands(page, live_server
             route.continue_()
 
     page.route("**/vote/**", database_down)
-    page.goto(f"{live_server.url}{reverse('turing:join', args=['outage'])}")
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_url(f"**{reverse('turing:trial', args=['outage'])}")
-    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['outage'])}")
     page.wait_for_timeout(LOOK_MS)
     page.get_by_role("button", name="Real").click()
     expect(page.get_by_text("Connection problem — retrying…")).to_be_visible()
@@ -235,11 +240,7 @@ def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromi
     build_study("fit", scenes=6, size=256, trials_per_participant=2, practice_trials=0)
     page = chromium.new_context(viewport={"width": width, "height": height}, device_scale_factor=2,
                                 has_touch=True, is_mobile=True).new_page()
-    page.goto(f"{live_server.url}{reverse('turing:join', args=['fit'])}")
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_url(f"**{reverse('turing:trial', args=['fit'])}")
-    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['fit'])}")
     if os.environ.get("SCREENSHOT_DIR"):
         page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / f"trial-{width}x{height}.png"))
 
@@ -258,12 +259,8 @@ def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromi
 
 def test_a_reload_after_the_exposure_limit_shows_time_is_up(page, live_server, build_study):
     study = build_study("flash", scenes=6, size=64, trials_per_participant=2, practice_trials=0, exposure_ms=800)
-    page.goto(f"{live_server.url}{reverse('turing:join', args=['flash'])}")
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_url(f"**{reverse('turing:trial', args=['flash'])}")
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['flash'])}")
     image = page.locator(".stimulus img")
-    expect(image).to_have_js_property("complete", True)
     expect(image).to_be_hidden(timeout=5000)  # the limit ran out on screen
 
     page.reload()
