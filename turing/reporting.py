@@ -333,7 +333,7 @@ def _run_row(name, run):
     """A row of the runs table from build_study's record of a run (a checkpoint's model, step and config)."""
     if not isinstance(run, dict):
         return {"name": name, "model": "—", "checkpoint": readable(run, path=True), "step": "—", "seed": "—",
-                "options": ""}
+                "options": "", "saturation": "—"}
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
     options = run.get("model_kwargs")
     return {
@@ -344,6 +344,8 @@ def _run_row(name, run):
         "seed": readable(run.get("seed", config.get("seed"))),
         # The network's settings (the paper's ablations), which tell two runs of one model apart.
         "options": readable(options) if options else "",
+        # A boost after the model (the paper's study used 1.4) changes what participants judged.
+        "saturation": readable(run["saturation"]) if run.get("saturation") else "as predicted",
     }
 
 

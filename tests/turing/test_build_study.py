@@ -6,7 +6,9 @@ import pytest
 import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from PIL import Image
+from skimage import color
 
 from colorization.config import TrainConfig
 from colorization.data import eval_transform
@@ -123,6 +125,9 @@ def test_draws_are_random_subsets_of_the_held_out_set():
     (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
     (dict(run=["real=a"]), "model name 'real' is reserved"),
     (dict(run=[]), "give at least one --run"),
+    (dict(saturation=["perceptul=1.4"]), "--saturation names perceptul, which no --run names"),
+    (dict(saturation=["perceptual=0"]), "the factor must be above 0 and at most 4"),
+    (dict(saturation=["perceptual=lots"]), "--saturation perceptual=lots: could not convert"),
 ])
 def test_bad_requests_fail_before_any_work(trained, options, message):
     options = {"run": [f"{name}={path}" for name, path in trained["runs"].items()], "n_scenes": 2,
@@ -153,3 +158,25 @@ def test_reserved_scenes_must_leave_one_to_score(trained):
     with pytest.raises(CommandError, match="3 scenes, but 3 practice and 0 catch scenes are reserved"):
         build(trained, slug="all-practice", n_scenes=3, seed=0)
     assert not Study.objects.filter(slug="all-practice").exists()
+
+
+def mean_chroma(stimulus):
+    with stimulus.image.open("rb") as file:
+        pixels = np.asarray(Image.open(file).convert("RGB"), dtype=np.float64) / 255.0
+    lab = color.rgb2lab(pixels)
+    return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+
+
+def test_saturation_boosts_one_models_colours_and_is_recorded(trained, staff_client):
+    plain = build(trained, slug="plain", n_scenes=2, seed=1, practice=0)
+    boosted = build(trained, slug="boosted", n_scenes=2, seed=1, practice=0, saturation=["perceptual=1.4"])
+
+    assert boosted.manifest["runs"]["perceptual"]["saturation"] == 1.4
+    assert boosted.manifest["runs"]["koalarization"]["saturation"] is None
+    for scene in plain.manifest["scenes"]:
+        def chroma(study, source):
+            return mean_chroma(study.stimuli.get(scene=scene, source=source))
+        assert chroma(boosted, "perceptual") > 1.2 * chroma(plain, "perceptual")
+        assert chroma(boosted, "koalarization") == pytest.approx(chroma(plain, "koalarization"), abs=1e-9)
+    runs = staff_client.get(reverse("staff:report", args=["boosted"])).content.decode()
+    assert "<th>Saturation</th>" in runs and "<td>1.4</td>" in runs and "<td>as predicted</td>" in runs

@@ -295,7 +295,7 @@ def built_manifest():
         "runs": {
             "perceptual": {"checkpoint": "/tmp/pytest-of-ana/pytest-7/runs/perceptual/last.pt",
                            "model_name": "transform_net", "model_kwargs": {"width": 0.5}, "step": 1200,
-                           "config": {"seed": 11, "image_size": 32, "lr": 0.001}},
+                           "config": {"seed": 11, "image_size": 32, "lr": 0.001}, "saturation": 1.4},
             "koalarization": {"checkpoint": "C:\\Users\\ana\\runs\\koalarization\\best.pt",
                               "model_name": "koalarization", "model_kwargs": {}, "step": 800, "config": {"seed": 12}},
         },
@@ -329,9 +329,10 @@ def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
     assert provenance["description"].startswith("12 scenes drawn at random")
     assert provenance["runs"] == [
         {"name": "perceptual", "model": "transform_net", "checkpoint": "last.pt", "step": "1200", "seed": "11",
-         "options": "width: 0.5"},
+         "options": "width: 0.5", "saturation": "1.4"},
+        # Studies built before --saturation record none: their colours were shown as predicted.
         {"name": "koalarization", "model": "koalarization", "checkpoint": "best.pt", "step": "800", "seed": "12",
-         "options": ""},
+         "options": "", "saturation": "as predicted"},
     ]
     rows = {row["label"]: row for row in provenance["rows"]}
     assert rows["Split"]["value"] == "split" and rows["Seed (drawing scenes)"]["value"] == "3"

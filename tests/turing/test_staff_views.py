@@ -253,7 +253,7 @@ def test_report_provenance_of_a_built_study_names_files_not_temporary_paths(staf
     checkpoints = {name: tmp_path / "runs" / name / "last.pt" for name in ("perceptual", "koalarization")}
     stored = {name: {"model_name": name, "model_kwargs": {"width": 0.125}, "step": 7, "config": {"seed": 5}}
               for name in checkpoints}
-    manifest = BuildStudy.manifest(tmp_path / "split", split, scenes, 3, 32, checkpoints, stored)
+    manifest = BuildStudy.manifest(tmp_path / "split", split, scenes, 3, 32, checkpoints, stored, {})
     study = build_study("built", scenes=4, manifest=manifest)
     assert str(tmp_path) in str(study.manifest)  # what the report must not show
 

@@ -73,18 +73,22 @@ def write_design(command, study):
         ))
 
 
-def named_paths(values, *, option, metavar, example) -> dict[str, Path]:
-    """{name: path} from repeated `option NAME=PATH` values, at least one and no name twice.
+def named_paths(values, *, option, metavar, example, convert=Path, required=True) -> dict:
+    """{name: convert(value)} from repeated `option NAME=VALUE` values (paths by default), at least one when
+    required and no name twice. convert raises ValueError for a value it does not take.
 
     Parsed here rather than by argparse so that call_command(option=[...]) strings get the same checks.
     """
     pairs = []
     for value in values:
-        name, sep, path = str(value).partition("=")
-        if not sep or not name.strip() or not path.strip():
+        name, sep, text = str(value).partition("=")
+        if not sep or not name.strip() or not text.strip():
             raise CommandError(f"{option}: expected {metavar} (e.g. {example}), got {value!r}")
-        pairs.append((name.strip(), Path(path.strip())))
-    if not pairs:
+        try:
+            pairs.append((name.strip(), convert(text.strip())))
+        except ValueError as error:
+            raise CommandError(f"{option} {value}: {error}") from None
+    if not pairs and required:
         raise CommandError(f"give at least one {option} {metavar}")
     repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
     if repeated:

@@ -35,6 +35,13 @@ def checkpoint_path(run: Path, checkpoint: str) -> Path:
     return path
 
 
+def saturation_factor(text: str) -> float:
+    factor = float(text)
+    if not 0 < factor <= 4:
+        raise ValueError("the factor must be above 0 and at most 4 (1.4 is the paper's +40%)")
+    return factor
+
+
 def draw_scenes(heldout: list[Path], n_scenes: int, seed: int) -> list[Path]:
     """n_scenes held-out photos drawn at random with seed, in the split's order."""
     if n_scenes > len(heldout):
@@ -62,10 +69,18 @@ class Command(BaseCommand):
                             help="Checkpoint of each run folder (default last: best.pt was chosen on the "
                                  "held-out loss, the very images the scenes come from).")
         parser.add_argument("--device", default="auto", help="Device for colorizing (default auto).")
+        parser.add_argument("--saturation", action="append", metavar="NAME=FACTOR", default=[],
+                            help="Multiply that model's colour (ab) by FACTOR, e.g. perceptual=1.4 for the +40%% "
+                                 "boost the paper's study used; recorded in the study. Repeat per model.")
 
     def handle(self, *args, **options):
         slug, split_dir = options["slug"], Path(options["split"])
         runs = named_paths(options["run"], option="--run", metavar="NAME=RUN_DIR", example="perceptual=runs/perceptual")
+        saturation = named_paths(options["saturation"], option="--saturation", metavar="NAME=FACTOR",
+                                 example="perceptual=1.4", convert=saturation_factor, required=False)
+        unknown = sorted(set(saturation) - set(runs))
+        if unknown:
+            raise CommandError(f"--saturation names {', '.join(unknown)}, which no --run names")
         self.check_runs(slug, runs)
         fields = study_fields(options)
         seed = fields["seed"]
@@ -93,7 +108,7 @@ class Command(BaseCommand):
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
         crop_size = max(ckpt["config"]["image_size"] for ckpt in stored.values())
-        manifest = self.manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored)
+        manifest = self.manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored, saturation)
 
         with tempfile.TemporaryDirectory(prefix=f"build_study-{slug}-") as work:
             real_dir = Path(work) / REAL
@@ -109,7 +124,7 @@ class Command(BaseCommand):
             for name, path in checkpoints.items():
                 self.stdout.write(f"Colorizing with {name} ({path})")
                 generated[name] = Path(work) / name
-                colorize_paths(path, crops, generated[name], device=options["device"],
+                colorize_paths(path, crops, generated[name], device=options["device"], saturation=saturation.get(name),
                                progress=options["verbosity"] > 1)
             try:
                 study = import_study(slug, options["title"], real_dir, generated, size=options["size"],
@@ -136,7 +151,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
 
     @staticmethod
-    def manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored):
+    def manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored, saturation):
         """How the stimuli were chosen and made, stored with the study for the report."""
         return {
             "description": (
@@ -158,6 +173,8 @@ class Command(BaseCommand):
                     "model_kwargs": stored[name]["model_kwargs"],
                     "step": stored[name]["step"],
                     "config": stored[name]["config"],
+                    # The chroma factor applied after the model (None: its colours as predicted).
+                    "saturation": saturation.get(name),
                 }
                 for name, path in checkpoints.items()
             },
