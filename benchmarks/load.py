@@ -73,6 +73,7 @@ START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 30
 DB_STOP_SECONDS = 10
 CALIBRATION_TIMEOUT_S = 180
+FLOOR_MIN_REQUESTS = 300
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -873,8 +874,10 @@ async def calibrate(args, server, meter):
     vote_cpu = meter.seconds(before, meter.read())
 
     floor = Browser(server.port, recorder, deadline)
+    # /proc counts CPU in clock ticks (10 ms): a floor of a few cheap requests could read as 0.
+    floor_requests = max(votes, FLOOR_MIN_REQUESTS)
     before = meter.read()
-    for _ in range(votes):
+    for _ in range(floor_requests):
         if (await floor.fetch("GET", "/healthz", accept="text/plain")).status != 200:
             recorder.errors["healthz"] += 1
     floor_cpu = meter.seconds(before, meter.read())
@@ -884,7 +887,7 @@ async def calibrate(args, server, meter):
     return {
         "calibration_joins": len(people), "calibration_votes": votes,
         "cpu_ms_per_join": per_item_ms(join_cpu, len(people)), "cpu_ms_per_vote": per_item_ms(vote_cpu, votes),
-        "floor_cpu_ms_per_request": per_item_ms(floor_cpu, votes),
+        "floor_cpu_ms_per_request": per_item_ms(floor_cpu, floor_requests),
         "db_cpu_ms_per_join": per_item_ms({"db": join_cpu["db"]}, len(people)),
         "db_cpu_ms_per_vote": per_item_ms({"db": vote_cpu["db"]}, votes),
         "calibration_errors": dict(recorder.errors),
