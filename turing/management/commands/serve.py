@@ -28,7 +28,8 @@ class Command(BaseCommand):
             "by WhiteNoise, plain HTTP), printing the participant URL with a QR code and the staff URL.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port to listen on (default {DEFAULT_PORT}).")
+        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                            help=f"Port to listen on (default {DEFAULT_PORT}).")
         parser.add_argument("--workers", type=int, default=default_workers(),
                             help=f"gunicorn worker processes (default {default_workers()}: 2 per core + 1, at most 8).")
         parser.add_argument("--study", metavar="SLUG", help="The study whose join URL and QR code to print "
