@@ -69,14 +69,21 @@ def interrupt_during_steps(monkeypatch, *steps_and_presses):
     monkeypatch.setattr(colorization.train, "train_step", step_with_ctrl_c)
 
 
-def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(split, tmp_path, monkeypatch, capfd):
-    run = tmp_path / "run"
-    interrupt_during_steps(monkeypatch, (3, 1))
+def stopped_by_ctrl_c(monkeypatch, capfd, split, run, presses):
+    """Train run to 6 steps with Ctrl-C pressed as interrupt_during_steps(presses) says; its stderr, once the
+    command has exited with 130 and printed no traceback."""
+    interrupt_during_steps(monkeypatch, presses)
     with pytest.raises(SystemExit) as exit_info:
         main(train_arguments(split, run, "--max-steps", "6"))
     assert exit_info.value.code == 130
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr
+    return stderr
+
+
+def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(split, tmp_path, monkeypatch, capfd):
+    run = tmp_path / "run"
+    stderr = stopped_by_ctrl_c(monkeypatch, capfd, split, run, (3, 1))
     [resume_line] = [line for line in stderr.splitlines() if "--resume" in line]
     assert resume_line == (f"stopped at step 3, saved in {run / LAST_NAME}; continue with: "
                            f"python -m colorization train --resume --out {run} --max-steps 6")  # fmt: skip
@@ -98,21 +105,13 @@ def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(
 
 def test_a_second_ctrl_c_stops_at_once_and_names_the_last_checkpoint(split, tmp_path, monkeypatch, capfd):
     run = tmp_path / "run"
-    interrupt_during_steps(monkeypatch, (1, 2))
-    with pytest.raises(SystemExit) as exit_info:
-        main(train_arguments(split, run, "--max-steps", "6"))
-    assert exit_info.value.code == 130
-    stderr = capfd.readouterr().err
-    assert "Traceback" not in stderr and not (run / LAST_NAME).exists()
+    stderr = stopped_by_ctrl_c(monkeypatch, capfd, split, run, (1, 2))
+    assert not (run / LAST_NAME).exists()
     assert f"interrupted before the first checkpoint ({run / LAST_NAME}): nothing to resume" in stderr
 
     # After an epoch (2 steps) last.pt exists: stopping at once in step 3 points at it.
-    interrupt_during_steps(monkeypatch, (3, 2))
-    with pytest.raises(SystemExit):
-        main(train_arguments(split, tmp_path / "run2", "--max-steps", "6"))
-    stderr = capfd.readouterr().err
+    stderr = stopped_by_ctrl_c(monkeypatch, capfd, split, tmp_path / "run2", (3, 2))
     assert f"interrupted; {tmp_path / 'run2' / LAST_NAME} holds step 2; continue with: " in stderr
-    assert "Traceback" not in stderr
 
 
 def test_train_raises_training_stopped_for_code_that_calls_it(split, tmp_path, monkeypatch):
