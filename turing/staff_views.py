@@ -181,8 +181,9 @@ def export_summary(request, slug):
 @staff_required
 def poster(request, slug):
     study = get_object_or_404(Study, slug=slug)
-    join_url, reachable = phone_url(request.scheme, request.get_host(), reverse("turing:join", args=[study.slug]))
-    kiosk_url, _ = phone_url(request.scheme, request.get_host(), reverse("turing:kiosk", args=[study.slug]))
+    # One address lookup (a routing probe and the interfaces) for both URLs.
+    site, reachable = phone_url(request.scheme, request.get_host(), "")
+    join_url, kiosk_url = (site + reverse(name, args=[study.slug]) for name in ("turing:join", "turing:kiosk"))
     # segno writes the SVG itself from the URL alone; nothing user-supplied is interpolated into markup.
     qr_svg = mark_safe(segno.make(join_url, error="m").svg_inline(scale=10, omitsize=True, light="#fff"))
     return render(request, "turing/staff/poster.html", {

@@ -81,14 +81,15 @@ class Command(BaseCommand):
         address = options["host"] or lan_address()
         base = site_url(address, options["port"])
         join, report = base + reverse("turing:join", args=["demo"]), base + reverse("staff:report", args=["demo"])
-        if address is None:
-            self.stderr.write(self.style.ERROR(LOOPBACK_WARNING))
         if options["no_serve"]:
+            if address is None:
+                self.stderr.write(self.style.ERROR(LOOPBACK_WARNING))
             self.stdout.write(f"  Serve it with: python manage.py serve --study demo   (participants {join}, "
                               f"report {report})")
         else:
             self.stdout.write(f"  Serving with gunicorn; the report is at {report}")
-            call_command("serve", port=options["port"], study="demo", host=options["host"])
+            # The address found here, so that serve neither looks it up again nor warns a second time.
+            call_command("serve", port=options["port"], study="demo", host=address)
 
     def step(self, message):
         self.stdout.write(self.style.MIGRATE_HEADING(message))
