@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from scipy.optimize import linear_sum_assignment
 
-from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial
+from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial, model_names
 
 # Block sizes searched for the group blocks: small blocks keep the control share right even in a
 # 20-person poster session; larger ones are needed for shares like 0.01.
@@ -166,7 +166,8 @@ def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus
     if participant.group == CONTROL:
         quotas = {REAL: n_scored}
     else:
-        quotas = treatment_quotas(n_scored, study.real_fraction, study.model_names, rng)
+        # From the stimuli in hand: no query while the study is locked.
+        quotas = treatment_quotas(n_scored, study.real_fraction, model_names(s.source for s in stimuli), rng)
     main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(scored_pool, quotas, rng)]
     main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]
     rng.shuffle(main)

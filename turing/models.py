@@ -32,6 +32,11 @@ def stimulus_upload_to(instance, filename):
     return f"stimuli/{instance.token}.png"
 
 
+def model_names(sources) -> list[str]:
+    """The generating models among stimulus sources, sorted: every source but real photos and catch images."""
+    return sorted(set(sources) - {REAL, CATCH})
+
+
 class Pool(models.TextChoices):
     """What a scene's stimuli are for; a scene is in exactly one pool."""
 
@@ -128,7 +133,7 @@ class Study(models.Model):
     @property
     def model_names(self):
         """Names of the generating models in this study, sorted."""
-        return sorted(set(self.stimuli.exclude(source__in=[REAL, CATCH]).values_list("source", flat=True)))
+        return model_names(self.stimuli.values_list("source", flat=True).distinct())
 
     def changed_design_fields(self) -> list[str]:
         """DESIGN_FIELDS whose value differs from the stored study, if anyone has joined it; else []."""
