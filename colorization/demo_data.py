@@ -24,6 +24,10 @@ PHOTOS = (
 )
 
 
+# The crops of one photo share a scene: split.make_split(..., group_by=CROPS_OF_ONE_PHOTO) keeps them on one side.
+CROPS_OF_ONE_PHOTO = r"^(.+)-\d+$"
+
+
 def load_photo(name, shorter_side):
     image = getattr(skimage.data, name)()
     # stereo_motorcycle returns (left, right, disparity); the left view is a plain photo.

@@ -1,13 +1,21 @@
 """Deterministic train / held-out manifests, so every model trains and is tested on the same images.
 
 SPLIT_DIR/split.json: {"root": absolute image folder, "seed": int, "train": [relative paths],
-"heldout": [relative paths]} (POSIX paths, each list sorted). Files are chosen by extension only (no image is
-opened, so splitting ImageNet takes seconds); corrupt ones are skipped later when loaded. An image's stem
-names its scene, its colorized output and its stimulus, so stems must be unique across the whole split.
+"heldout": [relative paths]} (POSIX paths, each list sorted), plus "group_by" when images were grouped. Files
+are chosen by extension only (no image is opened, so splitting ImageNet takes seconds); corrupt ones are
+skipped later when loaded. An image's stem names its scene, its colorized output and its stimulus, so stems
+must be unique across the whole split.
+
+Grouping: several files may come from one photo (crops, frames of one video, shots of one scene). Holding
+out some of them and training on the others lets a model see the held-out scene, so its held-out scores and
+the Turing test built on them would flatter it. `group_by` is a regular expression matched against each stem;
+files whose stems give the same first group (the whole match if the pattern has no group) are held out or
+kept together, and the hold-out size then counts groups. Stems it does not match form a group each.
 """
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +32,13 @@ class Split:
     heldout: list[Path]
 
 
-def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0) -> Split:
+def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0, group_by=None) -> Split:
     """Hold out `holdout` images, or a `holdout_frac` fraction (default 0.1), chosen by `seed`; write split.json.
 
-    The same files and seed always give the same split. An existing split.json with different content is
-    never overwritten: models compared on different splits would not be comparable.
+    With group_by (a regular expression, see the module docstring) the counts are of groups, and every group
+    lies wholly on one side. The same files, seed and group_by always give the same split. An existing
+    split.json with different content is never overwritten: models compared on different splits would not be
+    comparable.
     """
     root = Path(images_dir).resolve()
     relative = [path.relative_to(root).as_posix() for path in find_images(root)]
@@ -38,15 +48,18 @@ def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0) 
             f"{root}: found {len(relative)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); a split needs at least 2"
         )
     _check_unique_stems(root, relative)
-    count = _holdout_count(root, len(relative), holdout, holdout_frac)
+    groups = _groups(root, relative, group_by)
+    count = _holdout_count(root, len(groups), holdout, holdout_frac, unit="groups" if group_by else "images")
 
-    chosen = set(random.Random(seed).sample(relative, count))
+    chosen = {path for key in random.Random(seed).sample(sorted(groups), count) for path in groups[key]}
     manifest = {
         "root": str(root),
         "seed": seed,
         "train": [path for path in relative if path not in chosen],
         "heldout": [path for path in relative if path in chosen],
     }
+    if group_by:
+        manifest["group_by"] = group_by
     split_file = Path(out_dir) / SPLIT_FILE
     if split_file.exists() and json.loads(split_file.read_text()) != manifest:
         raise FileExistsError(f"{split_file}: a different split already exists; delete it to make a new one")
@@ -93,12 +106,34 @@ def _check_unique_stems(root: Path, relative: list[str]) -> None:
         first_by_stem[stem] = path
 
 
+def _groups(root: Path, relative: list[str], group_by) -> dict[str, list[str]]:
+    """{group key: its relative paths}; without group_by every image is its own group."""
+    if not group_by:
+        return {path: [path] for path in relative}
+    try:
+        pattern = re.compile(group_by)
+    except re.error as error:
+        raise ValueError(f"group_by {group_by!r} is not a regular expression: {error}") from None
+    groups: dict[str, list[str]] = {}
+    for path in relative:
+        stem = Path(path).stem
+        match = pattern.search(stem)
+        key = (match.group(1) if pattern.groups else match.group(0)) if match else stem
+        groups.setdefault(key, []).append(path)
+    if len(groups) < 2:
+        raise ValueError(
+            f"{root}: --group-by {group_by!r} puts all {len(relative)} images in one group ({next(iter(groups))!r}); "
+            "a split needs at least 2 groups"
+        )
+    return groups
+
+
 def _fraction_count(total: int, fraction: float) -> int:
     """Images held out by a fraction: at least one, and at least one left to train on."""
     return min(max(1, round(fraction * total)), total - 1)
 
 
-def _holdout_count(root: Path, total: int, holdout, holdout_frac) -> int:
+def _holdout_count(root: Path, total: int, holdout, holdout_frac, unit: str = "images") -> int:
     if holdout is not None and holdout_frac is not None:
         raise ValueError("give either holdout (a count) or holdout_frac (a fraction), not both")
     if holdout is None:
@@ -110,7 +145,7 @@ def _holdout_count(root: Path, total: int, holdout, holdout_frac) -> int:
         # A count copied from a guide (the README's 5000) fails on a small folder: say what fits this one.
         problem = "leaves no images to train on" if holdout >= total else "holds out no image"
         raise ValueError(
-            f"{root}: --holdout {holdout} {problem}: the folder has {total} images, so pass a number from 1 to "
+            f"{root}: --holdout {holdout} {problem}: the folder has {total} {unit}, so pass a number from 1 to "
             f"{total - 1} (e.g. --holdout {_fraction_count(total, DEFAULT_HOLDOUT_FRAC)}), or a fraction "
             f"with --holdout-frac {DEFAULT_HOLDOUT_FRAC}"
         )

@@ -94,3 +94,31 @@ def test_read_split_errors_name_the_file(tmp_path):
     (tmp_path / "split.json").write_text("{not json")
     with pytest.raises(ValueError, match="split.json: not a valid split manifest"):
         read_split(tmp_path)
+
+
+def test_group_by_keeps_every_crop_of_a_photo_on_one_side(tmp_path, make_images):
+    for photo in ("cat", "dog", "owl", "bee", "elk", "yak"):
+        make_images(tmp_path / "crops", 4, prefix=f"{photo}-", seed=len(photo))
+    make_images(tmp_path / "crops", 2, prefix="single", seed=9)  # single00, single01: no "-NN", a group each
+    split = make_split(tmp_path / "crops", tmp_path / "split", holdout=3, seed=1, group_by=r"^(.+)-\d+$")
+
+    def photo(path):
+        return path.stem.rsplit("-", 1)[0]
+
+    held, trained = {photo(path) for path in split.heldout}, {photo(path) for path in split.train}
+    assert not held & trained and len(held) == 3 and len(held | trained) == 8
+    assert json.loads((tmp_path / "split" / "split.json").read_text())["group_by"] == r"^(.+)-\d+$"
+    # Without grouping, the same folder splits crops of one photo between the two sides.
+    ungrouped = make_split(tmp_path / "crops", tmp_path / "ungrouped", holdout_frac=0.5, seed=1)
+    assert {photo(path) for path in ungrouped.heldout} & {photo(path) for path in ungrouped.train}
+
+
+def test_group_by_errors_say_what_is_wrong(tmp_path, make_images):
+    make_images(tmp_path / "crops", 4, prefix="cat-")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        make_split(tmp_path / "crops", tmp_path / "a", group_by="(")
+    with pytest.raises(ValueError, match="puts all 4 images in one group \\('cat'\\)"):
+        make_split(tmp_path / "crops", tmp_path / "b", group_by=r"^(.+)-\d+$")
+    make_images(tmp_path / "crops", 4, prefix="dog-")
+    with pytest.raises(ValueError, match="the folder has 2 groups"):
+        make_split(tmp_path / "crops", tmp_path / "c", holdout=2, group_by=r"^(.+)-\d+$")

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from colorization.split import read_split
 from turing.audit import audit_study
 from turing.models import REAL, Participant, Study
 from turing.reporting import Selection, study_summary
@@ -32,6 +33,10 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
         assert (tmp_path / "runs" / model / "last.pt").exists()
     assert "/s/demo/" in first and "/staff/demo/report/" in first
     assert get_user_model().objects.get(username="admin").is_staff
+    # Split by photo: no held-out crop comes from a photo the models trained on.
+    split = read_split(tmp_path / "split")
+    held, trained = ({path.stem.rsplit("-", 1)[0] for path in side} for side in (split.heldout, split.train))
+    assert held and trained and not held & trained
 
     second = run_demo(tmp_path)
     assert second.count("reusing") == 3, second

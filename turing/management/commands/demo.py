@@ -95,15 +95,25 @@ class Command(BaseCommand):
         self.stdout.write(self.style.MIGRATE_HEADING(message))
 
     def prepare_data(self, workdir, options):
-        from colorization.demo_data import write_demo_photos
+        from colorization.demo_data import CROPS_OF_ONE_PHOTO, PHOTOS, write_demo_photos
         from colorization.split import make_split
 
         self.step("1/4 Demo photos: crops of scikit-image's bundled colour photos")
         photos = write_demo_photos(workdir / "photos", crops_per_photo=options["crops_per_photo"])
         split_dir = workdir / "split"
-        if not (split_dir / "split.json").exists():
-            make_split(workdir / "photos", split_dir, holdout_frac=1 / 3, seed=0)
-        self.stdout.write(f"  {len(photos)} photos in {workdir / 'photos'}, split in {split_dir}")
+        # Split by photo, not by crop: a held-out crop of a photo the models trained on would flatter them.
+        try:
+            split = make_split(workdir / "photos", split_dir, holdout_frac=1 / 3, seed=0, group_by=CROPS_OF_ONE_PHOTO)
+        except FileExistsError:
+            raise CommandError(
+                f"{split_dir} holds a split made by an older version of the demo (by crop, so held-out crops "
+                f"shared photos with training ones). Start over: delete {workdir} and run `make clean-demo` (the demo "
+                "database and media), then run the demo again."
+            ) from None
+        self.stdout.write(
+            f"  {len(photos)} crops of {len(PHOTOS)} photos in {workdir / 'photos'}; split by photo in {split_dir}: "
+            f"{len(split.train)} training crops, {len(split.heldout)} held-out crops"
+        )
         return split_dir
 
     def train(self, name, split_dir, run_dir, options):
