@@ -10,10 +10,12 @@ TEST_POSTGRES_URL ?= postgres://turing:turing@127.0.0.1:5432/turing
 
 .PHONY: demo test venv browser postgres clean-demo
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	# This project itself, editable and without its own build environment: registers the model entry points.
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorization.config import Recipe
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
 from colorization.weights import load_backbone
@@ -70,6 +71,23 @@ FUSION_CHANNELS = 256
 RANDOM_BACKBONE_SEED = 0
 # Most embeddings the cache keeps: 50,000 x 1000 float32 logits is 200 MB.
 CACHE_LIMIT = 50_000
+
+
+# The authors' train.py; what their paper and repository leave open is listed as assumptions.
+KOALARIZATION_RECIPE = Recipe(
+    source="Baldassarre et al. 2017 and their repository (src/koalarization/train.py)",
+    loss="mse",
+    optimizer="adam",
+    schedule="100:1e-3",
+    batch_size=100,
+    image_size=224,
+    assumptions=(
+        ("epochs", "100 at a constant 1e-3, as many as the paper's network's schedule: the authors give no "
+                   "epoch count for ImageNet (--epochs, --schedule)"),
+        ("batch_size", "100 images per step; where memory cannot hold them, --micro-batch-size N accumulates "
+                       "gradients over chunks of N (batch norm is not used, so the step is the same)"),
+    ),
+)
 
 
 def conv_relu(in_channels, out_channels, stride=1):
@@ -175,7 +193,7 @@ def build_backbone(irv2_weights, irv2_model):
     )
 
 
-@register_model("koalarization", default_loss="mse")
+@register_model("koalarization", recipe=KOALARIZATION_RECIPE)
 class Koalarization(nn.Module):
     """Deep Koalarization: forward(L_norm (N, 1, H, W)) -> ab_norm (N, 2, H, W), any H and W.
 

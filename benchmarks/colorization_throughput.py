@@ -23,7 +23,6 @@ from colorization.config import TrainConfig
 from colorization.devices import resolve_device
 from colorization.inference import predict_ab
 from colorization.lab import rgb_to_lab_norm
-from colorization.models import default_loss
 from colorization.train import build_training, train_step
 
 
@@ -84,7 +83,7 @@ def main():
     trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
     print(
         f"model {args.model} {model_opts or ''} ({trainable / 1e6:.1f}M trainable parameters), "
-        f"loss {config.loss or default_loss(args.model)}, {args.image_size}x{args.image_size}, "
+        f"loss {config.loss}, {args.image_size}x{args.image_size}, "
         f"batch {args.batch_size}, {name}, torch {torch.__version__}"
     )
     print(f"training:  {train_rate:8.1f} images/s")

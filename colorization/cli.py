@@ -17,6 +17,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        for module in getattr(args, "model_modules", None) or ():
+            from colorization.models import import_model_module
+
+            import_model_module(module)
         args.handler(args, parser)
     except Exception as error:
         if args.traceback or not _is_input_error(error):
@@ -24,6 +28,9 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+RECIPE = "(default: the model's recipe, see README)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,18 +54,26 @@ def _add_split(commands):
     size.add_argument("--holdout", type=int, help="number of held-out images")
     size.add_argument("--holdout-frac", type=float, help="fraction of images held out (default: 0.1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--group-by", metavar="REGEX",
+        help="keep images of one photo on one side: files whose stems give the same first group of REGEX form "
+        "a group, and --holdout / --holdout-frac count groups; e.g. '(.+)-\\d+$' for crops named PHOTO-NN",
+    )  # fmt: skip
     parser.set_defaults(handler=_run_split)
 
 
 def _run_split(args, parser):
     from colorization.split import make_split
 
-    split = make_split(args.images, args.out, holdout=args.holdout, holdout_frac=args.holdout_frac, seed=args.seed)
+    split = make_split(
+        args.images, args.out, holdout=args.holdout, holdout_frac=args.holdout_frac, seed=args.seed,
+        group_by=args.group_by,
+    )  # fmt: skip
     print(f"{args.out}: {len(split.train)} train, {len(split.heldout)} held-out images")
 
 
 def _add_train(commands):
-    from colorization.config import TrainConfig
+    from colorization.config import OPTIMIZERS, TrainConfig
 
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 
@@ -75,22 +90,31 @@ def _add_train(commands):
         description="Train a model; with --resume, continue RUN_DIR/last.pt with its stored settings, "
         "overridden by any option given.",
     )
-    parser.add_argument("--model", help="registered model name, e.g. perceptual or koalarization")
+    parser.add_argument("--model", help="registered model name, e.g. perceptual, koalarization or eccv16")
+    _add_model_module(parser)
     parser.add_argument("--split", type=Path, help="split folder written by `split`")
     parser.add_argument("--out", type=Path, required=True, help="run folder (last.pt, best.pt, log.csv)")
     parser.add_argument("--epochs", type=int, help="total epochs (default: the schedule's sum)")
-    parser.add_argument("--schedule", help=f'learning rate per epoch span, "epochs:lr,..." {default("schedule")}')
+    parser.add_argument("--schedule", help=f'learning rate per epoch span, "epochs:lr,..." {RECIPE}')
     parser.add_argument("--lr", type=float, help="constant learning rate instead of the schedule")
-    parser.add_argument("--optimizer", choices=("rmsprop", "adam"), help=default("optimizer"))
-    parser.add_argument("--batch-size", type=int, help=default("batch_size"))
-    parser.add_argument("--image-size", type=int, help=default("image_size"))
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help=RECIPE)
+    parser.add_argument(
+        "--optimizer-opt", dest="optimizer_options", type=parse_key_value, nargs="+", action="extend",
+        metavar="KEY=VALUE", help=f"optimizer keyword argument, e.g. weight_decay=1e-3 betas=[0.9,0.99] {RECIPE}",
+    )  # fmt: skip
+    parser.add_argument("--batch-size", type=int, help=f"images per optimizer step {RECIPE}")
+    parser.add_argument(
+        "--micro-batch-size", type=int, metavar="N",
+        help="accumulate gradients over chunks of N images when a whole batch does not fit in memory",
+    )  # fmt: skip
+    parser.add_argument("--image-size", type=int, help=f"side of the square training crops {RECIPE}")
     parser.add_argument("--workers", type=int, help=f"data loader processes {default('workers')}")
     parser.add_argument("--seed", type=int, help=default("seed"))
     parser.add_argument("--device", help=f"auto, cpu, cuda or cuda:N {default('device')}")
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in all")
     parser.add_argument("--limit-images", type=int, help="use only the first N train and N held-out images")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt exactly")
-    parser.add_argument("--loss", choices=("perceptual", "mse"), help="default: the model's registered loss")
+    parser.add_argument("--loss", help=f"a registered loss: perceptual, mse, ... {RECIPE}")
     parser.add_argument(
         "--vgg-layers", type=_names, metavar="NAMES",
         help=f"VGG16 layers of the perceptual loss {default('vgg_layers')}",
@@ -126,9 +150,10 @@ def _run_train(args, parser):
     from colorization.config import TrainConfig
     from colorization.train import config_for_resume, train
 
-    given = {name: value for name, value in vars(args).items() if name not in ("handler", "traceback")}
-    if "model_opts" in given:
-        given["model_opts"] = dict(given["model_opts"])
+    given = {name: value for name, value in vars(args).items() if name not in ("handler", "traceback", "model_modules")}
+    for name in ("model_opts", "optimizer_options"):
+        if name in given:
+            given[name] = dict(given[name])
     if "irv2_weights" in given:
         given.setdefault("model_opts", {})["irv2_weights"] = given.pop("irv2_weights")
     if given.pop("resume", False):
@@ -169,6 +194,7 @@ def _how_to_resume(config, interrupt) -> str:
 def _add_colorize(commands):
     parser = commands.add_parser("colorize", help="colorize images with a trained checkpoint")
     parser.add_argument("--checkpoint", type=Path, required=True, help="RUN_DIR/last.pt or best.pt")
+    _add_model_module(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--split", type=Path, help="split folder: colorize its --subset")
     source.add_argument("--images", type=Path, help="folder of images (grayscale or colour)")
@@ -177,7 +203,10 @@ def _add_colorize(commands):
     parser.add_argument("--saturation", type=float, help="chroma (ab) factor, e.g. 1.4 for the paper's +40%%")
     parser.add_argument("--image-size", type=int, help="shorter side fed to the model (default: training size)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--batch-size", type=int,
+        help="images per forward pass (default: the fastest measured on the device: 1 on CPU, 8 on CUDA)",
+    )  # fmt: skip
     parser.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist")
     parser.set_defaults(handler=_run_colorize)
 
@@ -203,22 +232,37 @@ def _run_colorize(args, parser):
 
 def _add_evaluate(commands):
     parser = commands.add_parser("evaluate", help="PSNR, SSIM, ab error, AuC and colourfulness of predictions")
-    parser.add_argument("--pred", type=Path, required=True, help="folder written by colorize")
+    predictions = parser.add_mutually_exclusive_group(required=True)
+    predictions.add_argument("--pred", type=Path, help="folder written by colorize")
+    predictions.add_argument(
+        "--outputs", type=_named_folder, action="append", metavar="NAME=DIR",
+        help="a folder of colorizations named after the held-out images (<stem>.png or another tool's own "
+        "extension), e.g. DDColor's; repeat for several models",
+    )  # fmt: skip
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--subset", choices=("heldout", "train"), default="heldout")
     # Beside PRED, not in it: PRED is what create_study --generated imports, image by image.
-    parser.add_argument("--csv", type=Path, help="per-image CSV to write (default: PRED.metrics.csv, beside PRED)")
+    parser.add_argument(
+        "--csv", type=Path, help="per-image CSV to write with --pred (default: PRED.metrics.csv, beside PRED; "
+        "with --outputs always DIR.metrics.csv beside each DIR)",
+    )  # fmt: skip
     parser.set_defaults(handler=_run_evaluate)
 
 
 def _run_evaluate(args, parser):
     from colorization.metrics import default_metrics_path, evaluate, format_table
 
-    per_image = evaluate(args.pred, args.split, subset=args.subset)
-    csv_path = args.csv or default_metrics_path(args.pred)
-    per_image.to_csv(csv_path, index=False)
-    print(format_table(per_image))
-    print(f"per-image metrics written to {csv_path}")
+    if args.outputs and args.csv:
+        parser.error("--csv goes with --pred; with --outputs each DIR gets DIR.metrics.csv")
+    folders = _unique_names(parser, args.outputs) if args.outputs else {args.pred.name: args.pred}
+    for name, folder in folders.items():
+        per_image = evaluate(folder, args.split, subset=args.subset)
+        csv_path = args.csv or default_metrics_path(folder)
+        per_image.to_csv(csv_path, index=False)
+        if args.outputs:
+            print(f"{name} ({folder}):")
+        print(format_table(per_image))
+        print(f"per-image metrics written to {csv_path}")
 
 
 def _add_plot(commands):
@@ -230,6 +274,7 @@ def _add_plot(commands):
     curves.set_defaults(handler=_run_plot_curves)
     activations = kinds.add_parser("activations", help="channel activations of one encoder layer for an image")
     activations.add_argument("--checkpoint", type=Path, required=True)
+    _add_model_module(activations)
     activations.add_argument("--image", type=Path, required=True)
     activations.add_argument("--layer", type=int, required=True, help="encoder layer number, from 1")
     activations.add_argument("--out", type=Path, help="PNG to write (default: beside the checkpoint)")
@@ -257,8 +302,15 @@ def _add_compare(commands):
     parser = commands.add_parser("compare", help="colorize, evaluate and gallery several runs on one split")
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument(
-        "--run", dest="runs", type=_named_run, action="append", required=True, metavar="NAME=RUN_DIR"
-    )
+        "--run", dest="runs", type=_named_run, action="append", default=[], metavar="NAME=RUN_DIR",
+        help="a trained run (folder with last.pt, or a checkpoint file); repeat for each model",
+    )  # fmt: skip
+    parser.add_argument(
+        "--outputs", type=_named_folder, action="append", default=[], metavar="NAME=DIR",
+        help="colorizations of the held-out images made by another tool (DDColor, ...), one file per image "
+        "named after it; scored and shown beside the runs",
+    )  # fmt: skip
+    _add_model_module(parser)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--pick", choices=("worst", "best", "random"), default="random")
     parser.add_argument("--rows", type=int, default=6, help="gallery rows")
@@ -269,22 +321,33 @@ def _add_compare(commands):
 
 
 def _run_compare(args, parser):
+    import pandas as pd
+
     from colorization.compare import compare
 
-    runs = dict(args.runs)
-    if len(runs) != len(args.runs):
-        parser.error("each --run needs its own NAME")
-    compare(
+    if not args.runs and not args.outputs:
+        parser.error("compare needs at least one --run NAME=RUN_DIR or --outputs NAME=DIR")
+    result = compare(
         args.split,
-        runs,
+        _unique_names(parser, args.runs),
         args.out,
+        outputs=_unique_names(parser, args.outputs),
         pick=args.pick,
         n_rows=args.rows,
         seed=args.seed,
         device=args.device,
         saturation=args.saturation,
     )
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(result.recipes.drop(columns="source").to_string(index=False))
     print(f"comparison written to {args.out}")
+
+
+def _add_model_module(parser) -> None:
+    parser.add_argument(
+        "--model-module", dest="model_modules", action="append", metavar="MODULE",
+        help="import this module first, for the models it registers (see colorization.models); repeatable",
+    )  # fmt: skip
 
 
 def parse_key_value(text: str) -> tuple[str, object]:
@@ -298,11 +361,26 @@ def parse_key_value(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _named_path(text: str, what: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME={what}, got {text!r}")
+    return name, Path(path)
+
+
 def _named_run(text: str) -> tuple[str, Path]:
-    name, sep, run_dir = text.partition("=")
-    if not sep or not name or not run_dir:
-        raise argparse.ArgumentTypeError(f"expected NAME=RUN_DIR, got {text!r}")
-    return name, Path(run_dir)
+    return _named_path(text, "RUN_DIR")
+
+
+def _named_folder(text: str) -> tuple[str, Path]:
+    return _named_path(text, "DIR")
+
+
+def _unique_names(parser, pairs) -> dict[str, Path]:
+    named = dict(pairs)
+    if len(named) != len(pairs):
+        parser.error("each --run and --outputs needs its own NAME")
+    return named
 
 
 def _names(text: str) -> tuple[str, ...]:

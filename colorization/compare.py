@@ -4,8 +4,14 @@ OUT/<name>/<stem>.png    colorizations by each run (existing files are kept, so 
 OUT/per_image.csv        model, image, psnr, ssim, ab_error, auc, colourfulness
 OUT/metrics.csv          one row per model: n_images, and for each metric its mean with a 95% bootstrap
                          interval (percentile method, 9999 resamples, seeded): psnr, psnr_ci_low, psnr_ci_high, ...
+OUT/recipes.csv          how each run was trained (loss, optimizer, learning rates, batch, image size, steps) and
+                         which of those settings differ from its model's published recipe
 OUT/gallery.png, .pdf    rows of grayscale input | each model | ground truth
 OUT/runs.json            which checkpoint and saturation produced each OUT/<name>/
+
+Besides runs, `outputs` brings in models this package cannot run: a folder of another tool's colorizations of
+the held-out images (DDColor's, say), one file per image named after it (<stem>.png, or the tool's own
+extension). They are scored and shown as they are: no saturation is applied to them.
 
 A run is a run folder, scored with its last.pt, or a checkpoint file. Not best.pt by default: train() picks
 best.pt by its loss on the held-out images, and choosing a checkpoint on the images being scored would flatter
@@ -25,43 +31,57 @@ from PIL import Image
 from scipy.stats import bootstrap
 from skimage.color import lab2rgb, rgb2lab
 
+from colorization.config import RECIPE_SETTINGS
 from colorization.gallery import gallery_figure
-from colorization.images import load_image
+from colorization.images import load_image, prediction_of
 from colorization.inference import colorize_paths
 from colorization.metrics import METRIC_COLUMNS, evaluate
+from colorization.models import recipe
 from colorization.split import read_split
+from colorization.train import load_checkpoint
 
 PICKS = ("random", "worst", "best")
 CONFIDENCE = 0.95
 RESAMPLES = 9999
 GALLERY_MAX_SIDE = 384
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-OUTPUT_FILES = ("metrics.csv", "per_image.csv", "gallery.png", "gallery.pdf", "runs.json")
+OUTPUT_FILES = ("metrics.csv", "per_image.csv", "recipes.csv", "gallery.png", "gallery.pdf", "runs.json")
+# What recipes.csv shows of each run's stored config (colorization.config.TrainConfig).
+RECIPE_COLUMNS = ("loss", "optimizer", "schedule", "lr", "batch_size", "micro_batch_size", "image_size")
 
 
 @dataclass
 class Comparison:
     metrics: pd.DataFrame
     per_image: pd.DataFrame
+    recipes: pd.DataFrame
     gallery_images: list[str]
     caption: str
     figure: Figure
     files: list[Path]
 
 
-def compare(split_dir, runs, out_dir, *, pick="random", n_rows=6, seed=0, device="auto", saturation=None):
+def compare(
+    split_dir, runs, out_dir, *, outputs=None, pick="random", n_rows=6, seed=0, device="auto", saturation=None
+):
     """Colorize SPLIT's held-out images with every run in `runs` ({name: run dir or checkpoint}), score, plot.
+
+    outputs: {name: folder} of colorizations made elsewhere, scored and shown beside the runs (see above).
 
     The gallery shows n_rows held-out images (all of them if there are fewer), chosen by `pick`: "random"
     (seeded), or "worst"/"best" by PSNR averaged over the models. Returns a Comparison; files as listed above.
     """
     if pick not in PICKS:
         raise ValueError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
-    if not runs:
-        raise ValueError("compare needs at least one run")
+    outputs = {name: Path(folder) for name, folder in (outputs or {}).items()}
+    if not runs and not outputs:
+        raise ValueError("compare needs at least one run or folder of outputs")
     if n_rows < 1:
         raise ValueError(f"n_rows must be at least 1, got {n_rows}")
-    for name in runs:
+    both = sorted(set(runs) & set(outputs))
+    if both:
+        raise ValueError(f"{', '.join(both)}: each name is either a run or a folder of outputs, not both")
+    for name in [*runs, *outputs]:
         if not RUN_NAME.fullmatch(name) or name in OUTPUT_FILES:
             raise ValueError(
                 f"run name {name!r} must be letters, digits, '_', '.' or '-' and none of {', '.join(OUTPUT_FILES)} "
@@ -71,32 +91,37 @@ def compare(split_dir, runs, out_dir, *, pick="random", n_rows=6, seed=0, device
     if not split.heldout:
         raise ValueError(f"{split_dir}: the split has no held-out images to compare on")
     checkpoints = {name: checkpoint_of(run) for name, run in runs.items()}
+    for name, folder in outputs.items():
+        if not folder.is_dir():
+            raise NotADirectoryError(f"--outputs {name}={folder}: no such folder of colorized images")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record_runs(out_dir, checkpoints, saturation)
 
-    scores = []
+    folders = {name: out_dir / name for name in checkpoints} | outputs
     for name, checkpoint in checkpoints.items():
         colorize_paths(
-            checkpoint, split.heldout, out_dir / name, saturation=saturation, device=device, skip_existing=True
+            checkpoint, split.heldout, folders[name], saturation=saturation, device=device, skip_existing=True
         )
-        scores.append(evaluate(out_dir / name, split_dir).assign(model=name))
+    scores = [evaluate(folder, split_dir).assign(model=name) for name, folder in folders.items()]
     per_image = pd.concat(scores, ignore_index=True)[["model", "image", *METRIC_COLUMNS]]
     metrics = summary_table(per_image, seed)
+    recipes = recipe_table(checkpoints, outputs)
 
     chosen = pick_images(per_image, [path.stem for path in split.heldout], pick, n_rows, seed)
     caption = gallery_caption(pick, len(chosen), len(split.heldout), seed, saturation)
     truths = {path.stem: path for path in split.heldout}
-    rows = [gallery_row(stem, truths[stem], out_dir, list(runs)) for stem in chosen]
+    rows = [gallery_row(stem, truths[stem], folders) for stem in chosen]
     figure = gallery_figure(rows, caption)
 
-    files = [out_dir / name for name in OUTPUT_FILES[:4]]
-    metrics_csv, per_image_csv, gallery_png, gallery_pdf = files
+    files = [out_dir / name for name in OUTPUT_FILES[:5]]
+    metrics_csv, per_image_csv, recipes_csv, gallery_png, gallery_pdf = files
     metrics.to_csv(metrics_csv, index=False)
     per_image.to_csv(per_image_csv, index=False)
+    recipes.to_csv(recipes_csv, index=False)
     figure.savefig(gallery_png, dpi=150)
     figure.savefig(gallery_pdf)
-    return Comparison(metrics, per_image, chosen, caption, figure, files)
+    return Comparison(metrics, per_image, recipes, chosen, caption, figure, files)
 
 
 def checkpoint_of(run):
@@ -105,6 +130,26 @@ def checkpoint_of(run):
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{run}: no checkpoint (expected a run folder holding last.pt, or a .pt file)")
     return checkpoint.resolve()
+
+
+def recipe_table(checkpoints, outputs) -> pd.DataFrame:
+    """One row per model: how it was trained, from its checkpoint's stored config, and what differs from the
+    published recipe of its model ("changed_from_recipe"; "-" when nothing does). Outputs rows say only where
+    they came from: how another tool's model was trained is not known here."""
+    rows = []
+    for name, checkpoint in checkpoints.items():
+        stored = load_checkpoint(checkpoint)
+        config = stored.get("config", {})
+        published = recipe(stored["model_name"])
+        changed = [key for key in RECIPE_SETTINGS if key in config and config[key] != getattr(published, key)]
+        changed += ["lr"] if config.get("lr") is not None else []
+        row = {"model": name, "source": str(checkpoint), "model_name": stored["model_name"]}
+        row |= {"steps": stored.get("step")} | {key: config.get(key) for key in RECIPE_COLUMNS}
+        rows.append(row | {"changed_from_recipe": ", ".join(changed) or "-"})
+    for name, folder in outputs.items():
+        rows.append({"model": name, "source": f"outputs {folder}", "changed_from_recipe": "unknown"})
+    columns = ["model", "source", "model_name", "steps", *RECIPE_COLUMNS, "changed_from_recipe"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def record_runs(out_dir, checkpoints, saturation):
@@ -175,13 +220,14 @@ def gallery_caption(pick, count, total, seed, saturation):
     return f"Rows: {how}{chroma}. Columns: grayscale input (L of the ground truth), each model, ground truth."
 
 
-def gallery_row(stem, truth_path, out_dir, names):
+def gallery_row(stem, truth_path, folders):
+    """{name: folder of that model's colorizations}: one row of the gallery."""
     truth = load_image(truth_path)
-    images = [grayscale(truth), *(load_image(out_dir / name / f"{stem}.png") for name in names), truth]
+    images = [grayscale(truth), *(load_image(prediction_of(folder, stem)) for folder in folders.values()), truth]
     return {
         "title": stem,
         "images": [thumbnail(image) for image in images],
-        "labels": ["grayscale", *names, "ground truth"],
+        "labels": ["grayscale", *folders, "ground truth"],
     }
 
 

@@ -1,4 +1,4 @@
-"""Training settings: the TrainConfig dataclass and the learning-rate schedule.
+"""Training settings: each model's published Recipe, the TrainConfig dataclass and the learning-rate schedule.
 
 Kept free of torch so that the command line can show defaults without the slow torch import.
 """
@@ -7,13 +7,36 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PAPER_SCHEDULE = "30:1e-3,35:1e-4,35:1e-8"
+OPTIMIZERS = ("rmsprop", "adam")
 # Backbone weight options that name no file (colorization.weights.IMAGENET and RANDOM_INIT).
 WEIGHT_KEYWORDS = ("imagenet", "none")
 
 
 class ConfigError(ValueError):
     """An inconsistent or malformed training setting."""
+
+
+# The TrainConfig settings a Recipe gives; any of them given to TrainConfig overrides the recipe.
+RECIPE_SETTINGS = ("loss", "optimizer", "optimizer_options", "schedule", "batch_size", "image_size")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model was trained where it was published: `train` uses it for every setting left out.
+
+    source: where the recipe comes from. assumptions: (setting, note) pairs for what that source leaves open
+    and this package had to choose; each note says what was chosen and the option that changes it. They are
+    listed in README's recipe table and by `compare`.
+    """
+
+    source: str
+    loss: str
+    optimizer: str
+    schedule: str
+    batch_size: int
+    image_size: int
+    optimizer_options: dict = field(default_factory=dict)  # e.g. Adam's betas and weight_decay
+    assumptions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -28,11 +51,14 @@ class TrainConfig:
     split: Path
     out: Path
     epochs: int | None = None  # default: the schedule's total
-    schedule: str = PAPER_SCHEDULE  # "epochs:lr,..." spans; the paper's section 4.5
+    # None: the model's Recipe (colorization.models.recipe), resolved when the config is made.
+    schedule: str | None = None  # "epochs:lr,..." spans
     lr: float | None = None  # a constant learning rate instead of the schedule
-    optimizer: str = "rmsprop"
-    batch_size: int = 16
-    image_size: int = 256
+    optimizer: str | None = None
+    optimizer_options: dict | None = None  # keyword arguments of the optimizer (betas, weight_decay, ...)
+    batch_size: int | None = None  # images per optimizer step (per process under torchrun)
+    micro_batch_size: int | None = None  # split each batch into chunks this big, accumulating gradients
+    image_size: int | None = None
     workers: int = 2
     seed: int = 0
     device: str = "auto"
@@ -51,6 +77,7 @@ class TrainConfig:
     def __post_init__(self):
         self.split, self.out = Path(self.split), Path(self.out)
         self._check_paths()
+        self._apply_recipe()
         self.vgg_layers = tuple(self.vgg_layers)
         if self.vgg_layer_weights is not None:
             self.vgg_layer_weights = tuple(self.vgg_layer_weights)
@@ -58,9 +85,9 @@ class TrainConfig:
                 raise ConfigError(
                     f"{len(self.vgg_layer_weights)} VGG layer weights given for {len(self.vgg_layers)} layers"
                 )
-        if self.optimizer not in ("rmsprop", "adam"):
-            raise ConfigError(f"optimizer must be rmsprop or adam, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size", "image_size", "max_steps", "limit_images"):
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size", "micro_batch_size", "image_size", "max_steps", "limit_images"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
@@ -71,12 +98,37 @@ class TrainConfig:
             raise FileNotFoundError(
                 f"split {self.split} does not exist; make one with `python -m colorization split`"
             )
-        weights = {"--vgg-weights": self.vgg_weights, "--irv2-weights": self.model_opts.get("irv2_weights")}
+        weights = {
+            "--vgg-weights": self.vgg_weights,
+            "--irv2-weights": self.model_opts.get("irv2_weights"),
+            "--model-opt weights": self.model_opts.get("weights"),  # eccv16's released weights
+        }
         for option, spec in weights.items():
             if spec is not None and str(spec) not in WEIGHT_KEYWORDS and not Path(spec).is_file():
                 raise FileNotFoundError(
                     f"{option} {spec}: no such file (expected {' or '.join(WEIGHT_KEYWORDS)} or a state_dict file)"
                 )
+
+    def _apply_recipe(self):
+        """Fill every recipe setting left as None from the model's recipe (imports the model's module)."""
+        from colorization.models import recipe
+
+        published = recipe(self.model)
+        if self.optimizer_options is None:
+            # The recipe's options belong to its optimizer: Adam's betas mean nothing to RMSprop.
+            same = self.optimizer in (None, published.optimizer)
+            self.optimizer_options = dict(published.optimizer_options) if same else {}
+        for name in RECIPE_SETTINGS:
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(published, name))
+
+    def changed_from_recipe(self) -> list[str]:
+        """The recipe settings this run does not take from its model's recipe (plus "lr" for a constant rate)."""
+        from colorization.models import recipe
+
+        published = recipe(self.model)
+        changed = [name for name in RECIPE_SETTINGS if getattr(self, name) != getattr(published, name)]
+        return changed + (["lr"] if self.lr is not None else [])
 
     @property
     def total_epochs(self) -> int:

@@ -64,6 +64,18 @@ def find_images(directory) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
+def prediction_of(folder, stem: str) -> Path | None:
+    """The image in folder named after a ground truth's stem: <stem>.png (what `colorize` writes), else
+    <stem> with any other image extension (another tool's outputs: DDColor keeps the input's .jpg); None if
+    there is none."""
+    folder = Path(folder)
+    for extension in (".png", *sorted(IMAGE_EXTENSIONS - {".png"})):
+        for candidate in (folder / f"{stem}{extension}", folder / f"{stem}{extension.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
 def load_image(path, *, allow_gray: bool = True) -> Image.Image:
     """The image at path as an 8-bit RGB PIL image (see the module docstring for the conversions)."""
     path = Path(path)

@@ -8,7 +8,11 @@ Calling convention, shared by every loss here (the training loop and the Koalari
 - output: the model's output, (N, 2, H, W) ab_norm or (N, 3, H, W) RGB in [0, 1];
 - batch: a mapping with "L" (N, 1, H, W) L_norm, "ab" (N, 2, H, W) ab_norm and "rgb" (N, 3, H, W) in [0, 1]
   (ColorizationDataset's items, collated, on the output's device);
-- output_space: the model's `output_space`, "ab" or "rgb".
+- output_space: the model's `output_space`, "ab" or "rgb" (or a model's own, for a loss made for it).
+
+Losses register themselves by name (`@register_loss("mse")`), so a model in another package can bring its
+own. `loss_from_config(config)` builds the one a training run asks for: a loss class may define
+`from_config(config)` to read its settings from the TrainConfig, otherwise it is built without arguments.
 
 "perceptual" compares the RGB image composed from L and the prediction (lab.compose_rgb) with the ground-truth
 RGB through frozen VGG16 features; "mse" compares the prediction with its own target (ab_norm, or RGB for
@@ -45,11 +49,28 @@ def pixel_mse(output: torch.Tensor, batch: Mapping, output_space: str) -> torch.
     return F.mse_loss(output.float(), target.float())
 
 
+LOSSES: dict[str, type[nn.Module]] = {}
+
+
+def register_loss(name: str):
+    """Class decorator registering a loss under name (ValueError if another class holds it)."""
+
+    def decorate(cls):
+        if LOSSES.get(name, cls) is not cls:
+            raise ValueError(f"loss name {name!r} is already registered by {LOSSES[name]!r}")
+        LOSSES[name] = cls
+        return cls
+
+    return decorate
+
+
+@register_loss("mse")
 class MSELoss(nn.Module):
     def forward(self, output: torch.Tensor, batch: Mapping, output_space: str) -> torch.Tensor:
         return pixel_mse(output, batch, output_space)
 
 
+@register_loss("perceptual")
 class PerceptualLoss(nn.Module):
     """sum_j lambda_j * ||phi_j(I) - phi_j(I')||^2 / (C_j H_j W_j), averaged over the batch, + pixel term.
 
@@ -75,6 +96,15 @@ class PerceptualLoss(nn.Module):
         # torchvision's VGG16 was trained on RGB in [0, 1] normalized by the ImageNet mean and std instead.
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    @classmethod
+    def from_config(cls, config) -> "PerceptualLoss":
+        return cls(
+            layers=config.vgg_layers,
+            weights=config.vgg_layer_weights,
+            vgg_weights=config.vgg_weights,
+            pixel_weight=config.pixel_weight,
+        )
 
     def forward(self, output: torch.Tensor, batch: Mapping, output_space: str) -> torch.Tensor:
         predicted_rgb = compose_rgb(batch["L"], output, output_space)
@@ -125,11 +155,18 @@ def _frozen_vgg16_features(vgg_weights, *, depth: int) -> nn.Sequential:
     return features.eval()
 
 
-LOSSES = {"perceptual": PerceptualLoss, "mse": MSELoss}
-
-
 def build_loss(name: str, **options) -> nn.Module:
     """A loss module following the calling convention of the module docstring."""
+    return _loss_class(name)(**options)
+
+
+def loss_from_config(config) -> nn.Module:
+    """The loss a TrainConfig asks for (its `loss`, already resolved from the model's recipe)."""
+    cls = _loss_class(config.loss)
+    return cls.from_config(config) if hasattr(cls, "from_config") else cls()
+
+
+def _loss_class(name: str) -> type[nn.Module]:
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
-    return LOSSES[name](**options)
+    return LOSSES[name]

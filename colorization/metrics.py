@@ -23,7 +23,7 @@ import pandas as pd
 from skimage.color import rgb2lab
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from colorization.images import first_few, load_image
+from colorization.images import first_few, load_image, prediction_of
 from colorization.split import read_split
 
 METRIC_COLUMNS = ("psnr", "ssim", "ab_error", "auc", "colourfulness")
@@ -99,7 +99,8 @@ def default_metrics_path(pred_dir) -> Path:
 
 
 def evaluate(pred_dir, split_dir, subset: str = "heldout") -> pd.DataFrame:
-    """Score PRED_DIR/<stem>.png against every ground-truth image of the split's subset ("heldout"/"train").
+    """Score PRED_DIR/<stem>.png (or <stem> with another image extension, see images.prediction_of) against
+    every ground-truth image of the split's subset ("heldout"/"train").
 
     Returns one row per image (columns image, psnr, ssim, ab_error, auc, colourfulness), in split order.
     Checked before any image is scored: a missing PRED_DIR raises NotADirectoryError, missing predictions a
@@ -115,15 +116,15 @@ def evaluate(pred_dir, split_dir, subset: str = "heldout") -> pd.DataFrame:
     truths = getattr(split, subset)
     # All at once and before the slow scoring, so a half-finished colorize is reported in full, not one file
     # per attempt.
-    missing = [truth for truth in truths if not (pred_dir / f"{truth.stem}.png").is_file()]
+    predictions = {truth: prediction_of(pred_dir, truth.stem) for truth in truths}
+    missing = [truth for truth, prediction in predictions.items() if prediction is None]
     if missing:
         raise FileNotFoundError(
             f"{pred_dir}: {len(missing)} of {len(truths)} predictions missing for the split's {subset} images: "
             f"{first_few([f'{truth.stem}.png' for truth in missing])} (run colorize first)"
         )
     rows = []
-    for truth_path in truths:
-        pred_path = pred_dir / f"{truth_path.stem}.png"
+    for truth_path, pred_path in predictions.items():
         pred = np.asarray(load_image(pred_path))
         target = np.asarray(load_image(truth_path))
         try:

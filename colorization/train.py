@@ -2,7 +2,8 @@
 
 Run folder:
 - last.pt: written after every epoch and when --max-steps stops a run; best.pt: the checkpoint with the
-  lowest held-out loss so far. Both hold model_name, model_kwargs, model_state, optimizer_state, epoch (the
+  lowest held-out loss so far. Both hold model_name, model_module (the module that registered the model,
+  imported again when the checkpoint is loaded), model_kwargs, model_state, optimizer_state, epoch (the
   epoch in progress, 0-based), batch_in_epoch (its batches already done), step (optimizer steps in all),
   best_loss, rng (torch, cuda, numpy and python states) and config (TrainConfig.to_dict()). They are written
   to a temporary file and renamed, so a crash never leaves a half-written checkpoint.
@@ -24,12 +25,18 @@ Order of work: settings and paths are checked first (TrainConfig, then the split
 only then are the networks built, which may download pretrained weights: a typo in a path is reported in a
 second, not after a download.
 
+Settings a run does not give come from its model's published recipe (colorization.config.Recipe; README's
+recipe table). A batch is one optimizer step; --micro-batch-size splits it into chunks whose gradients add up
+to the whole batch's (gradient accumulation), for recipes whose batch does not fit in memory.
+
 Devices: CUDA with bf16 autocast and channels_last when available (--device auto), else CPU in float32.
 Multi-GPU: `torchrun --nproc_per_node=N -m colorization train ...` starts one process per GPU; each trains on
 its share of every epoch (DistributedSampler), gradients are averaged by DDP, and only rank 0 writes files.
---batch-size is per process.
+--batch-size is per process, and so are batch-norm statistics (no SyncBatchNorm): N processes of B images match
+one process of N x B images exactly only for models without batch norm (tests/colorization/test_distributed.py).
 """
 
+import contextlib
 import csv
 import itertools
 import math
@@ -51,8 +58,8 @@ from tqdm import tqdm
 from colorization.config import ConfigError, TrainConfig
 from colorization.data import ColorizationDataset, collate_skip_none, has_images
 from colorization.devices import resolve_device
-from colorization.losses import build_loss
-from colorization.models import create_model, default_loss
+from colorization.losses import loss_from_config
+from colorization.models import create_model, model_module
 from colorization.split import read_split
 
 LAST_NAME, BEST_NAME, LOG_NAME = "last.pt", "best.pt", "log.csv"
@@ -65,7 +72,7 @@ RMSPROP_ALPHA = 0.9
 class TrainResult:
     step: int  # optimizer steps in all, including those before a resume
     epoch: int  # the next epoch to run (== total epochs once training is complete)
-    losses: list[float]  # training loss of every step this call ran
+    losses: list[float]  # training loss of every step this call ran (under torchrun: this process's images)
     best_loss: float  # lowest held-out loss seen (inf without held-out images)
 
 
@@ -128,7 +135,7 @@ def train(config: TrainConfig) -> TrainResult:
                 skipped += int(batch["skipped"])
                 if not _every_process_has_a_batch(batch, device, world):
                     continue
-                loss = train_step(trained, loss_fn, optimizer, batch, device)
+                loss = train_step(trained, loss_fn, optimizer, batch, device, config.micro_batch_size)
                 step += 1
                 losses.append(loss)
                 loss_sum += loss * len(batch["L"])
@@ -205,7 +212,7 @@ def build_training(config: TrainConfig, device: torch.device):
     """(model, loss module, optimizer) for config on device; the model's initial weights come from config.seed."""
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_opts).to(device)
-    loss_fn = build_training_loss(config).to(device)
+    loss_fn = loss_from_config(config).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         loss_fn = loss_fn.to(memory_format=torch.channels_last)
@@ -213,16 +220,33 @@ def build_training(config: TrainConfig, device: torch.device):
     return model, loss_fn, build_optimizer(config, model)
 
 
-def train_step(model, loss_fn, optimizer, batch, device) -> float:
-    """One optimizer step on a collated batch; returns the loss. Shared with benchmarks/."""
+def train_step(model, loss_fn, optimizer, batch, device, micro_batch_size=None) -> float:
+    """One optimizer step on a collated batch; returns its loss. Shared with benchmarks/.
+
+    With micro_batch_size, the batch goes through in chunks of that many images and their gradients are
+    accumulated, each chunk's mean loss weighted by its share of the batch: the step equals the whole
+    batch's (up to float rounding) for models without batch norm, whose statistics would be the chunk's.
+    """
     batch = _to_device(batch, device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        output = model(batch["L"])
-        loss = loss_fn(output, batch, _unwrap(model).output_space)
+    size = len(batch["L"])
+    chunk_size = micro_batch_size or size
+    starts = range(0, size, chunk_size)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total = torch.zeros((), device=device)
+    for start in starts:
+        chunk = {key: value[start : start + chunk_size] if value.dim() else value for key, value in batch.items()}
+        # DDP averages gradients across processes at each backward; once per step is enough.
+        with _no_sync_unless(model, start == starts[-1]):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = loss_fn(model(chunk["L"]), chunk, _unwrap(model).output_space) * (len(chunk["L"]) / size)
+            loss.backward()
+        total += loss.detach()
     optimizer.step()
-    return loss.item()
+    return total.item()  # once per step: each .item() waits for the GPU
+
+
+def _no_sync_unless(model, sync: bool):
+    return model.no_sync() if isinstance(model, DistributedDataParallel) and not sync else contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -246,7 +270,13 @@ def config_for_resume(out, **overrides) -> TrainConfig:
 
     Model options are merged key by key: `--resume --irv2-weights PATH` must not drop the stored width.
     """
-    stored = load_checkpoint(Path(out) / LAST_NAME)["config"]
+    checkpoint = load_checkpoint(Path(out) / LAST_NAME)
+    if "optimizer_state" not in checkpoint:
+        raise ConfigError(
+            f"{Path(out) / LAST_NAME} holds weights but no training state (converted from released weights?), so "
+            "it cannot be resumed; train a new run instead (eccv16: --model-opt weights=PATH starts from them)"
+        )
+    stored = checkpoint["config"]
     stored.pop("max_steps")
     model_opts = {**stored["model_opts"], **overrides.get("model_opts", {})}
     return TrainConfig(**{**stored, **overrides, "model_opts": model_opts, "out": out, "resume": True})
@@ -332,31 +362,19 @@ def _setup_distributed(device_spec: str) -> tuple[int, int, torch.device]:
     return dist.get_rank(), world, device
 
 
-def build_training_loss(config: TrainConfig):
-    name = config.loss or default_loss(config.model)
-    if name != "perceptual":
-        return build_loss(name)
-    return build_loss(
-        name,
-        layers=config.vgg_layers,
-        weights=config.vgg_layer_weights,
-        vgg_weights=config.vgg_weights,
-        pixel_weight=config.pixel_weight,
-    )
-
-
 def build_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
     # Frozen parts (Koalarization's Inception-ResNet-v2) are left out.
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     lr = config.lr_by_epoch()[0]
     if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=lr)
-    return torch.optim.RMSprop(parameters, lr=lr, alpha=RMSPROP_ALPHA)
+        return torch.optim.Adam(parameters, lr=lr, **config.optimizer_options)
+    return torch.optim.RMSprop(parameters, lr=lr, **{"alpha": RMSPROP_ALPHA, **config.optimizer_options})
 
 
 def _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss) -> dict:
     return {
         "model_name": config.model,
+        "model_module": model_module(config.model),
         "model_kwargs": config.model_opts,
         "model_state": model.state_dict(),
         "optimizer_state": optimizer.state_dict(),

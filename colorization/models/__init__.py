@@ -1,36 +1,50 @@
-"""Model registry, timm-style: builders register under a name with the loss they train with by default.
+"""Model registry, timm-style: a model registers itself under a name with the recipe it was published with.
 
-    @register_model("perceptual", default_loss="perceptual")
+    @register_model("perceptual", recipe=Recipe(...))
     class TransformNet(nn.Module): ...
 
     model = create_model("perceptual", width=0.5)   # kwargs must be JSON-serializable: checkpoints store them
 
 Every model maps L_norm (N, 1, H, W) to ab_norm (N, 2, H, W), or to RGB (N, 3, H, W) in [0, 1] when its
-attribute `output_space` is "rgb", for any H and W.
+attribute `output_space` is "rgb", for any H and W. A model with any other output space (class scores over
+quantized colours, say) defines `to_ab(output, size) -> ab_norm (N, 2, *size)`; inference calls it.
 
-The modules defining models are imported on first use rather than at import time, so that they can import
-`register_model` from here without a cycle, and a model is found as soon as its module is loaded.
+Where models come from, so that adding one touches no file here:
+- this package's own models (BUILTIN_MODULES);
+- installed packages that declare a module in the entry-point group "colorization.models" (this repository's
+  pyproject.toml declares `baselines.koalarization` and `baselines.eccv16` there; `pip install -e .` makes
+  them visible, which `make` does);
+- any importable module named with `--model-module` (or `import_model_module`), e.g. a third-party model
+  in a file of your own;
+- a checkpoint: it stores the module that registered its model, which loading imports again.
+Modules are imported on first use, not at import time, so that they can import `register_model` from here.
 """
 
 import importlib
+from importlib.metadata import entry_points
 from typing import Callable
 
 from torch import nn
 
-MODEL_MODULES = ("colorization.models.transform_net", "baselines.koalarization")
+from colorization.config import Recipe
+
+BUILTIN_MODULES = ("colorization.models.transform_net",)
+ENTRY_POINT_GROUP = "colorization.models"
 
 _builders: dict[str, Callable[..., nn.Module]] = {}
-_default_losses: dict[str, str] = {}
+_recipes: dict[str, Recipe] = {}
+_modules: dict[str, str] = {}
 
 
-def register_model(name: str, *, default_loss: str):
+def register_model(name: str, *, recipe: Recipe):
     """Decorator registering a builder `build(**kwargs) -> nn.Module` (a class works) under name."""
 
     def decorate(builder):
         if _builders.get(name, builder) is not builder:
             raise ValueError(f"model name {name!r} is already registered by {_builders[name]!r}")
         _builders[name] = builder
-        _default_losses[name] = default_loss
+        _recipes[name] = recipe
+        _modules[name] = builder.__module__
         return builder
 
     return decorate
@@ -40,21 +54,61 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return _builders[_resolve(name)](**kwargs)
 
 
-def default_loss(name: str) -> str:
-    return _default_losses[_resolve(name)]
+def recipe(name: str) -> Recipe:
+    """The training recipe `name` was registered with (colorization.config.Recipe)."""
+    return _recipes[_resolve(name)]
+
+
+def model_module(name: str) -> str:
+    """The module that registered `name`: checkpoints store it so that loading them finds the model again."""
+    return _modules[_resolve(name)]
 
 
 def list_models() -> list[str]:
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
+    for load in _sources():
+        load()
     return sorted(_builders)
 
 
+def import_model_module(module: str) -> None:
+    """Import a module that registers models (`--model-module`); ValueError naming it if it cannot be found."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is None or not module.startswith(error.name):
+            raise  # the module exists but one of its own imports is missing: show that
+        raise ValueError(
+            f"model module {module!r} cannot be imported: no module named {error.name!r} "
+            "(give a dotted module path importable from here, e.g. my_models.ddcolor)"
+        ) from None
+
+
+def _sources() -> list[Callable[[], object]]:
+    """Loaders for every place models come from, cheapest first."""
+    builtin = [lambda module=module: importlib.import_module(module) for module in BUILTIN_MODULES]
+    return builtin + [lambda entry=entry: _load_entry_point(entry) for entry in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+def _load_entry_point(entry) -> None:
+    try:
+        entry.load()
+    except ImportError as error:
+        package = entry.dist.name if entry.dist else "an installed package"
+        raise ValueError(
+            f"model entry point {entry.name} = {entry.value} (group {ENTRY_POINT_GROUP!r}, declared by {package}) "
+            f"cannot be imported: {error}. Reinstall that package, or uninstall it if it is gone"
+        ) from error
+
+
 def _resolve(name: str) -> str:
-    for module in MODEL_MODULES:
+    for load in _sources():
         if name in _builders:
             break
-        importlib.import_module(module)
+        load()
     if name not in _builders:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(_builders))}")
+        raise ValueError(
+            f"unknown model {name!r}; available: {', '.join(sorted(_builders))}. A model outside this package "
+            f"is found through the {ENTRY_POINT_GROUP!r} entry points of installed packages (in this "
+            "repository: `pip install -e .`) or with --model-module MODULE"
+        )
     return name

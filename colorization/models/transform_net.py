@@ -30,17 +30,38 @@ so forward hooks give the layer activation maps (the paper's figures 24-27; colo
 import torch
 from torch import nn
 
+from colorization.config import Recipe
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
 
 ENCODER_CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512, 512, 512)
 DECODER_CHANNELS = 256
 
+# Sections 4.4, 4.5 and 6 of the paper; the choices it leaves open are listed as assumptions.
+PAPER_RECIPE = Recipe(
+    source="the paper (../shared/paper), sections 3.3, 4.4, 4.5, 6",
+    loss="perceptual",
+    optimizer="rmsprop",
+    schedule="30:1e-3,35:1e-4,35:1e-8",
+    batch_size=16,
+    image_size=256,
+    assumptions=(
+        ("batch_size", "16: the paper does not say (--batch-size)"),
+        ("loss layers", "relu2_2 and relu3_3 of VGG16, equal weights: the paper names neither (--vgg-layers, "
+                        "--vgg-layer-weights)"),
+        ("widths", "encoder 64-64-128-128-256-256-512-512-512-512, decoder 256 halving per upsampling: the "
+                   "paper gives only the 512 bottleneck and the 256 decoder input (--model-opt width=...)"),
+        ("down_layers", "stride 2 on layers 2, 4 and 6 for the stated H/8 output; the text says 4 and 6 "
+                        "(--model-opt down_layers=[4,6])"),
+        ("optimizer", "RMSprop with TensorFlow's decay 0.9 (torch's default is 0.99)"),
+    ),
+)
+
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 _OUTPUTS = {"ab": (2, nn.Tanh), "rgb": (3, nn.Sigmoid)}
 
 
-@register_model("perceptual", default_loss="perceptual")
+@register_model("perceptual", recipe=PAPER_RECIPE)
 class TransformNet(nn.Module):
     def __init__(
         self,

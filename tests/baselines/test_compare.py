@@ -77,6 +77,56 @@ def test_compare_command(compare_split, trained_runs, tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+def test_another_tools_outputs_join_the_comparison_and_the_recipes_are_shown(compare_split, trained_runs, tmp_path):
+    # "ddcolor" stands for a tool this package cannot run: its .jpg outputs (ground truths with shifted colour)
+    # are scored and drawn as they are.
+    ddcolor = tmp_path / "ddcolor-outputs"
+    ddcolor.mkdir()
+    for truth in read_split(compare_split).heldout:
+        pixels = np.asarray(Image.open(truth).convert("RGB")).astype(int)
+        Image.fromarray(np.clip(pixels + [30, 0, -30], 0, 255).astype(np.uint8)).save(ddcolor / f"{truth.stem}.jpg")
+    out = tmp_path / "compare"
+    result = compare(compare_split, {"koalarization": trained_runs["koalarization"]}, out,
+                     outputs={"ddcolor": ddcolor}, device="cpu")  # fmt: skip
+
+    assert list(result.metrics["model"]) == ["koalarization", "ddcolor"]
+    assert not (out / "ddcolor").exists()  # nothing colorized or copied for it
+    ddcolor_psnr = result.per_image.query("model == 'ddcolor'")["psnr"]
+    assert (ddcolor_psnr > 15).all() and (ddcolor_psnr < 40).all()  # its own pictures, not a blank or a copy
+    assert [ax.get_title() for ax in result.figure.axes[:4]] == ["grayscale", "koalarization", "ddcolor",
+                                                                  "ground truth"]  # fmt: skip
+
+    recipes = pd.read_csv(out / "recipes.csv").set_index("model")
+    koala = recipes.loc["koalarization"]
+    # The fixture's tiny run keeps Koalarization's Adam and MSE, but not its batch, size or schedule.
+    assert (koala["model_name"], koala["optimizer"], koala["loss"], koala["batch_size"]) == (
+        "koalarization", "adam", "mse", 4)
+    assert koala["changed_from_recipe"] == "batch_size, image_size, lr"
+    assert recipes.loc["ddcolor", "changed_from_recipe"] == "unknown"
+    assert recipes.loc["ddcolor", "source"] == f"outputs {ddcolor}"
+
+    next(ddcolor.glob("*.jpg")).unlink()
+    with pytest.raises(FileNotFoundError, match="1 of 3 predictions missing"):
+        compare(compare_split, {}, tmp_path / "again", outputs={"ddcolor": ddcolor}, device="cpu")
+    with pytest.raises(ValueError, match="either a run or a folder of outputs"):
+        compare(compare_split, {"x": trained_runs["koalarization"]}, out, outputs={"x": ddcolor}, device="cpu")
+
+
+def test_evaluate_command_scores_named_output_folders(compare_split, tmp_path, capsys):
+    folders = {}
+    for name, shift in (("good", 5), ("bad", 60)):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        for truth in read_split(compare_split).heldout:
+            pixels = np.asarray(Image.open(truth).convert("RGB")).astype(int)
+            Image.fromarray(np.clip(pixels + shift, 0, 255).astype(np.uint8)).save(folders[name] / f"{truth.stem}.png")
+    argv = ["evaluate", "--split", str(compare_split), *(f"--outputs={name}={path}" for name, path in folders.items())]
+    assert main(argv) == 0
+    assert "good (" in capsys.readouterr().out
+    good, bad = (pd.read_csv(tmp_path / f"{name}.metrics.csv") for name in ("good", "bad"))
+    assert (good["psnr"] > bad["psnr"]).all()
+
+
 def test_summary_table_bootstraps_a_seeded_interval_around_each_mean():
     rng = np.random.default_rng(0)
     per_image = pd.DataFrame({"model": ["a"] * 40 + ["b"] * 40, "image": [f"i{k}" for k in range(40)] * 2})

@@ -6,7 +6,7 @@ import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
 
 from colorization.cli import main
-from colorization.models import create_model, default_loss, list_models
+from colorization.models import create_model, list_models, recipe
 from colorization.split import make_split, read_split
 from colorization.weights import WeightsUnavailable
 from tests.baselines.conftest import TINY, TINY_BACKBONE, tiny_run, write_duotone_images
@@ -23,7 +23,9 @@ def backbone_state(model):
 
 def test_registered_as_an_ab_model_trained_with_mse():
     assert "koalarization" in list_models()
-    assert default_loss("koalarization") == "mse"
+    published = recipe("koalarization")
+    settings = (published.loss, published.optimizer, published.batch_size, published.image_size)
+    assert settings == ("mse", "adam", 100, 224)
     assert tiny_model().output_space == "ab"
 
 

@@ -4,10 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from types import SimpleNamespace
+
+import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 import colorization.compare
+import colorization.models
 from colorization.cli import build_parser, main
 from colorization.metrics import METRIC_COLUMNS
 from colorization.split import read_split
@@ -117,17 +122,73 @@ def test_train_without_model_or_split_is_a_usage_error(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--model and --split" in capsys.readouterr().err
 
 
-def test_compare_passes_named_runs(monkeypatch, tmp_path):
+def test_compare_passes_named_runs_and_outputs_and_prints_the_recipes(monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(colorization.compare, "compare", lambda *args, **kwargs: calls.append((args, kwargs)))
+    recipes = pd.DataFrame({"model": ["perceptual"], "source": ["runs/a/last.pt"], "changed_from_recipe": ["lr"]})
+
+    def fake_compare(*args, **kwargs):
+        calls.append((args, kwargs))
+        return SimpleNamespace(recipes=recipes)
+
+    monkeypatch.setattr(colorization.compare, "compare", fake_compare)
     status = main(
         ["compare", "--split", "s", "--run", "perceptual=runs/a", "--run", "koalarization=runs/b", "--out", "c",
-         "--pick", "worst", "--rows", "3", "--seed", "5"]
+         "--outputs", "ddcolor=elsewhere/ddcolor", "--pick", "worst", "--rows", "3", "--seed", "5"]
     )  # fmt: skip
     assert status == 0
     [(args, kwargs)] = calls
     assert args == (Path("s"), {"perceptual": Path("runs/a"), "koalarization": Path("runs/b")}, Path("c"))
-    assert kwargs == dict(pick="worst", n_rows=3, seed=5, device="auto", saturation=None)
+    assert kwargs == dict(outputs={"ddcolor": Path("elsewhere/ddcolor")}, pick="worst", n_rows=3, seed=5,
+                          device="auto", saturation=None)  # fmt: skip
+    assert "changed_from_recipe" in capsys.readouterr().out
+
+    for argv in (["--run", "a=x", "--run", "a=y"], []):
+        with pytest.raises(SystemExit):
+            main(["compare", "--split", "s", "--out", "c", *argv])
+    assert "needs its own NAME" in capsys.readouterr().err
+
+
+def test_a_model_from_any_module_trains_and_its_checkpoint_finds_it_again(monkeypatch, tmp_path):
+    # A third-party model in a module of its own, joined with --model-module; colorizing its checkpoint later
+    # needs no option: the checkpoint names the module.
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "my_colorizer.py").write_text(
+        "from torch import nn\n"
+        "from colorization.config import Recipe\n"
+        "from colorization.models import register_model\n"
+        "@register_model('flat_brown', recipe=Recipe(source='test', loss='mse', optimizer='adam', "
+        "schedule='1:1e-2', batch_size=4, image_size=32))\n"
+        "class FlatBrown(nn.Module):\n"
+        "    output_space = 'ab'\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(1, 2, 1)\n"
+        "    def forward(self, L):\n"
+        "        return self.conv(L)\n"
+    )
+    monkeypatch.syspath_prepend(str(plugins))
+    write_color_images(tmp_path / "images", 6)
+    assert main(["split", "--images", str(tmp_path / "images"), "--out", str(tmp_path / "split"), "--holdout=2"]) == 0
+    train_argv = ["train", "--model", "flat_brown", "--split", str(tmp_path / "split"), "--out", str(tmp_path / "run"),
+                  "--workers", "0", "--max-steps", "2", "--no-progress"]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown model 'flat_brown'.*--model-module"):
+        main(["--traceback", *train_argv])
+    assert main(["train", "--model-module", "my_colorizer", *train_argv[1:]]) == 0
+    checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert checkpoint["model_module"] == "my_colorizer" and checkpoint["config"]["batch_size"] == 4
+
+    monkeypatch.delitem(sys.modules, "my_colorizer")
+    monkeypatch.delitem(colorization.models._builders, "flat_brown")
+    out = tmp_path / "colorized"
+    assert main(["colorize", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--split", str(tmp_path / "split"),
+                 "--out", str(out), "--device", "cpu"]) == 0  # fmt: skip
+    assert len(list(out.glob("*.png"))) == 2 and "my_colorizer" in sys.modules
+
+
+def test_a_model_module_that_does_not_exist_is_named(capsys):
+    assert main(["train", "--model-module", "no_such_colorizer", "--model", "x", "--split", "s", "--out", "o"]) == 2
+    assert "model module 'no_such_colorizer' cannot be imported" in capsys.readouterr().err
 
 
 def test_plot_curves_from_the_log(tiny_run, tmp_path):

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from colorization.models import create_model, default_loss, list_models, register_model
+from colorization.models import create_model, list_models, recipe, register_model
 from colorization.models.padding import crop_to, pad_to_multiple
 
 TINY = {"width": 0.125}
@@ -73,11 +73,11 @@ def test_invalid_options_rejected(options):
 
 def test_registry():
     assert "perceptual" in list_models()
-    assert default_loss("perceptual") == "perceptual"
+    assert recipe("perceptual").loss == "perceptual" and recipe("perceptual").optimizer == "rmsprop"
     with pytest.raises(ValueError, match="unknown model 'nope'; available: .*perceptual"):
         create_model("nope")
     with pytest.raises(ValueError, match="already registered"):
-        register_model("perceptual", default_loss="mse")(lambda: None)
+        register_model("perceptual", recipe=recipe("perceptual"))(lambda: None)
 
 
 def test_pad_to_multiple_and_crop_back():

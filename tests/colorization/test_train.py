@@ -6,6 +6,7 @@ import torch
 from colorization.config import ConfigError, TrainConfig
 from colorization.split import make_split
 from colorization.train import BEST_NAME, LAST_NAME, LOG_COLUMNS, LOG_NAME, config_for_resume, load_checkpoint, train
+from benchmarks.colorization_throughput import synthetic_batch
 from tests.colorization.conftest import TINY_TRAINING, write_color_images
 
 
@@ -117,3 +118,66 @@ def test_unreadable_training_images_are_skipped_and_counted_in_the_log(tmp_path)
                           lr=1e-3, **dict(TINY_TRAINING, batch_size=2, loss="mse")))
 
     assert [int(row["skipped_images"]) for row in read_log(tmp_path / "run")] == [1, 1]
+
+
+def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image_split, tmp_path):
+    paper = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "p")
+    assert (paper.optimizer, paper.schedule, paper.batch_size, paper.image_size, paper.loss) == (
+        "rmsprop", "30:1e-3,35:1e-4,35:1e-8", 16, 256, "perceptual"
+    )
+    koala = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "k")
+    assert (koala.optimizer, koala.lr_by_epoch()[0], koala.batch_size, koala.image_size, koala.loss) == (
+        "adam", 1e-3, 100, 224, "mse"
+    )
+    assert paper.changed_from_recipe() == [] and koala.changed_from_recipe() == []
+
+    changed = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "c", batch_size=8, lr=1e-4)
+    assert changed.optimizer == "adam" and changed.changed_from_recipe() == ["batch_size", "lr"]
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        TrainConfig(model="nope", split=eight_image_split, out=tmp_path / "n")
+
+
+def test_recipe_optimizer_options_stay_with_their_optimizer(eight_image_split, tmp_path, monkeypatch):
+    from colorization import config as config_module
+
+    published = config_module.Recipe(
+        source="test", loss="mse", optimizer="adam", schedule="1:1e-3", batch_size=4, image_size=32,
+        optimizer_options={"betas": [0.9, 0.99], "weight_decay": 1e-3},
+    )  # fmt: skip
+    monkeypatch.setattr("colorization.models.recipe", lambda name: published)
+    same = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "a")
+    assert same.optimizer_options == {"betas": [0.9, 0.99], "weight_decay": 1e-3}
+    other = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "b", optimizer="rmsprop")
+    assert other.optimizer_options == {}  # Adam's betas would be an error for RMSprop
+
+
+def test_recipe_settings_are_stored_in_the_checkpoint(tiny_run):
+    stored = load_checkpoint(tiny_run["run"] / LAST_NAME)
+    assert stored["model_module"] == "colorization.models.transform_net"
+    config = stored["config"]
+    assert (config["optimizer"], config["loss"], config["optimizer_options"]) == ("rmsprop", "perceptual", {})
+    assert config["schedule"] == "30:1e-3,35:1e-4,35:1e-8" and config["micro_batch_size"] is None
+
+
+def test_micro_batches_accumulate_to_the_same_step_as_the_whole_batch():
+    # Without batch norm a batch's gradient is the size-weighted mean of its chunks' gradients, so a step over
+    # 8 images in chunks of 3 (3 + 3 + 2: uneven on purpose) must equal the whole-batch step. Plain SGD makes
+    # the weight change the gradient itself (RMSprop's division by sqrt(v) would magnify rounding in tiny ones).
+    from colorization.losses import build_loss
+    from colorization.models import create_model
+    from colorization.train import train_step
+
+    batch = synthetic_batch(8, 16)
+    steps = {}
+    for micro_batch_size in (None, 3):
+        torch.manual_seed(0)
+        model = create_model("perceptual", width=0.125, batch_norm=False)
+        before = [parameter.detach().clone() for parameter in model.parameters()]
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        loss = train_step(model, build_loss("mse"), optimizer, batch, torch.device("cpu"), micro_batch_size)
+        steps[micro_batch_size] = loss, [old - new.detach() for old, new in zip(before, model.parameters())]
+    (whole_loss, whole_step), (chunked_loss, chunked_step) = steps[None], steps[3]
+    assert chunked_loss == pytest.approx(whole_loss, rel=1e-6)
+    assert any(change.abs().max() > 0 for change in whole_step)
+    for whole_change, chunked_change in zip(whole_step, chunked_step):
+        torch.testing.assert_close(chunked_change, whole_change, rtol=1e-4, atol=1e-7)
