@@ -1,10 +1,25 @@
+import copy
+import json
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorization.inference import colorize_paths, load_model
+from colorization import inference
+from colorization.inference import (
+    DEFAULT_BATCH_SIZE,
+    colorize_paths,
+    default_batch_size,
+    fold_batch_norm,
+    load_model,
+    model_input,
+    optimize_for_inference,
+    predict_ab,
+)
+from colorization.models import create_model
 from colorization.plots import plot_activations
 from colorization.train import LAST_NAME, TrainConfig, load_checkpoint, train
 from tests.colorization.conftest import TINY_TRAINING, write_color_images
@@ -97,3 +112,158 @@ def test_activation_maps_of_an_encoder_layer(tiny_run, tmp_path):
         assert figure.size[0] > 200 and figure.size[1] > 200
     with pytest.raises(ValueError, match="between 1 and 10"):
         plot_activations(tiny_run["run"] / LAST_NAME, tiny_run["heldout"][0], 11, tmp_path / "x.png", device="cpu")
+
+
+# --- Inference optimizations: batch norm folded, channels_last, per-device batch size, a loaded model reused. ---
+
+
+def realistic_batch_norm(model, seed=0):
+    """Give every batch norm of model statistics and an affine of its own (fresh ones are the identity, which
+    folding would leave unchanged): running statistics of random inputs, where train() reaches them, else
+    random ones; weight and bias random. Returns the model in eval mode."""
+    generator = torch.Generator().manual_seed(seed)
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.BatchNorm2d)]
+    model.train()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative averages
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.rand(2, 1, 40, 40, generator=generator))
+    with torch.no_grad():
+        for norm in norms:
+            if not norm.num_batches_tracked:  # stayed in eval mode (Koalarization's frozen backbone)
+                norm.running_mean.normal_(0.0, 0.1, generator=generator)
+                norm.running_var.uniform_(0.5, 2.0, generator=generator)
+            norm.weight.uniform_(0.75, 1.25, generator=generator)
+            norm.bias.normal_(0.0, 0.1, generator=generator)
+    return model.eval()
+
+
+def batch_norms(model):
+    return [module for module in model.modules() if isinstance(module, torch.nn.BatchNorm2d)]
+
+
+@pytest.mark.parametrize("name, options, folds_all", [
+    ("perceptual", {}, True),  # the paper's network at full width
+    ("perceptual", {"width": 0.25, "upsample": "transposed", "downsample": "maxpool", "output": "rgb"}, True),
+    ("perceptual", {"width": 0.25, "activation": "tanh", "down_layers": [4, 6]}, True),
+    ("perceptual", {"width": 0.25, "batch_norm": False}, True),
+    # batch norm after a ReLU cannot be folded exactly: it must be left alone, not folded wrongly
+    ("eccv16", {"width": 0.125}, False),
+])  # fmt: skip
+def test_optimized_model_predicts_what_the_plain_eval_model_does(name, options, folds_all):
+    model = realistic_batch_norm(create_model(name, **options))
+    norms_before = len(batch_norms(model))
+    L = torch.rand(3, 1, 37, 45, generator=torch.Generator().manual_seed(1))
+    plain = predict_ab(model, L)
+    assert plain.std() > 0.01  # a prediction that tells models apart, not a constant
+
+    optimized = optimize_for_inference(copy.deepcopy(model), "cpu")
+
+    torch.testing.assert_close(predict_ab(optimized, L), plain, atol=1e-4, rtol=0)
+    if folds_all:
+        assert batch_norms(optimized) == []
+        assert fold_batch_norm(model) == norms_before
+    else:
+        assert len(batch_norms(optimized)) == norms_before > 0
+    assert all(
+        parameter.is_contiguous(memory_format=torch.channels_last)
+        for parameter in optimized.parameters() if parameter.dim() == 4
+    )  # fmt: skip
+
+
+def test_koalarization_backbone_is_folded_and_its_embedding_kept():
+    # The real Inception-ResNet-v2 (random weights) at a small input; its cache stays usable after folding.
+    model = create_model("koalarization", irv2_weights="none", width=0.125, backbone_size=75)
+    model = realistic_batch_norm(model)
+    assert len(batch_norms(model.embedder.backbone)) > 200
+    L = torch.rand(2, 1, 40, 48, generator=torch.Generator().manual_seed(2))
+    plain_ab, plain_logits = predict_ab(model, L), model.embedder(L)
+
+    optimized = optimize_for_inference(copy.deepcopy(model), "cpu")
+
+    assert batch_norms(optimized) == []
+    torch.testing.assert_close(optimized.embedder(L), plain_logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(predict_ab(optimized, L), plain_ab, atol=1e-4, rtol=0)
+    optimized.cache_embeddings()
+    torch.testing.assert_close(predict_ab(optimized, L), plain_ab, atol=1e-4, rtol=0)
+    torch.testing.assert_close(predict_ab(optimized, L), plain_ab, atol=1e-4, rtol=0)  # from the cache
+    assert len(optimized.embedder.cache) == 2
+
+
+def test_optimized_load_folds_batch_norm_and_predicts_the_same(tiny_run):
+    checkpoint = tiny_run["run"] / LAST_NAME
+    plain, _ = load_model(checkpoint, "cpu")
+    optimized, ckpt = load_model(checkpoint, "cpu", optimize=True)
+
+    assert batch_norms(plain) and not batch_norms(optimized)
+    assert ckpt["model_name"] == "perceptual" and not optimized.training
+    L = model_input(Image.open(tiny_run["heldout"][0]).convert("RGB"), 32)
+    torch.testing.assert_close(predict_ab(optimized, L), predict_ab(plain, L), atol=1e-4, rtol=0)
+
+
+def test_optimizing_needs_eval_mode():
+    with pytest.raises(ValueError, match="eval mode"):
+        optimize_for_inference(create_model("perceptual", width=0.125), "cpu")
+
+
+def spy(monkeypatch, name):
+    """Record the calls of colorization.inference.<name> (its positional arguments), still calling it."""
+    calls = []
+    original = getattr(inference, name)
+
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(inference, name, recording)
+    return calls
+
+
+def test_colorize_takes_a_loaded_model_and_does_not_load_it_again(tiny_run, tmp_path, monkeypatch):
+    checkpoint = tiny_run["run"] / LAST_NAME
+    from_path = colorize_paths(checkpoint, tiny_run["heldout"], tmp_path / "from-path")
+    loaded = load_model(checkpoint, "cpu", optimize=True)
+    loads, builds = spy(monkeypatch, "load_model"), spy(monkeypatch, "create_model")
+
+    from_model = colorize_paths(loaded, tiny_run["heldout"], tmp_path / "from-model")
+
+    assert loads == [] and builds == []
+    for first, second in zip(from_path, from_model):
+        assert first.read_bytes() == second.read_bytes()
+
+
+def test_batch_size_defaults_to_the_devices_own(tiny_run, tmp_path, monkeypatch):
+    # Four held-out images of three sizes: 48x40 twice, 37x53 once, 61x33 once (see tiny_run).
+    batches = spy(monkeypatch, "predict_ab")
+    colorize_paths(tiny_run["run"] / LAST_NAME, tiny_run["heldout"], tmp_path / "default", device="cpu")
+    assert default_batch_size("cpu") == DEFAULT_BATCH_SIZE["cpu"] and default_batch_size("cuda:0") == 8
+    assert max(L.shape[0] for _, L in batches) == DEFAULT_BATCH_SIZE["cpu"]
+    assert sum(L.shape[0] for _, L in batches) == len(tiny_run["heldout"])
+
+    batches.clear()
+    colorize_paths(tiny_run["run"] / LAST_NAME, tiny_run["heldout"], tmp_path / "three", batch_size=3)
+    per_size = Counter(tuple(L.shape[-2:]) for _, L in batches for _ in range(L.shape[0]))
+    expected = [3] * sum(count // 3 for count in per_size.values()) + [c % 3 for c in per_size.values() if c % 3]
+    assert sorted(L.shape[0] for _, L in batches) == sorted(expected)
+
+
+def test_inference_benchmark_writes_flat_figures_and_skips_unknown_models(tmp_path):
+    from benchmarks.inference import main
+
+    out = tmp_path / "inference.json"
+    figures = main(["--models", "perceptual", "no-such-model", "--image-size", "16", "--batch-sizes", "2",
+                    "--rounds", "1", "--min-time", "0", "--floor-time", "0", "--warmup", "0", "--json", str(out)])
+
+    assert json.loads(out.read_text()) == figures
+    assert figures["device"] == "cpu" and figures["threads"] == 1 and figures["colorize_batch_size"] == 1
+    assert figures["perceptual_gflop_per_image"] == pytest.approx(35.18e9 / 256**2 * 16**2 / 1e9, rel=0.01)
+    assert figures["matmul_gflops"] > 0
+    for batch in (1, 2):
+        rate = figures[f"perceptual_b{batch}_images_per_s"]
+        assert figures[f"perceptual_b{batch}_efficiency"] == pytest.approx(
+            rate * figures["perceptual_gflop_per_image"] / figures["matmul_gflops"])
+    assert figures["perceptual_images_per_s"] == figures["perceptual_b1_images_per_s"]
+    assert figures["perceptual_efficiency"] == figures["perceptual_b1_efficiency"]
+    assert "unknown model 'no-such-model'" in figures["no-such-model_error"]
