@@ -339,7 +339,8 @@ def _run_row(name, run):
     return {
         "name": name,
         "model": readable(run.get("model_name")),
-        "checkpoint": readable(run.get("checkpoint"), path=True),
+        # Another tool's outputs (build_study --outputs) have a folder where a run has its checkpoint.
+        "checkpoint": readable(run.get("checkpoint", run.get("outputs")), path=True),
         "step": readable(run.get("step", run.get("steps"))),
         "seed": readable(run.get("seed", config.get("seed"))),
         # The network's settings (the paper's ablations), which tell two runs of one model apart.

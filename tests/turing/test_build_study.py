@@ -1,5 +1,7 @@
 import io
+import warnings
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from django.urls import reverse
 from PIL import Image
 from skimage import color
 
+from colorization import inference
 from colorization.config import TrainConfig
 from colorization.data import eval_transform
 from colorization.images import load_image
@@ -105,6 +108,29 @@ def test_the_same_seed_draws_the_same_scenes(trained):
     assert first.manifest["import"]["practice_scenes"] == second.manifest["import"]["practice_scenes"]
 
 
+def test_each_checkpoint_is_loaded_once(trained, monkeypatch):
+    # Loading is the slow part of a checkpoint (Koalarization builds Inception-ResNet-v2): once per run, for the
+    # manifest and the colorizing alike.
+    loads, builds = Counter(), Counter()
+    load_model, create_model = inference.load_model, inference.create_model
+
+    def counting_load(path, *args, **kwargs):
+        loads[Path(path).parent.name] += 1
+        return load_model(path, *args, **kwargs)
+
+    def counting_create(name, **kwargs):
+        builds[name] += 1
+        return create_model(name, **kwargs)
+
+    monkeypatch.setattr(inference, "load_model", counting_load)
+    monkeypatch.setattr(inference, "create_model", counting_create)
+    study = build(trained, slug="once", n_scenes=2, seed=1, practice=0)
+
+    assert loads == builds == {"perceptual": 1, "koalarization": 1}
+    assert study.stimuli.filter(source="koalarization").count() == study.stimuli.filter(source=REAL).count() == 2
+    assert study.manifest["runs"]["perceptual"]["step"] == 1
+
+
 def test_draws_are_random_subsets_of_the_held_out_set():
     heldout = [f"photo{index}" for index in range(50)]
 
@@ -124,7 +150,10 @@ def test_draws_are_random_subsets_of_the_held_out_set():
     (dict(n_scenes=7, split="/nowhere/split"), "/nowhere/split: no split here"),
     (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
     (dict(run=["real=a"]), "model name 'real' is reserved"),
-    (dict(run=[]), "give at least one --run"),
+    (dict(run=[]), "give at least one --run NAME=RUN_DIR or --outputs NAME=DIR"),
+    (dict(outputs=["perceptual=/nowhere"]), "perceptual: each name is either a --run or an --outputs folder"),
+    (dict(outputs=["ddcolor=/nowhere/ddcolor"]), "--outputs /nowhere/ddcolor: no such folder"),
+    (dict(outputs=["ddcolor=/tmp"], saturation=["ddcolor=1.4"]), "--saturation names ddcolor, which no --run"),
     (dict(saturation=["perceptul=1.4"]), "--saturation names perceptul, which no --run names"),
     (dict(saturation=["perceptual=0"]), "the factor must be above 0 and at most 4"),
     (dict(saturation=["perceptual=lots"]), "--saturation perceptual=lots: could not convert"),
@@ -180,3 +209,40 @@ def test_saturation_boosts_one_models_colours_and_is_recorded(trained, staff_cli
         assert chroma(boosted, "koalarization") == pytest.approx(chroma(plain, "koalarization"), abs=1e-9)
     runs = staff_client.get(reverse("staff:report", args=["boosted"])).content.decode()
     assert "<th>Saturation</th>" in runs and "<td>1.4</td>" in runs and "<td>as predicted</td>" in runs
+
+
+def test_another_tools_outputs_join_the_study_cropped_as_the_real_photos(trained, tmp_path, staff_client):
+    # A tool this package cannot run wrote one .jpg per held-out photo at the photo's size (the ground truth with
+    # its hue turned, so its stimuli are neither the real ones nor copies of a run's).
+    outputs = tmp_path / "ddcolor"
+    outputs.mkdir()
+    heldout = read_split(trained["split"]).heldout
+    for photo in heldout:
+        lab = color.rgb2lab(np.asarray(load_image(photo)))
+        lab[..., 1:] = -lab[..., 1:]
+        with warnings.catch_warnings(action="ignore"):  # skimage notes the out-of-gamut colours it clips
+            rgb = (np.clip(color.lab2rgb(lab), 0, 1) * 255).round().astype(np.uint8)
+        Image.fromarray(rgb).save(outputs / f"{photo.stem}.jpg", quality=95)
+
+    study = build(trained, slug="with-ddcolor", n_scenes=3, seed=2, practice=0, outputs=[f"ddcolor={outputs}"])
+    assert study.model_names == ["ddcolor", "koalarization", "perceptual"]
+    assert audit_study(study) == []
+    assert study.manifest["runs"]["ddcolor"] == {"model_name": "another tool's outputs",
+                                                  "outputs": str(outputs.resolve())}  # fmt: skip
+    for scene in study.manifest["scenes"]:
+        real, theirs = (study.stimuli.get(scene=scene, source=source) for source in (REAL, "ddcolor"))
+        with real.image.open("rb") as a, theirs.image.open("rb") as b:
+            real_lab = color.rgb2lab(np.asarray(Image.open(a).convert("RGB")))
+            their_lab = color.rgb2lab(np.asarray(Image.open(b).convert("RGB")))
+        # The same crop (lightness kept, up to JPEG) with the opposite colours: the same field of view.
+        assert np.abs(real_lab[..., 0] - their_lab[..., 0]).mean() < 2
+        assert np.corrcoef(real_lab[..., 1].ravel(), their_lab[..., 1].ravel())[0, 1] < -0.5
+    report = staff_client.get(reverse("staff:report", args=["with-ddcolor"])).content.decode()
+    assert "another tool&#x27;s outputs" in report and "<code>ddcolor</code>" in report
+
+    only_outputs = tmp_path / "partial"
+    only_outputs.mkdir()
+    (outputs / f"{heldout[0].stem}.jpg").rename(only_outputs / f"{heldout[0].stem}.jpg")
+    with pytest.raises(CommandError, match="no colorization of 5 of the 6 drawn scenes"):
+        call_command("build_study", "partial", split=str(trained["split"]), title="t", outputs=[f"x={only_outputs}"],
+                     n_scenes=6, practice=0)  # fmt: skip

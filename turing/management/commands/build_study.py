@@ -7,6 +7,9 @@ the same field of view for every run), each run colorizes those crops (colorizat
 and the crops and outputs go through turing.importing.import_study, the one normalizer path, which also
 audits the stimuli. How the stimuli were chosen is stored in the study's manifest for the report.
 
+`--outputs NAME=DIR` adds a model this package cannot run: a folder of another tool's colorizations of the
+held-out photos (colorization.images.prediction_of finds each), cropped exactly as the real photos are.
+
 The colorization package (and with it torch) is imported inside handle() only, so listing or loading
 management commands never pulls in torch.
 """
@@ -23,6 +26,8 @@ from turing.models import REAL, Study
 from turing.network import join_url_line
 
 CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
+# Crop side when every model is a folder of outputs: the training size of the paper's network.
+OUTPUTS_CROP_SIZE = 256
 
 
 def checkpoint_path(run: Path, checkpoint: str) -> Path:
@@ -33,6 +38,33 @@ def checkpoint_path(run: Path, checkpoint: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint (run folder or .pt file expected)")
     return path
+
+
+def outputs_of(folder: Path, scenes: list[Path]) -> list[Path]:
+    """Another tool's colorization of each scene, in order; FileNotFoundError naming the missing ones."""
+    from colorization.images import first_few, prediction_of
+
+    if not folder.is_dir():
+        raise NotADirectoryError(f"--outputs {folder}: no such folder of colorized images")
+    found = [prediction_of(folder, scene.stem) for scene in scenes]
+    missing = [scene.stem for scene, path in zip(scenes, found) if path is None]
+    if missing:
+        raise FileNotFoundError(
+            f"--outputs {folder}: no colorization of {len(missing)} of the {len(scenes)} drawn scenes: "
+            f"{first_few(missing)} (one file per held-out photo, named after it)"
+        )
+    return found
+
+
+def crop_like(prediction, photo, crop_size: int):
+    """The prediction cropped as the photo is (colorization.data.eval_transform). A prediction of another size
+    must have the photo's shape: a different aspect ratio would show another field of view than the real crop."""
+    from colorization.data import eval_transform
+
+    (width, height), (photo_width, photo_height) = prediction.size, photo.size
+    if abs(width * photo_height - height * photo_width) > max(photo_width, photo_height):
+        raise ValueError(f"{width}x{height} does not have the shape of its photo ({photo_width}x{photo_height})")
+    return eval_transform(prediction, crop_size)
 
 
 def saturation_factor(text: str) -> float:
@@ -63,6 +95,13 @@ class Command(BaseCommand):
         # Not required=True: call_command(run=[...]) must be able to pass several runs.
         parser.add_argument("--run", action="append", metavar="NAME=RUN_DIR", default=[],
                             help="A model's name and its run folder (or checkpoint file); repeat for each model.")
+        parser.add_argument("--outputs", action="append", metavar="NAME=DIR", default=[],
+                            help="A model this package cannot run: a folder of its colorizations of the held-out "
+                                 "photos, one file per photo named after it (<stem>.png or another image "
+                                 "extension), at the photo's size. Repeat per model.")
+        parser.add_argument("--crop-size", type=int,
+                            help="Side of the square crops (default: the largest training size of the runs; "
+                                 "256 with --outputs only).")
         parser.add_argument("--n-scenes", type=int, default=100,
                             help="Scenes to draw (default 100); the practice and catch scenes are reserved from them.")
         parser.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="last",
@@ -75,13 +114,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         slug, split_dir = options["slug"], Path(options["split"])
-        runs = named_paths(options["run"], option="--run", metavar="NAME=RUN_DIR", example="perceptual=runs/perceptual")
+        runs = named_paths(options["run"], option="--run", metavar="NAME=RUN_DIR",
+                           example="perceptual=runs/perceptual", required=False)
+        outputs = named_paths(options["outputs"], option="--outputs", metavar="NAME=DIR",
+                              example="ddcolor=~/ddcolor-out", required=False)
+        if not runs and not outputs:
+            raise CommandError("give at least one --run NAME=RUN_DIR or --outputs NAME=DIR")
+        both = sorted(set(runs) & set(outputs))
+        if both:
+            raise CommandError(f"{', '.join(both)}: each name is either a --run or an --outputs folder, not both")
         saturation = named_paths(options["saturation"], option="--saturation", metavar="NAME=FACTOR",
                                  example="perceptual=1.4", convert=saturation_factor, required=False)
         unknown = sorted(set(saturation) - set(runs))
         if unknown:
-            raise CommandError(f"--saturation names {', '.join(unknown)}, which no --run names")
-        self.check_runs(slug, runs)
+            raise CommandError(f"--saturation names {', '.join(unknown)}, which no --run names (another tool's "
+                               "--outputs are shown as they are)")
+        self.check_runs(slug, {**runs, **outputs})
         fields = study_fields(options)
         seed = fields["seed"]
 
@@ -96,6 +144,7 @@ class Command(BaseCommand):
             if options["n_scenes"] < 1:
                 raise ValueError(f"--n-scenes must be at least 1, got {options['n_scenes']}")
             scenes = draw_scenes(split.heldout, options["n_scenes"], seed)
+            predictions = {name: outputs_of(folder, scenes) for name, folder in outputs.items()}
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
 
@@ -103,12 +152,21 @@ class Command(BaseCommand):
         from colorization.images import ImageError, load_image
         from colorization.inference import colorize_paths, load_model
 
+        # Each checkpoint is loaded once, model and all (Koalarization builds its Inception-ResNet-v2 each time),
+        # and before any slow work, so that a checkpoint that cannot be loaded stops the command early.
         try:
-            stored = {name: load_model(path, "cpu")[1] for name, path in checkpoints.items()}
+            loaded = {name: load_model(path, options["device"], optimize=True) for name, path in checkpoints.items()}
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
-        crop_size = max(ckpt["config"]["image_size"] for ckpt in stored.values())
+        stored = {name: ckpt for name, (_, ckpt) in loaded.items()}
+        for ckpt in stored.values():  # the weights are in the models now; the manifest needs the rest
+            ckpt.pop("model_state", None)
+            ckpt.pop("optimizer_state", None)
+        crop_size = options["crop_size"] or max((ckpt["config"]["image_size"] for ckpt in stored.values()),
+                                                default=OUTPUTS_CROP_SIZE)
         manifest = self.manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored, saturation)
+        manifest["runs"] |= {name: {"model_name": "another tool's outputs", "outputs": str(folder.resolve())}
+                             for name, folder in outputs.items()}
 
         with tempfile.TemporaryDirectory(prefix=f"build_study-{slug}-") as work:
             real_dir = Path(work) / REAL
@@ -121,10 +179,21 @@ class Command(BaseCommand):
                     raise CommandError(str(error)) from None
             crops = sorted(real_dir.iterdir())
             generated = {}
+            for name, files in predictions.items():
+                self.stdout.write(f"Cropping {name}'s outputs ({outputs[name]})")
+                generated[name] = Path(work) / name
+                generated[name].mkdir()
+                for photo, prediction in zip(scenes, files):
+                    try:
+                        crop_like(load_image(prediction), load_image(photo), crop_size).save(
+                            generated[name] / f"{photo.stem}.png")
+                    except (ImageError, ValueError) as error:
+                        raise CommandError(f"{prediction}: {error}") from None
             for name, path in checkpoints.items():
                 self.stdout.write(f"Colorizing with {name} ({path})")
                 generated[name] = Path(work) / name
-                colorize_paths(path, crops, generated[name], device=options["device"], saturation=saturation.get(name),
+                # The loaded pair goes in (and is let go of afterwards): colorize_paths does not load it again.
+                colorize_paths(loaded.pop(name), crops, generated[name], saturation=saturation.get(name),
                                progress=options["verbosity"] > 1)
             try:
                 study = import_study(slug, options["title"], real_dir, generated, size=options["size"],
