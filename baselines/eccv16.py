@@ -100,6 +100,7 @@ from colorization.losses import register_loss
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
 from colorization.split import read_split
+from colorization.weights import RANDOM_INIT, read_state_dict
 
 if __name__ == "__main__":
     # `python -m baselines.eccv16` runs this file as __main__: run the importable module's main() instead, so
@@ -111,7 +112,6 @@ if __name__ == "__main__":
 MODEL_NAME = "eccv16"
 LOSS_NAME = "rebalanced_ce"
 RELEASED_FILE = "colorization_release_v2-9b330a0b.pth"
-RANDOM_INIT = "none"
 
 GRID = 10.0  # bin spacing in ab units
 BIN_COUNT = 309  # what ab_bins() gives (the authors list 313; see Bins in the module docstring)
@@ -290,17 +290,11 @@ def read_released_state(path) -> dict:
     """The state_dict in file `path` (the authors' PyTorch release, or one in its layout), checked loosely:
     a mapping of tensors holding `model_out.weight` (2, Q, 1, 1). Errors name the file and the problem."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"eccv16 weights {path}: no such file (expected '{RANDOM_INIT}' or the authors' PyTorch state_dict, "
-            f"e.g. {RELEASED_FILE})"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load raises many types (pickle, zip, unpickler refusals)
-        raise ValueError(f"{path}: not a loadable state_dict file ({type(error).__name__}: {error})") from None
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: expected a state_dict (a mapping of tensors), got {type(state).__name__}")
+    state = read_state_dict(
+        path,
+        missing=f"eccv16 weights {path}: no such file (expected '{RANDOM_INIT}' or the authors' PyTorch "
+        f"state_dict, e.g. {RELEASED_FILE})",
+    )
     if "model_state" in state:
         raise ValueError(f"{path}: a checkpoint of this package, not the authors' state_dict: use it with --checkpoint")
     not_tensors = [str(key) for key, value in state.items() if not isinstance(value, torch.Tensor)]
@@ -360,13 +354,18 @@ class ECCV16(nn.Module):
 
     output_space = "ab_bins"
 
+    def checkpoint_kwargs(self) -> dict:
+        """Kwargs that rebuild this network without the weights file it may have started from (a checkpoint
+        carries the weights in its model_state, so it must load where that file is gone)."""
+        return {"width": self.width, "temperature": self.temperature, "num_bins": self.num_bins}
+
     def __init__(self, weights=RANDOM_INIT, width=1.0, temperature=TEMPERATURE, num_bins=None):
         super().__init__()
         if not width > 0:
             raise ValueError(f"width must be positive, got {width}")
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        self.temperature = float(temperature)
+        self.temperature, self.width = float(temperature), float(width)
         state = None if str(weights) == RANDOM_INIT else read_released_state(weights)
         if state is not None:
             centres = centres_of(state)
@@ -560,7 +559,7 @@ def convert_released(weights, out, *, image_size=256, temperature=TEMPERATURE) -
         raise FileExistsError(f"{last} exists: choose another --out, or delete it first")
     width = width_of(read_released_state(weights))
     model = ECCV16(weights=str(weights), width=width, temperature=temperature)
-    kwargs = {"width": width, "temperature": float(temperature), "num_bins": model.num_bins}
+    kwargs = model.checkpoint_kwargs()
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
     note = (f"converted from {Path(weights).name} (sha256 {digest}) by `python -m baselines.eccv16`: the "
             f"authors' released weights, not trained here; no optimizer state, so it cannot be resumed")

@@ -4,8 +4,9 @@ OUT/<name>/<stem>.png    colorizations by each run (existing files are kept, so 
 OUT/per_image.csv        model, image, psnr, ssim, ab_error, auc, colourfulness
 OUT/metrics.csv          one row per model: n_images, and for each metric its mean with a 95% bootstrap
                          interval (percentile method, 9999 resamples, seeded): psnr, psnr_ci_low, psnr_ci_high, ...
-OUT/recipes.csv          how each run was trained (loss, optimizer, learning rates, batch, image size, steps) and
-                         which of those settings differ from its model's published recipe
+OUT/recipes.csv          how each run was trained (steps, epochs, loss, optimizer, learning rates, batch, image
+                         size), which of those settings differ from its model's published recipe, and a note
+                         where the weights came from elsewhere (released weights, a start from a file)
 OUT/gallery.png, .pdf    rows of grayscale input | each model | ground truth
 OUT/runs.json            which checkpoint and saturation produced each OUT/<name>/
 
@@ -31,12 +32,12 @@ from PIL import Image
 from scipy.stats import bootstrap
 from skimage.color import lab2rgb, rgb2lab
 
-from colorization.config import RECIPE_SETTINGS
+from colorization.config import rates_by_epoch, recipe_changes
 from colorization.gallery import gallery_figure
 from colorization.images import load_image, prediction_of
 from colorization.inference import colorize_paths
 from colorization.metrics import METRIC_COLUMNS, evaluate
-from colorization.models import recipe
+from colorization.models import import_model_module, recipe
 from colorization.split import read_split
 from colorization.train import load_checkpoint
 
@@ -133,23 +134,39 @@ def checkpoint_of(run):
 
 
 def recipe_table(checkpoints, outputs) -> pd.DataFrame:
-    """One row per model: how it was trained, from its checkpoint's stored config, and what differs from the
-    published recipe of its model ("changed_from_recipe"; "-" when nothing does). Outputs rows say only where
-    they came from: how another tool's model was trained is not known here."""
+    """One row per model: how it was trained, from its checkpoint's stored config, what differs from its model's
+    published recipe ("changed_from_recipe", colorization.config.recipe_changes; "-" when nothing does), and
+    where its weights came from when not from training here alone ("note"). Outputs rows say only where they
+    came from: how another tool's model was trained is not known here."""
     rows = []
     for name, checkpoint in checkpoints.items():
         stored = load_checkpoint(checkpoint)
+        if "model_module" in stored:  # a rerun colorizes nothing, so nothing else has imported it
+            import_model_module(stored["model_module"])
         config = stored.get("config", {})
         published = recipe(stored["model_name"])
-        changed = [key for key in RECIPE_SETTINGS if key in config and config[key] != getattr(published, key)]
-        changed += ["lr"] if config.get("lr") is not None else []
+        rates = rates_by_epoch(config.get("schedule") or published.schedule, lr=config.get("lr"),
+                               epochs=config.get("epochs"))  # fmt: skip
         row = {"model": name, "source": str(checkpoint), "model_name": stored["model_name"]}
-        row |= {"steps": stored.get("step")} | {key: config.get(key) for key in RECIPE_COLUMNS}
-        rows.append(row | {"changed_from_recipe": ", ".join(changed) or "-"})
+        row |= {"steps": stored.get("step"), "epochs": len(rates)} | {key: config.get(key) for key in RECIPE_COLUMNS}
+        row["changed_from_recipe"] = ", ".join(recipe_changes(config, published)) or "-"
+        rows.append(row | {"note": weights_note(stored)})
     for name, folder in outputs.items():
-        rows.append({"model": name, "source": f"outputs {folder}", "changed_from_recipe": "unknown"})
-    columns = ["model", "source", "model_name", "steps", *RECIPE_COLUMNS, "changed_from_recipe"]
+        rows.append({"model": name, "source": f"outputs {folder}", "changed_from_recipe": "unknown",
+                     "note": "another tool's outputs"})  # fmt: skip
+    columns = ["model", "source", "model_name", "steps", "epochs", *RECIPE_COLUMNS, "changed_from_recipe", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def weights_note(stored: dict) -> str:
+    """Where a checkpoint's weights came from, when not from training here from scratch."""
+    source = stored.get("source_weights")
+    if source:
+        return f"released weights {source.get('file')} (sha256 {str(source.get('sha256'))[:12]}...), not trained here"
+    started_from = stored.get("config", {}).get("model_opts", {}).get("weights")
+    if started_from not in (None, "none"):
+        return f"trained from the weights {Path(started_from).name}"
+    return ""
 
 
 def record_runs(out_dir, checkpoints, saturation):

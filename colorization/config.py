@@ -4,6 +4,8 @@ Kept free of torch so that the command line can show defaults without the slow t
 """
 
 import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,41 +116,59 @@ class TrainConfig:
         from colorization.models import recipe
 
         published = recipe(self.model)
-        if self.optimizer_options is None:
-            # The recipe's options belong to its optimizer: Adam's betas mean nothing to RMSprop.
-            same = self.optimizer in (None, published.optimizer)
-            self.optimizer_options = dict(published.optimizer_options) if same else {}
+        # The recipe's options belong to its optimizer (Adam's betas mean nothing to RMSprop); options given for
+        # that optimizer replace the recipe's one by one.
+        same = self.optimizer in (None, published.optimizer)
+        self.optimizer_options = {**(published.optimizer_options if same else {}), **(self.optimizer_options or {})}
         for name in RECIPE_SETTINGS:
             if getattr(self, name) is None:
                 setattr(self, name, getattr(published, name))
 
     def changed_from_recipe(self) -> list[str]:
-        """The recipe settings this run does not take from its model's recipe (plus "lr" for a constant rate)."""
+        """What this run does not take from its model's recipe (see recipe_changes)."""
         from colorization.models import recipe
 
-        published = recipe(self.model)
-        changed = [name for name in RECIPE_SETTINGS if getattr(self, name) != getattr(published, name)]
-        return changed + (["lr"] if self.lr is not None else [])
-
-    @property
-    def total_epochs(self) -> int:
-        return self.epochs or sum(epochs for epochs, _ in parse_schedule(self.schedule))
+        return recipe_changes(dataclasses.asdict(self), recipe(self.model))
 
     def lr_by_epoch(self) -> list[float]:
-        """The learning rate of every epoch (index 0 = first epoch).
-
-        With --lr, that rate throughout. Otherwise the schedule's spans in order; --epochs beyond the
-        schedule's total keep its last rate, fewer cut it short.
-        """
-        if self.lr is not None:
-            return [self.lr] * self.total_epochs
-        rates = [lr for epochs, lr in parse_schedule(self.schedule) for _ in range(epochs)]
-        return (rates + rates[-1:] * self.total_epochs)[: self.total_epochs]
+        """The learning rate of every epoch (index 0 = first epoch); see rates_by_epoch."""
+        return rates_by_epoch(self.schedule, lr=self.lr, epochs=self.epochs)
 
     def to_dict(self) -> dict:
         """JSON-like dict (paths as strings) for checkpoints."""
         fields = dataclasses.asdict(self)
         return {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
+
+
+def rates_by_epoch(schedule: str, *, lr: float | None = None, epochs: int | None = None) -> list[float]:
+    """The learning rate of every epoch: with lr, that rate throughout; otherwise the schedule's spans in
+    order. epochs (default: the schedule's total) beyond the schedule keep its last rate, fewer cut it short."""
+    total = epochs or sum(span for span, _ in parse_schedule(schedule))
+    if lr is not None:
+        return [lr] * total
+    rates = [rate for span, rate in parse_schedule(schedule) for _ in range(span)]
+    return (rates + rates[-1:] * total)[:total]
+
+
+def recipe_changes(settings: Mapping, published: Recipe) -> list[str]:
+    """The settings of a run (TrainConfig fields, or the config dict a checkpoint stores) that differ from its
+    model's published recipe. "learning rates" compares the rate of every epoch, so it covers --lr, --schedule
+    and --epochs alike; --micro-batch-size is not a change (the optimizer step is the same). A setting a
+    checkpoint stores as None (older runs' loss) was the recipe's."""
+
+    def plain(value):  # tuples and lists alike, as JSON has them
+        return json.loads(json.dumps(value))
+
+    changed = [
+        name
+        for name in ("loss", "optimizer", "optimizer_options", "batch_size", "image_size")
+        if settings.get(name) is not None and plain(settings[name]) != plain(getattr(published, name))
+    ]
+    rates = rates_by_epoch(settings.get("schedule") or published.schedule, lr=settings.get("lr"),
+                           epochs=settings.get("epochs"))  # fmt: skip
+    if rates != rates_by_epoch(published.schedule):
+        changed.append("learning rates")
+    return changed
 
 
 def parse_schedule(text: str) -> list[tuple[int, float]]:

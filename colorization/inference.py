@@ -104,12 +104,15 @@ def fold_batch_norm(model: nn.Module) -> int:
     torch.nn.utils.fusion.fuse_conv_bn_eval; each folded batch norm is replaced by nn.Identity, or by its
     dropout and activation. Any other layout (batch norm after an activation, as in eccv16) is left as it is.
     The module tree is kept, so forward hooks on the blocks and python-level logic around them (Koalarization's
-    embedding cache) still work.
+    embedding cache) still work. Not folded: a pair where either layer has forward hooks, and pairs inside
+    subclasses of nn.Sequential. Code that calls a folded convolution on its own (seq[0](x)) gets the fused
+    output: models meant for optimize=True must not do that (none in this package does).
     """
     conv_norm_act, norm_act = _timm_norm_layers()
     folded = 0
     for module in list(model.modules()):
-        if isinstance(module, nn.Sequential):
+        # Exactly nn.Sequential: a subclass may use its layers in another order or more than once.
+        if type(module) is nn.Sequential:
             for index in range(len(module) - 1):
                 replacement = _folded(module[index], module[index + 1], norm_act)
                 if replacement:
@@ -136,6 +139,8 @@ def _folded(conv: nn.Module, norm: nn.Module, norm_act) -> tuple[nn.Module, nn.M
         return None
     if conv.training or norm.training or norm.running_mean is None or norm.running_var is None:
         return None
+    if any(layer._forward_hooks or layer._forward_pre_hooks for layer in (conv, norm)):
+        return None  # a hook on either would see (or change) the fused output, or never run again
     if conv.out_channels != norm.num_features or not conv.weight.is_floating_point():
         return None
     return fuse_conv_bn_eval(conv, norm, transpose=transpose), rest

@@ -59,7 +59,7 @@ from colorization.config import ConfigError, TrainConfig
 from colorization.data import ColorizationDataset, collate_skip_none, has_images
 from colorization.devices import resolve_device
 from colorization.losses import loss_from_config
-from colorization.models import create_model, model_module
+from colorization.models import create_model, import_model_module, model_module
 from colorization.split import read_split
 
 LAST_NAME, BEST_NAME, LOG_NAME = "last.pt", "best.pt", "log.csv"
@@ -276,7 +276,16 @@ def config_for_resume(out, **overrides) -> TrainConfig:
             f"{Path(out) / LAST_NAME} holds weights but no training state (converted from released weights?), so "
             "it cannot be resumed; train a new run instead (eccv16: --model-opt weights=PATH starts from them)"
         )
+    if "model_module" in checkpoint:
+        import_model_module(checkpoint["model_module"])
     stored = checkpoint["config"]
+    for name in ("optimizer", "optimizer_options"):
+        # The optimizer state restored from the checkpoint carries its own settings (betas, weight decay, ...).
+        if overrides.get(name) is not None and overrides[name] != stored.get(name):
+            raise ConfigError(
+                f"--resume keeps the run's optimizer and its options ({stored.get('optimizer')} "
+                f"{stored.get('optimizer_options') or ''}); start a new run to change them"
+            )
     stored.pop("max_steps")
     model_opts = {**stored["model_opts"], **overrides.get("model_opts", {})}
     return TrainConfig(**{**stored, **overrides, "model_opts": model_opts, "out": out, "resume": True})
@@ -375,7 +384,8 @@ def _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss
     return {
         "model_name": config.model,
         "model_module": model_module(config.model),
-        "model_kwargs": config.model_opts,
+        # A model whose options name a file it started from (eccv16's weights) says how to rebuild it without.
+        "model_kwargs": model.checkpoint_kwargs() if hasattr(model, "checkpoint_kwargs") else config.model_opts,
         "model_state": model.state_dict(),
         "optimizer_state": optimizer.state_dict(),
         "epoch": epoch,

@@ -62,17 +62,28 @@ def load_backbone(
     return module
 
 
-def _matching_state_dict(path: Path, module: nn.Module, *, name: str, option: str) -> dict:
+def read_state_dict(path, *, missing: str) -> Mapping:
+    """The mapping saved in `path` with torch.save, loaded with weights_only=True (no code runs).
+
+    FileNotFoundError with the message `missing` when there is no such file; ValueError naming the file when it
+    is not loadable or holds something other than a mapping.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{option} {path}: no such file (expected '{IMAGENET}', '{RANDOM_INIT}' or a state_dict file)"
-        )
+        raise FileNotFoundError(missing)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types (pickle, zip, unpickler refusals)
         raise ValueError(f"{path}: not a loadable state_dict file ({type(error).__name__}: {error})") from None
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: expected a state_dict (a mapping of tensors), got {type(state).__name__}")
+    return state
+
+
+def _matching_state_dict(path: Path, module: nn.Module, *, name: str, option: str) -> dict:
+    state = read_state_dict(
+        path, missing=f"{option} {path}: no such file (expected '{IMAGENET}', '{RANDOM_INIT}' or a state_dict file)"
+    )
 
     needed = list(module.state_dict())
     for prefix in _candidate_prefixes(state, needed[0]):

@@ -101,7 +101,7 @@ def test_another_tools_outputs_join_the_comparison_and_the_recipes_are_shown(com
     # The fixture's tiny run keeps Koalarization's Adam and MSE, but not its batch, size or schedule.
     assert (koala["model_name"], koala["optimizer"], koala["loss"], koala["batch_size"]) == (
         "koalarization", "adam", "mse", 4)
-    assert koala["changed_from_recipe"] == "batch_size, image_size, lr"
+    assert koala["changed_from_recipe"] == "batch_size, image_size, learning rates" and koala["epochs"] == 1
     assert recipes.loc["ddcolor", "changed_from_recipe"] == "unknown"
     assert recipes.loc["ddcolor", "source"] == f"outputs {ddcolor}"
 

@@ -472,6 +472,26 @@ def test_converted_checkpoint_colorizes_without_the_weights_file(tmp_path):
     assert eccv16.main(["--weights", str(tmp_path / "release.pth"), "--out", str(run)]) == 1  # refuses to overwrite
 
 
+def test_a_run_started_from_released_weights_loads_without_them_and_says_where_it_started(tmp_path):
+    from colorization.compare import recipe_table
+
+    path, _ = released_layout_file(tmp_path / "release.pth")
+    write_color_images(tmp_path / "images", 6)
+    make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
+    train(TrainConfig(model="eccv16", split=tmp_path / "split", out=tmp_path / "tuned", image_size=32, batch_size=4,
+                      workers=0, model_opts={"weights": str(path), "width": TINY_WIDTH}, max_steps=1,
+                      progress=False))  # fmt: skip
+    assert eccv16.main(["--weights", str(path), "--out", str(tmp_path / "released")]) == 0
+    path.unlink()  # gone, as on another machine: the checkpoints hold the weights
+
+    model, ckpt = load_model(tmp_path / "tuned" / "last.pt", "cpu")
+    assert "weights" not in ckpt["model_kwargs"] and model.num_bins == 309
+    table = recipe_table({name: tmp_path / name / "last.pt" for name in ("tuned", "released")}, {}).set_index("model")
+    assert table.loc["tuned", "note"] == "trained from the weights release.pth"
+    assert table.loc["released", "note"].startswith("released weights release.pth (sha256 ")
+    assert table.loc["released", "note"].endswith("not trained here") and table.loc["released", "steps"] == 0
+
+
 def test_converter_runs_as_a_module(tmp_path):
     path, _ = released_layout_file(tmp_path / "release.pth")
     done = subprocess.run([sys.executable, "-m", "baselines.eccv16", "--weights", str(path), "--out",
@@ -493,7 +513,7 @@ def test_two_training_steps_from_scratch(tmp_path):
     assert result.step == 2 and all(math.isfinite(loss) for loss in result.losses)
     assert math.isfinite(result.best_loss)
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
-    assert ckpt["model_kwargs"] == {"width": TINY_WIDTH}
+    assert ckpt["model_kwargs"] == {"width": TINY_WIDTH, "temperature": 0.38, "num_bins": 309}
     assert ckpt["config"]["loss"] == "rebalanced_ce" and ckpt["config"]["optimizer_options"]["betas"] == [0.9, 0.99]
     assert torch.equal(ckpt["model_state"]["bin_centres"], eccv16.ab_bins())
     model, _ = load_model(tmp_path / "run" / "last.pt", "cpu")

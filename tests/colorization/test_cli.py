@@ -185,6 +185,18 @@ def test_a_model_from_any_module_trains_and_its_checkpoint_finds_it_again(monkey
                  "--out", str(out), "--device", "cpu"]) == 0  # fmt: skip
     assert len(list(out.glob("*.png"))) == 2 and "my_colorizer" in sys.modules
 
+    # Resuming and a compare rerun (which colorizes nothing) find the model through the checkpoint too.
+    monkeypatch.delitem(sys.modules, "my_colorizer")
+    monkeypatch.delitem(colorization.models._builders, "flat_brown")
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "3"]) == 0
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 3
+    compare_argv = ["compare", "--split", str(tmp_path / "split"), "--run", f"flat={tmp_path / 'run'}",
+                    "--out", str(tmp_path / "compare"), "--device", "cpu"]  # fmt: skip
+    assert main(compare_argv) == 0
+    monkeypatch.delitem(sys.modules, "my_colorizer")
+    monkeypatch.delitem(colorization.models._builders, "flat_brown")
+    assert main(compare_argv) == 0
+
 
 def test_a_model_module_that_does_not_exist_is_named(capsys):
     assert main(["train", "--model-module", "no_such_colorizer", "--model", "x", "--split", "s", "--out", "o"]) == 2

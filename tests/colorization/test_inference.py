@@ -203,6 +203,30 @@ def test_optimized_load_folds_batch_norm_and_predicts_the_same(tiny_run):
     torch.testing.assert_close(predict_ab(optimized, L), predict_ab(plain, L), atol=1e-4, rtol=0)
 
 
+def test_folding_leaves_layouts_it_cannot_fold_exactly_alone():
+    class Twice(torch.nn.Sequential):  # uses its convolution's output twice: folding would change it
+        def forward(self, x):
+            return self[1](self[0](x)) + self[0](x)
+
+    def conv_bn():
+        torch.manual_seed(0)
+        norm = torch.nn.BatchNorm2d(4)
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+        return torch.nn.Conv2d(1, 4, 3, padding=1), norm
+
+    hooked = torch.nn.Sequential(*conv_bn())
+    seen = []
+    hooked[0].register_forward_hook(lambda module, inputs, output: seen.append(output))
+    x = torch.rand(1, 1, 8, 8)
+    for model in (Twice(*conv_bn()).eval(), hooked.eval()):
+        before = model(x)
+        assert fold_batch_norm(model) == 0
+        torch.testing.assert_close(model(x), before, atol=0, rtol=0)
+    assert len(seen) == 2 and torch.equal(seen[0], seen[1])  # the hook still sees the convolution's own output
+    assert fold_batch_norm(torch.nn.Sequential(*conv_bn()).eval()) == 1  # the plain pair is folded
+
+
 def test_optimizing_needs_eval_mode():
     with pytest.raises(ValueError, match="eval mode"):
         optimize_for_inference(create_model("perceptual", width=0.125), "cpu")

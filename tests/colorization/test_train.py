@@ -132,7 +132,14 @@ def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image
     assert paper.changed_from_recipe() == [] and koala.changed_from_recipe() == []
 
     changed = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "c", batch_size=8, lr=1e-4)
-    assert changed.optimizer == "adam" and changed.changed_from_recipe() == ["batch_size", "lr"]
+    assert changed.optimizer == "adam" and changed.changed_from_recipe() == ["batch_size", "learning rates"]
+    # Every way of changing the rates counts, and equal rates written differently do not.
+    for options in ({"epochs": 10}, {"schedule": "50:1e-3,50:1e-4"}, {"lr": 1e-3, "epochs": 99}):
+        config = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "d", **options)
+        assert config.changed_from_recipe() == ["learning rates"], options
+    same = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "e", schedule="60:0.001,40:1e-3",
+                       lr=None, micro_batch_size=10)  # fmt: skip
+    assert same.changed_from_recipe() == []
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         TrainConfig(model="nope", split=eight_image_split, out=tmp_path / "n")
 
@@ -149,6 +156,14 @@ def test_recipe_optimizer_options_stay_with_their_optimizer(eight_image_split, t
     assert same.optimizer_options == {"betas": [0.9, 0.99], "weight_decay": 1e-3}
     other = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "b", optimizer="rmsprop")
     assert other.optimizer_options == {}  # Adam's betas would be an error for RMSprop
+    # An option given replaces the recipe's one of that name only; betas written as a tuple are no change.
+    partial = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "c",
+                          optimizer_options={"weight_decay": 0.0})  # fmt: skip
+    assert partial.optimizer_options == {"betas": [0.9, 0.99], "weight_decay": 0.0}
+    assert partial.changed_from_recipe() == ["optimizer_options"]
+    as_tuple = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "d",
+                           optimizer_options={"betas": (0.9, 0.99)})  # fmt: skip
+    assert as_tuple.changed_from_recipe() == []
 
 
 def test_recipe_settings_are_stored_in_the_checkpoint(tiny_run):
@@ -181,3 +196,13 @@ def test_micro_batches_accumulate_to_the_same_step_as_the_whole_batch():
     assert any(change.abs().max() > 0 for change in whole_step)
     for whole_change, chunked_change in zip(whole_step, chunked_step):
         torch.testing.assert_close(chunked_change, whole_change, rtol=1e-4, atol=1e-7)
+
+
+def test_resume_refuses_another_optimizer_whose_state_it_would_not_use(tiny_run):
+    # The restored optimizer state carries the run's own betas and weight decay: a change would be recorded
+    # in the run but never applied.
+    with pytest.raises(ConfigError, match="--resume keeps the run's optimizer"):
+        config_for_resume(tiny_run["run"], optimizer="adam")
+    with pytest.raises(ConfigError, match="--resume keeps the run's optimizer"):
+        config_for_resume(tiny_run["run"], optimizer_options={"weight_decay": 1e-3})
+    assert config_for_resume(tiny_run["run"], optimizer="rmsprop").optimizer == "rmsprop"  # the same is fine
