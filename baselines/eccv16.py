@@ -490,6 +490,8 @@ class RebalancedCrossEntropy(nn.Module):
     prior from the run's training images and takes the centres from the weights file the model starts from.
     """
 
+    output_spaces = ("ab_bins",)
+
     def __init__(self, prior=None, bin_centres=None, neighbours=NEIGHBOURS, sigma=ENCODING_SIGMA,
                  prior_sigma=PRIOR_SIGMA, mix=UNIFORM_MIX, gray_threshold=GRAY_THRESHOLD):  # fmt: skip
         super().__init__()
@@ -574,7 +576,7 @@ def convert_released(weights, out, *, image_size=256, temperature=TEMPERATURE) -
         optimizer_options=dict(ECCV16_RECIPE.optimizer_options),
         schedule=ECCV16_RECIPE.schedule,
         batch_size=ECCV16_RECIPE.batch_size,
-        model_opts=kwargs,
+        model_opts={key: value for key, value in kwargs.items() if key != "num_bins"},  # the weights bring theirs
         max_steps=0,
         progress=False,
     )
@@ -626,6 +628,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.image_size < 1:
         parser.error(f"--image-size must be at least 1, got {args.image_size}")
+    if args.weights == RANDOM_INIT:
+        parser.error("--weights needs the released weights file: random weights are not the released model")
     try:
         path = convert_released(args.weights, args.out, image_size=args.image_size, temperature=args.temperature)
     except (OSError, ValueError) as error:

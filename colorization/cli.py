@@ -51,7 +51,7 @@ def _add_split(commands):
     parser.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
     parser.add_argument("--out", type=Path, required=True, help="split folder to write (split.json)")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--holdout", type=int, help="number of held-out images")
+    size.add_argument("--holdout", type=int, help="number of held-out images (of groups with --group-by)")
     size.add_argument("--holdout-frac", type=float, help="fraction of images held out (default: 0.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -69,7 +69,8 @@ def _run_split(args, parser):
         args.images, args.out, holdout=args.holdout, holdout_frac=args.holdout_frac, seed=args.seed,
         group_by=args.group_by,
     )  # fmt: skip
-    print(f"{args.out}: {len(split.train)} train, {len(split.heldout)} held-out images")
+    groups = f" ({split.groups} groups by --group-by)" if split.groups else ""
+    print(f"{args.out}: {len(split.train)} train, {len(split.heldout)} held-out images{groups}")
 
 
 def _add_train(commands):
@@ -88,7 +89,8 @@ def _add_train(commands):
         help="train a colorization model on a split",
         argument_default=argparse.SUPPRESS,
         description="Train a model; with --resume, continue RUN_DIR/last.pt with its stored settings, "
-        "overridden by any option given.",
+        "overridden by any option given, except --max-steps, which is not stored: without it the run goes on to the "
+        "end of its schedule.",
     )
     parser.add_argument("--model", help="registered model name, e.g. perceptual, koalarization or eccv16")
     _add_model_module(parser)
@@ -379,7 +381,8 @@ def _named_folder(text: str) -> tuple[str, Path]:
 def _unique_names(parser, pairs) -> dict[str, Path]:
     named = dict(pairs)
     if len(named) != len(pairs):
-        parser.error("each --run and --outputs needs its own NAME")
+        repeated = sorted({name for name, _ in pairs if [other for other, _ in pairs].count(name) > 1})
+        parser.error(f"each model needs its own NAME; given more than once: {', '.join(repeated)}")
     return named
 
 

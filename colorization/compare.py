@@ -37,8 +37,8 @@ from colorization.gallery import gallery_figure
 from colorization.images import load_image, prediction_of
 from colorization.inference import colorize_paths
 from colorization.metrics import METRIC_COLUMNS, evaluate
-from colorization.models import import_model_module, recipe
-from colorization.split import read_split
+from colorization.models import import_model_module, model_defaults, recipe
+from colorization.split import check_trained_apart, read_split
 from colorization.train import load_checkpoint
 
 PICKS = ("random", "worst", "best")
@@ -48,7 +48,8 @@ GALLERY_MAX_SIDE = 384
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 OUTPUT_FILES = ("metrics.csv", "per_image.csv", "recipes.csv", "gallery.png", "gallery.pdf", "runs.json")
 # What recipes.csv shows of each run's stored config (colorization.config.TrainConfig).
-RECIPE_COLUMNS = ("loss", "optimizer", "schedule", "lr", "batch_size", "micro_batch_size", "image_size")
+RECIPE_COLUMNS = ("loss", "optimizer", "optimizer_options", "schedule", "lr", "batch_size", "micro_batch_size",
+                  "image_size")
 
 
 @dataclass
@@ -92,6 +93,9 @@ def compare(
     if not split.heldout:
         raise ValueError(f"{split_dir}: the split has no held-out images to compare on")
     checkpoints = {name: checkpoint_of(run) for name, run in runs.items()}
+    # Scores on images a run trained on would flatter it.
+    configs = {name: load_checkpoint(path).get("config", {}) for name, path in checkpoints.items()}
+    check_trained_apart(split_dir, configs)
     for name, folder in outputs.items():
         if not folder.is_dir():
             raise NotADirectoryError(f"--outputs {name}={folder}: no such folder of colorized images")
@@ -149,13 +153,16 @@ def recipe_table(checkpoints, outputs) -> pd.DataFrame:
                                epochs=config.get("epochs"))  # fmt: skip
         row = {"model": name, "source": str(checkpoint), "model_name": stored["model_name"]}
         row |= {"steps": stored.get("step"), "epochs": len(rates)} | {key: config.get(key) for key in RECIPE_COLUMNS}
-        row["changed_from_recipe"] = ", ".join(recipe_changes(config, published)) or "-"
+        changed = recipe_changes(config, published, model_defaults(stored["model_name"]))
+        row["changed_from_recipe"] = ", ".join(changed) or "-"
         rows.append(row | {"note": weights_note(stored)})
     for name, folder in outputs.items():
         rows.append({"model": name, "source": f"outputs {folder}", "changed_from_recipe": "unknown",
                      "note": "another tool's outputs"})  # fmt: skip
     columns = ["model", "source", "model_name", "steps", "epochs", *RECIPE_COLUMNS, "changed_from_recipe", "note"]
-    return pd.DataFrame(rows, columns=columns)
+    counts = ("steps", "epochs", "batch_size", "micro_batch_size", "image_size")
+    # Whole numbers stay whole beside an outputs row, which has none of them.
+    return pd.DataFrame(rows, columns=columns).astype({column: "Int64" for column in counts})
 
 
 def weights_note(stored: dict) -> str:

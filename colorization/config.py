@@ -92,7 +92,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "micro_batch_size", "image_size", "max_steps", "limit_images"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1, got {value}")
+                raise ConfigError(f"{option_of(name)} must be at least 1, got {value}")
         self.lr_by_epoch()  # fails early on a malformed schedule
 
     def _check_paths(self):
@@ -126,9 +126,9 @@ class TrainConfig:
 
     def changed_from_recipe(self) -> list[str]:
         """What this run does not take from its model's recipe (see recipe_changes)."""
-        from colorization.models import recipe
+        from colorization.models import model_defaults, recipe
 
-        return recipe_changes(dataclasses.asdict(self), recipe(self.model))
+        return recipe_changes(dataclasses.asdict(self), recipe(self.model), model_defaults(self.model))
 
     def lr_by_epoch(self) -> list[float]:
         """The learning rate of every epoch (index 0 = first epoch); see rates_by_epoch."""
@@ -138,6 +138,13 @@ class TrainConfig:
         """JSON-like dict (paths as strings) for checkpoints."""
         fields = dataclasses.asdict(self)
         return {key: str(value) if isinstance(value, Path) else value for key, value in fields.items()}
+
+
+def option_of(setting: str) -> str:
+    """The command-line option that sets a TrainConfig field."""
+    return {"optimizer_options": "--optimizer-opt", "model_opts": "--model-opt"}.get(
+        setting, "--" + setting.replace("_", "-")
+    )
 
 
 def rates_by_epoch(schedule: str, *, lr: float | None = None, epochs: int | None = None) -> list[float]:
@@ -150,17 +157,23 @@ def rates_by_epoch(schedule: str, *, lr: float | None = None, epochs: int | None
     return (rates + rates[-1:] * total)[:total]
 
 
-def recipe_changes(settings: Mapping, published: Recipe) -> list[str]:
-    """The settings of a run (TrainConfig fields, or the config dict a checkpoint stores) that differ from its
-    model's published recipe. "learning rates" compares the rate of every epoch, so it covers --lr, --schedule
-    and --epochs alike; --micro-batch-size is not a change (the optimizer step is the same). A setting a
-    checkpoint stores as None (older runs' loss) was the recipe's."""
+def recipe_changes(settings: Mapping, published: Recipe, model_defaults: Mapping) -> list[str]:
+    """What a run (TrainConfig fields, or the config dict a checkpoint stores) does differently from its
+    model's published recipe and the published model, as the options that did it.
+
+    "learning rates" compares the rate of every epoch, so it covers --lr, --schedule and --epochs alike.
+    Besides the recipe: any model option that differs from the model's own default, model_defaults (--model-opt
+    width=0.5, a random backbone: irv2_weights=none; colorization.models.model_defaults), and the loss and data
+    settings that default to the published ones (VGG layers and weights, --pixel-weight,
+    --limit-images). --micro-batch-size is not a change (the optimizer step is the same). A setting a
+    checkpoint stores as None (older runs' loss) was the recipe's.
+    """
 
     def plain(value):  # tuples and lists alike, as JSON has them
         return json.loads(json.dumps(value))
 
     changed = [
-        name
+        option_of(name)
         for name in ("loss", "optimizer", "optimizer_options", "batch_size", "image_size")
         if settings.get(name) is not None and plain(settings[name]) != plain(getattr(published, name))
     ]
@@ -168,6 +181,18 @@ def recipe_changes(settings: Mapping, published: Recipe) -> list[str]:
                            epochs=settings.get("epochs"))  # fmt: skip
     if rates != rates_by_epoch(published.schedule):
         changed.append("learning rates")
+    model_opts = {key: value for key, value in (settings.get("model_opts") or {}).items()
+                  if key not in model_defaults or plain(model_defaults[key]) != plain(value)}  # fmt: skip
+    changed += [f"{key}={json.dumps(value)}" for key, value in sorted(model_opts.items())]
+    defaults = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
+    # The VGG settings belong to the perceptual loss: another loss never reads them.
+    perceptual = ("vgg_layers", "vgg_layer_weights", "vgg_weights", "pixel_weight")
+    used = ("limit_images", *(perceptual if (settings.get("loss") or published.loss) == "perceptual" else ()))
+    changed += [
+        option_of(name)
+        for name in used
+        if name in settings and plain(settings[name]) != plain(defaults[name])
+    ]
     return changed
 
 

@@ -121,7 +121,8 @@ def evaluate(pred_dir, split_dir, subset: str = "heldout") -> pd.DataFrame:
     if missing:
         raise FileNotFoundError(
             f"{pred_dir}: {len(missing)} of {len(truths)} predictions missing for the split's {subset} images: "
-            f"{first_few([f'{truth.stem}.png' for truth in missing])} (run colorize first)"
+            f"{first_few([truth.stem for truth in missing])} (run colorize first; another tool's outputs need one "
+            "image per held-out photo, named after it: <stem>.png, .jpg, ...)"
         )
     rows = []
     for truth_path, pred_path in predictions.items():

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorization.images import IMAGE_EXTENSIONS, find_images
+from colorization.images import IMAGE_EXTENSIONS, find_images, first_few
 
 SPLIT_FILE = "split.json"
 DEFAULT_HOLDOUT_FRAC = 0.1
@@ -30,6 +30,7 @@ class Split:
     root: Path
     train: list[Path]
     heldout: list[Path]
+    groups: int | None = None  # with group_by: how many groups (photos) the images formed
 
 
 def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0, group_by=None) -> Split:
@@ -65,14 +66,14 @@ def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0, 
         raise FileExistsError(f"{split_file}: a different split already exists; delete it to make a new one")
     split_file.parent.mkdir(parents=True, exist_ok=True)
     split_file.write_text(json.dumps(manifest, indent=1) + "\n")
-    return _from_manifest(manifest)
+    split = _from_manifest(manifest)
+    split.groups = len(groups) if group_by else None
+    return split
 
 
 def read_split(split_dir) -> Split:
     """The split saved in split_dir (or in the split.json path given)."""
-    split_file = Path(split_dir)
-    if split_file.is_dir():
-        split_file = split_file / SPLIT_FILE
+    split_file = _split_file(split_dir)
     if not split_file.is_file():
         raise FileNotFoundError(f"{split_file}: no split here; make one with `python -m colorization split`")
     try:
@@ -113,13 +114,26 @@ def _groups(root: Path, relative: list[str], group_by) -> dict[str, list[str]]:
     try:
         pattern = re.compile(group_by)
     except re.error as error:
-        raise ValueError(f"group_by {group_by!r} is not a regular expression: {error}") from None
+        raise ValueError(f"--group-by {group_by!r} is not a regular expression: {error}") from None
     groups: dict[str, list[str]] = {}
+    matched = 0
     for path in relative:
         stem = Path(path).stem
         match = pattern.search(stem)
+        matched += match is not None
         key = (match.group(1) if pattern.groups else match.group(0)) if match else stem
         groups.setdefault(key, []).append(path)
+    # A pattern that groups nothing would split crops of one photo apart, the very leak it is there to stop.
+    if not matched:
+        raise ValueError(
+            f"{root}: --group-by {group_by!r} matches none of the {len(relative)} file stems "
+            f"(e.g. {first_few([Path(path).stem for path in relative], shown=3)})"
+        )
+    if len(groups) == len(relative):
+        raise ValueError(
+            f"{root}: --group-by {group_by!r} puts every image in a group of its own; its first group ( ) must "
+            "capture the part the files of one photo share, e.g. '(.+)-\\d+$' for PHOTO-01, PHOTO-02"
+        )
     if len(groups) < 2:
         raise ValueError(
             f"{root}: --group-by {group_by!r} puts all {len(relative)} images in one group ({next(iter(groups))!r}); "
@@ -150,3 +164,38 @@ def _holdout_count(root: Path, total: int, holdout, holdout_frac, unit: str = "i
             f"with --holdout-frac {DEFAULT_HOLDOUT_FRAC}"
         )
     return int(holdout)
+
+
+def check_trained_apart(split_dir, runs: dict) -> None:
+    """Refuse to score or show runs on held-out images they may have trained on.
+
+    runs: {name: the config dict its checkpoint stores}. A run trained on this very split is fine. A run
+    trained on another split is fine when none of that split's training images (by stem, which names the
+    scene) is held out here; otherwise, or when its split cannot be read to check, ValueError naming the run.
+    A run whose config names no split (released weights converted into a checkpoint) is not checked.
+    """
+    split_file = _split_file(split_dir).resolve()
+    heldout = {path.stem for path in read_split(split_dir).heldout}
+    for name, config in runs.items():
+        trained_on = config.get("split")
+        if not trained_on or _split_file(trained_on).resolve() == split_file:
+            continue
+        try:
+            trained = {path.stem for path in read_split(trained_on).train}
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"run {name} was trained on the split {trained_on}, not {split_dir}, and that split cannot be read "
+                f"to check that none of its training images is held out here ({error})"
+            ) from None
+        leaked = sorted(trained & heldout)
+        if leaked:
+            raise ValueError(
+                f"run {name} was trained on the split {trained_on}, whose training images include {len(leaked)} of "
+                f"the {len(heldout)} held out in {split_dir}: {first_few(leaked)}; its scores and stimuli would come "
+                "from images it has seen. Use the split it was trained on"
+            )
+
+
+def _split_file(split_dir) -> Path:
+    path = Path(split_dir)
+    return path / SPLIT_FILE if path.is_dir() else path

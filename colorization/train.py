@@ -213,6 +213,12 @@ def build_training(config: TrainConfig, device: torch.device):
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_opts).to(device)
     loss_fn = loss_from_config(config).to(device)
+    spaces = getattr(loss_fn, "output_spaces", ("ab", "rgb"))
+    if model.output_space not in spaces:
+        raise ConfigError(
+            f"--loss {config.loss} takes {' or '.join(spaces)} outputs, and the {config.model} model's are "
+            f"{model.output_space!r}: leave --loss out for its recipe's"
+        )
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
         loss_fn = loss_fn.to(memory_format=torch.channels_last)
@@ -279,6 +285,8 @@ def config_for_resume(out, **overrides) -> TrainConfig:
     if "model_module" in checkpoint:
         import_model_module(checkpoint["model_module"])
     stored = checkpoint["config"]
+    if overrides.get("model") not in (None, stored["model"]):
+        raise ConfigError(f"--resume continues the run's {stored['model']} model; a new --out trains another")
     for name in ("optimizer", "optimizer_options"):
         # The optimizer state restored from the checkpoint carries its own settings (betas, weight decay, ...).
         if overrides.get(name) is not None and overrides[name] != stored.get(name):
@@ -375,9 +383,13 @@ def build_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
     # Frozen parts (Koalarization's Inception-ResNet-v2) are left out.
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     lr = config.lr_by_epoch()[0]
-    if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=lr, **config.optimizer_options)
-    return torch.optim.RMSprop(parameters, lr=lr, **{"alpha": RMSPROP_ALPHA, **config.optimizer_options})
+    optimizer, options = torch.optim.Adam, config.optimizer_options
+    if config.optimizer == "rmsprop":
+        optimizer, options = torch.optim.RMSprop, {"alpha": RMSPROP_ALPHA, **options}
+    try:
+        return optimizer(parameters, lr=lr, **options)
+    except (TypeError, ValueError) as error:  # an option the optimizer does not take, or a bad value
+        raise ConfigError(f"--optimizer-opt {config.optimizer_options} for {optimizer.__name__}: {error}") from None
 
 
 def _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss) -> dict:

@@ -74,7 +74,9 @@ def read_state_dict(path, *, missing: str) -> Mapping:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types (pickle, zip, unpickler refusals)
-        raise ValueError(f"{path}: not a loadable state_dict file ({type(error).__name__}: {error})") from None
+        # The first line only: torch goes on to suggest weights_only=False, which would run the file's code.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(f"{path}: not a loadable state_dict file ({type(error).__name__}: {reason})") from None
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: expected a state_dict (a mapping of tensors), got {type(state).__name__}")
     return state

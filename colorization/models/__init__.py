@@ -21,6 +21,7 @@ Modules are imported on first use, not at import time, so that they can import `
 """
 
 import importlib
+import inspect
 from importlib.metadata import entry_points
 from typing import Callable
 
@@ -51,12 +52,33 @@ def register_model(name: str, *, recipe: Recipe):
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    return _builders[_resolve(name)](**kwargs)
+    """The model `name` built with kwargs; ValueError naming the options it does not take."""
+    known = inspect.signature(_builders[_resolve(name)]).parameters
+    if not any(item.kind is inspect.Parameter.VAR_KEYWORD for item in known.values()):
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise ValueError(
+                f"the {name} model has no option {', '.join(unknown)} (--model-opt); its options: "
+                f"{', '.join(known) or 'none'}"
+            )
+    model = _builders[name](**kwargs)
+    if not hasattr(model, "output_space"):
+        raise ValueError(
+            f"the {name} model ({type(model).__name__}) has no `output_space` attribute: set it to \"ab\" (ab_norm "
+            "out), \"rgb\", or a space of its own with a to_ab(output, size) method (see colorization.models)"
+        )
+    return model
 
 
 def recipe(name: str) -> Recipe:
     """The training recipe `name` was registered with (colorization.config.Recipe)."""
     return _recipes[_resolve(name)]
+
+
+def model_defaults(name: str) -> dict:
+    """The keyword arguments of `name`'s builder that have defaults, with them (the published model's)."""
+    parameters = inspect.signature(_builders[_resolve(name)]).parameters.values()
+    return {item.name: item.default for item in parameters if item.default is not inspect.Parameter.empty}
 
 
 def model_module(name: str) -> str:
@@ -76,10 +98,13 @@ def import_model_module(module: str) -> None:
         importlib.import_module(module)
     except ModuleNotFoundError as error:
         if error.name is None or not module.startswith(error.name):
-            raise  # the module exists but one of its own imports is missing: show that
+            raise ValueError(
+                f"model module {module!r} needs the package {error.name!r}, which is not installed here"
+            ) from None
         raise ValueError(
-            f"model module {module!r} cannot be imported: no module named {error.name!r} "
-            "(give a dotted module path importable from here, e.g. my_models.ddcolor)"
+            f"model module {module!r} cannot be imported: no module named {error.name!r} (give a dotted module "
+            "path importable from here, e.g. my_models.ddcolor; a checkpoint names the module of its model, "
+            "which must be importable where it is loaded)"
         ) from None
 
 

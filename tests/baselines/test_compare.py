@@ -13,7 +13,7 @@ from colorization.cli import main
 from colorization.compare import compare, grayscale, pick_images, summary_table
 from colorization.gallery import gallery_figure
 from colorization.metrics import METRIC_COLUMNS
-from colorization.split import read_split
+from colorization.split import make_split, read_split
 
 MODELS = ["perceptual", "koalarization"]
 
@@ -101,7 +101,10 @@ def test_another_tools_outputs_join_the_comparison_and_the_recipes_are_shown(com
     # The fixture's tiny run keeps Koalarization's Adam and MSE, but not its batch, size or schedule.
     assert (koala["model_name"], koala["optimizer"], koala["loss"], koala["batch_size"]) == (
         "koalarization", "adam", "mse", 4)
-    assert koala["changed_from_recipe"] == "batch_size, image_size, learning rates" and koala["epochs"] == 1
+    # Only what Koalarization reads counts: the fixture's --vgg-weights none does not.
+    assert koala["changed_from_recipe"] == (
+        '--batch-size, --image-size, learning rates, irv2_model="test_resnet", irv2_weights="none", width=0.125')
+    assert koala["epochs"] == 1
     assert recipes.loc["ddcolor", "changed_from_recipe"] == "unknown"
     assert recipes.loc["ddcolor", "source"] == f"outputs {ddcolor}"
 
@@ -110,6 +113,15 @@ def test_another_tools_outputs_join_the_comparison_and_the_recipes_are_shown(com
         compare(compare_split, {}, tmp_path / "again", outputs={"ddcolor": ddcolor}, device="cpu")
     with pytest.raises(ValueError, match="either a run or a folder of outputs"):
         compare(compare_split, {"x": trained_runs["koalarization"]}, out, outputs={"x": ddcolor}, device="cpu")
+
+
+def test_a_run_is_never_scored_on_images_it_trained_on(compare_split, trained_runs, tmp_path):
+    # The same photos split with another seed: some of its held-out images are the runs' training images.
+    root = read_split(compare_split).root
+    make_split(root, tmp_path / "reshuffled", holdout=3, seed=4)
+    with pytest.raises(ValueError, match="run perceptual was trained on the split .*whose training images include"):
+        compare(tmp_path / "reshuffled", trained_runs, tmp_path / "compare", device="cpu")
+    assert not (tmp_path / "compare" / "perceptual").exists()
 
 
 def test_evaluate_command_scores_named_output_folders(compare_split, tmp_path, capsys):

@@ -78,6 +78,17 @@ def test_registry():
         create_model("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_model("perceptual", recipe=recipe("perceptual"))(lambda: None)
+    with pytest.raises(ValueError, match="the perceptual model has no option widht \\(--model-opt\\); its options: "
+                                         "activation, batch_norm, .*width"):  # fmt: skip
+        create_model("perceptual", widht=0.5)
+
+
+def test_a_model_without_output_space_is_named(monkeypatch):
+    import colorization.models as registry
+
+    monkeypatch.setitem(registry._builders, "bare", lambda: torch.nn.Conv2d(1, 2, 1))
+    with pytest.raises(ValueError, match="the bare model \\(Conv2d\\) has no `output_space` attribute"):
+        create_model("bare")
 
 
 def test_pad_to_multiple_and_crop_back():

@@ -122,3 +122,29 @@ def test_group_by_errors_say_what_is_wrong(tmp_path, make_images):
     make_images(tmp_path / "crops", 4, prefix="dog-")
     with pytest.raises(ValueError, match="the folder has 2 groups"):
         make_split(tmp_path / "crops", tmp_path / "c", holdout=2, group_by=r"^(.+)-\d+$")
+
+
+def test_runs_trained_on_another_split_are_refused_where_they_saw_held_out_images(image_dir, tmp_path):
+    from colorization.split import check_trained_apart
+
+    ours = make_split(image_dir, tmp_path / "ours", holdout=3, seed=0)
+    other = make_split(image_dir, tmp_path / "other", holdout=3, seed=5)
+    seen = sorted({path.stem for path in other.train} & {path.stem for path in ours.heldout})
+    assert seen  # seed 5 trains on some of the images seed 0 holds out
+
+    check_trained_apart(tmp_path / "ours", {"a": {"split": str(tmp_path / "ours")}, "released": {"split": None}})
+    with pytest.raises(ValueError, match=f"run b was trained on the split .*other, whose training images include "
+                                         f"{len(seen)} of the 3 held out .*{seen[0]}"):  # fmt: skip
+        check_trained_apart(tmp_path / "ours", {"b": {"split": str(tmp_path / "other")}})
+    with pytest.raises(ValueError, match="run c was trained on the split .*gone.*cannot be read"):
+        check_trained_apart(tmp_path / "ours", {"c": {"split": str(tmp_path / "gone")}})
+
+
+def test_group_by_that_groups_nothing_is_an_error_not_a_silent_leak(tmp_path, make_images):
+    for photo in ("cat", "dog", "owl"):
+        make_images(tmp_path / "crops", 3, prefix=f"{photo}-")
+    with pytest.raises(ValueError, match="matches none of the 9 file stems"):
+        make_split(tmp_path / "crops", tmp_path / "a", group_by=r"(.+)_\d+$")
+    with pytest.raises(ValueError, match="puts every image in a group of its own"):
+        make_split(tmp_path / "crops", tmp_path / "b", group_by=r".+-\d+$")
+    assert make_split(tmp_path / "crops", tmp_path / "c", holdout=1, group_by=r"(.+)-\d+$").groups == 3

@@ -132,7 +132,7 @@ def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image
     assert paper.changed_from_recipe() == [] and koala.changed_from_recipe() == []
 
     changed = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "c", batch_size=8, lr=1e-4)
-    assert changed.optimizer == "adam" and changed.changed_from_recipe() == ["batch_size", "learning rates"]
+    assert changed.optimizer == "adam" and changed.changed_from_recipe() == ["--batch-size", "learning rates"]
     # Every way of changing the rates counts, and equal rates written differently do not.
     for options in ({"epochs": 10}, {"schedule": "50:1e-3,50:1e-4"}, {"lr": 1e-3, "epochs": 99}):
         config = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "d", **options)
@@ -140,6 +140,10 @@ def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image
     same = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "e", schedule="60:0.001,40:1e-3",
                        lr=None, micro_batch_size=10)  # fmt: skip
     assert same.changed_from_recipe() == []
+    # Beyond the recipe: the model's own options and the perceptual loss's settings.
+    altered = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "f", vgg_layers=("relu1_2",),
+                          vgg_weights="none", model_opts={"width": 0.25, "batch_norm": True})  # fmt: skip
+    assert altered.changed_from_recipe() == ["width=0.25", "--vgg-layers", "--vgg-weights"]
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         TrainConfig(model="nope", split=eight_image_split, out=tmp_path / "n")
 
@@ -160,7 +164,7 @@ def test_recipe_optimizer_options_stay_with_their_optimizer(eight_image_split, t
     partial = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "c",
                           optimizer_options={"weight_decay": 0.0})  # fmt: skip
     assert partial.optimizer_options == {"betas": [0.9, 0.99], "weight_decay": 0.0}
-    assert partial.changed_from_recipe() == ["optimizer_options"]
+    assert partial.changed_from_recipe() == ["--optimizer-opt"]
     as_tuple = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "d",
                            optimizer_options={"betas": (0.9, 0.99)})  # fmt: skip
     assert as_tuple.changed_from_recipe() == []
@@ -206,3 +210,24 @@ def test_resume_refuses_another_optimizer_whose_state_it_would_not_use(tiny_run)
     with pytest.raises(ConfigError, match="--resume keeps the run's optimizer"):
         config_for_resume(tiny_run["run"], optimizer_options={"weight_decay": 1e-3})
     assert config_for_resume(tiny_run["run"], optimizer="rmsprop").optimizer == "rmsprop"  # the same is fine
+
+
+def test_settings_the_model_or_optimizer_cannot_take_fail_before_the_run_starts(eight_image_split, tmp_path):
+    tiny = dict(TINY_TRAINING, max_steps=1)
+    cases = [
+        (dict(optimizer_options={"weight_decy": 1e-4}), "--optimizer-opt .*weight_decy.* for RMSprop"),
+        (dict(optimizer="adam", optimizer_options={"betas": 0.9}), "--optimizer-opt .* for Adam"),
+        (dict(loss="mse", model="eccv16", model_opts={"width": 0.125}), "--loss mse takes ab or rgb outputs, and "
+                                                                           "the eccv16 model's are 'ab_bins'"),
+    ]  # fmt: skip
+    for index, (options, message) in enumerate(cases):
+        config = TrainConfig(**{"model": "perceptual", "split": eight_image_split, "out": tmp_path / str(index),
+                                **tiny, **options})  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            train(config)
+        assert not (tmp_path / str(index)).exists()
+
+
+def test_resume_refuses_another_model(tiny_run):
+    with pytest.raises(ConfigError, match="--resume continues the run's perceptual model"):
+        config_for_resume(tiny_run["run"], model="koalarization")

@@ -144,7 +144,7 @@ def test_a_missing_split_is_reported_before_any_download(tmp_path, capsys, no_do
 
     arguments[arguments.index("--split") + 1] = str(tmp_path)
     assert main(arguments) == 2
-    assert "batch_size must be at least 1" in capsys.readouterr().err
+    assert "--batch-size must be at least 1" in capsys.readouterr().err
 
 
 def test_paths_in_the_split_and_weight_files_are_checked_before_any_download(split, tmp_path, capsys, no_downloads):

@@ -167,6 +167,15 @@ def test_bad_requests_fail_before_any_work(trained, options, message):
     assert not Study.objects.filter(slug="bad").exists()
 
 
+def test_runs_trained_on_other_images_of_the_held_out_set_are_refused(trained, tmp_path):
+    root = read_split(trained["split"]).root
+    make_split(root, tmp_path / "reshuffled", holdout=6, seed=9)
+    with pytest.raises(CommandError, match="run .* was trained on the split .*whose training images include"):
+        call_command("build_study", "leaky", split=str(tmp_path / "reshuffled"), title="t", n_scenes=2, practice=0,
+                     run=[f"{name}={path}" for name, path in trained["runs"].items()])  # fmt: skip
+    assert not Study.objects.filter(slug="leaky").exists()
+
+
 def test_a_run_folder_without_the_checkpoint_names_the_file(trained, tmp_path):
     # The run folder exists (the path is right) but holds no best.pt: the file is named, not the folder.
     (tmp_path / "empty-run").mkdir()

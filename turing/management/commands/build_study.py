@@ -134,7 +134,7 @@ class Command(BaseCommand):
         seed = fields["seed"]
 
         # colorization.split needs no torch: the paths are checked before the slow imports below.
-        from colorization.split import read_split
+        from colorization.split import check_trained_apart, read_split
 
         # In the order a user fixes them: paths (the split, each run), then counts, then the slow loading, so
         # that a typo in a --run path is not reported as a count that does not fit.
@@ -162,6 +162,10 @@ class Command(BaseCommand):
         for ckpt in stored.values():  # the weights are in the models now; the manifest needs the rest
             ckpt.pop("model_state", None)
             ckpt.pop("optimizer_state", None)
+        try:
+            check_trained_apart(split_dir, {name: ckpt.get("config", {}) for name, ckpt in stored.items()})
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error)) from None
         crop_size = options["crop_size"] or max((ckpt["config"]["image_size"] for ckpt in stored.values()),
                                                 default=OUTPUTS_CROP_SIZE)
         manifest = self.manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored, saturation)
@@ -203,7 +207,8 @@ class Command(BaseCommand):
 
         self.stdout.write(f"audit passed: {study.stimuli.count()} stimuli")
         self.stdout.write(self.style.SUCCESS(
-            f"Built study {study.slug!r} ({study.title}): {len(scenes)} scenes x (real + {', '.join(runs)}), "
+            f"Built study {study.slug!r} ({study.title}): {len(scenes)} scenes x "
+            f"(real + {', '.join([*runs, *outputs])}), "
             f"seed {seed}."
         ))
         write_design(self, study)
