@@ -128,7 +128,11 @@ def _add_train(commands):
         help="koalarization's Inception-ResNet-v2: imagenet, a state_dict PATH, or none (default: imagenet); "
         "the same as --model-opt irv2_weights=...",
     )
-    parser.add_argument("--pixel-weight", type=float, help=f"weight of an MSE term on ab {default('pixel_weight')}")
+    parser.add_argument(
+        "--pixel-weight", type=float,
+        help=f"weight of an MSE term added to the perceptual loss, on ab (on RGB for output=rgb models) "
+        f"{default('pixel_weight')}",
+    )  # fmt: skip
     parser.add_argument(
         "--model-opt",
         dest="model_opts",

@@ -1,4 +1,7 @@
-"""A small real-photo dataset that needs no download: crops of scikit-image's bundled colour photos.
+"""A small real-image dataset that needs no download: crops of scikit-image's bundled colour images.
+
+They are photographs of scenes (astronaut, cat, coffee, rocket, motorcycle) and of scientific subjects (the
+Hubble deep field, an immunohistochemistry slide, a retina): real captures, not drawings.
 
 Enough to see the whole system work on a laptop (split, train, colorize, Turing test); far too small to
 train a good colorizer, which is said wherever the demo reports results.

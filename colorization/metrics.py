@@ -4,7 +4,7 @@ All metrics take 8-bit RGB arrays (H, W, 3) of the same size: the prediction at 
 against the ground-truth photo loaded at full resolution.
 
 - psnr: peak signal-to-noise ratio on RGB, data range 255 (skimage). Identical images give +inf; the mean
-  row of `summarize` leaves those out and says how many it left out.
+  (`summarize`) leaves those out, and the table `evaluate` prints (`format_table`) says how many.
 - ssim: structural similarity on RGB, channels averaged, 7x7 window (skimage defaults).
 - ab_error: Euclidean distance between predicted and true (a, b) per pixel, in CIE Lab units, averaged.
 - auc: area under the cumulative curve "fraction of pixels whose ab error <= t" for t = 0..150, divided by
