@@ -30,11 +30,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 from scipy.stats import bootstrap
-from skimage.color import lab2rgb, rgb2lab
 
 from colorization.config import rates_by_epoch, recipe_changes
 from colorization.gallery import gallery_figure
-from colorization.images import load_image, prediction_of
+from colorization.images import grayscale_view, load_image, prediction_of
 from colorization.inference import colorize_paths
 from colorization.metrics import METRIC_COLUMNS, evaluate
 from colorization.models import import_model_module, model_defaults, recipe
@@ -247,19 +246,12 @@ def gallery_caption(pick, count, total, seed, saturation):
 def gallery_row(stem, truth_path, folders):
     """{name: folder of that model's colorizations}: one row of the gallery."""
     truth = load_image(truth_path)
-    images = [grayscale(truth), *(load_image(prediction_of(folder, stem)) for folder in folders.values()), truth]
+    images = [grayscale_view(truth), *(load_image(prediction_of(folder, stem)) for folder in folders.values()), truth]
     return {
         "title": stem,
         "images": [thumbnail(image) for image in images],
         "labels": ["grayscale", *folders, "ground truth"],
     }
-
-
-def grayscale(image):
-    """The picture the models see: the ground truth's CIE L with a = b = 0, back in RGB."""
-    lab = rgb2lab(np.asarray(image))
-    lab[..., 1:] = 0
-    return Image.fromarray(np.round(lab2rgb(lab) * 255).astype(np.uint8))
 
 
 def thumbnail(image):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from skimage.color import lab2rgb, rgb2lab
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -114,3 +115,16 @@ def _to_rgb8(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def grayscale_view(rgb: Image.Image) -> Image.Image:
+    """What the colorization model was given: the image's CIELAB lightness L with a = b = 0, as a mode "L" image.
+
+    The first column of every gallery (compare's and the staff gallery's); never a stimulus. Gray with the
+    photo's own L (rather than Pillow's luma conversion) shows exactly the information the model received.
+    """
+    lab = rgb2lab(np.asarray(rgb.convert("RGB"), dtype=np.float64) / 255.0)
+    lab[..., 1:] = 0.0
+    # With a = b = 0 the three sRGB channels agree up to rounding; their mean is the gray level.
+    gray = lab2rgb(lab).mean(axis=-1)
+    return Image.fromarray((gray.clip(0.0, 1.0) * 255.0).round().astype(np.uint8))

@@ -5,7 +5,7 @@ participants and images). Each image shows its judged-real share and vote count 
 tables (reporting.report_tables, from statistics.per_image_table: answered scored trials of people, both
 groups pooled), so the gallery reads the votes no second time and agrees with the report's default view (bots left out, nobody excluded). Rows can be sorted by the
 images of one source that are judged real most often ("fools most" for a model). The grayscale column is
-never a stimulus: it is computed on demand from the stored real stimulus (turing.stimuli.grayscale_version)
+never a stimulus: it is computed on demand from the stored real stimulus (colorization.images.grayscale_view)
 and shown to staff only.
 
 The same gallery is available as a matplotlib figure (colorization.gallery.gallery_figure, which is
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from colorization.images import grayscale_view
 from turing import reporting
 from turing import statistics as st
 from turing.models import REAL, Pool
-from turing.stimuli import grayscale_version
 
 GRAYSCALE = "grayscale"
 FIGURE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
@@ -103,7 +103,7 @@ def _fools_most_key(image):
 def grayscale_png(real_stimulus) -> bytes:
     """The real stimulus's lightness as a grayscale PNG: what the models were given."""
     buffer = io.BytesIO()
-    grayscale_version(_open(real_stimulus)).save(buffer, format="PNG")
+    grayscale_view(_open(real_stimulus)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -143,7 +143,7 @@ def study_gallery_figure(study, sort=None, limit=None):
     for row in rows:
         images, labels = [], []
         if row.real is not None:
-            images.append(grayscale_version(_open(row.real.stimulus)))
+            images.append(grayscale_view(_open(row.real.stimulus)))
             labels.append(GRAYSCALE)
         for source, image in row.cells:
             if image is not None:

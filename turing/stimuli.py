@@ -51,19 +51,6 @@ def encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def grayscale_version(rgb: Image.Image) -> Image.Image:
-    """What the colorization model was given: the image's CIELAB lightness L with a = b = 0, as a mode "L" image.
-
-    Used for the staff gallery only; it is never a stimulus. Gray with the photo's own L (rather than
-    Pillow's luma conversion) shows exactly the information the model received.
-    """
-    lab = color.rgb2lab(np.asarray(rgb.convert("RGB"), dtype=np.float64) / 255.0)
-    lab[..., 1:] = 0.0
-    # With a = b = 0 the three sRGB channels agree up to rounding; their mean is the gray level.
-    gray = color.lab2rgb(lab).mean(axis=-1)
-    return Image.fromarray((gray.clip(0.0, 1.0) * 255.0).round().astype(np.uint8))
-
-
 def catch_version(image: Image.Image) -> Image.Image:
     """An obviously wrong colorization for attention-check trials: every hue turned by 180°, lightness kept.
 

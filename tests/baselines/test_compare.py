@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from skimage.color import rgb2lab
 
 from colorization.cli import main
-from colorization.compare import compare, grayscale, pick_images, summary_table
+from colorization.compare import compare, pick_images, summary_table
 from colorization.gallery import gallery_figure
 from colorization.metrics import METRIC_COLUMNS
 from colorization.split import make_split, read_split
@@ -174,13 +173,6 @@ def test_pick_images():
     # Mean PSNR is 10 for s00..s18 (ties kept in split order) and inf for s19.
     assert pick_images(per_image, stems, "worst", 2, seed=0) == ["s00", "s01"]
     assert pick_images(per_image, stems, "best", 2, seed=0) == ["s19", "s00"]
-
-
-def test_grayscale_keeps_the_lightness_and_drops_the_colour():
-    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, size=(8, 10, 3), dtype=np.uint8))
-    gray = np.asarray(grayscale(photo)).astype(int)
-    assert np.abs(gray[..., 0] - gray[..., 1]).max() <= 1 and np.abs(gray[..., 1] - gray[..., 2]).max() <= 1
-    assert np.abs(rgb2lab(gray.astype(np.uint8))[..., 0] - rgb2lab(np.asarray(photo))[..., 0]).max() < 0.5
 
 
 def test_gallery_figure_lays_out_rows_and_caption():

@@ -5,8 +5,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 from skimage import color
 
+from colorization.images import grayscale_view
 from turing.audit import png_chunks
-from turing.stimuli import StimulusError, grayscale_version, normalize_image
+from turing.stimuli import StimulusError, normalize_image
 
 EXIF_WITH_ARTIST = Image.Exif()
 EXIF_WITH_ARTIST[0x013B] = "Jane Photographer"
@@ -106,10 +107,10 @@ def test_missing_file_names_the_file(tmp_path):
         normalize_image(tmp_path / "absent.png", 32)
 
 
-def test_grayscale_version_keeps_the_lightness_and_drops_the_colour():
+def test_grayscale_view_keeps_the_lightness_and_drops_the_colour():
     rgb = Image.fromarray(noise(16, 16, seed=3))
 
-    gray = grayscale_version(rgb)
+    gray = grayscale_view(rgb)
 
     assert (gray.mode, gray.size) == ("L", (16, 16))
     lightness = color.rgb2lab(np.asarray(rgb) / 255.0)[..., 0]
