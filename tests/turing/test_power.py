@@ -135,7 +135,7 @@ def test_invalid_options_are_named(options, problem):
 
 
 def test_a_missing_pilot_is_named(db):
-    with pytest.raises(CommandError, match="No study with slug 'absent'"):
+    with pytest.raises(CommandError, match="no study with slug 'absent'"):
         plan_study(**EASY, pilot="absent")
 
 

@@ -88,7 +88,7 @@ def test_closed_or_missing_study_is_refused(small_study):
     Study.objects.filter(pk=small_study.pk).update(status=Study.Status.CLOSED)
     with pytest.raises(CommandError, match="'small' is closed"):
         simulate("small", n=1)
-    with pytest.raises(CommandError, match="no study 'absent'"):
+    with pytest.raises(CommandError, match="no study with slug 'absent'"):
         simulate("absent", n=1)
 
 

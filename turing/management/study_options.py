@@ -7,8 +7,16 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from turing.assignment import pool_scenes, trial_counts
-from turing.models import Pool
+from turing.models import Pool, Study
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
+
+
+def study_or_error(slug):
+    """The study with this slug; CommandError in the one wording every command uses when there is none."""
+    study = Study.objects.filter(slug=slug).first()
+    if study is None:
+        raise CommandError(f"no study with slug {slug!r}")
+    return study
 
 
 def add_study_arguments(parser):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.audit import audit_study
-from turing.models import Study
+from turing.management.study_options import study_or_error
 
 
 class Command(BaseCommand):
@@ -15,9 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="slug of the study to audit")
 
     def handle(self, *args, slug, **options):
-        study = Study.objects.filter(slug=slug).first()
-        if study is None:
-            raise CommandError(f"no study with slug {slug!r}")
+        study = study_or_error(slug)
         problems = audit_study(study, check_luminance=not study.luminance_mismatch_allowed)
         if problems:
             listed = "\n".join(f"- {problem}" for problem in problems)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.models import Study
+from turing.management.study_options import study_or_error
 from turing.reporting import ALL_KINDS, SCORED, Selection, write_votes_csv
 
 
@@ -19,9 +19,7 @@ class Command(BaseCommand):
                             help="Leave out participants who called an attention check real.")
 
     def handle(self, slug, path, **options):
-        study = Study.objects.filter(slug=slug).first()
-        if study is None:
-            raise CommandError(f"No study with slug '{slug}'.")
+        study = study_or_error(slug)
         selection = Selection(
             include_bots=options["include_bots"], exclude_failed_checks=options["exclude_failed_checks"],
             kinds=ALL_KINDS if options["all"] else (SCORED,),

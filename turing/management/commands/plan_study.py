@@ -4,7 +4,7 @@ from dataclasses import asdict
 from django.core.management.base import BaseCommand, CommandError
 
 from turing import power
-from turing.models import Study
+from turing.management.study_options import study_or_error
 from turing.reporting import pilot_estimate
 
 
@@ -46,9 +46,7 @@ class Command(BaseCommand):
         settings = {key: options[key] for key in power.PLAN_SETTINGS}
 
         def estimate_pilot():
-            study = Study.objects.filter(slug=pilot).first()
-            if study is None:
-                raise CommandError(f"No study with slug '{pilot}'.")
+            study = study_or_error(pilot)
             return pilot_estimate(study, seed)
 
         try:

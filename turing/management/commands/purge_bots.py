@@ -1,7 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from turing.models import Participant, Study, Trial
+from turing.management.study_options import study_or_error
+from turing.models import Participant, Trial
 
 
 class Command(BaseCommand):
@@ -11,9 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("slug")
 
     def handle(self, slug, **options):
-        study = Study.objects.filter(slug=slug).first()
-        if study is None:
-            raise CommandError(f"No study with slug '{slug}'.")
+        study = study_or_error(slug)
         bots = Participant.objects.filter(study=study, kind=Participant.Kind.BOT)
         with transaction.atomic():
             votes = Trial.objects.filter(participant__in=bots).exclude(answer="").count()

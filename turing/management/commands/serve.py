@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from turing.management.study_options import study_or_error
 from turing.models import Study
 from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, lan_address, port_in_use, site_url
 
@@ -76,9 +77,6 @@ class Command(BaseCommand):
 
     def study_to_show(self, slug):
         if slug is not None:
-            study = Study.objects.filter(slug=slug).first()
-            if study is None:
-                raise CommandError(f"No study with slug '{slug}'.")
-            return study
+            return study_or_error(slug)
         open_studies = list(Study.objects.filter(status=Study.Status.OPEN)[:2])
         return open_studies[0] if len(open_studies) == 1 else None

@@ -26,6 +26,7 @@ from django.urls import resolve, reverse
 from scipy import special
 
 from turing import simulation
+from turing.management.study_options import study_or_error
 from turing.models import CATCH, GENERATED, REAL, Study, Trial
 from turing.views import BOT_SESSION_KEY
 
@@ -130,10 +131,7 @@ class Command(BaseCommand):
                             help="Spread of how convincing each image is, on the logit scale (default 0).")
 
     def handle(self, slug, n, seed, p_real, participant_sd, image_sd, **options):
-        try:
-            study = Study.objects.get(slug=slug)
-        except Study.DoesNotExist:
-            raise CommandError(f"no study {slug!r}") from None
+        study = study_or_error(slug)
         if study.status != Study.Status.OPEN:
             raise CommandError(f"study {slug!r} is {study.status}; open it before simulating participants")
         if n < 1:
