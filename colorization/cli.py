@@ -181,7 +181,8 @@ def _run_train(args, parser):
 
 def _how_to_resume(config, interrupt) -> str:
     """One line: what Ctrl-C left in config.out and the command that continues it."""
-    from colorization.train import LAST_NAME, TrainingStopped, load_checkpoint
+    from colorization.checkpoint import LAST_NAME, load_checkpoint
+    from colorization.train import TrainingStopped
 
     last = config.out / LAST_NAME
     if isinstance(interrupt, TrainingStopped):

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from scipy.stats import bootstrap
 
+from colorization.checkpoint import load_checkpoint, run_checkpoint
 from colorization.config import rates_by_epoch, recipe_changes
 from colorization.gallery import gallery_figure
 from colorization.images import grayscale_view, load_image, prediction_of
@@ -38,7 +39,6 @@ from colorization.inference import colorize_paths
 from colorization.metrics import METRIC_COLUMNS, evaluate
 from colorization.models import import_model_module, model_defaults, recipe
 from colorization.split import check_trained_apart, read_split
-from colorization.train import load_checkpoint
 
 PICKS = ("random", "worst", "best")
 CONFIDENCE = 0.95
@@ -91,7 +91,7 @@ def compare(
     split = read_split(split_dir)
     if not split.heldout:
         raise ValueError(f"{split_dir}: the split has no held-out images to compare on")
-    checkpoints = {name: checkpoint_of(run) for name, run in runs.items()}
+    checkpoints = {name: run_checkpoint(run) for name, run in runs.items()}
     # Scores on images a run trained on would flatter it.
     configs = {name: load_checkpoint(path).get("config", {}) for name, path in checkpoints.items()}
     check_trained_apart(split_dir, configs)
@@ -126,14 +126,6 @@ def compare(
     figure.savefig(gallery_png, dpi=150)
     figure.savefig(gallery_pdf)
     return Comparison(metrics, per_image, recipes, chosen, caption, figure, files)
-
-
-def checkpoint_of(run):
-    run = Path(run)
-    checkpoint = run if run.is_file() else run / "last.pt"
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"{run}: no checkpoint (expected a run folder holding last.pt, or a .pt file)")
-    return checkpoint.resolve()
 
 
 def recipe_table(checkpoints, outputs) -> pd.DataFrame:

@@ -1,14 +1,8 @@
 """Training loop: `train(TrainConfig(...))` or `python -m colorization train ...`.
 
-Run folder:
-- last.pt: written after every epoch and when --max-steps stops a run; best.pt: the checkpoint with the
-  lowest held-out loss so far. Both hold model_name, model_module (the module that registered the model,
-  imported again when the checkpoint is loaded), model_kwargs, model_state, optimizer_state, epoch (the
-  epoch in progress, 0-based), batch_in_epoch (its batches already done), step (optimizer steps in all),
-  best_loss, rng (torch, cuda, numpy and python states) and config (TrainConfig.to_dict()). They are written
-  to a temporary file and renamed, so a crash never leaves a half-written checkpoint.
-- log.csv: a row per epoch (and one when --max-steps stops mid-epoch) with epoch, step, train_loss (mean over
-  the steps since the previous row), heldout_loss, lr, images_per_s, seconds.
+Run folder: last.pt and best.pt (colorization.checkpoint says what they hold), and log.csv, a row per epoch
+(and one when --max-steps stops mid-epoch) with epoch, step, train_loss (mean over the steps since the
+previous row), heldout_loss, lr, images_per_s, seconds, skipped_images. Several processes: colorization.distributed.
 
 Exact resume: the shuffling of epoch e is drawn from seed + e, and the augmentation of an image from
 (seed, epoch, its index), never from a running random state, so a resumed run sees the very batches the
@@ -36,12 +30,10 @@ its share of every epoch (DistributedSampler), gradients are averaged by DDP, an
 one process of N x B images exactly only for models without batch norm (tests/colorization/test_distributed.py).
 """
 
-import contextlib
 import csv
 import itertools
 import math
 import os
-import random
 import signal
 import threading
 import time
@@ -55,14 +47,22 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from colorization import distributed
+from colorization.checkpoint import (
+    BEST_NAME,
+    LAST_NAME,
+    checkpoint_state,
+    load_checkpoint,
+    restore_rng_states,
+    save_atomically,
+)
 from colorization.config import ConfigError, TrainConfig
 from colorization.data import ColorizationDataset, collate_skip_none, has_images
-from colorization.devices import resolve_device
 from colorization.losses import loss_from_config
-from colorization.models import create_model, import_model_module, model_module
+from colorization.models import create_model, import_model_module
 from colorization.split import read_split
 
-LAST_NAME, BEST_NAME, LOG_NAME = "last.pt", "best.pt", "log.csv"
+LOG_NAME = "log.csv"
 LOG_COLUMNS = ("epoch", "step", "train_loss", "heldout_loss", "lr", "images_per_s", "seconds", "skipped_images")
 # RMSprop's moving-average decay: TensorFlow's default (the paper trained with TensorFlow); torch's is 0.99.
 RMSPROP_ALPHA = 0.9
@@ -85,7 +85,7 @@ class TrainingStopped(KeyboardInterrupt):
 
 
 def train(config: TrainConfig) -> TrainResult:
-    rank, world, device = _setup_distributed(config.device)
+    rank, world, device = distributed.setup(config.device)
     is_main = rank == 0
     last_path = config.out / LAST_NAME
     if not config.resume and last_path.exists():
@@ -99,7 +99,7 @@ def train(config: TrainConfig) -> TrainResult:
         model.load_state_dict(ckpt["model_state"])
         optimizer.load_state_dict(ckpt["optimizer_state"])
         epoch, batch_in_epoch, step, best_loss = (ckpt[key] for key in ("epoch", "batch_in_epoch", "step", "best_loss"))
-        _set_rng_states(ckpt["rng"])
+        restore_rng_states(ckpt["rng"])
     if config.cache_features:
         if not hasattr(model, "cache_embeddings"):
             raise ConfigError(f"--cache-features: the {config.model} model has no frozen features to cache")
@@ -133,7 +133,7 @@ def train(config: TrainConfig) -> TrainResult:
             for batch in train_loader:
                 batch_in_epoch += 1
                 skipped += int(batch["skipped"])
-                if not _every_process_has_a_batch(batch, device, world):
+                if not distributed.every_process_has_a_batch(batch, device, world):
                     continue
                 loss = train_step(trained, loss_fn, optimizer, batch, device, config.micro_batch_size)
                 step += 1
@@ -146,12 +146,12 @@ def train(config: TrainConfig) -> TrainResult:
                 if _done(step, config) or ctrl_c.requested:
                     break
             seconds = time.perf_counter() - started
-            train_loss = _global_mean(loss_sum, images, device, world)
+            train_loss = distributed.global_mean(loss_sum, images, device, world)
             # Whoever pressed Ctrl-C is waiting: this row's held-out loss is left out (NaN).
             heldout_loss = math.nan
             if not ctrl_c.requested:
                 heldout_loss = evaluate_loss(model, loss_fn, heldout_loader, device, world)
-            (skipped,) = _global_sums([skipped], device, world)
+            (skipped,) = distributed.global_sums([skipped], device, world)
             if skipped and is_main:
                 progress.write(f"epoch {epoch + 1}: skipped {skipped} unreadable or grayscale training images "
                                "(see warnings)")
@@ -161,10 +161,10 @@ def train(config: TrainConfig) -> TrainResult:
             is_best = heldout_loss < best_loss  # never true for NaN: without held-out images there is no best.pt
             best_loss = heldout_loss if is_best else best_loss
             if is_main:
-                state = _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss)
-                _save_atomically(state, last_path)
+                state = checkpoint_state(config, model, optimizer, epoch, batch_in_epoch, step, best_loss)
+                save_atomically(state, last_path)
                 if is_best:
-                    _save_atomically(state, config.out / BEST_NAME)
+                    save_atomically(state, config.out / BEST_NAME)
                 _append_log(config.out / LOG_NAME, row)
         finished = epoch == len(lrs) or _done(step, config)
         if finished:
@@ -242,17 +242,14 @@ def train_step(model, loss_fn, optimizer, batch, device, micro_batch_size=None) 
     for start in starts:
         chunk = {key: value[start : start + chunk_size] if value.dim() else value for key, value in batch.items()}
         # DDP averages gradients across processes at each backward; once per step is enough.
-        with _no_sync_unless(model, start == starts[-1]):
+        with distributed.no_sync_unless(model, start == starts[-1]):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = loss_fn(model(chunk["L"]), chunk, _unwrap(model).output_space) * (len(chunk["L"]) / size)
+                output = model(chunk["L"])
+                loss = loss_fn(output, chunk, distributed.unwrap(model).output_space) * (len(chunk["L"]) / size)
             loss.backward()
         total += loss.detach()
     optimizer.step()
     return total.item()  # once per step: each .item() waits for the GPU
-
-
-def _no_sync_unless(model, sync: bool):
-    return model.no_sync() if isinstance(model, DistributedDataParallel) and not sync else contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -268,7 +265,7 @@ def evaluate_loss(model, loss_fn, loader, device, world=1) -> float:
             total += loss_fn(model(batch["L"]), batch, model.output_space).item() * len(batch["L"])
         count += len(batch["L"])
     model.train()
-    return _global_mean(total, count, device, world)
+    return distributed.global_mean(total, count, device, world)
 
 
 def config_for_resume(out, **overrides) -> TrainConfig:
@@ -297,13 +294,6 @@ def config_for_resume(out, **overrides) -> TrainConfig:
     stored.pop("max_steps")
     model_opts = {**stored["model_opts"], **overrides.get("model_opts", {})}
     return TrainConfig(**{**stored, **overrides, "model_opts": model_opts, "out": out, "resume": True})
-
-
-def load_checkpoint(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 class EpochSeededDataset(Dataset):
@@ -363,22 +353,6 @@ def _ignore_ctrl_c(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _setup_distributed(device_spec: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device); under torchrun (WORLD_SIZE > 1) joins the process group, one GPU each."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world == 1:
-        return 0, 1, resolve_device(device_spec)
-    local_rank = int(os.environ["LOCAL_RANK"])
-    if resolve_device(device_spec).type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl", device_id=device)
-    else:
-        device = torch.device("cpu")
-        dist.init_process_group("gloo")
-    return dist.get_rank(), world, device
-
-
 def build_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
     # Frozen parts (Koalarization's Inception-ResNet-v2) are left out.
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -392,29 +366,6 @@ def build_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
         raise ConfigError(f"--optimizer-opt {config.optimizer_options} for {optimizer.__name__}: {error}") from None
 
 
-def _checkpoint(config, model, optimizer, epoch, batch_in_epoch, step, best_loss) -> dict:
-    return {
-        "model_name": config.model,
-        "model_module": model_module(config.model),
-        # A model whose options name a file it started from (eccv16's weights) says how to rebuild it without.
-        "model_kwargs": model.checkpoint_kwargs() if hasattr(model, "checkpoint_kwargs") else config.model_opts,
-        "model_state": model.state_dict(),
-        "optimizer_state": optimizer.state_dict(),
-        "epoch": epoch,
-        "batch_in_epoch": batch_in_epoch,
-        "step": step,
-        "best_loss": best_loss,
-        "rng": _rng_states(),
-        "config": config.to_dict(),
-    }
-
-
-def _save_atomically(state: dict, path: Path) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
-
-
 def _append_log(path: Path, row) -> None:
     new = not path.exists()
     with path.open("a", newline="") as file:
@@ -424,54 +375,8 @@ def _append_log(path: Path, row) -> None:
         writer.writerow(row)
 
 
-def _rng_states() -> dict:
-    # numpy's key array is stored as a list so that the checkpoint loads with weights_only=True.
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": numpy_state,
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    numpy_state = dict(states["numpy"], state=dict(states["numpy"]["state"]))
-    numpy_state["state"]["key"] = np.array(numpy_state["state"]["key"], dtype=np.uint32)
-    np.random.set_state(numpy_state)
-    random.setstate(states["python"])
-
-
 def _done(step: int, config: TrainConfig) -> bool:
     return config.max_steps is not None and step >= config.max_steps
-
-
-def _every_process_has_a_batch(batch, device, world: int) -> bool:
-    """False when this or any other process got a batch without images (every one unreadable). All processes
-    then skip the step together: a DDP backward that one process leaves out would hang the others."""
-    if world == 1:
-        return has_images(batch)
-    has_batch = torch.tensor(float(has_images(batch)), device=device)
-    dist.all_reduce(has_batch, op=dist.ReduceOp.MIN)
-    return bool(has_batch.item())
-
-
-def _global_sums(values: list, device, world: int) -> list:
-    """Each value summed over all processes."""
-    if world == 1:
-        return values
-    sums = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(sums)
-    return [type(value)(total) for value, total in zip(values, sums.tolist())]
-
-
-def _global_mean(total: float, count: int, device, world: int) -> float:
-    total, count = _global_sums([total, count], device, world)
-    return total / count if count else math.nan
 
 
 def _to_device(batch: dict, device) -> dict:
@@ -483,5 +388,3 @@ def _to_device(batch: dict, device) -> dict:
     }
 
 
-def _unwrap(model):
-    return model.module if isinstance(model, DistributedDataParallel) else model

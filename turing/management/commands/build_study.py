@@ -30,16 +30,6 @@ CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
 OUTPUTS_CROP_SIZE = 256
 
 
-def checkpoint_path(run: Path, checkpoint: str) -> Path:
-    """The checkpoint file of a run folder (or the file itself); FileNotFoundError naming what is missing."""
-    if not run.exists():
-        raise FileNotFoundError(f"{run}: no such run folder or checkpoint file")
-    path = run / CHECKPOINTS[checkpoint] if run.is_dir() else run
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint (run folder or .pt file expected)")
-    return path
-
-
 def outputs_of(folder: Path, scenes: list[Path]) -> list[Path]:
     """Another tool's colorization of each scene, in order; FileNotFoundError naming the missing ones."""
     from colorization.images import first_few, prediction_of
@@ -133,14 +123,16 @@ class Command(BaseCommand):
         fields = study_fields(options)
         seed = fields["seed"]
 
-        # colorization.split needs no torch: the paths are checked before the slow imports below.
+        # The paths are checked before the slow loading below.
+        from colorization.checkpoint import run_checkpoint
         from colorization.split import check_trained_apart, read_split
 
         # In the order a user fixes them: paths (the split, each run), then counts, then the slow loading, so
         # that a typo in a --run path is not reported as a count that does not fit.
         try:
             split = read_split(split_dir)
-            checkpoints = {name: checkpoint_path(run, options["checkpoint"]) for name, run in runs.items()}
+            checkpoint_name = CHECKPOINTS[options["checkpoint"]]
+            checkpoints = {name: run_checkpoint(run, checkpoint_name) for name, run in runs.items()}
             if options["n_scenes"] < 1:
                 raise ValueError(f"--n-scenes must be at least 1, got {options['n_scenes']}")
             scenes = draw_scenes(split.heldout, options["n_scenes"], seed)

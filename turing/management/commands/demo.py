@@ -118,7 +118,8 @@ class Command(BaseCommand):
 
     def train(self, name, split_dir, run_dir, options):
         from colorization.config import TrainConfig
-        from colorization.train import LAST_NAME, config_for_resume, train
+        from colorization.checkpoint import LAST_NAME
+        from colorization.train import config_for_resume, train
         from colorization.weights import WeightsUnavailable
 
         self.step(f"2/4 Training {name} ({options['steps']} steps)")
