@@ -73,7 +73,7 @@ def test_compare_command(compare_split, trained_runs, tmp_path, capsys):
     assert list(pd.read_csv(out / "metrics.csv")["model"]) == MODELS
     assert (out / "gallery.png").is_file() and (out / "gallery.pdf").is_file()
     assert main(["compare", "--split", str(compare_split), "--run", f"x={tmp_path}", "--out", str(out)]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "last.pt: no such checkpoint" in capsys.readouterr().err
 
 
 def test_another_tools_outputs_join_the_comparison_and_the_recipes_are_shown(compare_split, trained_runs, tmp_path):
