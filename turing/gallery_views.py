@@ -4,8 +4,8 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
 from turing import gallery
+from turing.decorators import staff_required
 from turing.models import REAL, Stimulus, Study
-from turing.staff_views import staff_required
 
 
 def _sort(request, study):

@@ -3,8 +3,8 @@
 from django.shortcuts import render
 
 from turing import power
+from turing.decorators import staff_required
 from turing.forms import PlanForm
-from turing.staff_views import staff_required
 
 # With at most PLAN_PAGE_MAX_SIMULATIONS studies per point this keeps a request to seconds; a study that needs
 # more people is planned with the command, which searches up to power.MAX_PARTICIPANTS.

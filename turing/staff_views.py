@@ -5,39 +5,23 @@ Every view is wrapped in ``staff_required``: anonymous visitors are sent to the 
 users without staff status get 403 (Django's staff_member_required would send them to the login again).
 """
 
-from functools import wraps
-
 import segno
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from turing import reporting
 from turing.charts import fooling_rate_chart
+from turing.decorators import staff_required
 from turing.forms import StudyStatusForm, StudyTargetForm
 from turing.models import Stimulus, Study
 from turing.network import LOOPBACK_WARNING, phone_url
 
 DASHBOARD_REFRESH_SECONDS = 5
-
-
-def staff_required(view):
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not request.user.is_staff:
-            raise PermissionDenied("Staff only.")
-        return view(request, *args, **kwargs)
-
-    return never_cache(wrapped)
 
 
 def progress(study, counts):

@@ -5,7 +5,6 @@ improves the same URLs: it votes with fetch() (asking for JSON) and swaps in the
 while the participant looked at the current one.
 """
 
-import functools
 import time
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from turing.assignment import StudyFull, enroll_participant, existing_participant, is_full, trial_counts
+from turing.decorators import closed, participant_key, participant_view
 from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, label_problem, normalize_label
 from turing.models import Participant, Study, Trial, new_token
 from turing.throttle import join_allowed
@@ -29,7 +29,6 @@ from turing.throttle import join_allowed
 # Salt of the signed [trial id, time.time()] a trial page's form carries, so that a vote sent without
 # JavaScript still gets a (server-side) response time without a session write on every page.
 SHOWN_SALT = "turing.shown"
-PARTICIPANT_KEY_PREFIX = "turing.participant."
 # Set only by simulate_participants (server-side, in the bot's own session): its participants are bots.
 BOT_SESSION_KEY = "turing.bot"
 # A kiosk's thank-you page returns to a fresh join page by itself after this long.
@@ -39,11 +38,6 @@ KIOSK_IDLE_SECONDS = 120
 # An image whose exposure limit ran out is refused after this much more: enough for a slow network to fetch
 # the image of a page that has just been shown, not enough to look again.
 EXPOSURE_IMAGE_GRACE = timedelta(seconds=2)
-
-
-def participant_key(study_id):
-    # One entry per study, so one browser can take part in several studies.
-    return f"{PARTICIPANT_KEY_PREFIX}{study_id}"
 
 
 def kiosk_key(study_id):
@@ -63,51 +57,6 @@ def current_participant(request, study):
     if participant:
         participant.study = study
     return participant
-
-
-def held_participant(request, slug):
-    """The participant (its study with it) this browser holds in study <slug>, in one query; None if none.
-
-    The session names participants by study id and the URL names the study by slug, so the participants
-    the browser holds in any study are looked up together with the slug.
-    """
-    held = [value for key, value in request.session.items() if key.startswith(PARTICIPANT_KEY_PREFIX)]
-    if not held:
-        return None
-    participant = Participant.objects.select_related("study").filter(pk__in=held, study__slug=slug).first()
-    if participant is None or request.session.get(participant_key(participant.study_id)) != participant.pk:
-        return None
-    return participant
-
-
-def closed(request, study, reason=None):
-    """The page for a study nobody can join or vote in now: closed, not started, or full.
-
-    A vote in such a study is refused (403); visiting its pages is not an error.
-    """
-    status = 403 if request.method == "POST" else 200
-    return render(request, "turing/closed.html", {"study": study, "reason": reason}, status=status)
-
-
-def participant_view(view=None, *, require_open=True):
-    """Call view(request, participant, ...) for the participant this browser enrolled in study <slug>.
-
-    A browser that has not joined is sent to the join page.
-    """
-    if view is None:
-        return functools.partial(participant_view, require_open=require_open)
-
-    @functools.wraps(view)
-    def wrapper(request, slug, *args, **kwargs):
-        participant = held_participant(request, slug)
-        study = participant.study if participant else get_object_or_404(Study, slug=slug)
-        if require_open and study.status != Study.Status.OPEN:
-            return closed(request, study)
-        if participant is None:
-            return redirect("turing:join", slug)
-        return view(request, participant, *args, **kwargs)
-
-    return wrapper
 
 
 def ratio_sentence(real_fraction):

@@ -8,14 +8,14 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.turing.participant_steps import current_trial, join, join_form, right_answer
-from turing import views
+from turing import decorators, views
 
 pytestmark = pytest.mark.django_db
 
 
-def fail_once(monkeypatch, name):
-    """Make turing.views.<name> raise OperationalError on its next call only."""
-    real = getattr(views, name)
+def fail_once(monkeypatch, module, name):
+    """Make <module>.<name> raise OperationalError on its next call only."""
+    real = getattr(module, name)
     calls = []
 
     def flaky(*args, **kwargs):
@@ -24,12 +24,12 @@ def fail_once(monkeypatch, name):
             raise OperationalError("server closed the connection unexpectedly")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(views, name, flaky)
+    monkeypatch.setattr(module, name, flaky)
 
 
 def test_a_page_during_an_outage_is_a_503_that_reloads_itself(client, small_study, monkeypatch):
     join(client, small_study)
-    fail_once(monkeypatch, "held_participant")
+    fail_once(monkeypatch, decorators, "held_participant")
     page = client.get(reverse("turing:trial", args=[small_study.slug]))
     assert page.status_code == 503 and page["Retry-After"] == "3"
     body = page.content.decode()
