@@ -368,10 +368,20 @@ def parse_key_value(text: str) -> tuple[str, object]:
         return key, value
 
 
+def parse_named(text: str) -> tuple[str, str]:
+    """"NAME=VALUE" -> (NAME, VALUE), both stripped; ValueError when either is missing. Shared with the Django
+    commands (turing.management.study_options), which take the same --run NAME=RUN_DIR pairs."""
+    name, sep, value = str(text).partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
 def _named_path(text: str, what: str) -> tuple[str, Path]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME={what}, got {text!r}")
+    try:
+        name, path = parse_named(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME={what}, got {text!r}") from None
     return name, Path(path)
 
 

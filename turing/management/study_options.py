@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
+from colorization.cli import parse_named
 from turing.assignment import pool_scenes, trial_counts
 from turing.models import Pool, Study
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
@@ -89,11 +90,12 @@ def named_paths(values, *, option, metavar, example, convert=Path, required=True
     """
     pairs = []
     for value in values:
-        name, sep, text = str(value).partition("=")
-        if not sep or not name.strip() or not text.strip():
-            raise CommandError(f"{option}: expected {metavar} (e.g. {example}), got {value!r}")
         try:
-            pairs.append((name.strip(), convert(text.strip())))
+            name, text = parse_named(value)
+        except ValueError:
+            raise CommandError(f"{option}: expected {metavar} (e.g. {example}), got {value!r}") from None
+        try:
+            pairs.append((name, convert(text)))
         except ValueError as error:
             raise CommandError(f"{option} {value}: {error}") from None
     if not pairs and required:
