@@ -65,6 +65,25 @@ def find_images(directory) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
+class DuplicateStemError(ValueError):
+    """Two files share a stem, which names a scene, an output file and a stimulus."""
+
+    def __init__(self, first, second, stem: str):
+        super().__init__(f"{first} and {second} share the stem {stem!r}")
+        self.first, self.second, self.stem = first, second, stem
+
+
+def by_stem(paths) -> dict:
+    """{stem: path} in the order given; DuplicateStemError naming both files when two share a stem."""
+    found: dict = {}
+    for path in paths:
+        stem = Path(path).stem
+        if stem in found:
+            raise DuplicateStemError(found[stem], path, stem)
+        found[stem] = path
+    return found
+
+
 def prediction_of(folder, stem: str) -> Path | None:
     """The image in folder named after a ground truth's stem: <stem>.png (what `colorize` writes), else
     <stem> with any other image extension (another tool's outputs: DDColor keeps the input's .jpg); None if

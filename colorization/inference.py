@@ -31,7 +31,7 @@ from torchvision.transforms.functional import to_tensor
 from tqdm import tqdm
 
 from colorization.devices import resolve_device
-from colorization.images import load_image
+from colorization.images import DuplicateStemError, by_stem, load_image
 from colorization.lab import lab_norm_to_rgb, rgb_to_lab_norm
 from colorization.models import create_model, import_model_module
 
@@ -262,11 +262,10 @@ def _write_colorized(out: Path, L_full: torch.Tensor, ab_small: torch.Tensor, sa
 
 
 def _output_paths(paths: list[Path], out_dir: Path) -> list[Path]:
-    seen = {}
-    for path in paths:
-        if path.stem in seen:
-            raise ValueError(f"{seen[path.stem]} and {path} share the stem {path.stem!r}: outputs would collide")
-        seen[path.stem] = path
+    try:
+        by_stem(paths)
+    except DuplicateStemError as error:
+        raise ValueError(f"{error}: outputs would collide") from None
     return [out_dir / f"{path.stem}.png" for path in paths]
 
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from colorization.images import IMAGE_EXTENSIONS, find_images, first_few
+from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, find_images, first_few
 
 SPLIT_FILE = "split.json"
 DEFAULT_HOLDOUT_FRAC = 0.1
@@ -96,15 +96,10 @@ def _from_manifest(manifest: dict) -> Split:
 
 
 def _check_unique_stems(root: Path, relative: list[str]) -> None:
-    first_by_stem = {}
-    for path in relative:
-        stem = Path(path).stem
-        if stem in first_by_stem:
-            raise ValueError(
-                f"{root}: {first_by_stem[stem]} and {path} share the stem {stem!r}; stems name scenes and "
-                f"output files, so rename one of them"
-            )
-        first_by_stem[stem] = path
+    try:
+        by_stem(relative)
+    except DuplicateStemError as error:
+        raise ValueError(f"{root}: {error}; stems name scenes and output files, so rename one of them") from None
 
 
 def _groups(root: Path, relative: list[str], group_by) -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ from django.core.files.base import ContentFile
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
-from colorization.images import IMAGE_EXTENSIONS, first_few, is_image_file
+from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
 from PIL import Image
 
 from turing.audit import audit_study, luminance_problems
@@ -235,14 +235,12 @@ def _images_by_stem(folder: Path, images: list[Path], others: list[Path]) -> dic
         if others:
             raise StudyImportError(f"{folder}: no images found, only files that are not images: {first_few(others)}")
         raise StudyImportError(f"{folder}: empty folder, no images found")
-    by_stem = {}
-    for path in images:
-        if path.stem in by_stem:
-            raise StudyImportError(
-                f"{path}: duplicate stem {path.stem!r} in {folder} (also {by_stem[path.stem].name})"
-            )
-        by_stem[path.stem] = path
-    return by_stem
+    try:
+        return by_stem(images)
+    except DuplicateStemError as error:
+        raise StudyImportError(
+            f"{error.second}: duplicate stem {error.stem!r} in {folder} (also {Path(error.first).name})"
+        ) from None
 
 
 def _describe(error: ValidationError) -> str:
