@@ -100,7 +100,7 @@ from colorization.losses import register_loss
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
 from colorization.split import read_split
-from colorization.weights import RANDOM_INIT, read_state_dict
+from colorization.backbones import RANDOM_INIT, read_state_dict
 
 if __name__ == "__main__":
     # `python -m baselines.eccv16` runs this file as __main__: run the importable module's main() instead, so

@@ -60,7 +60,7 @@ from torch import nn
 from colorization.config import Recipe
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
-from colorization.weights import load_backbone
+from colorization.backbones import load_backbone
 
 IRV2 = "inception_resnet_v2"
 TOTAL_STRIDE = 8

@@ -413,7 +413,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _is_input_error(error: Exception) -> bool:
-    from colorization.weights import WeightsUnavailable
+    from colorization.backbones import WeightsUnavailable
 
     return isinstance(
         error, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, WeightsUnavailable)

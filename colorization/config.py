@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 OPTIMIZERS = ("rmsprop", "adam")
-# Backbone weight options that name no file (colorization.weights.IMAGENET and RANDOM_INIT).
+# Backbone weight options that name no file (colorization.backbones.IMAGENET and RANDOM_INIT).
 WEIGHT_KEYWORDS = ("imagenet", "none")
 
 

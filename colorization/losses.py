@@ -26,7 +26,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from colorization import weights as backbones
+from colorization import backbones
 from colorization.lab import compose_rgb
 
 # Indices of the ReLU outputs in torchvision's vgg16().features.
@@ -74,18 +74,18 @@ class MSELoss(nn.Module):
 class PerceptualLoss(nn.Module):
     """sum_j lambda_j * ||phi_j(I) - phi_j(I')||^2 / (C_j H_j W_j), averaged over the batch, + pixel term.
 
-    phi_j: frozen VGG16 ReLU outputs named in `layers` (keys of VGG16_LAYERS); `weights` are the lambda_j
-    (default 1 each); vgg_weights: "imagenet" | PATH | "none" (see colorization.weights); pixel_weight
+    phi_j: frozen VGG16 ReLU outputs named in `layers` (keys of VGG16_LAYERS); `layer_weights` are the lambda_j
+    (default 1 each); vgg_weights: "imagenet" | PATH | "none" (see colorization.backbones); pixel_weight
     adds pixel_weight * pixel_mse.
     """
 
-    def __init__(self, layers=("relu2_2", "relu3_3"), weights=None, vgg_weights="imagenet", pixel_weight=0.0):
+    def __init__(self, layers=("relu2_2", "relu3_3"), layer_weights=None, vgg_weights="imagenet", pixel_weight=0.0):
         super().__init__()
         layers = tuple(layers)
         unknown = [layer for layer in layers if layer not in VGG16_LAYERS]
         if not layers or unknown:
             raise ValueError(f"unknown VGG16 layers {unknown or '(none given)'}; choose from {list(VGG16_LAYERS)}")
-        lambdas = [1.0] * len(layers) if weights is None else [float(weight) for weight in weights]
+        lambdas = [1.0] * len(layers) if layer_weights is None else [float(weight) for weight in layer_weights]
         if len(lambdas) != len(layers):
             raise ValueError(f"{len(lambdas)} layer weights given for {len(layers)} layers {layers}")
         self.layers = layers
@@ -101,7 +101,7 @@ class PerceptualLoss(nn.Module):
     def from_config(cls, config) -> "PerceptualLoss":
         return cls(
             layers=config.vgg_layers,
-            weights=config.vgg_layer_weights,
+            layer_weights=config.vgg_layer_weights,
             vgg_weights=config.vgg_weights,
             pixel_weight=config.pixel_weight,
         )

@@ -71,7 +71,7 @@ RMSPROP_ALPHA = 0.9
 @dataclass
 class TrainResult:
     step: int  # optimizer steps in all, including those before a resume
-    epoch: int  # the next epoch to run (== total epochs once training is complete)
+    next_epoch: int  # the epoch to run next (== total epochs once training is complete)
     losses: list[float]  # training loss of every step this call ran (under torchrun: this process's images)
     best_loss: float  # lowest held-out loss seen (inf without held-out images)
 
@@ -104,9 +104,9 @@ def train(config: TrainConfig) -> TrainResult:
         if not hasattr(model, "cache_embeddings"):
             raise ConfigError(f"--cache-features: the {config.model} model has no frozen features to cache")
         model.cache_embeddings()
-    trained = model
+    model_or_ddp = model  # what a step runs; the plain model is what checkpoints and evaluation use
     if world > 1:
-        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model_or_ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if is_main:
         config.out.mkdir(parents=True, exist_ok=True)
 
@@ -135,7 +135,7 @@ def train(config: TrainConfig) -> TrainResult:
                 skipped += int(batch["skipped"])
                 if not distributed.every_process_has_a_batch(batch, device, world):
                     continue
-                loss = train_step(trained, loss_fn, optimizer, batch, device, config.micro_batch_size)
+                loss = train_step(model_or_ddp, loss_fn, optimizer, batch, device, config.micro_batch_size)
                 step += 1
                 losses.append(loss)
                 loss_sum += loss * len(batch["L"])
@@ -174,7 +174,7 @@ def train(config: TrainConfig) -> TrainResult:
         dist.destroy_process_group()
     if not finished:
         raise TrainingStopped(step, last_path)
-    return TrainResult(step=step, epoch=epoch, losses=losses, best_loss=best_loss)
+    return TrainResult(step=step, next_epoch=epoch, losses=losses, best_loss=best_loss)
 
 
 class StopOnCtrlC:

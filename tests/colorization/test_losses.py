@@ -4,10 +4,10 @@ import pytest
 import torch
 import torchvision
 
-from colorization import weights
+from colorization import backbones
 from colorization.lab import rgb_to_lab_norm
 from colorization.losses import PerceptualLoss, build_loss
-from colorization.weights import WeightsUnavailable
+from colorization.backbones import WeightsUnavailable
 
 
 def make_batch(rgb: torch.Tensor) -> dict:
@@ -37,7 +37,7 @@ def test_perceptual_loss_sums_weighted_layer_terms():
     gray = torch.zeros_like(batch["ab"])
     relu1 = build_loss("perceptual", layers=("relu1_2",), vgg_weights="none")(gray, batch, "ab")
     relu2 = build_loss("perceptual", layers=("relu2_2",), vgg_weights="none")(gray, batch, "ab")
-    both = build_loss("perceptual", layers=("relu1_2", "relu2_2"), weights=(2.0, 0.5), vgg_weights="none")
+    both = build_loss("perceptual", layers=("relu1_2", "relu2_2"), layer_weights=(2.0, 0.5), vgg_weights="none")
     assert both(gray, batch, "ab").item() == pytest.approx(2.0 * relu1.item() + 0.5 * relu2.item(), rel=1e-5)
     with_pixels = build_loss("perceptual", layers=("relu1_2",), vgg_weights="none", pixel_weight=3.0)
     pixel_term = 3.0 * batch["ab"].square().mean().item()
@@ -66,7 +66,7 @@ def test_bad_loss_options_rejected():
     with pytest.raises(ValueError, match="unknown VGG16 layers"):
         PerceptualLoss(layers=("relu9_9",), vgg_weights="none")
     with pytest.raises(ValueError, match="2 layer weights given for 1 layers"):
-        PerceptualLoss(layers=("relu1_2",), weights=(1, 2), vgg_weights="none")
+        PerceptualLoss(layers=("relu1_2",), layer_weights=(1, 2), vgg_weights="none")
 
 
 def test_vgg_weights_path_loads_a_saved_full_state_dict(tmp_path):
@@ -110,7 +110,7 @@ def test_offline_imagenet_weights_raise_weights_unavailable_naming_both_options(
     def offline():
         raise URLError("[Errno -2] Name or service not known")
 
-    monkeypatch.setattr(weights, "imagenet_vgg16", offline)
+    monkeypatch.setattr(backbones, "imagenet_vgg16", offline)
     with pytest.raises(WeightsUnavailable) as raised:
         PerceptualLoss(vgg_weights="imagenet")
     message = str(raised.value)

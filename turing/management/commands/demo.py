@@ -120,7 +120,7 @@ class Command(BaseCommand):
         from colorization.config import TrainConfig
         from colorization.checkpoint import LAST_NAME
         from colorization.train import config_for_resume, train
-        from colorization.weights import WeightsUnavailable
+        from colorization.backbones import WeightsUnavailable
 
         self.step(f"2/4 Training {name} ({options['steps']} steps)")
         done = run_dir / "done"
