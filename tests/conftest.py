@@ -1,3 +1,9 @@
+"""Fixtures shared by every test: its own media folder, an empty cache, and one torch thread.
+
+The Django-side fixtures (studies, staff client, the vote study) are in tests/turing/conftest.py; the colour
+photos, splits and tiny runs in tests/colorization/conftest.py and tests/baselines/conftest.py.
+"""
+
 import pytest
 
 
@@ -13,3 +19,16 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # The test machine's two cores are shared with other test runs; one torch thread per test process is faster
+    # than oversubscription. Session scope, so that it also holds while session-, package- and module-scoped
+    # fixtures train their tiny runs (tests/colorization, tests/baselines, tests/turing/test_build_study.py).
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

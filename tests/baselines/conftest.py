@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from colorization.config import TrainConfig
+from colorization.models import create_model
 from colorization.split import make_split
 from colorization.train import train
 from tests.colorization.conftest import write_color_images
@@ -19,13 +19,9 @@ TINY_BACKBONE = "test_resnet"
 TINY = {"irv2_weights": "none", "width": 0.125, "irv2_model": TINY_BACKBONE}
 
 
-@pytest.fixture(autouse=True, scope="package")
-def _one_torch_thread():
-    # Two cores shared with other test runs: one thread per process is faster than oversubscription.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def tiny_koalarization(**overrides):
+    """A Koalarization model with the TINY options, any of them overridden."""
+    return create_model("koalarization", **{**TINY, **overrides})
 
 
 def write_duotone_images(folder, count, *, size=(48, 40)):
@@ -44,7 +40,9 @@ def write_duotone_images(folder, count, *, size=(48, 40)):
         Image.fromarray(rgb.round().astype(np.uint8)).save(folder / f"duo{index:02d}.png")
 
 
-def tiny_run(split_dir, out, model, model_opts, **options):
+def train_tiny(split_dir, out, model, model_opts, **options):
+    """Train a tiny run of `model` on split_dir into out (Adam, batches of 4, 32-pixel crops, random VGG; 1 epoch
+    at lr 1e-3 unless options say otherwise) and return train()'s result."""
     config = TrainConfig(
         model=model,
         split=split_dir,
@@ -74,6 +72,6 @@ def compare_split(tmp_path_factory):
 def trained_runs(compare_split, tmp_path_factory):
     """Two freshly trained tiny runs on compare_split: the paper's network and Koalarization."""
     root = tmp_path_factory.mktemp("runs")
-    tiny_run(compare_split, root / "perceptual", "perceptual", {"width": 0.125}, max_steps=2)
-    tiny_run(compare_split, root / "koalarization", "koalarization", TINY, max_steps=2)
+    train_tiny(compare_split, root / "perceptual", "perceptual", {"width": 0.125}, max_steps=2)
+    train_tiny(compare_split, root / "koalarization", "koalarization", TINY, max_steps=2)
     return {"perceptual": root / "perceptual", "koalarization": root / "koalarization"}

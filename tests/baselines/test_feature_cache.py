@@ -13,11 +13,7 @@ from colorization.config import ConfigError, TrainConfig
 from colorization.models import create_model
 from colorization.split import make_split
 from colorization.train import LAST_NAME, load_checkpoint, train
-from tests.baselines.conftest import TINY, write_duotone_images
-
-
-def tiny_model(**overrides):
-    return create_model("koalarization", **{**TINY, **overrides})
+from tests.baselines.conftest import TINY, tiny_koalarization, write_duotone_images
 
 
 def count_backbone_images(model):
@@ -33,7 +29,7 @@ def distinct(images):
 
 
 def test_an_embedding_is_reused_only_for_identical_pixels():
-    model = tiny_model().eval()
+    model = tiny_koalarization().eval()
     model.cache_embeddings()
     embedded, _ = count_backbone_images(model)
     L = torch.rand(4, 1, 32, 32)
@@ -126,13 +122,13 @@ def test_cache_features_needs_a_model_with_frozen_features(tmp_path):
 
 
 def test_backbone_size_sets_the_square_the_backbone_sees_and_is_kept_in_checkpoints(tmp_path):
-    model = tiny_model(backbone_size=64).eval()
+    model = tiny_koalarization(backbone_size=64).eval()
     seen = []
     model.embedder.backbone.register_forward_hook(lambda module, args, output: seen.append(args[0].shape))
     with torch.no_grad():
         assert model(torch.rand(2, 1, 40, 56)).shape == (2, 2, 40, 56)
     assert seen == [(2, 3, 64, 64)]
-    assert tiny_model().embedder.input_size == (160, 160)  # test_resnet's native input
+    assert tiny_koalarization().embedder.input_size == (160, 160)  # test_resnet's native input
 
     write_duotone_images(tmp_path / "images", 4)
     make_split(tmp_path / "images", tmp_path / "split", holdout=1, seed=0)

@@ -8,13 +8,9 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from colorization.cli import main
 from colorization.models import create_model, list_models, recipe
 from colorization.split import make_split, read_split
-from colorization.weights import WeightsUnavailable
-from tests.baselines.conftest import TINY, TINY_BACKBONE, tiny_run, write_duotone_images
+from colorization.backbones import WeightsUnavailable
+from tests.baselines.conftest import TINY, TINY_BACKBONE, tiny_koalarization, train_tiny, write_duotone_images
 from tests.colorization.conftest import write_color_images
-
-
-def tiny_model(**overrides):
-    return create_model("koalarization", **{**TINY, **overrides})
 
 
 def backbone_state(model):
@@ -26,12 +22,12 @@ def test_registered_as_an_ab_model_trained_with_mse():
     published = recipe("koalarization")
     settings = (published.loss, published.optimizer, published.batch_size, published.image_size)
     assert settings == ("mse", "adam", 100, 224)
-    assert tiny_model().output_space == "ab"
+    assert tiny_koalarization().output_space == "ab"
 
 
 @pytest.mark.parametrize("size", [(32, 32), (40, 56), (64, 48), (3, 5)])
 def test_output_is_ab_at_the_input_size(size):
-    model = tiny_model().eval()
+    model = tiny_koalarization().eval()
     with torch.no_grad():
         output = model(torch.rand(2, 1, *size))
     assert output.shape == (2, 2, *size)
@@ -64,7 +60,7 @@ def test_real_inception_resnet_v2_loads_a_state_dict_path_and_sees_the_scaled_gr
 
 
 def test_fusion_uses_the_global_vector():
-    model = tiny_model().eval()
+    model = tiny_koalarization().eval()
     L = torch.rand(2, 1, 40, 48)
     with torch.no_grad():
         original = model(L)
@@ -76,7 +72,7 @@ def test_fusion_uses_the_global_vector():
 
 
 def test_backbone_is_frozen_in_eval_mode_and_left_out_of_checkpoints():
-    model = tiny_model()
+    model = tiny_koalarization()
     model.train()
     assert model.encoder.training
     assert not any(module.training for module in model.embedder.modules())
@@ -96,7 +92,7 @@ def test_backbone_is_frozen_in_eval_mode_and_left_out_of_checkpoints():
     state = model.state_dict()
     assert not [key for key in state if key.startswith("embedder.backbone.")]
     assert "embedder.fingerprint" in state
-    rebuilt = tiny_model()
+    rebuilt = tiny_koalarization()
     rebuilt.load_state_dict(state)  # strict: the rebuilt backbone fills in what the checkpoint leaves out
     L = torch.rand(1, 1, 32, 40)
     with torch.no_grad():
@@ -104,12 +100,12 @@ def test_backbone_is_frozen_in_eval_mode_and_left_out_of_checkpoints():
 
 
 def test_checkpoint_refuses_a_backbone_with_other_weights(tmp_path):
-    state = tiny_model().state_dict()
+    state = tiny_koalarization().state_dict()
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
     torch.save(timm.create_model(TINY_BACKBONE).state_dict(), other)
     with pytest.raises(ValueError, match="different Inception-ResNet-v2 weights"):
-        tiny_model(irv2_weights=str(other)).load_state_dict(state)
+        tiny_koalarization(irv2_weights=str(other)).load_state_dict(state)
 
 
 def test_offline_imagenet_weights_name_both_fallbacks(monkeypatch):
@@ -131,7 +127,7 @@ def test_offline_imagenet_weights_name_both_fallbacks(monkeypatch):
 def test_short_training_run_lowers_the_loss(tmp_path):
     write_duotone_images(tmp_path / "images", 10)
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
-    result = tiny_run(tmp_path / "split", tmp_path / "run", "koalarization", TINY, epochs=12, lr=3e-3)
+    result = train_tiny(tmp_path / "split", tmp_path / "run", "koalarization", TINY, epochs=12, lr=3e-3)
     assert result.step == 24
     assert np.mean(result.losses[-4:]) < 0.7 * np.mean(result.losses[:4])
     heldout = pd.read_csv(tmp_path / "run" / "log.csv")["heldout_loss"]

@@ -1,10 +1,11 @@
-"""Shared fixtures for the colorization tests: small synthetic colour photos and a split of them."""
+"""Shared fixtures for the colorization tests: small synthetic colour photos, a split of them and a tiny trained
+run; and the helpers write_color_images and read_log. (One torch thread for every test: tests/conftest.py.)"""
 
+import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from colorization.split import make_split
@@ -25,13 +26,12 @@ def write_color_images(folder, count: int, *, size=(48, 40), prefix="img", seed=
     return paths
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # The test machine's two cores are shared with other test runs; one thread per test process is faster.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def read_log(run_dir) -> list[dict]:
+    """A run folder's training log (colorization.train.LOG_NAME), one dict of strings per row."""
+    from colorization.train import LOG_NAME
+
+    with (Path(run_dir) / LOG_NAME).open() as file:
+        return list(csv.DictReader(file))
 
 
 @pytest.fixture

@@ -40,10 +40,9 @@ from colorization.inference import colorize_paths, load_model, model_input, pred
 from colorization.models import create_model
 from colorization.split import make_split, read_split
 from colorization.train import LAST_NAME, build_training, config_for_resume, load_checkpoint, train, train_step
-from tests.colorization.conftest import TINY_TRAINING, write_color_images
+from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
 from tests.colorization.test_distributed import (
     one_process,
-    read_log,
     subprocess_env,
     torchrun,
     train_arguments,
@@ -60,7 +59,7 @@ RTOL_LOSS, MAX_DRIFT = 2e-3, 0.2  # the same training split or resumed different
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
+def cuda_split(tmp_path_factory):
     """8 training and 4 held-out 48x40 colour images."""
     root = tmp_path_factory.mktemp("cuda")
     write_color_images(root / "images", 12, seed=3)
@@ -69,11 +68,11 @@ def split(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cuda_run(split, tmp_path_factory):
+def cuda_run(cuda_split, tmp_path_factory):
     """30 steps of one 8-image batch on the GPU, as the CPU test in test_train.py: (TrainResult, run dir)."""
     run = tmp_path_factory.mktemp("cuda_run") / "run"
     options = dict(TINY_TRAINING, batch_size=8, vgg_layers=("relu1_2",), device="cuda")
-    result = train(TrainConfig(model="perceptual", split=split, out=run, epochs=30, lr=1e-3, **options))
+    result = train(TrainConfig(model="perceptual", split=cuda_split, out=run, epochs=30, lr=1e-3, **options))
     return result, run
 
 
@@ -96,9 +95,10 @@ def is_channels_last(tensor: torch.Tensor) -> bool:
     return tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous()
 
 
-def test_a_training_step_runs_in_bf16_autocast_on_channels_last_float32_weights(split, tmp_path):
-    config = TrainConfig(model="perceptual", split=split, out=tmp_path / "run", lr=1e-3, device="cuda", **TINY_TRAINING)
-    dataset = ColorizationDataset(read_split(split).train[:4], config.image_size, train=False)
+def test_a_training_step_runs_in_bf16_autocast_on_channels_last_float32_weights(cuda_split, tmp_path):
+    config = TrainConfig(model="perceptual", split=cuda_split, out=tmp_path / "run", lr=1e-3, device="cuda",
+                         **TINY_TRAINING)
+    dataset = ColorizationDataset(read_split(cuda_split).train[:4], config.image_size, train=False)
     batch = collate_skip_none([dataset[index] for index in range(len(dataset))])
     # The same initial weights (build_training seeds them) and batch on the CPU, in float32.
     cpu_model, cpu_loss_fn, cpu_optimizer = build_training(config, CPU)
@@ -134,14 +134,14 @@ def test_training_on_cuda_cuts_the_loss_and_saves_cuda_random_state(cuda_run):
     assert all(value.dtype != torch.bfloat16 for value in last["model_state"].values())  # autocast, not .bfloat16()
 
 
-def test_resume_on_cuda_continues_like_the_uninterrupted_run(split, tmp_path):
+def test_resume_on_cuda_continues_like_the_uninterrupted_run(cuda_split, tmp_path):
     # As test_train.py's CPU test: 8 images in batches of 3, stopped mid-epoch 2; the uninterrupted run loads
     # its data in 2 workers (into pinned memory), the others in the main process.
     options = dict(TINY_TRAINING, batch_size=3, device="cuda", schedule="2:1e-3,1:3e-4")
-    whole = train(TrainConfig(model="perceptual", split=split, out=tmp_path / "whole", **dict(options, workers=2)))
+    whole = train(TrainConfig(model="perceptual", split=cuda_split, out=tmp_path / "whole", **dict(options, workers=2)))
     assert whole.step == 9
 
-    first = train(TrainConfig(model="perceptual", split=split, out=tmp_path / "cut", max_steps=4, **options))
+    first = train(TrainConfig(model="perceptual", split=cuda_split, out=tmp_path / "cut", max_steps=4, **options))
     assert first.losses == pytest.approx(whole.losses[:4], rel=RTOL_LOSS)
     stopped = load_checkpoint(tmp_path / "cut" / LAST_NAME)
     assert (stopped["epoch"], stopped["batch_in_epoch"], stopped["step"]) == (1, 1, 4)
@@ -153,9 +153,9 @@ def test_resume_on_cuda_continues_like_the_uninterrupted_run(split, tmp_path):
     assert drift(final_resumed, final_whole) <= MAX_DRIFT
 
 
-def test_colorize_on_cuda_matches_cpu_within_bf16_rounding(cuda_run, split, tmp_path):
+def test_colorize_on_cuda_matches_cpu_within_bf16_rounding(cuda_run, cuda_split, tmp_path):
     _, run = cuda_run
-    checkpoint, heldout = run / LAST_NAME, read_split(split).heldout
+    checkpoint, heldout = run / LAST_NAME, read_split(cuda_split).heldout
 
     # The model's prediction, image by image (predict_ab runs bf16 autocast on CUDA only).
     cpu_model, ckpt = load_model(checkpoint, "cpu")
@@ -181,11 +181,11 @@ def test_colorize_on_cuda_matches_cpu_within_bf16_rounding(cuda_run, split, tmp_
     torch.cuda.device_count() < 2,
     reason=f"DDP over nccl needs 2 GPUs, one per process; torch sees {torch.cuda.device_count()}",
 )
-def test_ddp_over_nccl_follows_one_gpu_with_the_same_global_batch(split, tmp_path):
+def test_ddp_over_nccl_follows_one_gpu_with_the_same_global_batch(cuda_split, tmp_path):
     # test_distributed.py's comparison on GPUs: 2 processes x 3 images against 1 x 6, without batch norm.
     env = subprocess_env()  # the GPUs visible, unlike test_distributed.py's gloo runs
-    one_process(train_arguments(split, tmp_path / "one", 6, device="cuda"), cwd=tmp_path, env=env)
-    two = torchrun(2, train_arguments(split, tmp_path / "two", 3, device="cuda"), cwd=tmp_path, env=env)
+    one_process(train_arguments(cuda_split, tmp_path / "one", 6, device="cuda"), cwd=tmp_path, env=env)
+    two = torchrun(2, train_arguments(cuda_split, tmp_path / "two", 3, device="cuda"), cwd=tmp_path, env=env)
 
     # 8 training images, 6 per step: one full step and one of 2 images (1 per process) per epoch.
     assert [(row["epoch"], row["step"]) for row in read_log(tmp_path / "two")] == [("1", "2"), ("2", "4"), ("3", "6")]

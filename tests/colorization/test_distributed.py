@@ -26,7 +26,6 @@ What is not the same, and the tolerances (measured on the 2-core test machine, t
   (--model-opt batch_norm=false); the distributed code path is the same with it.
 """
 
-import csv
 import os
 import signal
 import subprocess
@@ -39,7 +38,7 @@ import torch
 
 from colorization.split import make_split
 from colorization.train import BEST_NAME, LAST_NAME, LOG_NAME, load_checkpoint
-from tests.colorization.conftest import write_color_images
+from tests.colorization.conftest import read_log, write_color_images
 
 REPO = Path(__file__).resolve().parents[2]
 # A 2-process run takes about 15 s on the test machine's two shared cores; a hung rendezvous or collective
@@ -124,11 +123,6 @@ def torchrun(nproc: int, arguments: list[str], *, cwd, script=None, env=None) ->
 def one_process(arguments: list[str], *, cwd, env=None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "colorization", *arguments]
     return run_checked(command, cwd=cwd, env=env or subprocess_env(CUDA_VISIBLE_DEVICES=""))
-
-
-def read_log(run_dir) -> list[dict]:
-    with (Path(run_dir) / LOG_NAME).open() as file:
-        return list(csv.DictReader(file))
 
 
 def assert_same_run(run, reference, *, rtol=RTOL_LOSS, atol=ATOL_WEIGHT):

@@ -1,13 +1,11 @@
-import csv
-
 import pytest
 import torch
 
 from colorization.config import ConfigError, TrainConfig
 from colorization.split import make_split
-from colorization.train import BEST_NAME, LAST_NAME, LOG_COLUMNS, LOG_NAME, config_for_resume, load_checkpoint, train
+from colorization.train import BEST_NAME, LAST_NAME, LOG_COLUMNS, config_for_resume, load_checkpoint, train
 from benchmarks.colorization_throughput import synthetic_batch
-from tests.colorization.conftest import TINY_TRAINING, write_color_images
+from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
 
 
 @pytest.fixture
@@ -16,11 +14,6 @@ def eight_image_split(tmp_path):
     write_color_images(tmp_path / "images", 10, seed=3)
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
     return tmp_path / "split"
-
-
-def read_log(run_dir):
-    with (run_dir / LOG_NAME).open() as file:
-        return list(csv.DictReader(file))
 
 
 def test_short_run_overfits_eight_images_and_writes_checkpoints_and_log(eight_image_split, tmp_path):

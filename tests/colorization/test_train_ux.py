@@ -7,7 +7,7 @@ import signal
 import pytest
 
 import colorization.train
-import colorization.weights
+import colorization.backbones
 from colorization.cli import main
 from colorization.config import TrainConfig
 from colorization.split import make_split
@@ -16,7 +16,7 @@ from tests.colorization.conftest import TINY_TRAINING, write_color_images
 
 
 @pytest.fixture
-def split(tmp_path):
+def ten_image_split(tmp_path):
     """8 training and 2 held-out images: 2 steps per epoch in batches of 4."""
     write_color_images(tmp_path / "images", 10, seed=5)
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
@@ -34,10 +34,10 @@ def last_bar(stderr: str) -> str:
     return re.split(r"[\r\n]+", stderr.strip())[-1]
 
 
-def test_the_bar_counts_steps_up_to_max_steps_across_epochs_and_ends_full(split, tmp_path, capsys):
+def test_the_bar_counts_steps_up_to_max_steps_across_epochs_and_ends_full(ten_image_split, tmp_path, capsys):
     # 5 steps are 2.5 epochs of the 100-epoch schedule: the bar must count steps, not one epoch's batches.
     options = dict(TINY_TRAINING, loss="mse", progress=True)
-    train(TrainConfig(model="perceptual", split=split, out=tmp_path / "run", max_steps=5, lr=1e-3, **options))
+    train(TrainConfig(model="perceptual", split=ten_image_split, out=tmp_path / "run", max_steps=5, lr=1e-3, **options))
     bar = last_bar(capsys.readouterr().err)
     assert "100%" in bar and " 5/5 " in bar and bar.startswith("epoch 3/100"), bar
 
@@ -48,9 +48,9 @@ def test_the_bar_counts_steps_up_to_max_steps_across_epochs_and_ends_full(split,
     assert "100%" in last_bar(stderr) and " 8/8 " in last_bar(stderr)
 
 
-def test_without_max_steps_the_bar_counts_the_whole_schedule(split, tmp_path, capsys):
+def test_without_max_steps_the_bar_counts_the_whole_schedule(ten_image_split, tmp_path, capsys):
     options = dict(TINY_TRAINING, loss="mse", progress=True)
-    train(TrainConfig(model="perceptual", split=split, out=tmp_path / "run", epochs=3, lr=1e-3, **options))
+    train(TrainConfig(model="perceptual", split=ten_image_split, out=tmp_path / "run", epochs=3, lr=1e-3, **options))
     bar = last_bar(capsys.readouterr().err)
     assert "100%" in bar and " 6/6 " in bar and bar.startswith("epoch 3/3"), bar
 
@@ -81,9 +81,10 @@ def stopped_by_ctrl_c(monkeypatch, capfd, split, run, presses):
     return stderr
 
 
-def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(split, tmp_path, monkeypatch, capfd):
+def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(ten_image_split, tmp_path, monkeypatch,
+                                                                                 capfd):
     run = tmp_path / "run"
-    stderr = stopped_by_ctrl_c(monkeypatch, capfd, split, run, (3, 1))
+    stderr = stopped_by_ctrl_c(monkeypatch, capfd, ten_image_split, run, (3, 1))
     [resume_line] = [line for line in stderr.splitlines() if "--resume" in line]
     assert resume_line == (f"stopped at step 3, saved in {run / LAST_NAME}; continue with: "
                            f"python -m colorization train --resume --out {run} --max-steps 6")  # fmt: skip
@@ -95,28 +96,28 @@ def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(
 
     # The printed command continues it exactly as an uninterrupted run goes.
     monkeypatch.undo()
-    assert main(train_arguments(split, run, "--resume", "--max-steps", "6")) == 0
-    assert main(train_arguments(split, tmp_path / "whole", "--max-steps", "6")) == 0
+    assert main(train_arguments(ten_image_split, run, "--resume", "--max-steps", "6")) == 0
+    assert main(train_arguments(ten_image_split, tmp_path / "whole", "--max-steps", "6")) == 0
     resumed, whole = load_checkpoint(run / LAST_NAME), load_checkpoint(tmp_path / "whole" / LAST_NAME)
     assert resumed["step"] == whole["step"] == 6
     for key, value in whole["model_state"].items():
         assert (resumed["model_state"][key].float() - value.float()).abs().max() < 1e-6, key
 
 
-def test_a_second_ctrl_c_stops_at_once_and_names_the_last_checkpoint(split, tmp_path, monkeypatch, capfd):
+def test_a_second_ctrl_c_stops_at_once_and_names_the_last_checkpoint(ten_image_split, tmp_path, monkeypatch, capfd):
     run = tmp_path / "run"
-    stderr = stopped_by_ctrl_c(monkeypatch, capfd, split, run, (1, 2))
+    stderr = stopped_by_ctrl_c(monkeypatch, capfd, ten_image_split, run, (1, 2))
     assert not (run / LAST_NAME).exists()
     assert f"interrupted before the first checkpoint ({run / LAST_NAME}): nothing to resume" in stderr
 
     # After an epoch (2 steps) last.pt exists: stopping at once in step 3 points at it.
-    stderr = stopped_by_ctrl_c(monkeypatch, capfd, split, tmp_path / "run2", (3, 2))
+    stderr = stopped_by_ctrl_c(monkeypatch, capfd, ten_image_split, tmp_path / "run2", (3, 2))
     assert f"interrupted; {tmp_path / 'run2' / LAST_NAME} holds step 2; continue with: " in stderr
 
 
-def test_train_raises_training_stopped_for_code_that_calls_it(split, tmp_path, monkeypatch):
+def test_train_raises_training_stopped_for_code_that_calls_it(ten_image_split, tmp_path, monkeypatch):
     interrupt_during_steps(monkeypatch, (2, 1))
-    config = TrainConfig(model="perceptual", split=split, out=tmp_path / "run", epochs=5, lr=1e-3,
+    config = TrainConfig(model="perceptual", split=ten_image_split, out=tmp_path / "run", epochs=5, lr=1e-3,
                          **dict(TINY_TRAINING, loss="mse"))  # fmt: skip
     # A KeyboardInterrupt: a caller that knows nothing of it (manage.py demo) stops as on any Ctrl-C.
     with pytest.raises(KeyboardInterrupt) as stopped:
@@ -130,7 +131,7 @@ def no_downloads(monkeypatch):
     def download():
         raise AssertionError("a pretrained network was fetched before the arguments were checked")
 
-    monkeypatch.setattr(colorization.weights, "imagenet_vgg16", download)
+    monkeypatch.setattr(colorization.backbones, "imagenet_vgg16", download)
 
 
 def test_a_missing_split_is_reported_before_any_download(tmp_path, capsys, no_downloads):
@@ -147,9 +148,10 @@ def test_a_missing_split_is_reported_before_any_download(tmp_path, capsys, no_do
     assert "--batch-size must be at least 1" in capsys.readouterr().err
 
 
-def test_paths_in_the_split_and_weight_files_are_checked_before_any_download(split, tmp_path, capsys, no_downloads):
+def test_paths_in_the_split_and_weight_files_are_checked_before_any_download(ten_image_split, tmp_path, capsys,
+                                                                              no_downloads):
     missing = tmp_path / "vgg16.pt"
-    assert main(["train", "--model", "perceptual", "--split", str(split), "--out", str(tmp_path / "run"),
+    assert main(["train", "--model", "perceptual", "--split", str(ten_image_split), "--out", str(tmp_path / "run"),
                  "--vgg-weights", str(missing)]) == 2  # fmt: skip
     assert f"--vgg-weights {missing}: no such file" in capsys.readouterr().err
 
@@ -159,5 +161,5 @@ def test_paths_in_the_split_and_weight_files_are_checked_before_any_download(spl
     assert main(["train", "--model", "perceptual", "--split", str(tmp_path / "empty"), *out]) == 2
     assert "no split here" in capsys.readouterr().err
     (tmp_path / "images").rename(tmp_path / "moved")
-    assert main(["train", "--model", "perceptual", "--split", str(split), *out]) == 2
+    assert main(["train", "--model", "perceptual", "--split", str(ten_image_split), *out]) == 2
     assert "does not exist (moved?)" in capsys.readouterr().err

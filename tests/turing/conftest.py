@@ -14,18 +14,24 @@
   test can be a participant and a researcher at once.
 - ``small_study``: a ready Study "small": 8 scenes x (real + perceptual + koalarization), 2 of them reserved
   for practice, 4 scored trials per participant from the other 6, half real, no control group, seed 7.
+- ``run_command(*args, **options)`` (a function, not a fixture): what ``call_command(*args, **options)`` prints.
+- ``vote_study``: tests/turing/report_data.py's hand-countable votes as Study "votes", with a build_study-like
+  manifest (a description and the seed): ``(study, {"p1": Participant, ..., "c2": Participant})``.
 """
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from PIL import Image
 from skimage import color
 
+from tests.turing.report_data import make_vote_study
 from turing.importing import import_study
 
 DEFAULT_MODELS = ("perceptual", "koalarization")
@@ -56,6 +62,13 @@ def recoloured(pixels: np.ndarray, model: str) -> np.ndarray:
     lab = color.rgb2lab(pixels.astype(np.float64) / 255.0)
     lab[..., 1:] += np.random.default_rng(list(model.encode())).integers(-40, 40, 2)
     return (color.lab2rgb(lab).clip(0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def run_command(*args, **options) -> str:
+    """Run a management command as call_command(*args, **options) does and return what it printed."""
+    out = io.StringIO()
+    call_command(*args, stdout=out, **options)
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -107,3 +120,8 @@ def staff_client(db):
     client = Client()
     client.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
     return client
+
+
+@pytest.fixture
+def vote_study(db):
+    return make_vote_study("votes", manifest={"description": "Scenes drawn at random with seed 3.", "seed": 3})

@@ -41,86 +41,86 @@ def stored_image(stimulus) -> Image.Image:
 
 
 @pytest.fixture
-def study(build_study):
+def clean_study(build_study):
     # Three scenes leave none to reserve for practice.
     return build_study("clean", scenes=["cat", "dog", "owl"], size=SIZE, practice_trials=0)
 
 
 @pytest.fixture
-def real_cat(study):
-    return study.stimuli.get(source=REAL, scene="cat")
+def real_cat(clean_study):
+    return clean_study.stimuli.get(source=REAL, scene="cat")
 
 
-def test_a_clean_import_passes(study, capsys):
-    assert audit_study(study) == []
+def test_a_clean_import_passes(clean_study, capsys):
+    assert audit_study(clean_study) == []
 
-    call_command("audit_study", study.slug)
+    call_command("audit_study", clean_study.slug)
 
     assert capsys.readouterr().out.strip() == "audit passed: 9 stimuli"
 
 
-def test_a_jpeg_among_pngs_is_caught(study, real_cat):
+def test_a_jpeg_among_pngs_is_caught(clean_study, real_cat):
     overwrite(real_cat, png_bytes(stored_image(real_cat), format="JPEG", quality=95))
 
-    problems = audit_study(study)
+    problems = audit_study(clean_study)
 
     assert any("real/cat" in problem and "is JPEG, not PNG" in problem for problem in problems)
 
 
-def test_an_exif_tag_is_caught(study, real_cat):
+def test_an_exif_tag_is_caught(clean_study, real_cat):
     exif = Image.Exif()
     exif[0x010F] = "Canon"  # camera maker: only a photograph would say this
     overwrite(real_cat, png_bytes(stored_image(real_cat), exif=exif, compress_level=0))
 
-    [problem] = audit_study(study)
+    [problem] = audit_study(clean_study)
 
     assert "real/cat" in problem and "carries metadata" in problem and "eXIf" in problem
 
 
 @pytest.mark.parametrize("chunk, add", [("tEXt", "add_text"), ("iTXt", "add_itxt")])
-def test_a_text_chunk_is_caught(study, chunk, add):
-    generated = study.stimuli.get(source="perceptual", scene="dog")
+def test_a_text_chunk_is_caught(clean_study, chunk, add):
+    generated = clean_study.stimuli.get(source="perceptual", scene="dog")
     info = PngImagePlugin.PngInfo()
     getattr(info, add)("Software", "perceptual colorizer")
     overwrite(generated, png_bytes(stored_image(generated), pnginfo=info, compress_level=0))
 
-    [problem] = audit_study(study)
+    [problem] = audit_study(clean_study)
 
     assert "perceptual/dog" in problem and chunk in problem
 
 
-def test_an_icc_profile_is_caught(study, real_cat):
+def test_an_icc_profile_is_caught(clean_study, real_cat):
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     overwrite(real_cat, png_bytes(stored_image(real_cat), icc_profile=profile, compress_level=0))
 
-    [problem] = audit_study(study)
+    [problem] = audit_study(clean_study)
 
     assert "iCCP" in problem
 
 
-def test_a_size_mismatch_is_caught(study, real_cat):
+def test_a_size_mismatch_is_caught(clean_study, real_cat):
     overwrite(real_cat, png_bytes(stored_image(real_cat).resize((20, 20)), compress_level=0))
 
-    problems = audit_study(study)
+    problems = audit_study(clean_study)
 
     assert any("size differs" in problem and "(20, 20)" in problem and "real: 1" in problem for problem in problems)
     assert any("database says 16x16 but the file is 20x20" in problem for problem in problems)
 
 
-def test_a_mode_mismatch_is_caught(study, real_cat):
+def test_a_mode_mismatch_is_caught(clean_study, real_cat):
     overwrite(real_cat, png_bytes(stored_image(real_cat).convert("L"), compress_level=0))
 
-    problems = audit_study(study)
+    problems = audit_study(clean_study)
 
     assert any(problem.startswith("mode differs across stimuli: 'RGB' for 8 (koalarization: 3, perceptual: 3, "
                                   "real: 2)") and "'L' for 1 (real: 1), e.g. real/cat" in problem
                for problem in problems)
 
 
-def test_a_different_compression_level_is_caught(study, real_cat):
+def test_a_different_compression_level_is_caught(clean_study, real_cat):
     overwrite(real_cat, png_bytes(stored_image(real_cat), compress_level=9))
 
-    problems = audit_study(study)
+    problems = audit_study(clean_study)
 
     assert any(problem.startswith("encoding differs") and "zlib header" in problem for problem in problems)
 
@@ -130,13 +130,13 @@ def test_a_different_compression_level_is_caught(study, real_cat):
     [(REAL, "stimuli/real_cat.png", "'real'"), ("perceptual", "stimuli/perceptual-4f9a2c.png", "'perceptual'"),
      (REAL, "cat.png", "'cat'")],
 )
-def test_a_telltale_name_is_caught(study, source, name, revealed):
-    stimulus = study.stimuli.get(source=source, scene="cat")
+def test_a_telltale_name_is_caught(clean_study, source, name, revealed):
+    stimulus = clean_study.stimuli.get(source=source, scene="cat")
     with stimulus.image.open("rb") as file:
         stimulus.image.storage.save(name, ContentFile(file.read()))
     Stimulus.objects.filter(pk=stimulus.pk).update(image=name)
 
-    [problem] = audit_study(study)
+    [problem] = audit_study(clean_study)
 
     assert f"{source}/cat ({name}): storage name is not stimuli/<random token>.png" in problem
     assert revealed in problem
@@ -180,11 +180,11 @@ def test_tiny_studies_are_not_failed_by_chance():
     assert file_size_leak(list(range(100, 140, 2)), list(range(101, 141, 2))) is None
 
 
-def test_the_command_lists_the_problems_and_fails(study, real_cat):
+def test_the_command_lists_the_problems_and_fails(clean_study, real_cat):
     overwrite(real_cat, png_bytes(stored_image(real_cat), format="JPEG"))
 
     with pytest.raises(CommandError, match=r"found \d+ problem\(s\):\n- real/cat .*is JPEG, not PNG"):
-        call_command("audit_study", study.slug)
+        call_command("audit_study", clean_study.slug)
 
 
 def test_the_command_names_an_unknown_study():
@@ -301,14 +301,14 @@ def test_a_catch_version_keeps_the_lightness_and_turns_the_colours(real_cat):
     assert np.linalg.norm(catch_lab[..., 1:] - photo_lab[..., 1:], axis=-1).mean() > 20.0
 
 
-def test_the_audit_checks_lightness_unless_told_not_to(study):
-    generated = study.stimuli.get(source="koalarization", scene="owl")
+def test_the_audit_checks_lightness_unless_told_not_to(clean_study):
+    generated = clean_study.stimuli.get(source="koalarization", scene="owl")
     overwrite(generated, png_bytes(brightened(stored_image(generated)), compress_level=0))
 
-    [problem] = audit_study(study)
+    [problem] = audit_study(clean_study)
 
     assert problem.startswith(f"koalarization/owl ({generated.image.name}): lightness differs from the real photo")
-    assert audit_study(study, check_luminance=False) == []
+    assert audit_study(clean_study, check_luminance=False) == []
 
 
 def add_stimulus(study, scene, source, png):
@@ -319,40 +319,40 @@ def add_stimulus(study, scene, source, png):
     return stimulus
 
 
-def test_catch_stimuli_are_not_held_to_the_photo_lightness(study, real_cat):
-    stimulus = add_stimulus(study, "cat", CATCH, png_bytes(brightened(stored_image(real_cat)), compress_level=0))
+def test_catch_stimuli_are_not_held_to_the_photo_lightness(clean_study, real_cat):
+    stimulus = add_stimulus(clean_study, "cat", CATCH, png_bytes(brightened(stored_image(real_cat)), compress_level=0))
 
-    assert luminance_problems(study.stimuli.all()) == []
+    assert luminance_problems(clean_study.stimuli.all()) == []
 
     # The same image from a model is refused.
     Stimulus.objects.filter(pk=stimulus.pk).update(source="sloppy")
-    [problem] = luminance_problems(study.stimuli.all())
+    [problem] = luminance_problems(clean_study.stimuli.all())
     assert problem.startswith(f"sloppy/cat ({stimulus.image.name}): lightness differs from the real photo")
 
 
-def test_a_stimulus_of_another_size_is_reported_not_compared(study):
-    generated = study.stimuli.get(source="perceptual", scene="cat")
+def test_a_stimulus_of_another_size_is_reported_not_compared(clean_study):
+    generated = clean_study.stimuli.get(source="perceptual", scene="cat")
     overwrite(generated, png_bytes(stored_image(generated).resize((20, 20)), compress_level=0))
 
-    assert luminance_problems(study.stimuli.all()) == [
+    assert luminance_problems(clean_study.stimuli.all()) == [
         f"perceptual/cat ({generated.image.name}): size 20x20 differs from the real photo's 16x16; "
         "lightness not compared"
     ]
 
 
-def test_a_flat_photo_is_compared_by_its_lightness_level_only(study, real_cat):
+def test_a_flat_photo_is_compared_by_its_lightness_level_only(clean_study, real_cat):
     # A flat photo has no detail, so the detail ratio would be 0 / 0.
     overwrite(real_cat, png_bytes(Image.new("RGB", (SIZE, SIZE), (120, 120, 120)), compress_level=0))
     flat = lab_of(Image.new("RGB", (SIZE, SIZE), (120, 120, 120)))
     flat[..., 1:] = (20.0, -30.0)
-    generated = study.stimuli.get(source="perceptual", scene="cat")
+    generated = clean_study.stimuli.get(source="perceptual", scene="cat")
     overwrite(generated, png_bytes(from_lab(flat), compress_level=0))
 
-    assert luminance_problems(study.stimuli.filter(scene="cat")) == []
+    assert luminance_problems(clean_study.stimuli.filter(scene="cat")) == []
 
     flat[..., 0] += 15.0
     overwrite(generated, png_bytes(from_lab(flat), compress_level=0))
-    [problem] = luminance_problems(study.stimuli.filter(scene="cat"))
+    [problem] = luminance_problems(clean_study.stimuli.filter(scene="cat"))
     assert problem.startswith("perceptual/cat") and "mean |ΔL| 15" in problem and "high-frequency" not in problem
 
 

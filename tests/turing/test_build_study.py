@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -38,9 +37,8 @@ RUNS = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A split of 9 non-square photos (6 held out) and one 1-step run per model."""
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """A split of 9 non-square photos (6 held out) and one 1-step run per model (in one torch thread, as every
+    test: tests/conftest.py)."""
     root = tmp_path_factory.mktemp("build_study")
     write_color_images(root / "photos", 6, size=(48, 40))
     write_color_images(root / "photos", 3, size=(37, 53), prefix="tall", seed=1)
@@ -48,8 +46,7 @@ def trained(tmp_path_factory):
     for name, options in RUNS.items():
         train(TrainConfig(model=name, split=root / "split", out=root / "runs" / name, max_steps=1, batch_size=3,
                           workers=0, lr=1e-3, progress=False, device="cpu", **options))
-    yield {"split": root / "split", "runs": {name: root / "runs" / name for name in RUNS}}
-    torch.set_num_threads(previous_threads)
+    return {"split": root / "split", "runs": {name: root / "runs" / name for name in RUNS}}
 
 
 def build(trained, slug="built", **options):

@@ -29,7 +29,7 @@ VOTES_PER_IMAGE = 3
 
 
 @pytest.fixture
-def study(build_study):
+def gallery_study(build_study):
     study = build_study("gallery-study", scenes=SCENES, size=16)
     voters = [Participant.objects.create(study=study) for _ in range(VOTES_PER_IMAGE)]
     # A practice vote is not counted; it comes first in its participant's one presentation order.
@@ -58,8 +58,8 @@ def urls(study):
     ]
 
 
-def test_rows_carry_each_images_votes(study):
-    rows = {row.scene: row for row in gallery_rows(study)}
+def test_rows_carry_each_images_votes(gallery_study):
+    rows = {row.scene: row for row in gallery_rows(gallery_study)}
 
     assert list(rows) == list(SCENES)
     for (scene, source), judged_real in JUDGED_REAL.items():
@@ -79,21 +79,21 @@ def test_practice_and_catch_scenes_are_left_out(build_study):
 @pytest.mark.parametrize("sort, order", [("perceptual", ["dog", "owl", "cat"]),
                                          ("koalarization", ["owl", "dog", "cat"]),
                                          (REAL, ["dog", "cat", "owl"])])
-def test_rows_sort_by_what_fools_most(study, sort, order):
-    assert [row.scene for row in gallery_rows(study, sort)] == order
+def test_rows_sort_by_what_fools_most(gallery_study, sort, order):
+    assert [row.scene for row in gallery_rows(gallery_study, sort)] == order
 
 
-def test_page_shows_every_scene_and_source(study, staff_client):
-    response = staff_client.get(reverse("staff:gallery", args=[study.slug]))
+def test_page_shows_every_scene_and_source(gallery_study, staff_client):
+    response = staff_client.get(reverse("staff:gallery", args=[gallery_study.slug]))
 
     assert response.status_code == 200
     html = response.content.decode()
-    for stimulus in study.stimuli.all():
+    for stimulus in gallery_study.stimuli.all():
         assert reverse("staff:stimulus", args=[stimulus.token]) in html
     # Staff pages never use the participants' per-trial image route.
     assert reverse("turing:image", args=["x"])[:-1] not in html
-    for stimulus in study.stimuli.filter(source=REAL):
-        assert reverse("staff:gallery_grayscale", args=[study.slug, stimulus.token]) in html
+    for stimulus in gallery_study.stimuli.filter(source=REAL):
+        assert reverse("staff:gallery_grayscale", args=[gallery_study.slug, stimulus.token]) in html
     for scene in SCENES:
         assert f'<th scope="row">{scene}</th>' in html
     assert html.count("67%</span> real · n=3") == 2  # cat's real photo, owl by perceptual
@@ -101,44 +101,46 @@ def test_page_shows_every_scene_and_source(study, staff_client):
     assert "—</span> real · n=0" in html
 
 
-def test_page_sorted_by_a_model(study, staff_client):
-    html = staff_client.get(reverse("staff:gallery", args=[study.slug]), {"sort": "perceptual"}).content.decode()
+def test_page_sorted_by_a_model(gallery_study, staff_client):
+    response = staff_client.get(reverse("staff:gallery", args=[gallery_study.slug]), {"sort": "perceptual"})
+    html = response.content.decode()
 
     positions = [html.index(f'<th scope="row">{scene}</th>') for scene in ("dog", "owl", "cat")]
     assert positions == sorted(positions)
 
 
-def test_unknown_sort_is_a_bad_request(study, staff_client):
-    response = staff_client.get(reverse("staff:gallery", args=[study.slug]), {"sort": "<script>"})
+def test_unknown_sort_is_a_bad_request(gallery_study, staff_client):
+    response = staff_client.get(reverse("staff:gallery", args=[gallery_study.slug]), {"sort": "<script>"})
 
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/plain")
 
 
-def test_grayscale_is_the_real_photos_lightness(study, staff_client):
-    real = study.stimuli.get(scene="dog", source=REAL)
+def test_grayscale_is_the_real_photos_lightness(gallery_study, staff_client):
+    real = gallery_study.stimuli.get(scene="dog", source=REAL)
 
-    response = staff_client.get(reverse("staff:gallery_grayscale", args=[study.slug, real.token]))
+    response = staff_client.get(reverse("staff:gallery_grayscale", args=[gallery_study.slug, real.token]))
 
     gray = Image.open(io.BytesIO(response.content))
     assert response["Content-Type"] == "image/png"
     assert (gray.mode, gray.size) == ("L", (real.width, real.height))
-    generated = study.stimuli.get(scene="dog", source="perceptual")
-    assert staff_client.get(reverse("staff:gallery_grayscale", args=[study.slug, generated.token])).status_code == 404
+    generated = gallery_study.stimuli.get(scene="dog", source="perceptual")
+    url = reverse("staff:gallery_grayscale", args=[gallery_study.slug, generated.token])
+    assert staff_client.get(url).status_code == 404
 
 
-def test_figure_has_one_row_per_scene(study):
-    figure = study_gallery_figure(study, sort="perceptual")
+def test_figure_has_one_row_per_scene(gallery_study):
+    figure = study_gallery_figure(gallery_study, sort="perceptual")
 
-    columns = 1 + len(study.model_names) + 1
+    columns = 1 + len(gallery_study.model_names) + 1
     assert len(figure.axes) == len(SCENES) * columns
     assert [ax.get_ylabel() for ax in figure.axes[::columns]] == ["dog", "owl", "cat"]
     assert [ax.get_title() for ax in figure.axes[:columns]] == [
         "grayscale", "koalarization\n33% real (n=3)", "perceptual\n100% real (n=3)", "real\n100% real (n=3)"]
 
 
-def test_png_download_is_sized_for_every_scene(study, staff_client):
-    response = staff_client.get(reverse("staff:gallery_figure", args=[study.slug, "png"]))
+def test_png_download_is_sized_for_every_scene(gallery_study, staff_client):
+    response = staff_client.get(reverse("staff:gallery_figure", args=[gallery_study.slug, "png"]))
 
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert 'filename="gallery-study-gallery.png"' in response["Content-Disposition"]
@@ -147,8 +149,8 @@ def test_png_download_is_sized_for_every_scene(study, staff_client):
     assert image.size == (round(CELL_INCHES * 4 * FIGURE_DPI), expected_height)
 
 
-def test_pdf_download_with_a_row_limit(study, staff_client):
-    response = staff_client.get(reverse("staff:gallery_figure", args=[study.slug, "pdf"]), {"limit": 2})
+def test_pdf_download_with_a_row_limit(gallery_study, staff_client):
+    response = staff_client.get(reverse("staff:gallery_figure", args=[gallery_study.slug, "pdf"]), {"limit": 2})
 
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
@@ -156,20 +158,20 @@ def test_pdf_download_with_a_row_limit(study, staff_client):
     assert (width, height) == pytest.approx((CELL_INCHES * 4 * 72, (CELL_INCHES * 2 + CAPTION_INCHES) * 72))
 
 
-def test_unknown_figure_format_is_not_found(study, staff_client):
-    assert staff_client.get(reverse("staff:gallery_figure", args=[study.slug, "gif"])).status_code == 404
+def test_unknown_figure_format_is_not_found(gallery_study, staff_client):
+    assert staff_client.get(reverse("staff:gallery_figure", args=[gallery_study.slug, "gif"])).status_code == 404
 
 
-def test_anonymous_visitors_are_sent_to_login(study, client):
-    for url in urls(study):
+def test_anonymous_visitors_are_sent_to_login(gallery_study, client):
+    for url in urls(gallery_study):
         response = client.get(url)
         assert response.status_code == 302 and reverse("admin:login") in response["Location"], url
 
 
-def test_non_staff_users_are_refused(study, client):
+def test_non_staff_users_are_refused(gallery_study, client):
     client.force_login(User.objects.create(username="participant"))
 
-    for url in urls(study):
+    for url in urls(gallery_study):
         assert client.get(url).status_code == 403, url
 
 

@@ -1,12 +1,12 @@
 import csv
-import io
 import re
 
 import pandas as pd
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.urls import reverse
 
+from tests.turing.conftest import run_command
 from tests.turing.report_data import ALL_ANSWERS, OTHER_TRIALS, TOTAL_VOTES, VOTES, make_vote_study
 from turing import reporting
 from turing.models import Participant, Stimulus, Study
@@ -14,21 +14,8 @@ from turing.models import Participant, Stimulus, Study
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def vote_study():
-    return make_vote_study("votes")[0]
-
-
-
-
-def run(*args):
-    out = io.StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
-
-
 def test_study_report_prints_one_row_per_source(vote_study):
-    output = run("study_report", "votes")
+    output = run_command("study_report", "votes")
     assert f"{TOTAL_VOTES} votes" in output
 
     def line(source, group="treatment"):
@@ -45,7 +32,7 @@ def test_study_report_prints_one_row_per_source(vote_study):
 
 def test_study_report_csv_is_the_web_summary(vote_study, staff_client, tmp_path):
     target = tmp_path / "summary.csv"
-    assert f"Wrote {target}" in run("study_report", "votes", "--csv", str(target))
+    assert f"Wrote {target}" in run_command("study_report", "votes", "--csv", str(target))
     web = staff_client.get(reverse("staff:export_summary", args=["votes"])).content
     assert target.read_bytes() == web
     assert list(pd.read_csv(target).columns) == reporting.SUMMARY_COLUMNS
@@ -53,13 +40,13 @@ def test_study_report_csv_is_the_web_summary(vote_study, staff_client, tmp_path)
 
 def test_export_votes_writes_the_web_export(vote_study, staff_client, tmp_path):
     target = tmp_path / "votes.csv"
-    assert f"Wrote {TOTAL_VOTES} answers to {target}" in run("export_votes", "votes", str(target))
+    assert f"Wrote {TOTAL_VOTES} answers to {target}" in run_command("export_votes", "votes", str(target))
     assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).content
     votes = pd.read_csv(target)
     assert list(votes.columns) == reporting.VOTE_COLUMNS and set(votes["kind"]) == {"scored"}
 
     everything = tmp_path / "all.csv"
-    assert f"Wrote {ALL_ANSWERS} answers" in run("export_votes", "votes", str(everything), "--all")
+    assert f"Wrote {ALL_ANSWERS} answers" in run_command("export_votes", "votes", str(everything), "--all")
     web = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"}).content
     assert everything.read_bytes() == web
     kinds = pd.read_csv(everything)["kind"].value_counts().to_dict()
@@ -77,7 +64,7 @@ def test_exported_labels_cannot_run_as_formulas(tmp_path):
     # One random image token in 64 starts with "-": an identifier, which must survive exactly.
     Stimulus.objects.filter(study=study, source="alpha", scene="s1").update(token="-startsWithAHyphen0000")
     target = tmp_path / "votes.csv"
-    run("export_votes", "formulas", str(target), "--all")
+    run_command("export_votes", "formulas", str(target), "--all")
 
     with open(target, newline="") as file:
         rows = list(csv.DictReader(file))
@@ -97,17 +84,17 @@ def test_exported_labels_cannot_run_as_formulas(tmp_path):
 
 @pytest.mark.parametrize("command", [("study_report", "missing"), ("export_votes", "missing", "out.csv")])
 def test_unknown_study_is_a_clear_error(db, command):
-    with pytest.raises(CommandError, match="No study with slug 'missing'"):
-        run(*command)
+    with pytest.raises(CommandError, match="no study with slug 'missing'"):
+        run_command(*command)
 
 
 def test_unwritable_target_names_the_file(vote_study, tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "votes.csv"
     with pytest.raises(CommandError, match="votes.csv: cannot write"):
-        run("export_votes", "votes", str(target))
+        run_command("export_votes", "votes", str(target))
 
 
 def test_study_report_of_a_study_without_stimuli_or_votes():
     Study.objects.create(slug="empty", title="Empty")
-    output = run("study_report", "empty")
+    output = run_command("study_report", "empty")
     assert "0 votes" in output and "No votes yet." in output

@@ -6,20 +6,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.turing.report_data import (
-    ALL_ANSWERS, START, TOTAL_VOTES, d_prime_by_formula, make_vote_study, wilson_by_formula,
-)
+from tests.turing.report_data import ALL_ANSWERS, START, TOTAL_VOTES, d_prime_by_formula, wilson_by_formula
 from turing import reporting
 from turing import statistics as st
 from turing.models import REAL, Participant, Study, Trial
 from turing.tally import Tally
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def vote_study():
-    return make_vote_study()
 
 
 def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
-from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES, make_vote_study
+from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES
 from turing import network, reporting, staff_urls
 from turing.management.commands.build_study import Command as BuildStudy
 from turing.models import Study
@@ -45,12 +45,6 @@ def staff_url(name):
     unknown = set(parameters) - set(arguments)
     assert not unknown, f"staff:{name} takes {unknown}: add a value to url_arguments()"
     return reverse(f"staff:{name}", kwargs={key: arguments[key] for key in parameters})
-
-
-@pytest.fixture
-def vote_study():
-    return make_vote_study("votes", manifest={"description": "Scenes drawn at random with seed 3.", "seed": 3})
-
 
 
 @pytest.mark.parametrize("name", staff_url_names())

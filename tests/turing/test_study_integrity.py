@@ -9,11 +9,12 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from tests.turing.conftest import run_command
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from turing import reporting
 from turing.models import CATCH, GENERATED, REAL, Participant, Pool, Study, Trial
@@ -21,14 +22,6 @@ from turing.models import CATCH, GENERATED, REAL, Participant, Pool, Study, Tria
 pytestmark = pytest.mark.django_db
 
 JSON = {"accept": "application/json"}
-
-
-
-
-def run(*args, **options):
-    out = io.StringIO()
-    call_command(*args, stdout=out, **options)
-    return out.getvalue()
 
 
 def digest(data: bytes) -> str:
@@ -110,7 +103,7 @@ def csv_frame(response):
 def test_bots_are_left_out_unless_asked_for_and_purged_alone(build_study, staff_client):
     options = dict(scenes=8, trials_per_participant=4, practice_trials=1, control_fraction=0.5, seed=3)
     study = build_study("rehearsed", **options)
-    run("simulate_participants", "rehearsed", n=5, seed=1)
+    run_command("simulate_participants", "rehearsed", n=5, seed=1)
     people = [take_part(study, "192.0.2.1"), take_part(study, "192.0.2.2")]
     # Bots never move a person's group or images: people see what they would have without the rehearsal.
     twin = build_study("unrehearsed", **options)
@@ -139,12 +132,12 @@ def test_bots_are_left_out_unless_asked_for_and_purged_alone(build_study, staff_
     votes = csv_frame(staff_client.get(votes_url, {"bots": "1"}))
     assert votes["participant_kind"].value_counts().to_dict() == {"bot": 5 * 4, "person": people_votes}
 
-    assert f"{people_votes} votes" in run("study_report", "rehearsed")
-    assert f"{all_votes} votes" in run("study_report", "rehearsed", "--include-bots")
+    assert f"{people_votes} votes" in run_command("study_report", "rehearsed")
+    assert f"{all_votes} votes" in run_command("study_report", "rehearsed", "--include-bots")
 
     before = list(Trial.objects.filter(participant__in=people).values_list("pk", "answer", "answered_at"))
     # Every bot answered one practice and four scored trials.
-    assert run("purge_bots", "rehearsed") == "Deleted 5 bots and their 25 answers from 'rehearsed'.\n"
+    assert run_command("purge_bots", "rehearsed") == "Deleted 5 bots and their 25 answers from 'rehearsed'.\n"
     assert set(study.participants.values_list("pk", flat=True)) == {person.pk for person in people}
     assert list(Trial.objects.filter(participant__study=study).values_list("pk", "answer", "answered_at")) == before
     assert twin.participants.count() == 2
@@ -197,11 +190,11 @@ def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, s
                         for (source, group), row in summary.set_index(["source", "group"]).iterrows()})
 
     target = tmp_path / "summary.csv"
-    output = run("study_report", "attentive", "--exclude-failed-checks", "--csv", str(target))
+    output = run_command("study_report", "attentive", "--exclude-failed-checks", "--csv", str(target))
     assert "Attention checks: 2 of 4 participants failed; 2 left out of everything below." in output
     assert "8 votes" in output
     assert counts(pd.read_csv(target)) == expected
-    assert "16 votes" in run("study_report", "attentive")
+    assert "16 votes" in run_command("study_report", "attentive")
 
     report = staff_client.get(reverse("staff:report", args=["attentive"]), {"exclude_failed": "1"})
     assert report.context["total_votes"] == 8 and counts(report.context["summary_frame"]) == expected
@@ -224,9 +217,9 @@ def third_resolution(folder):
 
 
 def create_study(slug, folders, *extra):
-    return run("create_study", slug, "--title", "Lightness", "--real", str(folders.real),
-               *[f"--generated={name}={folder}" for name, folder in folders.generated.items()],
-               "--size", "32", "--practice", "1", "--seed", "2", *extra)
+    return run_command("create_study", slug, "--title", "Lightness", "--real", str(folders.real),
+                       *[f"--generated={name}={folder}" for name, folder in folders.generated.items()],
+                       "--size", "32", "--practice", "1", "--seed", "2", *extra)
 
 
 def test_a_model_folder_at_a_third_of_the_resolution_is_refused_or_stated(image_folders, staff_client):
@@ -250,7 +243,7 @@ def test_a_model_folder_at_a_third_of_the_resolution_is_refused_or_stated(image_
     assert "At import, 4 images differed:" in page
     assert all(f"<li>perceptual/{scene} " in page for scene in ("cat", "dog", "owl", "yak"))
     assert "koalarization/" not in page
-    assert "--allow-luminance-mismatch" in run("study_report", "blurry")
+    assert "--allow-luminance-mismatch" in run_command("study_report", "blurry")
 
     clean = image_folders(["cat", "dog", "owl", "yak"], name="clean")
     create_study("sharp", clean)
@@ -278,10 +271,10 @@ def test_exported_votes_name_participants_by_id_and_trials_by_kind(build_study, 
     client = Client(REMOTE_ADDR="192.0.2.3")
     labelled = join(client, study, {"participant_label": '=HYPERLINK("x")'})
     answer_all(client, study)
-    run("simulate_participants", "kinds", n=1, seed=1)
+    run_command("simulate_participants", "kinds", n=1, seed=1)
 
-    run("export_votes", "kinds", str(tmp_path / "scored.csv"))
-    run("export_votes", "kinds", str(tmp_path / "all.csv"), "--all", "--include-bots")
+    run_command("export_votes", "kinds", str(tmp_path / "scored.csv"))
+    run_command("export_votes", "kinds", str(tmp_path / "all.csv"), "--all", "--include-bots")
     scored, everything = pd.read_csv(tmp_path / "scored.csv"), pd.read_csv(tmp_path / "all.csv")
     assert {"participant", "label", "participant_kind", "kind"} <= set(scored.columns)
     assert set(scored["kind"]) == {"scored"} and set(scored["participant_kind"]) == {"person"}

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.turing.participant_steps import current_trial, join, right_answer
-from tests.turing.report_data import START, make_vote_study
+from tests.turing.report_data import START
 from turing.models import Participant, Study
 
 pytestmark = pytest.mark.django_db
@@ -115,8 +115,9 @@ def test_archived_studies_are_off_the_list_unless_asked_for(staff_client, build_
 
 
 @pytest.fixture
-def vote_study():
-    study, participants = make_vote_study("votes")
+def two_finished_study(vote_study):
+    """The vote study (tests/turing/conftest.py) once p1 and c1 finished: 5 people started, 2 finished."""
+    study, participants = vote_study
     Participant.objects.filter(pk__in=[participants["p1"].pk, participants["c1"].pk]).update(finished_at=START)
     return study
 
@@ -130,19 +131,19 @@ def stored_target(study):
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "2.5", "many"])
-def test_target_must_be_a_positive_whole_number(staff_client, vote_study, value):
-    response = set_target(staff_client, vote_study, value)
+def test_target_must_be_a_positive_whole_number(staff_client, two_finished_study, value):
+    response = set_target(staff_client, two_finished_study, value)
     assert response.status_code == 200 and response.context["form"].errors["target_participants"]
     assert 'class="errorlist' in response.content.decode()
-    assert stored_target(vote_study) is None
+    assert stored_target(two_finished_study) is None
 
 
-def test_target_is_set_after_people_joined_and_progress_shows_on_every_page(staff_client, vote_study):
+def test_target_is_set_after_people_joined_and_progress_shows_on_every_page(staff_client, two_finished_study):
     # Not a design setting: it changes while people take part.
-    assert vote_study.participants.exists()
-    response = set_target(staff_client, vote_study, "4")
+    assert two_finished_study.participants.exists()
+    response = set_target(staff_client, two_finished_study, "4")
     assert response.status_code == 302 and response.url == reverse("staff:manage", args=["votes"])
-    assert stored_target(vote_study) == 4
+    assert stored_target(two_finished_study) == 4
 
     for url in (reverse("staff:study_list"), reverse("staff:manage", args=["votes"]),
                 reverse("staff:dashboard", args=["votes"]), reverse("staff:report", args=["votes"])):
@@ -152,17 +153,17 @@ def test_target_is_set_after_people_joined_and_progress_shows_on_every_page(staf
         assert '<rect class="finished" width="50"' in page and '<rect class="started" width="100"' in page
 
     # Counting bots in the report's tables does not count them towards the target.
-    Participant.objects.create(study=vote_study, kind=Participant.Kind.BOT, finished_at=START)
+    Participant.objects.create(study=two_finished_study, kind=Participant.Kind.BOT, finished_at=START)
     page = staff_client.get(reverse("staff:report", args=["votes"]), {"bots": "1"}).content.decode()
     assert 'id="participants">6<' in page and "<strong>2 / 4</strong> finished · 5 started" in page
 
-    set_target(staff_client, vote_study, "")
-    assert stored_target(vote_study) is None
+    set_target(staff_client, two_finished_study, "")
+    assert stored_target(two_finished_study) is None
     page = staff_client.get(reverse("staff:study_list")).content.decode()
     assert "/ 4</strong>" not in page and "set a target" in page
 
 
-def test_log_out_from_a_staff_page(vote_study):
+def test_log_out_from_a_staff_page(two_finished_study):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
     page = browser.get(reverse("staff:report", args=["votes"])).content.decode()
