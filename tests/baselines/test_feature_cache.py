@@ -9,10 +9,11 @@ import torch
 
 import colorization.train
 from baselines.koalarization import pixels_key
+from colorization.checkpoint import LAST_NAME, load_checkpoint
 from colorization.config import ConfigError, TrainConfig
 from colorization.models import create_model
 from colorization.split import make_split
-from colorization.train import LAST_NAME, load_checkpoint, train
+from colorization.train import train
 from tests.baselines.conftest import TINY, tiny_koalarization, write_duotone_images
 
 

@@ -39,7 +39,8 @@ from colorization.images import load_image
 from colorization.inference import colorize_paths, load_model, model_input, predict_ab
 from colorization.models import create_model
 from colorization.split import make_split, read_split
-from colorization.train import LAST_NAME, build_training, config_for_resume, load_checkpoint, train, train_step
+from colorization.checkpoint import LAST_NAME, load_checkpoint
+from colorization.train import build_training, config_for_resume, train, train_step
 from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
 from tests.colorization.test_distributed import (
     one_process,

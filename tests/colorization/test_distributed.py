@@ -36,8 +36,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from colorization.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from colorization.split import make_split
-from colorization.train import BEST_NAME, LAST_NAME, LOG_NAME, load_checkpoint
+from colorization.train import LOG_NAME
 from tests.colorization.conftest import read_log, write_color_images
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from colorization import inference
+from colorization.checkpoint import LAST_NAME, load_checkpoint
 from colorization.inference import (
     DEFAULT_BATCH_SIZE,
     colorize_paths,
@@ -21,7 +22,7 @@ from colorization.inference import (
 )
 from colorization.models import create_model
 from colorization.plots import plot_activations
-from colorization.train import LAST_NAME, TrainConfig, load_checkpoint, train
+from colorization.train import TrainConfig, train
 from tests.colorization.conftest import TINY_TRAINING, write_color_images
 
 

@@ -3,7 +3,8 @@ import torch
 
 from colorization.config import ConfigError, TrainConfig
 from colorization.split import make_split
-from colorization.train import BEST_NAME, LAST_NAME, LOG_COLUMNS, config_for_resume, load_checkpoint, train
+from colorization.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from colorization.train import LOG_COLUMNS, config_for_resume, train
 from benchmarks.colorization_throughput import synthetic_batch
 from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
 

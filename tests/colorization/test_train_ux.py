@@ -11,7 +11,8 @@ import colorization.backbones
 from colorization.cli import main
 from colorization.config import TrainConfig
 from colorization.split import make_split
-from colorization.train import LAST_NAME, TrainingStopped, load_checkpoint, train
+from colorization.checkpoint import LAST_NAME, load_checkpoint
+from colorization.train import TrainingStopped, train
 from tests.colorization.conftest import TINY_TRAINING, write_color_images
 
 
