@@ -27,6 +27,11 @@ def load_checkpoint(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def without_weights(checkpoint: dict) -> dict:
+    """A checkpoint's dict less its model and optimizer state: what it says about the run, small to keep."""
+    return {key: value for key, value in checkpoint.items() if key not in ("model_state", "optimizer_state")}
+
+
 def checkpoint_state(config, model, optimizer, epoch, batch_in_epoch, step, best_loss) -> dict:
     """What last.pt and best.pt hold (the keys are listed in the module docstring)."""
     return {

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from scipy.stats import bootstrap
 
-from colorization.checkpoint import load_checkpoint, run_checkpoint
+from colorization.checkpoint import load_checkpoint, run_checkpoint, without_weights
 from colorization.config import rates_by_epoch, recipe_changes
 from colorization.gallery import gallery_figure
 from colorization.images import grayscale_view, load_image, prediction_of
@@ -92,9 +92,9 @@ def compare(
     if not split.heldout:
         raise ValueError(f"{split_dir}: the split has no held-out images to compare on")
     checkpoints = {name: run_checkpoint(run) for name, run in runs.items()}
+    stored = {name: without_weights(load_checkpoint(path)) for name, path in checkpoints.items()}
     # Scores on images a run trained on would flatter it.
-    configs = {name: load_checkpoint(path).get("config", {}) for name, path in checkpoints.items()}
-    check_trained_apart(split_dir, configs)
+    check_trained_apart(split_dir, {name: record.get("config", {}) for name, record in stored.items()})
     for name, folder in outputs.items():
         if not folder.is_dir():
             raise NotADirectoryError(f"--outputs {name}={folder}: no such folder of colorized images")
@@ -110,7 +110,7 @@ def compare(
     scores = [evaluate(folder, split_dir).assign(model=name) for name, folder in folders.items()]
     per_image = pd.concat(scores, ignore_index=True)[["model", "image", *METRIC_COLUMNS]]
     metrics = summary_table(per_image, seed)
-    recipes = recipe_table(checkpoints, outputs)
+    recipes = recipe_table(checkpoints, stored, outputs)
 
     chosen = pick_images(per_image, [path.stem for path in split.heldout], pick, n_rows, seed)
     caption = gallery_caption(pick, len(chosen), len(split.heldout), seed, saturation)
@@ -128,25 +128,26 @@ def compare(
     return Comparison(metrics, per_image, recipes, chosen, caption, figure, files)
 
 
-def recipe_table(checkpoints, outputs) -> pd.DataFrame:
-    """One row per model: how it was trained, from its checkpoint's stored config, what differs from its model's
+def recipe_table(checkpoints, stored, outputs) -> pd.DataFrame:
+    """One row per model: how it was trained, from its checkpoint's stored config (stored: {name: checkpoint
+    dict}, checkpoints: {name: its file}), what differs from its model's
     published recipe ("changed_from_recipe", colorization.config.recipe_changes; "-" when nothing does), and
     where its weights came from when not from training here alone ("note"). Outputs rows say only where they
     came from: how another tool's model was trained is not known here."""
     rows = []
     for name, checkpoint in checkpoints.items():
-        stored = load_checkpoint(checkpoint)
-        if "model_module" in stored:  # a rerun colorizes nothing, so nothing else has imported it
-            import_model_module(stored["model_module"])
-        config = stored.get("config", {})
-        published = recipe(stored["model_name"])
+        record = stored[name]
+        if "model_module" in record:  # a rerun colorizes nothing, so nothing else has imported it
+            import_model_module(record["model_module"])
+        config = record.get("config", {})
+        published = recipe(record["model_name"])
         rates = rates_by_epoch(config.get("schedule") or published.schedule, lr=config.get("lr"),
                                epochs=config.get("epochs"))  # fmt: skip
-        row = {"model": name, "source": str(checkpoint), "model_name": stored["model_name"]}
-        row |= {"steps": stored.get("step"), "epochs": len(rates)} | {key: config.get(key) for key in RECIPE_COLUMNS}
-        changed = recipe_changes(config, published, model_defaults(stored["model_name"]))
+        row = {"model": name, "source": str(checkpoint), "model_name": record["model_name"]}
+        row |= {"steps": record.get("step"), "epochs": len(rates)} | {key: config.get(key) for key in RECIPE_COLUMNS}
+        changed = recipe_changes(config, published, model_defaults(record["model_name"]))
         row["changed_from_recipe"] = ", ".join(changed) or "-"
-        rows.append(row | {"note": weights_note(stored)})
+        rows.append(row | {"note": weights_note(record)})
     for name, folder in outputs.items():
         rows.append({"model": name, "source": f"outputs {folder}", "changed_from_recipe": "unknown",
                      "note": "another tool's outputs"})  # fmt: skip

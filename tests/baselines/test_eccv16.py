@@ -21,6 +21,7 @@ from colorization.lab import AB_SCALE
 from colorization.losses import build_loss, loss_from_config
 from colorization.models import create_model, list_models, model_module, recipe
 from colorization.split import make_split
+from colorization.checkpoint import load_checkpoint
 from colorization.train import train
 from tests.colorization.conftest import write_color_images
 
@@ -486,7 +487,9 @@ def test_a_run_started_from_released_weights_loads_without_them_and_says_where_i
 
     model, ckpt = load_model(tmp_path / "tuned" / "last.pt", "cpu")
     assert "weights" not in ckpt["model_kwargs"] and model.num_bins == 309
-    table = recipe_table({name: tmp_path / name / "last.pt" for name in ("tuned", "released")}, {}).set_index("model")
+    checkpoints = {name: tmp_path / name / "last.pt" for name in ("tuned", "released")}
+    stored = {name: load_checkpoint(path) for name, path in checkpoints.items()}
+    table = recipe_table(checkpoints, stored, {}).set_index("model")
     assert table.loc["tuned", "note"] == "trained from the weights release.pth"
     assert table.loc["released", "note"].startswith("released weights release.pth (sha256 ")
     assert table.loc["released", "note"].endswith("not trained here") and table.loc["released", "steps"] == 0

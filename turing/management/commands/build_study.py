@@ -124,7 +124,7 @@ class Command(BaseCommand):
         seed = fields["seed"]
 
         # The paths are checked before the slow loading below.
-        from colorization.checkpoint import run_checkpoint
+        from colorization.checkpoint import run_checkpoint, without_weights
         from colorization.split import check_trained_apart, read_split
 
         # In the order a user fixes them: paths (the split, each run), then counts, then the slow loading, so
@@ -150,10 +150,9 @@ class Command(BaseCommand):
             loaded = {name: load_model(path, options["device"], optimize=True) for name, path in checkpoints.items()}
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
+        # The weights are in the models now; the manifest needs the rest.
+        loaded = {name: (model, without_weights(ckpt)) for name, (model, ckpt) in loaded.items()}
         stored = {name: ckpt for name, (_, ckpt) in loaded.items()}
-        for ckpt in stored.values():  # the weights are in the models now; the manifest needs the rest
-            ckpt.pop("model_state", None)
-            ckpt.pop("optimizer_state", None)
         try:
             check_trained_apart(split_dir, {name: ckpt.get("config", {}) for name, ckpt in stored.items()})
         except (OSError, ValueError) as error:
