@@ -174,8 +174,9 @@ def recipe_changes(settings: Mapping, published: Recipe, model_defaults: Mapping
 
     changed = [
         option_of(name)
-        for name in ("loss", "optimizer", "optimizer_options", "batch_size", "image_size")
-        if settings.get(name) is not None and plain(settings[name]) != plain(getattr(published, name))
+        for name in RECIPE_SETTINGS
+        if name != "schedule"  # compared below as the rate of every epoch
+        and settings.get(name) is not None and plain(settings[name]) != plain(getattr(published, name))
     ]
     rates = rates_by_epoch(settings.get("schedule") or published.schedule, lr=settings.get("lr"),
                            epochs=settings.get("epochs"))  # fmt: skip
