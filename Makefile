@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # marked `postgres` (concurrent requests) run only there.
 TEST_POSTGRES_URL ?= postgres://turing:turing@127.0.0.1:5432/turing
 
-.PHONY: demo test venv browser postgres clean-demo
+.PHONY: demo test lint venv browser postgres clean-demo
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ demo: $(STAMP)
 postgres:
 	bash .ci/postgres
 
-test: $(STAMP) browser postgres
+# Configured in pyproject.toml; the tree is kept clean under all three.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint $(STAMP) browser postgres
 	$(PY) -m pytest
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser"
 

@@ -93,6 +93,7 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import nn
 
+from colorization.backbones import RANDOM_INIT, read_state_dict
 from colorization.config import ConfigError, Recipe, TrainConfig
 from colorization.images import ImageError, load_image
 from colorization.lab import AB_SCALE, rgb_to_lab_norm
@@ -100,7 +101,6 @@ from colorization.losses import register_loss
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
 from colorization.split import read_split
-from colorization.backbones import RANDOM_INIT, read_state_dict
 
 if __name__ == "__main__":
     # `python -m baselines.eccv16` runs this file as __main__: run the importable module's main() instead, so
@@ -146,29 +146,47 @@ ECCV16_RECIPE = Recipe(
     image_size=176,
     optimizer_options={"betas": [0.9, 0.99], "weight_decay": 1e-3},  # a list, as --optimizer-opt betas=[...] gives
     assumptions=(
-        ("schedule", "the paper's drops at 200k and 375k of about 450k steps, as epochs of ImageNet's 1.28M "
-                     "images at batch 40 (32k steps each): 6 at 3e-5, 6 at 1e-5, 2 at 3e-6. The paper dropped "
-                     "the rate when the loss plateaued; the repository's solver.prototxt steps x0.1 every 225k of "
-                     "500k instead. On a smaller training set keep the step counts with --schedule or --epochs"),
-        ("image_size", "176, the training crop of colorization_train_val_v2.prototxt; their crops come from "
-                       "ImageNet images stored for Caffe (usually resized to 256x256), here from the photo resized "
-                       "to a 176 shorter side, so objects look about 1.45x smaller, and colorize feeds the model "
-                       "176 too where the released model runs at 256 (--image-size 256: their object scale at 2.1x "
-                       "the cost)"),
-        ("bins", "309 computed in-gamut bins (see baselines/eccv16.py); the authors' pts_in_hull.npy lists 313, "
-                 "including 4 more beyond the sRGB gamut. Released weights bring their own 313 "
-                 "(--model-opt weights=PATH)"),
-        ("loss", "soft-encoding over 5 nearest bins (the paper; their Caffe training layer uses 10), bin prior "
-                 "from a seeded sample of at most 2000 training images of the run's split (theirs: all of "
-                 "ImageNet), loss averaged over images and positions (their Caffe layer's normalization is not "
-                 "in the repository); other values: build_loss('rebalanced_ce', neighbours=..., ...) in "
-                 "Python, no command-line option"),
+        (
+            "schedule",
+            "the paper's drops at 200k and 375k of about 450k steps, as epochs of ImageNet's 1.28M "
+            "images at batch 40 (32k steps each): 6 at 3e-5, 6 at 1e-5, 2 at 3e-6. The paper dropped "
+            "the rate when the loss plateaued; the repository's solver.prototxt steps x0.1 every 225k of "
+            "500k instead. On a smaller training set keep the step counts with --schedule or --epochs",
+        ),
+        (
+            "image_size",
+            "176, the training crop of colorization_train_val_v2.prototxt; their crops come from "
+            "ImageNet images stored for Caffe (usually resized to 256x256), here from the photo resized "
+            "to a 176 shorter side, so objects look about 1.45x smaller, and colorize feeds the model "
+            "176 too where the released model runs at 256 (--image-size 256: their object scale at 2.1x "
+            "the cost)",
+        ),
+        (
+            "bins",
+            "309 computed in-gamut bins (see baselines/eccv16.py); the authors' pts_in_hull.npy lists 313, "
+            "including 4 more beyond the sRGB gamut. Released weights bring their own 313 "
+            "(--model-opt weights=PATH)",
+        ),
+        (
+            "loss",
+            "soft-encoding over 5 nearest bins (the paper; their Caffe training layer uses 10), bin prior "
+            "from a seeded sample of at most 2000 training images of the run's split (theirs: all of "
+            "ImageNet), loss averaged over images and positions (their Caffe layer's normalization is not "
+            "in the repository); other values: build_loss('rebalanced_ce', neighbours=..., ...) in "
+            "Python, no command-line option",
+        ),
         ("initialization", "torch's default; the authors used k-means (data-dependent) initialization: no option"),
-        ("batch norm", "running statistics with torch's momentum 0.1 where Caffe's BatchNorm keeps a 0.999 moving "
-                       "average: no option. Under --micro-batch-size the batch statistics are each chunk's, so a "
-                       "step differs from one on the whole batch of 40"),
-        ("decoding", "annealed mean with T = 0.38 (paper, Caffe deploy net); their PyTorch port decodes with "
-                     "T = 1 (--model-opt temperature=1.0)"),
+        (
+            "batch norm",
+            "running statistics with torch's momentum 0.1 where Caffe's BatchNorm keeps a 0.999 moving "
+            "average: no option. Under --micro-batch-size the batch statistics are each chunk's, so a "
+            "step differs from one on the whole batch of 40",
+        ),
+        (
+            "decoding",
+            "annealed mean with T = 0.38 (paper, Caffe deploy net); their PyTorch port decodes with "
+            "T = 1 (--model-opt temperature=1.0)",
+        ),
     ),
 )
 
@@ -278,8 +296,10 @@ def estimate_prior(paths, centres, *, seed=0, max_images=PRIOR_IMAGES, size=PRIO
         indices = nearest_bins(ab_norm[0].permute(1, 2, 0) * AB_SCALE, centres)
         counts += torch.bincount(indices.flatten(), minlength=len(centres)).double()
     if counts.sum() == 0:
-        raise ValueError(f"no readable colour image among the {len(paths)} training images sampled to estimate the "
-                         "colour prior of the rebalanced loss")
+        raise ValueError(
+            f"no readable colour image among the {len(paths)} training images sampled to estimate the "
+            "colour prior of the rebalanced loss"
+        )
     return (counts / counts.sum()).float()
 
 
@@ -443,8 +463,10 @@ class ECCV16(nn.Module):
     def to_ab(self, output: torch.Tensor, size) -> torch.Tensor:
         """ab_norm (N, 2, *size) from logits: annealed mean at self.temperature, x4 bilinear, cropped to size."""
         if self.bin_centres.device.type != "meta" and torch.isnan(self.bin_centres).any():
-            raise RuntimeError("this eccv16 model's bin centres were never loaded: build it with weights=PATH or "
-                               "load a checkpoint's state into it")
+            raise RuntimeError(
+                "this eccv16 model's bin centres were never loaded: build it with weights=PATH or "
+                "load a checkpoint's state into it"
+            )
         probabilities = torch.softmax(output.float() / self.temperature, dim=1)
         with _float32(output.device):
             ab = F.conv2d(probabilities, self.model_out.weight.float()) * (AUTHORS_AB_SCALE / AB_SCALE)
@@ -516,8 +538,10 @@ class RebalancedCrossEntropy(nn.Module):
 
     def forward(self, output: torch.Tensor, batch: Mapping, output_space: str) -> torch.Tensor:
         if output_space != "ab_bins":
-            raise ValueError(f"the {LOSS_NAME} loss needs class scores over ab bins (output_space 'ab_bins'), "
-                             f"got output_space {output_space!r}")
+            raise ValueError(
+                f"the {LOSS_NAME} loss needs class scores over ab bins (output_space 'ab_bins'), "
+                f"got output_space {output_space!r}"
+            )
         with _float32(output.device):
             ab = batch["ab"][..., ::OUTPUT_STRIDE, ::OUTPUT_STRIDE].float() * AB_SCALE
             if output.shape[1] != len(self.bin_centres) or output.shape[-2:] != ab.shape[-2:]:
@@ -541,8 +565,10 @@ def bins_for_model_opts(model_opts: Mapping) -> torch.Tensor:
         return centres_of(read_released_state(weights))
     num_bins = model_opts.get("num_bins")
     if num_bins is not None and num_bins != BIN_COUNT:
-        raise ConfigError(f"--model-opt num_bins={num_bins} without weights: the centres of those bins are unknown "
-                          f"(give --model-opt weights=PATH, or leave num_bins out for the {BIN_COUNT} computed bins)")
+        raise ConfigError(
+            f"--model-opt num_bins={num_bins} without weights: the centres of those bins are unknown "
+            f"(give --model-opt weights=PATH, or leave num_bins out for the {BIN_COUNT} computed bins)"
+        )
     return ab_bins()
 
 
@@ -563,8 +589,10 @@ def convert_released(weights, out, *, image_size=256, temperature=TEMPERATURE) -
     model = ECCV16(weights=str(weights), width=width, temperature=temperature)
     kwargs = model.checkpoint_kwargs()
     digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-    note = (f"converted from {Path(weights).name} (sha256 {digest}) by `python -m baselines.eccv16`: the "
-            f"authors' released weights, not trained here; no optimizer state, so it cannot be resumed")
+    note = (
+        f"converted from {Path(weights).name} (sha256 {digest}) by `python -m baselines.eccv16`: the "
+        f"authors' released weights, not trained here; no optimizer state, so it cannot be resumed"
+    )
     config = _default_config()
     config.update(
         model=MODEL_NAME,
@@ -623,8 +651,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="folder to write last.pt into")
     parser.add_argument("--image-size", type=int, default=256,
                         help="shorter side colorize feeds the model (default 256, the released model's)")  # fmt: skip
-    parser.add_argument("--temperature", type=float, default=TEMPERATURE,
-                        help=f"annealed-mean T (default {TEMPERATURE}; 1.0 decodes as the authors' PyTorch port)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=TEMPERATURE,
+        help=f"annealed-mean T (default {TEMPERATURE}; 1.0 decodes as the authors' PyTorch port)",
+    )
     args = parser.parse_args(argv)
     if args.image_size < 1:
         parser.error(f"--image-size must be at least 1, got {args.image_size}")

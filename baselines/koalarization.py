@@ -57,10 +57,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorization.backbones import load_backbone
 from colorization.config import Recipe
 from colorization.models import register_model
 from colorization.models.padding import crop_to, pad_to_multiple
-from colorization.backbones import load_backbone
 
 IRV2 = "inception_resnet_v2"
 TOTAL_STRIDE = 8
@@ -82,10 +82,16 @@ KOALARIZATION_RECIPE = Recipe(
     batch_size=100,
     image_size=224,
     assumptions=(
-        ("epochs", "100 at a constant 1e-3, as many as the paper's network's schedule: the authors give no "
-                   "epoch count for ImageNet (--epochs, --schedule)"),
-        ("batch_size", "100 images per step; where memory cannot hold them, --micro-batch-size N accumulates "
-                       "gradients over chunks of N (batch norm is not used, so the step is the same)"),
+        (
+            "epochs",
+            "100 at a constant 1e-3, as many as the paper's network's schedule: the authors give no "
+            "epoch count for ImageNet (--epochs, --schedule)",
+        ),
+        (
+            "batch_size",
+            "100 images per step; where memory cannot hold them, --micro-batch-size N accumulates "
+            "gradients over chunks of N (batch norm is not used, so the step is the same)",
+        ),
     ),
 )
 

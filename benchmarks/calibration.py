@@ -49,9 +49,16 @@ class Scenario:
 def _design(participants, trials_per_model, *, scenes=100, participant_sd=0.0, image_sd=0.0):
     # A quarter as many control participants as treated ones (rounded down), so treatment against control is
     # measured too.
-    return Design(participants=participants, scenes=scenes, rates=RATES, trials_per_model=trials_per_model,
-                  real_trials=REAL_TRIALS, control_participants=participants // 4, participant_sd=participant_sd,
-                  image_sd=image_sd)
+    return Design(
+        participants=participants,
+        scenes=scenes,
+        rates=RATES,
+        trials_per_model=trials_per_model,
+        real_trials=REAL_TRIALS,
+        control_participants=participants // 4,
+        participant_sd=participant_sd,
+        image_sd=image_sd,
+    )
 
 
 SCENARIOS = [
@@ -99,8 +106,7 @@ def calibrate(scenario, studies, seed=0):
     started = time.process_time()
     outcomes = [measure_study(simulate_votes(design, rng), design) for _ in range(studies)]
     cpu_seconds = time.process_time() - started
-    result = {"scenario": scenario.number, "name": scenario.name, "studies": studies,
-              "seed": [seed, scenario.number]}
+    result = {"scenario": scenario.number, "name": scenario.name, "studies": studies, "seed": [seed, scenario.number]}
     for key in outcomes[0]:
         share = float(np.mean([outcome[key] for outcome in outcomes]))
         result[key] = share
@@ -118,9 +124,13 @@ def _cell(result, key, target):
 def format_table(results):
     """The printed table: one row per scenario, a target line under it."""
     false_positives = (0.0, TARGET_FALSE_POSITIVES)
-    columns = [("coverage", "crossed cov.", TARGET_COVERAGE), ("wilson_coverage", "Wilson cov.", None),
-               ("hype_coverage", "HYPE cov.", TARGET_COVERAGE), ("comparison_fpr", "model FPR", false_positives),
-               ("control_fpr", "control FPR", false_positives)]
+    columns = [
+        ("coverage", "crossed cov.", TARGET_COVERAGE),
+        ("wilson_coverage", "Wilson cov.", None),
+        ("hype_coverage", "HYPE cov.", TARGET_COVERAGE),
+        ("comparison_fpr", "model FPR", false_positives),
+        ("control_fpr", "control FPR", false_positives),
+    ]
     names = [f"{result['scenario']}. {result['name']}" for result in results]
     width = max(map(len, names))
     header = f"{'scenario':<{width}}  " + "  ".join(f"{title:<13}" for _, title, _ in columns) + "  CPU s"
@@ -128,16 +138,19 @@ def format_table(results):
     for name, result in zip(names, results):
         cells = "  ".join(_cell(result, key, target) for key, _, target in columns)
         lines.append(f"{name:<{width}}  {cells}  {result['cpu_seconds']:5.1f}")
-    lines.append(f"target: coverage {TARGET_COVERAGE[0]:.2f}-{TARGET_COVERAGE[1]:.2f} and false-positive rate "
-                 f"<= {TARGET_FALSE_POSITIVES:.2f} at alpha {ALPHA} (\"!\" marks a miss); "
-                 "± is one Monte Carlo standard error")
+    lines.append(
+        f"target: coverage {TARGET_COVERAGE[0]:.2f}-{TARGET_COVERAGE[1]:.2f} and false-positive rate "
+        f'<= {TARGET_FALSE_POSITIVES:.2f} at alpha {ALPHA} ("!" marks a miss); '
+        "± is one Monte Carlo standard error"
+    )
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int,
-                        help=f"studies per scenario (default 1000, {QUICK_STUDIES} with --quick)")
+    parser.add_argument(
+        "--studies", type=int, help=f"studies per scenario (default 1000, {QUICK_STUDIES} with --quick)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here as JSON")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_STUDIES} studies per scenario")
@@ -148,9 +161,11 @@ def main(argv=None):
     for scenario in SCENARIOS:
         results.append(calibrate(scenario, studies, args.seed))
         print(f"scenario {scenario.number} done in {results[-1]['cpu_seconds']:.1f} CPU s", file=sys.stderr)
-    print(f"{studies} simulated studies per scenario, seed {args.seed}; rates real {RATES[statistics.REAL]}, "
-          f"models {RATES['alpha']} and {RATES['beta']}; {REAL_TRIALS} real trials; control participants a quarter "
-          "of the treated ones, rounded down")
+    print(
+        f"{studies} simulated studies per scenario, seed {args.seed}; rates real {RATES[statistics.REAL]}, "
+        f"models {RATES['alpha']} and {RATES['beta']}; {REAL_TRIALS} real trials; control participants a quarter "
+        "of the treated ones, rounded down"
+    )
     print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

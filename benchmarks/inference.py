@@ -27,11 +27,12 @@ always measured and gives the unqualified JSON keys: matmul_gflops, <model>_imag
 """
 
 import argparse
+import functools
 import json
 import platform
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -112,7 +113,7 @@ def measure_model(model, args, device, clock, floor, batch_sizes) -> dict:
         clock.sync()
         rates = []
         for _ in range(args.rounds):
-            rates.append(batch_size / clock.seconds_per_call(lambda: predict_ab(model, L), args.min_time))
+            rates.append(batch_size / clock.seconds_per_call(functools.partial(predict_ab, model, L), args.min_time))
             floor.measure()
         result["batches"][batch_size] = {"images_per_s": statistics.median(rates), "range": (min(rates), max(rates))}
     return result
@@ -136,17 +137,31 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU (default 1)")
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="NAME",
-                        help=f"registered model names, spaces or commas between (default: {' '.join(DEFAULT_MODELS)})")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], metavar="N",
-                        help="batch sizes to time (default 1 8; colorize's own on the device is always added)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        metavar="NAME",
+        help=f"registered model names, spaces or commas between (default: {' '.join(DEFAULT_MODELS)})",
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[1, 8],
+        metavar="N",
+        help="batch sizes to time (default 1 8; colorize's own on the device is always added)",
+    )
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per model and batch size (median)")
     parser.add_argument("--min-time", type=float, default=2.0, help="seconds per timed round (default 2)")
     parser.add_argument("--floor-time", type=float, default=1.0, help="seconds per floor measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before each batch size")
-    parser.add_argument("--plain", action="store_true",
-                        help="time the plain eval model (no batch-norm folding, channels_last only on CUDA)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="time the plain eval model (no batch-norm folding, channels_last only on CUDA)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here, as flat keys")
     args = parser.parse_args(argv)
     if args.threads < 1 or args.rounds < 1 or args.image_size < 1 or min(args.batch_sizes) < 1:
@@ -181,7 +196,7 @@ def main(argv=None) -> dict:
             batch["gflops"] = batch["images_per_s"] * result["gflop_per_image"]
             batch["efficiency"] = batch["gflops"] / matmul
     figures = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "device": device.type,
         "device_name": device_description(device, args.threads),
         "threads": args.threads if device.type == "cpu" else None,
@@ -202,7 +217,8 @@ def main(argv=None) -> dict:
             figures[f"{name}_b{batch_size}_images_per_s"] = batch["images_per_s"]
             figures[f"{name}_b{batch_size}_efficiency"] = batch["efficiency"]
             figures[f"{name}_b{batch_size}_images_per_s_min"], figures[f"{name}_b{batch_size}_images_per_s_max"] = (
-                batch["range"])
+                batch["range"]
+            )
         figures[f"{name}_images_per_s"] = result["batches"][colorize_batch]["images_per_s"]
         figures[f"{name}_efficiency"] = result["batches"][colorize_batch]["efficiency"]
     for name, error in errors.items():
@@ -226,8 +242,10 @@ def print_table(figures: dict, results: dict, errors: dict) -> None:
         f"floor: {figures['matmul']} matmul, {figures['matmul_gflops']:.1f} GFLOP/s (median of "
         f"{figures['matmul_measurements']}, {figures['matmul_gflops_min']:.1f}-{figures['matmul_gflops_max']:.1f})"
     )
-    header = (f"{'model':<15} {'GFLOP/image':>11} {'batch':>6} {'images/s':>9} {'(min-max)':>13} {'GFLOP/s':>8} "
-              f"{'efficiency':>10}")
+    header = (
+        f"{'model':<15} {'GFLOP/image':>11} {'batch':>6} {'images/s':>9} {'(min-max)':>13} {'GFLOP/s':>8} "
+        f"{'efficiency':>10}"
+    )
     print(header)
     print("-" * len(header))
     for name, result in results.items():
@@ -235,12 +253,14 @@ def print_table(figures: dict, results: dict, errors: dict) -> None:
             mark = "*" if batch_size == figures["colorize_batch_size"] else " "
             print(
                 f"{name:<15} {result['gflop_per_image']:>11.1f} {batch_size:>5}{mark} {batch['images_per_s']:>9.3f} "
-                f"{'(%.3f-%.3f)' % batch['range']:>13} {batch['gflops']:>8.1f} {batch['efficiency']:>10.2f}"
+                f"{'({:.3f}-{:.3f})'.format(*batch['range']):>13} {batch['gflops']:>8.1f} {batch['efficiency']:>10.2f}"
             )
     for name, error in errors.items():
         print(f"{name:<15} skipped: {error}")
-    print("* the batch size colorize uses on this device; images/s: median of the rounds; efficiency = GFLOP/s "
-          "achieved / the floor's median")
+    print(
+        "* the batch size colorize uses on this device; images/s: median of the rounds; efficiency = GFLOP/s "
+        "achieved / the floor's median"
+    )
 
 
 if __name__ == "__main__":

@@ -106,8 +106,10 @@ def parse_args(argv):
     if args.calibration_joins < 1 or args.calibration_votes < 1:
         parser.error("--calibration-joins and --calibration-votes must be at least 1")
     if args.fault == "db-stop" and args.db != "postgres":
-        parser.error("--fault db-stop needs --db postgres: SQLite is a file inside the server, there is no "
-                     "database server to stop")
+        parser.error(
+            "--fault db-stop needs --db postgres: SQLite is a file inside the server, there is no "
+            "database server to stop"
+        )
     return args
 
 
@@ -127,7 +129,7 @@ def proc_stat(pid):
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its closing one.
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
@@ -148,8 +150,9 @@ def tree_ticks(root):
 
 
 def children_of(root):
-    return [int(entry) for entry in os.listdir("/proc")
-            if entry.isdigit() and (proc_stat(int(entry)) or (None,))[0] == root]
+    return [
+        int(entry) for entry in os.listdir("/proc") if entry.isdigit() and (proc_stat(int(entry)) or (None,))[0] == root
+    ]
 
 
 class CpuMeter:
@@ -160,8 +163,10 @@ class CpuMeter:
         self.server, self.database = server, database
 
     def read(self):
-        return {side: (pid, tree_ticks(pid) if pid else 0)
-                for side, pid in (("server", self.server.pid), ("db", self.database.pid()))}
+        return {
+            side: (pid, tree_ticks(pid) if pid else 0)
+            for side, pid in (("server", self.server.pid), ("db", self.database.pid()))
+        }
 
     @staticmethod
     def seconds(before, after):
@@ -212,14 +217,32 @@ class PrivatePostgres:
             shutil.chown(self.home, "postgres", "postgres")
 
     def run(self, *command, timeout=120):
-        subprocess.run([str(self.bin / command[0]), *command[1:]], check=True, timeout=timeout,
-                       capture_output=True, text=True, cwd=self.home, **self.as_user)
+        subprocess.run(
+            [str(self.bin / command[0]), *command[1:]],
+            check=True,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+            cwd=self.home,
+            **self.as_user,
+        )
 
     def start(self):
         if not self.data.exists():
             self.run("initdb", "-D", str(self.data), "-U", "bench", "--auth=trust", "-E", "UTF8", "--no-sync")
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.home / "log"), "-w", "-t", "60", "start", "-o",
-                 f"-p {self.port} -k {self.home} -c listen_addresses={HOST}")
+        self.run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.home / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            "-o",
+            f"-p {self.port} -k {self.home} -c listen_addresses={HOST}",
+        )
         self.running = True
         if not (self.home / "created").exists():
             self.run("createdb", "-h", HOST, "-p", str(self.port), "-U", "bench", "bench")
@@ -267,8 +290,15 @@ class Server:
         if self.workers:
             command += ["--workers", str(self.workers)]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.wait_healthy()
 
     def wait_healthy(self):
@@ -322,7 +352,9 @@ def server_environment(workdir, database):
     for name in ("DJANGO_SETTINGS_MODULE", "DEBUG"):
         environment.pop(name, None)
     return environment | {
-        "DATABASE_URL": database.url, "MEDIA_ROOT": str(workdir / "media"), "STATIC_ROOT": str(workdir / "static"),
+        "DATABASE_URL": database.url,
+        "MEDIA_ROOT": str(workdir / "media"),
+        "STATIC_ROOT": str(workdir / "static"),
         # Fixed for the run, so a restarted server reads the sessions the first one wrote.
         "SECRET_KEY": "load-benchmark-" + "k" * 50,
         # Every simulated phone comes from 127.0.0.1, which the per-address join limit would count as one
@@ -352,8 +384,15 @@ def make_images(workdir, scenes, seed):
 
 
 def manage(env, *arguments, timeout=300):
-    done = subprocess.run([sys.executable, "manage.py", *arguments], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode:
         raise RuntimeError(f"manage.py {arguments[0]} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -365,11 +404,25 @@ def build_study(workdir, env, args):
     folders = make_images(workdir, args.scenes, args.seed)
     manage(env, "migrate", "--noinput")
     output = manage(
-        env, "create_study", SLUG, "--title", "Load benchmark", "--real", str(folders["real"]),
-        "--generated", f"perceptual={folders['perceptual']}",
-        "--generated", f"koalarization={folders['koalarization']}",
-        "--trials", str(args.trials), "--practice", str(args.practice), "--control-fraction", "0.2",
-        "--seed", "0",
+        env,
+        "create_study",
+        SLUG,
+        "--title",
+        "Load benchmark",
+        "--real",
+        str(folders["real"]),
+        "--generated",
+        f"perceptual={folders['perceptual']}",
+        "--generated",
+        f"koalarization={folders['koalarization']}",
+        "--trials",
+        str(args.trials),
+        "--practice",
+        str(args.practice),
+        "--control-fraction",
+        "0.2",
+        "--seed",
+        "0",
     )
     counts = re.search(r"each participant: (\d+) practice, (\d+) scored and (\d+) catch", output)
     if counts is None:
@@ -513,8 +566,11 @@ class Browser:
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         if body:
-            headers |= {"Content-Type": content_type, "Content-Length": str(len(body)),
-                        "Origin": f"http://{HOST}:{self.port}"}
+            headers |= {
+                "Content-Type": content_type,
+                "Content-Length": str(len(body)),
+                "Origin": f"http://{HOST}:{self.port}",
+            }
         return headers
 
     def keep_cookies(self, response):
@@ -540,8 +596,9 @@ class Browser:
             headers = self.headers(accept, body, "application/x-www-form-urlencoded") | (extra_headers or {})
             started = time.perf_counter()
             try:
-                response = await asyncio.wait_for(connection.send(method, path, headers, body),
-                                                  min(REQUEST_TIMEOUT_S, left))
+                response = await asyncio.wait_for(
+                    connection.send(method, path, headers, body), min(REQUEST_TIMEOUT_S, left)
+                )
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
                 response = None
                 self.recorder.connection_errors += 1
@@ -697,7 +754,11 @@ class Participant:
     async def send_vote(self, vote_url, form, second=False):
         started = time.monotonic()
         response = await self.browser.fetch(
-            "POST", vote_url, form=form, accept="application/json", second=second,
+            "POST",
+            vote_url,
+            form=form,
+            accept="application/json",
+            second=second,
             extra_headers={"X-CSRFToken": self.csrf_token or ""},
         )
         self.expect(response, "vote", 200)
@@ -800,8 +861,9 @@ async def main_run(run):
 
     async def arrive(index):
         await asyncio.sleep(arrivals[index])
-        participant = Participant(run.server.port, run.recorder, deadline, random.Random(f"{args.seed}:{index}"),
-                                  plans[index], args.think_ms)
+        participant = Participant(
+            run.server.port, run.recorder, deadline, random.Random(f"{args.seed}:{index}"), plans[index], args.think_ms
+        )
         return await participant.take_part()
 
     fault = asyncio.create_task(inject_fault(run))
@@ -852,8 +914,10 @@ async def calibrate(args, server, meter):
     and votes overlap, so their costs cannot be told apart there."""
     recorder = Recorder()
     deadline = time.monotonic() + CALIBRATION_TIMEOUT_S
-    people = [Participant(server.port, recorder, deadline, random.Random(f"calibration:{args.seed}:{index}"), {}, 0)
-              for index in range(args.calibration_joins)]
+    people = [
+        Participant(server.port, recorder, deadline, random.Random(f"calibration:{args.seed}:{index}"), {}, 0)
+        for index in range(args.calibration_joins)
+    ]
     forms = [await person.join_form() for person in people]  # outside the measured window
 
     before = meter.read()
@@ -885,8 +949,10 @@ async def calibrate(args, server, meter):
         person.browser.close()
     floor.close()
     return {
-        "calibration_joins": len(people), "calibration_votes": votes,
-        "cpu_ms_per_join": per_item_ms(join_cpu, len(people)), "cpu_ms_per_vote": per_item_ms(vote_cpu, votes),
+        "calibration_joins": len(people),
+        "calibration_votes": votes,
+        "cpu_ms_per_join": per_item_ms(join_cpu, len(people)),
+        "cpu_ms_per_vote": per_item_ms(vote_cpu, votes),
         "floor_cpu_ms_per_request": per_item_ms(floor_cpu, floor_requests),
         "db_cpu_ms_per_join": per_item_ms({"db": join_cpu["db"]}, len(people)),
         "db_cpu_ms_per_vote": per_item_ms({"db": vote_cpu["db"]}, votes),
@@ -918,8 +984,9 @@ def read_database(database_url):
     from turing.models import Participant, Trial
 
     try:
-        stored = dict(Trial.objects.filter(participant__study__slug=SLUG).exclude(answer="")
-                      .values_list("pk", "answer"))
+        stored = dict(
+            Trial.objects.filter(participant__study__slug=SLUG).exclude(answer="").values_list("pk", "answer")
+        )
         participants = list(
             Participant.objects.filter(study__slug=SLUG)
             .annotate(answered=Count("trials", filter=~Q(trials__answer="")))
@@ -964,12 +1031,19 @@ def rate(count, span):
     return round(count / seconds, 1) if seconds > 0 else None
 
 
-def report(args, workers, n_trials, recorder, seconds, finished, fault, misbehaving, db, main_cpu, client_cpu,
-           calibration):
+def report(
+    args, workers, n_trials, recorder, seconds, finished, fault, misbehaving, db, main_cpu, client_cpu, calibration
+):
     figures = {
-        "participants": args.participants, "db": args.db, "workers": workers, "fault": args.fault,
-        "fault_detail": fault, "trials_per_participant": n_trials, "votes": db["votes"],
-        "expected_votes": args.participants * n_trials, "seconds": round(seconds, 1),
+        "participants": args.participants,
+        "db": args.db,
+        "workers": workers,
+        "fault": args.fault,
+        "fault_detail": fault,
+        "trials_per_participant": n_trials,
+        "votes": db["votes"],
+        "expected_votes": args.participants * n_trials,
+        "seconds": round(seconds, 1),
         "votes_per_s": rate(db["votes"], recorder.vote_span),
         "joins_per_s": rate(db["participants_in_db"], recorder.join_span),
     }
@@ -977,20 +1051,35 @@ def report(args, workers, n_trials, recorder, seconds, finished, fault, misbehav
         for q in (50, 95, 99):
             figures[f"{kind}_p{q}_ms"] = percentile(recorder.latencies[kind], q / 100)
     figures |= {
-        "lost_votes": db["lost_votes"], "duplicate_votes": db["duplicate_votes"],
-        "duplicate_participants": db["duplicate_participants"], "unacknowledged_votes": db["unacknowledged_votes"],
-        "finished": finished, "finished_in_db": db["finished_in_db"],
+        "lost_votes": db["lost_votes"],
+        "duplicate_votes": db["duplicate_votes"],
+        "duplicate_participants": db["duplicate_participants"],
+        "unacknowledged_votes": db["unacknowledged_votes"],
+        "finished": finished,
+        "finished_in_db": db["finished_in_db"],
         "errors": {str(status): count for status, count in sorted(recorder.errors.items())},
         "errors_by_kind": dict(sorted(recorder.errors_by_kind.items())),
         "statuses": {str(status): count for status, count in sorted(recorder.statuses.items())},
-        "retries": recorder.retries, "connection_errors": recorder.connection_errors,
+        "retries": recorder.retries,
+        "connection_errors": recorder.connection_errors,
         "misbehaving": dict(sorted(misbehaving.items())),
     }
-    figures |= {key: calibration.get(key) for key in (
-        "cpu_ms_per_vote", "cpu_ms_per_join", "floor_cpu_ms_per_request", "db_cpu_ms_per_vote", "db_cpu_ms_per_join",
-        "calibration_votes", "calibration_joins", "calibration_errors")}
     figures |= {
-        "server_cpu_s": rounded(main_cpu["server"]), "db_cpu_s": rounded(main_cpu["db"]),
+        key: calibration.get(key)
+        for key in (
+            "cpu_ms_per_vote",
+            "cpu_ms_per_join",
+            "floor_cpu_ms_per_request",
+            "db_cpu_ms_per_vote",
+            "db_cpu_ms_per_join",
+            "calibration_votes",
+            "calibration_joins",
+            "calibration_errors",
+        )
+    }
+    figures |= {
+        "server_cpu_s": rounded(main_cpu["server"]),
+        "db_cpu_s": rounded(main_cpu["db"]),
         "client_cpu_s": round(client_cpu, 2),
     }
     return figures
@@ -1007,8 +1096,12 @@ def show(value):
 
 
 def failed(figures):
-    return (figures["lost_votes"] > 0 or figures["duplicate_votes"] > 0
-            or figures["finished"] < figures["participants"] or figures["finished_in_db"] < figures["participants"])
+    return (
+        figures["lost_votes"] > 0
+        or figures["duplicate_votes"] > 0
+        or figures["finished"] < figures["participants"]
+        or figures["finished_in_db"] < figures["participants"]
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -1051,8 +1144,20 @@ def benchmark(args, workdir):
         except (GaveUp, Unexpected) as error:
             print(f"calibration stopped: {error}", file=sys.stderr)
             calibration = {"calibration_errors": {str(error): 1}}
-        return report(args, workers, n_trials, run.recorder, seconds, finished, fault, misbehaving, db, main_cpu,
-                      client_cpu, calibration), server
+        return report(
+            args,
+            workers,
+            n_trials,
+            run.recorder,
+            seconds,
+            finished,
+            fault,
+            misbehaving,
+            db,
+            main_cpu,
+            client_cpu,
+            calibration,
+        ), server
     finally:
         if server is not None:
             server.stop()

@@ -60,15 +60,23 @@ def create(workdir, n_votes, seed=0):
     study = Study.objects.create(slug="bench", title="Benchmark", trials_per_participant=VOTES_PER_PARTICIPANT)
     sources = ("real", *MODELS)
     Stimulus.objects.bulk_create(
-        Stimulus(study=study, scene=f"scene-{i:04d}", source=source, image=f"bench/{source}/{i}.png", width=64, height=64)
-        for i in range(SCENES) for source in sources)
+        Stimulus(
+            study=study, scene=f"scene-{i:04d}", source=source, image=f"bench/{source}/{i}.png", width=64, height=64
+        )
+        for i in range(SCENES)
+        for source in sources
+    )
     stimuli = {(s.scene, s.source): s.pk for s in study.stimuli.all()}
     rng = np.random.default_rng(seed)
     n_people = n_votes // VOTES_PER_PARTICIPANT
     control = rng.random(n_people) < CONTROL_SHARE
     Participant.objects.bulk_create(
-        (Participant(study=study, label=f"p{i}", group="control" if control[i] else "treatment")
-         for i in range(n_people)), batch_size=BATCH)
+        (
+            Participant(study=study, label=f"p{i}", group="control" if control[i] else "treatment")
+            for i in range(n_people)
+        ),
+        batch_size=BATCH,
+    )
     people = list(study.participants.order_by("pk").values_list("pk", flat=True))
     p_real = {"real": 0.7, "perceptual": 0.35, "koalarization": 0.25}
     now = timezone.now()
@@ -76,13 +84,19 @@ def create(workdir, n_votes, seed=0):
     def trials():
         for i, pk in enumerate(people):
             scenes = rng.choice(SCENES, VOTES_PER_PARTICIPANT, replace=False)
-            plan = (["real"] * VOTES_PER_PARTICIPANT if control[i]
-                    else ["real"] * 20 + [MODELS[0]] * 15 + [MODELS[1]] * 15)
+            plan = (
+                ["real"] * VOTES_PER_PARTICIPANT if control[i] else ["real"] * 20 + [MODELS[0]] * 15 + [MODELS[1]] * 15
+            )
             said_real = rng.random(VOTES_PER_PARTICIPANT)
             for position, (scene, source) in enumerate(zip(scenes, plan), start=1):
-                yield Trial(participant_id=pk, position=position, stimulus_id=stimuli[(f"scene-{scene:04d}", source)],
-                            answer="real" if said_real[position - 1] < p_real[source] else "generated",
-                            response_ms=1500, answered_at=now)
+                yield Trial(
+                    participant_id=pk,
+                    position=position,
+                    stimulus_id=stimuli[(f"scene-{scene:04d}", source)],
+                    answer="real" if said_real[position - 1] < p_real[source] else "generated",
+                    response_ms=1500,
+                    answered_at=now,
+                )
 
     Trial.objects.bulk_create(trials(), batch_size=BATCH)
 
@@ -112,7 +126,9 @@ def measure(workdir):
             cursor.execute(
                 "SELECT t.participant_id, t.stimulus_id, t.answer FROM turing_trial t "
                 "JOIN turing_participant p ON p.id = t.participant_id "
-                "WHERE p.study_id = %s AND t.kind = 'scored' AND t.answer <> ''", [study.pk])
+                "WHERE p.study_id = %s AND t.kind = 'scored' AND t.answer <> ''",
+                [study.pk],
+            )
             return cursor.fetchall()
 
     def get(name, **query):
@@ -121,6 +137,7 @@ def measure(workdir):
             assert response.status_code == 200, (name, response.status_code)
             body = b"".join(response.streaming_content) if response.streaming else response.content
             return len(body)
+
         return call
 
     figures = {}
@@ -159,8 +176,20 @@ def main(argv=None):
     workdir = Path(tempfile.mkdtemp(prefix="report-bench-"))
     # A child process builds the study, so that its memory is not counted against the report.
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "benchmarks.report", "--create-only", "--votes", str(args.votes),
-                    "--workdir", str(workdir)], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.report",
+            "--create-only",
+            "--votes",
+            str(args.votes),
+            "--workdir",
+            str(workdir),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     print(f"built {args.votes} votes in {time.perf_counter() - started:.0f} s (wall) in {workdir}")
     setup_django(workdir)
     figures = measure(workdir)

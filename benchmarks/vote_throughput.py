@@ -44,16 +44,25 @@ def main(argv=None):
     quiet = StringIO()
     call_command("migrate", verbosity=0)
     call_command(
-        "create_study", "bench", title="Benchmark", real=str(workdir / "real"),
+        "create_study",
+        "bench",
+        title="Benchmark",
+        real=str(workdir / "real"),
         generated=[f"perceptual={workdir / 'perceptual'}", f"koalarization={workdir / 'koalarization'}"],
-        trials=args.trials, practice=0, control_fraction=0.2, seed=0, stdout=quiet,
+        trials=args.trials,
+        practice=0,
+        control_fraction=0.2,
+        seed=0,
+        stdout=quiet,
     )
     start = time.perf_counter()
     call_command("simulate_participants", "bench", n=args.bots, seed=0, stdout=quiet)
     seconds = time.perf_counter() - start
     votes = Trial.objects.exclude(answer="").count()
-    print(f"{args.bots} participants, {votes} votes in {seconds:.1f} s: {votes / seconds:.1f} votes/s "
-          f"({1000 * seconds / votes:.1f} ms per vote including the trial page and image requests)")
+    print(
+        f"{args.bots} participants, {votes} votes in {seconds:.1f} s: {votes / seconds:.1f} votes/s "
+        f"({1000 * seconds / votes:.1f} ms per vote including the trial page and image requests)"
+    )
 
 
 if __name__ == "__main__":

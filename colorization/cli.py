@@ -369,7 +369,7 @@ def parse_key_value(text: str) -> tuple[str, object]:
 
 
 def parse_named(text: str) -> tuple[str, str]:
-    """"NAME=VALUE" -> (NAME, VALUE), both stripped; ValueError when either is missing. Shared with the Django
+    """ "NAME=VALUE" -> (NAME, VALUE), both stripped; ValueError when either is missing. Shared with the Django
     commands (turing.management.study_options), which take the same --run NAME=RUN_DIR pairs."""
     name, sep, value = str(text).partition("=")
     if not sep or not name.strip() or not value.strip():
@@ -415,6 +415,4 @@ def _floats(text: str) -> tuple[float, ...]:
 def _is_input_error(error: Exception) -> bool:
     from colorization.backbones import WeightsUnavailable
 
-    return isinstance(
-        error, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, WeightsUnavailable)
-    )
+    return isinstance(error, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, WeightsUnavailable))

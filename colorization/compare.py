@@ -47,8 +47,16 @@ GALLERY_MAX_SIDE = 384
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 OUTPUT_FILES = ("metrics.csv", "per_image.csv", "recipes.csv", "gallery.png", "gallery.pdf", "runs.json")
 # What recipes.csv shows of each run's stored config (colorization.config.TrainConfig).
-RECIPE_COLUMNS = ("loss", "optimizer", "optimizer_options", "schedule", "lr", "batch_size", "micro_batch_size",
-                  "image_size")
+RECIPE_COLUMNS = (
+    "loss",
+    "optimizer",
+    "optimizer_options",
+    "schedule",
+    "lr",
+    "batch_size",
+    "micro_batch_size",
+    "image_size",
+)
 
 
 @dataclass
@@ -62,9 +70,7 @@ class Comparison:
     files: list[Path]
 
 
-def compare(
-    split_dir, runs, out_dir, *, outputs=None, pick="random", n_rows=6, seed=0, device="auto", saturation=None
-):
+def compare(split_dir, runs, out_dir, *, outputs=None, pick="random", n_rows=6, seed=0, device="auto", saturation=None):
     """Colorize SPLIT's held-out images with every run in `runs` ({name: run dir or checkpoint}), score, plot.
 
     outputs: {name: folder} of colorizations made elsewhere, scored and shown beside the runs (see above).

@@ -97,9 +97,7 @@ class TrainConfig:
 
     def _check_paths(self):
         if not self.split.exists():
-            raise FileNotFoundError(
-                f"split {self.split} does not exist; make one with `python -m colorization split`"
-            )
+            raise FileNotFoundError(f"split {self.split} does not exist; make one with `python -m colorization split`")
         weights = {
             "--vgg-weights": self.vgg_weights,
             "--irv2-weights": self.model_opts.get("irv2_weights"),
@@ -176,7 +174,8 @@ def recipe_changes(settings: Mapping, published: Recipe, model_defaults: Mapping
         option_of(name)
         for name in RECIPE_SETTINGS
         if name != "schedule"  # compared below as the rate of every epoch
-        and settings.get(name) is not None and plain(settings[name]) != plain(getattr(published, name))
+        and settings.get(name) is not None
+        and plain(settings[name]) != plain(getattr(published, name))
     ]
     rates = rates_by_epoch(settings.get("schedule") or published.schedule, lr=settings.get("lr"),
                            epochs=settings.get("epochs"))  # fmt: skip
@@ -189,16 +188,12 @@ def recipe_changes(settings: Mapping, published: Recipe, model_defaults: Mapping
     # The VGG settings belong to the perceptual loss: another loss never reads them.
     perceptual = ("vgg_layers", "vgg_layer_weights", "vgg_weights", "pixel_weight")
     used = ("limit_images", *(perceptual if (settings.get("loss") or published.loss) == "perceptual" else ()))
-    changed += [
-        option_of(name)
-        for name in used
-        if name in settings and plain(settings[name]) != plain(defaults[name])
-    ]
+    changed += [option_of(name) for name in used if name in settings and plain(settings[name]) != plain(defaults[name])]
     return changed
 
 
 def parse_schedule(text: str) -> list[tuple[int, float]]:
-    """"30:1e-3,35:1e-4" -> [(30, 0.001), (35, 0.0001)]; ConfigError naming the bad part otherwise."""
+    """ "30:1e-3,35:1e-4" -> [(30, 0.001), (35, 0.0001)]; ConfigError naming the bad part otherwise."""
     spans = []
     for part in text.split(","):
         epochs, sep, lr = part.strip().partition(":")

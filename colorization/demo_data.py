@@ -47,7 +47,7 @@ def crop_boxes(height, width, count, crop, rng):
     side = min(crop, height, width)
     tops = rng.integers(0, height - side + 1, size=count)
     lefts = rng.integers(0, width - side + 1, size=count)
-    return [(int(t), int(l), side) for t, l in zip(tops, lefts)]
+    return [(int(top), int(left), side) for top, left in zip(tops, lefts)]
 
 
 def write_demo_photos(out_dir, *, crops_per_photo=6, crop_size=160, seed=0):

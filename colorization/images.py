@@ -39,7 +39,7 @@ def is_image_file(path) -> bool:
 
 
 def first_few(items, shown=5) -> str:
-    """"a, b, c" or, for a long list, its first `shown` items and how many more (file names for paths): how an
+    """ "a, b, c" or, for a long list, its first `shown` items and how many more (file names for paths): how an
     error names the files it is about without a screenful of them."""
     names = [item.name if isinstance(item, Path) else str(item) for item in items]
     more = f" and {len(names) - shown} more" if len(names) > shown else ""

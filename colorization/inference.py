@@ -35,7 +35,6 @@ from colorization.images import DuplicateStemError, by_stem, load_image
 from colorization.lab import lab_norm_to_rgb, rgb_to_lab_norm
 from colorization.models import create_model, import_model_module
 
-
 # Images per forward pass in colorize_paths when its batch_size is None, by device type (benchmarks/inference.py,
 # benchmarks/README.md): on CPU the fastest for the paper's network; CUDA keeps the earlier 8, not yet measured
 # against other sizes.

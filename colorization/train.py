@@ -153,8 +153,9 @@ def train(config: TrainConfig) -> TrainResult:
                 heldout_loss = evaluate_loss(model, loss_fn, heldout_loader, device, world)
             (skipped,) = distributed.global_sums([skipped], device, world)
             if skipped and is_main:
-                progress.write(f"epoch {epoch + 1}: skipped {skipped} unreadable or grayscale training images "
-                               "(see warnings)")
+                progress.write(
+                    f"epoch {epoch + 1}: skipped {skipped} unreadable or grayscale training images (see warnings)"
+                )
             row = (epoch + 1, step, train_loss, heldout_loss, lrs[epoch], images * world / seconds, seconds, skipped)
             if batch_in_epoch == batches_per_epoch:
                 epoch, batch_in_epoch = epoch + 1, 0
@@ -386,5 +387,3 @@ def _to_device(batch: dict, device) -> dict:
         for key, value in batch.items()
         if isinstance(value, torch.Tensor)
     }
-
-

@@ -21,8 +21,9 @@ def env_bool(name, default):
     """A yes/no environment variable; anything else (SECURE_SSL_REDIRECT=ture) stops start-up with a message."""
     value = os.environ.get(name, str(default)).strip().lower()
     if value not in TRUE | FALSE:
-        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a yes/no value: use one of "
-                                   f"{', '.join(sorted(TRUE | FALSE - {''}))}")
+        raise ImproperlyConfigured(
+            f"{name}={os.environ[name]!r} is not a yes/no value: use one of {', '.join(sorted(TRUE | FALSE - {''}))}"
+        )
     return value in TRUE
 
 
@@ -47,7 +48,9 @@ DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret_key(BASE_DIR / ".secret-key")
 # Phones at a poster session reach the laptop by its LAN address, so every host is
 # accepted in debug mode unless the researcher narrows it.
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG else "localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*" if DEBUG else "localhost").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [

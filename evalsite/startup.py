@@ -19,7 +19,8 @@ def check_static_manifest():
     if not manifest.is_file():
         raise ImproperlyConfigured(
             f"no static files manifest at {manifest}: run `python manage.py collectstatic --noinput` with these "
-            "settings before starting the server (manage.py serve does it for you)")
+            "settings before starting the server (manage.py serve does it for you)"
+        )
 
 
 def import_views():

@@ -19,4 +19,3 @@ def test_healthz_is_503_when_the_database_does_not(client, monkeypatch):
     monkeypatch.setattr(connection, "cursor", refuse)
     response = client.get("/healthz")
     assert response.status_code == 503 and b"database unavailable: OperationalError" in response.content
-

@@ -17,8 +17,7 @@ def researcher():
 
 
 def log_in(client, password, address="10.0.0.5"):
-    return client.post(reverse("admin:login"), {"username": "researcher", "password": password},
-                       REMOTE_ADDR=address)
+    return client.post(reverse("admin:login"), {"username": "researcher", "password": password}, REMOTE_ADDR=address)
 
 
 def test_ten_wrong_passwords_lock_the_right_one_out_until_an_admin_unlocks(client, researcher, settings):
@@ -38,8 +37,12 @@ def test_ten_wrong_passwords_lock_the_right_one_out_until_an_admin_unlocks(clien
 
 def test_a_forged_forwarded_for_header_does_not_escape_the_lockout(client, researcher):
     for attempt in range(10):
-        client.post(reverse("admin:login"), {"username": "researcher", "password": "wrong"},
-                    REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}")
+        client.post(
+            reverse("admin:login"),
+            {"username": "researcher", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.5",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}",
+        )
     assert log_in(client, PASSWORD).status_code == 429
 
 

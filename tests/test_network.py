@@ -14,8 +14,11 @@ def test_the_routed_address_wins(monkeypatch):
 def test_without_a_route_a_private_interface_address_before_a_public_one_and_never_loopback(monkeypatch):
     # A laptop running its own hotspot has no route outwards; Debian maps the hostname to 127.0.1.1.
     monkeypatch.setattr(network, "routed_address", lambda: None)
-    monkeypatch.setattr(network, "interface_addresses",
-                        lambda: ["127.0.0.1", "127.0.1.1", "169.254.3.4", "93.184.216.34", "192.168.137.1"])
+    monkeypatch.setattr(
+        network,
+        "interface_addresses",
+        lambda: ["127.0.0.1", "127.0.1.1", "169.254.3.4", "93.184.216.34", "192.168.137.1"],
+    )
     assert network.lan_address() == "192.168.137.1"
 
 

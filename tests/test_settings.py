@@ -11,13 +11,20 @@ ROOT = Path(__file__).resolve().parent.parent
 def manage(*args, **env):
     environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DATABASE_URL")}
     environment.update(DJANGO_SETTINGS_MODULE="evalsite.settings_production", **env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_production_settings_pass_check_deploy():
-    result = manage("check", "--deploy", "--fail-level", "WARNING",
-                    SECRET_KEY="x" * 20 + "production-secret-for-the-check-0123456789", ALLOWED_HOSTS="poster.example.org")
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY="x" * 20 + "production-secret-for-the-check-0123456789",
+        ALLOWED_HOSTS="poster.example.org",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -36,11 +43,19 @@ def test_a_misspelt_yes_no_setting_stops_start_up_and_names_itself():
 
 def test_the_lan_settings_drop_only_what_needs_tls():
     result = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; import django; django.setup(); "
-         "print(settings.DEBUG, settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
-         "settings.SECURE_HSTS_SECONDS, settings.X_FRAME_OPTIONS)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env=os.environ | {"DJANGO_SETTINGS_MODULE": "evalsite.settings_lan", "SECRET_KEY": "x" * 50})
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; import django; django.setup(); "
+            "print(settings.DEBUG, settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
+            "settings.SECURE_HSTS_SECONDS, settings.X_FRAME_OPTIONS)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"DJANGO_SETTINGS_MODULE": "evalsite.settings_lan", "SECRET_KEY": "x" * 50},
+    )
     assert result.stdout.split() == ["False", "False", "False", "0", "DENY"], result.stderr
 
 
@@ -55,8 +70,19 @@ def test_without_a_secret_key_a_local_one_is_made_once_owner_only_and_kept(tmp_p
 
 def test_two_development_processes_share_the_key_without_secret_key_set():
     environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
-    keys = [subprocess.run([sys.executable, "-c", "import django; from django.conf import settings; "
-                            "django.setup(); print(settings.SECRET_KEY)"], cwd=ROOT, capture_output=True, text=True,
-                           env=environment | {"DJANGO_SETTINGS_MODULE": "evalsite.settings"}, check=True).stdout
-            for _ in range(2)]
+    keys = [
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django; from django.conf import settings; django.setup(); print(settings.SECRET_KEY)",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=environment | {"DJANGO_SETTINGS_MODULE": "evalsite.settings"},
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
     assert keys[0] == keys[1] and len(keys[0].strip()) >= 50

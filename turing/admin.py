@@ -18,7 +18,9 @@ def thumbnail(stimulus):
     # Served by the staff-only stimulus view; participants only ever see per-trial URLs.
     return format_html(
         '<img src="{}" width="{}" height="{}" alt="" loading="lazy">',
-        reverse("staff:stimulus", args=[stimulus.token]), THUMBNAIL_PX, THUMBNAIL_PX,
+        reverse("staff:stimulus", args=[stimulus.token]),
+        THUMBNAIL_PX,
+        THUMBNAIL_PX,
     )
 
 
@@ -57,25 +59,48 @@ class StudyAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ("title", "slug", "status")}),
-        ("Trials", {"fields": (
-            "trials_per_participant", "real_fraction", "control_fraction", "practice_trials", "catch_trials",
-            "exposure_ms", "seed",
-        )}),
-        ("Participants", {"fields": (
-            "max_participants", "target_participants", "ask_expertise", "expertise_question", "show_score",
-            "completion_url",
-        )}),
+        (
+            "Trials",
+            {
+                "fields": (
+                    "trials_per_participant",
+                    "real_fraction",
+                    "control_fraction",
+                    "practice_trials",
+                    "catch_trials",
+                    "exposure_ms",
+                    "seed",
+                )
+            },
+        ),
+        (
+            "Participants",
+            {
+                "fields": (
+                    "max_participants",
+                    "target_participants",
+                    "ask_expertise",
+                    "expertise_question",
+                    "show_score",
+                    "completion_url",
+                )
+            },
+        ),
         ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            participant_total=Count("participants", filter=Q(participants__kind=PERSON), distinct=True),
-            vote_total=Count(
-                "participants__trials",
-                filter=Q(participants__kind=PERSON, participants__trials__kind=Trial.Kind.SCORED)
-                & ~Q(participants__trials__answer=""),
-            ),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                participant_total=Count("participants", filter=Q(participants__kind=PERSON), distinct=True),
+                vote_total=Count(
+                    "participants__trials",
+                    filter=Q(participants__kind=PERSON, participants__trials__kind=Trial.Kind.SCORED)
+                    & ~Q(participants__trials__answer=""),
+                ),
+            )
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -94,8 +119,10 @@ class StudyAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None or not obj.participants.exists():
             return self.fieldsets
-        note = ("People have joined: the design settings are locked. Title, status, the cap, the target and the "
-                "completion URL stay editable.")
+        note = (
+            "People have joined: the design settings are locked. Title, status, the cap, the target and the "
+            "completion URL stay editable."
+        )
         return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]
 
     @admin.display(description="people", ordering="participant_total")
@@ -143,8 +170,11 @@ class ParticipantAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("study").annotate(
-            answered_total=Count("trials", filter=Q(trials__kind=Trial.Kind.SCORED) & ~Q(trials__answer=""))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("study")
+            .annotate(answered_total=Count("trials", filter=Q(trials__kind=Trial.Kind.SCORED) & ~Q(trials__answer="")))
         )
 
     @admin.display(description="scored answers", ordering="answered_total")

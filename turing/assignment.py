@@ -69,7 +69,7 @@ def group_block(control_fraction: float) -> tuple[int, int]:
 
 
 def next_group(study: Study, kind: str = PERSON) -> str:
-    """"treatment" or "control" for the next participant of this kind, from the participants there are now.
+    """ "treatment" or "control" for the next participant of this kind, from the participants there are now.
 
     Call it inside the transaction that creates the participant (see enroll_participant).
     """
@@ -102,8 +102,9 @@ def is_full(study: Study) -> bool:
     )
 
 
-def enroll_participant(study: Study, *, kind: str = PERSON, label: str = "", join_key: str | None = None,
-                       **participant_fields) -> Participant:
+def enroll_participant(
+    study: Study, *, kind: str = PERSON, label: str = "", join_key: str | None = None, **participant_fields
+) -> Participant:
     """A new participant in the next group slot with all their trials, as one transaction; or the one who
     already joined with this label or join form (a double-submitted Start, a crowdworker opening the link
     again), unchanged.
@@ -124,7 +125,11 @@ def enroll_participant(study: Study, *, kind: str = PERSON, label: str = "", joi
             if kind == PERSON and is_full(locked):
                 raise StudyFull(study.slug)
             participant = Participant.objects.create(
-                study=locked, kind=kind, label=label, join_key=join_key, group=next_group(locked, kind),
+                study=locked,
+                kind=kind,
+                label=label,
+                join_key=join_key,
+                group=next_group(locked, kind),
                 **participant_fields,
             )
             create_trials(locked, participant, counted.up_to_date())
@@ -197,8 +202,9 @@ class ViewCounts:
         counted = Q(trials__kind=Trial.Kind.SCORED, trials__participant__kind=kind)
         # One statement, so that the counts and the newest id come from the same state of the database.
         stimuli = list(
-            study.stimuli.annotate(times_shown=Count("trials", filter=counted), newest=Max("trials", filter=counted))
-            .order_by("scene", "source")
+            study.stimuli.annotate(
+                times_shown=Count("trials", filter=counted), newest=Max("trials", filter=counted)
+            ).order_by("scene", "source")
         )
         return cls(study, kind, stimuli, max((stimulus.newest or 0 for stimulus in stimuli), default=0))
 
@@ -207,7 +213,10 @@ class ViewCounts:
         added = dict(
             Trial.objects.filter(
                 participant__study=self.study, participant__kind=self.kind, kind=Trial.Kind.SCORED, pk__gt=self.newest
-            ).values("stimulus").annotate(n=Count("pk")).values_list("stimulus", "n")
+            )
+            .values("stimulus")
+            .annotate(n=Count("pk"))
+            .values_list("stimulus", "n")
         )
         for stimulus in self.stimuli:
             stimulus.times_shown += added.get(stimulus.pk, 0)

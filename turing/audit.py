@@ -302,12 +302,17 @@ def luminance_problems(stimuli) -> list[str]:
             mean_difference, detail_ratio = lightness_measures(real_lightness, lightness)
             failures = []
             if mean_difference > LIGHTNESS_MAX_MEAN_DIFFERENCE:
-                failures.append(f"mean |ΔL| {mean_difference:.1f} (limit {LIGHTNESS_MAX_MEAN_DIFFERENCE:.1f}): "
-                                "lighter or darker than the photo")
+                failures.append(
+                    f"mean |ΔL| {mean_difference:.1f} (limit {LIGHTNESS_MAX_MEAN_DIFFERENCE:.1f}): "
+                    "lighter or darker than the photo"
+                )
             low, high = DETAIL_RATIO_RANGE
             if detail_ratio is not None and not low <= detail_ratio <= high:
-                cue = ("much less fine detail than the photo (made at a lower resolution, or blurred?)"
-                       if detail_ratio < low else "much more fine detail than the photo (noise or sharpening?)")
+                cue = (
+                    "much less fine detail than the photo (made at a lower resolution, or blurred?)"
+                    if detail_ratio < low
+                    else "much more fine detail than the photo (noise or sharpening?)"
+                )
                 failures.append(f"high-frequency energy ratio {detail_ratio:.2f} (allowed {low:.2f}–{high:.2f}): {cue}")
             if failures:
                 problems.append(f"{describe(stimulus)}: lightness differs from the real photo: " + ", ".join(failures))

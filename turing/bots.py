@@ -38,8 +38,11 @@ def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0) -
     rng = random.Random(seed)
 
     # Over people too: a bot joining with a label someone already has would resume that participant.
-    numbers = [int(label[4:]) for label in study.participants.values_list("label", flat=True)
-               if re.fullmatch(r"bot-\d+", label)]
+    numbers = [
+        int(label[4:])
+        for label in study.participants.values_list("label", flat=True)
+        if re.fullmatch(r"bot-\d+", label)
+    ]
     first = max(numbers, default=0) + 1
     labels = [f"bot-{number:04d}" for number in range(first, first + n)]
     # Offsets come from their own generator, so that without spreads the answers are those of before.
@@ -49,8 +52,9 @@ def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0) -
     # P is the rate over all people and images, what the report estimates; where they differ, a typical
     # bot and image answer "real" less often than P says when P > 0.5 (simulation.logit_mean).
     spread = math.hypot(participant_sd, image_sd)
-    logit_means = {source: simulation.logit_mean(p, spread) if 0 < p < 1 else special.logit(p)
-                   for source, p in p_real.items()}
+    logit_means = {
+        source: simulation.logit_mean(p, spread) if 0 < p < 1 else special.logit(p) for source, p in p_real.items()
+    }
     for label in labels:
         Bot(study, label, logit_means, rng, offsets.gauss(0.0, participant_sd), image_offsets).run()
     return labels
@@ -106,7 +110,8 @@ class Bot:
         self.request("get", trial["image_url"])
         # The bot may look up what a human could only see: the image URL is the trial's own token.
         source, stimulus = Trial.objects.values_list("stimulus__source", "stimulus").get(
-            image_token=resolve(trial["image_url"]).kwargs["token"])
+            image_token=resolve(trial["image_url"]).kwargs["token"]
+        )
         logit = self.logit_means[source] + self.offset + self.image_offsets.get(stimulus, 0.0)
         answer = REAL if self.rng.random() < special.expit(logit) else GENERATED
         response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))

@@ -10,7 +10,8 @@ The method, and why this one:
   resamples participants and scenes independently. Its variance is V_P + V_S + V_C: the spread of the
   participants' sums, of the scenes' sums and of the cells' sums of the statistic's influence values,
   where V_C, the spread of the (participant, scene) cells' sums, is already inside V_P and V_S (with one
-  vote per participant and scene, as turing.assignment arranges, V_C is the vote-level variance). With binary votes V_C is the largest part, so the bootstrap roughly triples
+  vote per participant and scene, as turing.assignment arranges, V_C is the vote-level variance). With
+  binary votes V_C is the largest part, so the bootstrap roughly triples
   the variance of a study whose people and images are alike and over-covers badly (Owen discusses the
   bias). Subtracting the double-counted term gives the two-way cluster-robust variance of Cameron,
   Gelbach and Miller (2011, "Robust inference with multiway clustering", J. Business & Economic
@@ -24,7 +25,8 @@ The method, and why this one:
   from sums per participant and per scene (turing.tally): no resampling, no seed, the same answer on every
   page load, and as cheap for 10^6 votes as for 10^3.
 - V_P + V_S - V_C is a difference and can come out at or below 0 by chance (or a rounding error above 0);
-  the votes-independent variance (the sum of squared influences) is used then. V is not floored at that variance otherwise: a floor
+  the votes-independent variance (the sum of squared influences) is used then. V is not floored at that
+  variance otherwise: a floor
   over-covers when people and images are alike (measured: 0.97-0.99 where the target is 0.95).
 - Rates get a Wilson interval at the effective sample size n / design effect, with the t quantile in place
   of z (Korn and Graubard 1998, "Confidence intervals for proportions with small expected number of
@@ -70,8 +72,7 @@ def _square_sums(sums, n_groups):
     codes, keys = pd.factorize(sums.group.astype(np.int64) * width + sums.unit)
     totals = np.bincount(codes, weights=sums.value)
     owner = keys // width
-    return (np.bincount(owner, weights=totals * totals, minlength=n_groups),
-            np.bincount(owner, minlength=n_groups))
+    return (np.bincount(owner, weights=totals * totals, minlength=n_groups), np.bincount(owner, minlength=n_groups))
 
 
 def _factor_term(square_sums, levels):
@@ -119,13 +120,14 @@ def crossed_variance(participants, scenes, vote_squares, votes, n_groups, cells=
     scene_term, cell_term = _factor_term(by_scene, scene_count), _factor_term(by_cell, cell_count)
     both = (people > 1) & (scene_count > 1)
     variance = np.where(
-        both, participant_term + scene_term - cell_term,
+        both,
+        participant_term + scene_term - cell_term,
         np.where(people > 1, participant_term, np.where(scene_count > 1, scene_term, vote_squares)),
     )
     df = np.fmin(np.where(people > 1, participant_df, np.inf), np.where(scene_count > 1, scene_count - 1.0, np.inf))
     # Participants in independent groups: the Satterthwaite degrees of freedom of the whole V_P + V_S - V_C.
     with np.errstate(invalid="ignore", divide="ignore"):
-        spread = participant_spread + scene_term ** 2 / (scene_count - 1) + cell_term ** 2 / (cell_count - 1)
+        spread = participant_spread + scene_term**2 / (scene_count - 1) + cell_term**2 / (cell_count - 1)
         whole = np.where(both & (strata > 1) & (variance > 0), variance * variance / spread, np.inf)
     df = np.fmin(df, whole)
     df = np.where(np.isnan(participant_df) & (people > 1), np.nan, df)

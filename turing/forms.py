@@ -55,11 +55,14 @@ def label_problem(label: str) -> str | None:
     """Why a participant label from a join URL cannot be used, or None. Any printable text up to
     LABEL_MAX_LENGTH characters is a label: crowd platforms' IDs vary, and refusing one locks a person out."""
     if len(label) > LABEL_MAX_LENGTH:
-        return (f"This link's participant label is {len(label)} characters long; at most {LABEL_MAX_LENGTH} "
-                "are allowed. Please ask the researcher for a corrected link.")
+        return (
+            f"This link's participant label is {len(label)} characters long; at most {LABEL_MAX_LENGTH} "
+            "are allowed. Please ask the researcher for a corrected link."
+        )
     if not label.isprintable():
-        return ("This link's participant label contains control characters. "
-                "Please ask the researcher for a corrected link.")
+        return (
+            "This link's participant label contains control characters. Please ask the researcher for a corrected link."
+        )
     return None
 
 
@@ -74,32 +77,52 @@ class PlanForm(forms.Form):
     PilotEstimate (or None) in cleaned_data["pilot_estimate"]; estimating a pilot's sds takes a few seconds."""
 
     baseline = forms.FloatField(label="Baseline rate", help_text="Share of model A's images judged real, e.g. 0.30.")
-    difference = forms.FloatField(help_text="How much more (negative: less) model B's images are judged real, "
-                                            "e.g. 0.10.")
-    trials_per_model = forms.IntegerField(required=False, min_value=1,
-                                          help_text="Images of each model per participant (with a pilot: the "
-                                                    "pilot's if left empty).")
-    participant_sd = forms.FloatField(label="Participant sd", required=False, min_value=0,
-                                      help_text="How much participants differ, on the logit scale (empty: 0).")
-    image_sd = forms.FloatField(label="Image sd", required=False, min_value=0,
-                                help_text="How much images differ, on the logit scale (empty: 0).")
-    pilot = forms.ModelChoiceField(
-        queryset=Study.objects.all(), required=False, to_field_name="slug", empty_label="No pilot",
-        help_text="Estimate the sds (and scenes, trials per model) from this study's votes, people only; "
-                  "leave the sds empty then.",
+    difference = forms.FloatField(
+        help_text="How much more (negative: less) model B's images are judged real, e.g. 0.10."
     )
-    scenes = forms.IntegerField(required=False, min_value=1,
-                                help_text=f"Scenes the images are drawn from (empty: {DEFAULT_SCENES}, or the "
-                                          "pilot's).")
+    trials_per_model = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Images of each model per participant (with a pilot: the pilot's if left empty).",
+    )
+    participant_sd = forms.FloatField(
+        label="Participant sd",
+        required=False,
+        min_value=0,
+        help_text="How much participants differ, on the logit scale (empty: 0).",
+    )
+    image_sd = forms.FloatField(
+        label="Image sd",
+        required=False,
+        min_value=0,
+        help_text="How much images differ, on the logit scale (empty: 0).",
+    )
+    pilot = forms.ModelChoiceField(
+        queryset=Study.objects.all(),
+        required=False,
+        to_field_name="slug",
+        empty_label="No pilot",
+        help_text="Estimate the sds (and scenes, trials per model) from this study's votes, people only; "
+        "leave the sds empty then.",
+    )
+    scenes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text=f"Scenes the images are drawn from (empty: {DEFAULT_SCENES}, or the pilot's).",
+    )
     power = forms.FloatField(label="Target power", initial=0.8)
     alpha = forms.FloatField(initial=0.05, help_text="Two-sided test level.")
     models = forms.IntegerField(
-        initial=2, min_value=2, required=False,
+        initial=2,
+        min_value=2,
+        required=False,
         help_text="Models the study compares: the report Holm-corrects over their pairs, so the test is planned at "
-                  "alpha / pairs.",
+        "alpha / pairs.",
     )
     simulations = forms.IntegerField(
-        initial=PLAN_PAGE_SIMULATIONS, min_value=MIN_SIMULATIONS, max_value=PLAN_PAGE_MAX_SIMULATIONS,
+        initial=PLAN_PAGE_SIMULATIONS,
+        min_value=MIN_SIMULATIONS,
+        max_value=PLAN_PAGE_MAX_SIMULATIONS,
         help_text="Simulated studies per number of participants.",
     )
     seed = forms.IntegerField(initial=0, min_value=0)
@@ -133,7 +156,9 @@ class StudyTargetForm(forms.ModelForm):
     """The planned number of participants, which the staff pages show progress against; empty removes it."""
 
     target_participants = forms.IntegerField(
-        label="Target participants", required=False, min_value=1,
+        label="Target participants",
+        required=False,
+        min_value=1,
         help_text=Study._meta.get_field("target_participants").help_text,
     )
 

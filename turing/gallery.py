@@ -3,7 +3,8 @@
 The caption gives each source's judged-real rate over all its images with the report's interval (over
 participants and images). Each image shows its judged-real share and vote count from the report's cached
 tables (reporting.report_tables, from statistics.per_image_table: answered scored trials of people, both
-groups pooled), so the gallery reads the votes no second time and agrees with the report's default view (bots left out, nobody excluded). Rows can be sorted by the
+groups pooled), so the gallery reads the votes no second time and agrees with the report's default view
+(bots left out, nobody excluded). Rows can be sorted by the
 images of one source that are judged real most often ("fools most" for a model). The grayscale column is
 never a stimulus: it is computed on demand from the stored real stimulus (colorization.images.grayscale_view)
 and shown to staff only.
@@ -122,11 +123,13 @@ def caption(study, sort=None) -> str:
 
 
 def _overall_rates(study) -> str:
-    """"perceptual 31% real (22–41%), ..." for every source with votes in the treatment group."""
+    """ "perceptual 31% real (22–41%), ..." for every source with votes in the treatment group."""
     summary = reporting.study_summary(study)
     rows = summary[(summary["group"] == st.TREATMENT) & (summary["votes"] > 0)]
-    return ", ".join(f"{row.source} {100 * row.rate:.0f}% real ({_percent_interval(row.ci_low, row.ci_high)})"
-                     for row in rows.itertuples())
+    return ", ".join(
+        f"{row.source} {100 * row.rate:.0f}% real ({_percent_interval(row.ci_low, row.ci_high)})"
+        for row in rows.itertuples()
+    )
 
 
 def _percent_interval(low, high) -> str:

@@ -24,13 +24,17 @@ def gallery_page(request, slug):
         sort = _sort(request, study)
     except ValueError as error:
         return _bad_request(error)
-    return render(request, "turing/staff/gallery.html", {
-        "study": study,
-        "rows": gallery.gallery_rows(study, sort),
-        "sort": sort,
-        "columns": gallery.gallery_sources(study),
-        "caption": gallery.caption(study, sort),
-    })
+    return render(
+        request,
+        "turing/staff/gallery.html",
+        {
+            "study": study,
+            "rows": gallery.gallery_rows(study, sort),
+            "sort": sort,
+            "columns": gallery.gallery_sources(study),
+            "caption": gallery.caption(study, sort),
+        },
+    )
 
 
 @staff_required

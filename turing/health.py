@@ -14,6 +14,7 @@ def healthz(request):
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as error:
-        return HttpResponse(f"database unavailable: {error.__class__.__name__}\n", status=503,
-                            content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            f"database unavailable: {error.__class__.__name__}\n", status=503, content_type="text/plain; charset=utf-8"
+        )
     return HttpResponse("ok\n", content_type="text/plain; charset=utf-8")

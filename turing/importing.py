@@ -29,18 +29,28 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
-
-from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
 from PIL import Image
 
+from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
 from turing.audit import audit_study, luminance_problems
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
 from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
 
 # Study fields an import may set besides slug and title.
 STUDY_OPTIONS = {
-    "status", "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
-    "catch_trials", "max_participants", "show_score", "ask_expertise", "expertise_question", "completion_url", "seed",
+    "status",
+    "trials_per_participant",
+    "real_fraction",
+    "control_fraction",
+    "exposure_ms",
+    "practice_trials",
+    "catch_trials",
+    "max_participants",
+    "show_score",
+    "ask_expertise",
+    "expertise_question",
+    "completion_url",
+    "seed",
     "manifest",
 }
 
@@ -62,8 +72,18 @@ class StudyImportError(ValueError):
     """A study could not be imported; the message names the offending file or option."""
 
 
-def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE, allow_luminance_mismatch=False,
-                 allow_missing=False, warn=None, **study_fields) -> Study:
+def import_study(
+    slug,
+    title,
+    real_dir,
+    generated,
+    *,
+    size=DEFAULT_STIMULUS_SIZE,
+    allow_luminance_mismatch=False,
+    allow_missing=False,
+    warn=None,
+    **study_fields,
+) -> Study:
     """Create study ``slug`` from real_dir and generated = {model name: folder}; return the saved Study.
 
     study_fields are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
@@ -99,7 +119,7 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
         )
     real_files = _images_by_stem(real_dir, *listed[REAL])
     generated_files = {name: _images_by_stem(folder, *listed[name]) for name, folder in generated.items()}
-    for name, files in generated_files.items():
+    for files in generated_files.values():
         for stem, path in files.items():
             if stem not in real_files:
                 raise StudyImportError(f"{path}: no real image with stem {stem!r} in {real_dir}")
@@ -108,10 +128,13 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
     missing = {name: sorted(set(real_files) - set(files)) for name, files in sorted(generated_files.items())}
     missing = {name: stems for name, stems in missing.items() if stems}
     if missing and not allow_missing:
-        lines = [f"  {name} ({generated[name]}): {len(stems)} of {len(real_files)} scenes missing: {first_few(stems)}"
-                 for name, stems in missing.items()]
+        lines = [
+            f"  {name} ({generated[name]}): {len(stems)} of {len(real_files)} scenes missing: {first_few(stems)}"
+            for name, stems in missing.items()
+        ]
         raise StudyImportError(
-            f"{len(missing)} model folder(s) lack scenes that the real folder {real_dir} has:\n" + "\n".join(lines)
+            f"{len(missing)} model folder(s) lack scenes that the real folder {real_dir} has:\n"
+            + "\n".join(lines)
             + f"\n{MISSING_HINT}"
         )
 
@@ -140,8 +163,7 @@ def import_study(slug, title, real_dir, generated, *, size=DEFAULT_STIMULUS_SIZE
     files = [(scene, CATCH if pool_of[scene] == Pool.CATCH else REAL, real_files[scene]) for scene in scenes]
     for name in sorted(generated_files):
         files += [
-            (scene, name, path) for scene, path in sorted(generated_files[name].items())
-            if pool_of[scene] != Pool.CATCH
+            (scene, name, path) for scene, path in sorted(generated_files[name].items()) if pool_of[scene] != Pool.CATCH
         ]
 
     image_field = Stimulus._meta.get_field("image")
@@ -202,8 +224,7 @@ def reserve_scenes(scenes, with_generated, n_practice, n_catch, seed) -> dict[st
     practice = set(rng.sample(sorted(with_generated), n_practice))
     catch = set(rng.sample(sorted(set(scenes) - practice), n_catch))
     return {
-        scene: Pool.PRACTICE if scene in practice else Pool.CATCH if scene in catch else Pool.SCORED
-        for scene in scenes
+        scene: Pool.PRACTICE if scene in practice else Pool.CATCH if scene in catch else Pool.SCORED for scene in scenes
     }
 
 
@@ -219,9 +240,7 @@ def check_model_names(generated):
         try:
             validate_slug(name)
         except ValidationError:
-            raise StudyImportError(
-                f"model name {name!r}: use letters, digits, hyphens and underscores only"
-            ) from None
+            raise StudyImportError(f"model name {name!r}: use letters, digits, hyphens and underscores only") from None
 
 
 def _list_folder(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -46,9 +46,20 @@ def server_error(request):
 
 
 # Nothing here needs a camera, microphone, location or payment: a page that asked would be an injected one.
-PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
-    "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer", "microphone",
-    "payment", "usb"))
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+)
 
 
 class SecurityHeadersMiddleware:
@@ -67,8 +78,19 @@ class SecurityHeadersMiddleware:
         # Pages only: on an image the policy would do nothing, and its nonce would make two images' headers
         # differ (tests/turing/test_votes.py checks that nothing about an image tells its source).
         if response.get("Content-Type", "").startswith("text/html"):
-            response.headers.setdefault("Content-Security-Policy", "; ".join((
-                "default-src 'self'", "script-src 'self'", f"style-src 'self' 'nonce-{request.csp_nonce}'",
-                "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
-                "form-action 'self'")))
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "; ".join(
+                    (
+                        "default-src 'self'",
+                        "script-src 'self'",
+                        f"style-src 'self' 'nonce-{request.csp_nonce}'",
+                        "img-src 'self' data:",
+                        "object-src 'none'",
+                        "base-uri 'none'",
+                        "frame-ancestors 'none'",
+                        "form-action 'self'",
+                    )
+                ),
+            )
         return response

@@ -66,9 +66,11 @@ def reachable(address: str | None) -> bool:
     return not (parsed.is_loopback or parsed.is_link_local or parsed.is_unspecified)
 
 
-LOOPBACK_WARNING = ("WARNING: this machine has no network address other than loopback, so no phone can open "
-                    "these URLs. Join the Wi-Fi the phones use (or start a hotspot), then start again, or pass "
-                    "--host with the address phones should use.")
+LOOPBACK_WARNING = (
+    "WARNING: this machine has no network address other than loopback, so no phone can open "
+    "these URLs. Join the Wi-Fi the phones use (or start a hotspot), then start again, or pass "
+    "--host with the address phones should use."
+)
 
 
 def site_url(host: str | None, port: int) -> str:

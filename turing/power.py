@@ -97,11 +97,15 @@ class Plan:
         if self.trials_per_model < 1:
             raise ValueError(f"trials per model must be at least 1, got {self.trials_per_model}")
         if 2 * self.trials_per_model > self.scenes:
-            raise ValueError(f"each participant needs 2 x {self.trials_per_model} distinct scenes and the plan has "
-                             f"{self.scenes}: raise the number of scenes or lower the trials per model")
+            raise ValueError(
+                f"each participant needs 2 x {self.trials_per_model} distinct scenes and the plan has "
+                f"{self.scenes}: raise the number of scenes or lower the trials per model"
+            )
         if not (0 <= self.participant_sd <= MAX_SD and 0 <= self.image_sd <= MAX_SD):
-            raise ValueError(f"the participant and image standard deviations must lie between 0 and {MAX_SD} "
-                             "(logit scale; 1 is already a large spread)")
+            raise ValueError(
+                f"the participant and image standard deviations must lie between 0 and {MAX_SD} "
+                "(logit scale; 1 is already a large spread)"
+            )
         if not 0 < self.power < 1:
             raise ValueError(f"the power must lie strictly between 0 and 1, got {self.power}")
         if not 0 < self.alpha < 1:
@@ -125,9 +129,12 @@ class Plan:
 
     def design(self, participants):
         return Design(
-            participants=participants, scenes=self.scenes, trials_per_model=self.trials_per_model,
+            participants=participants,
+            scenes=self.scenes,
+            trials_per_model=self.trials_per_model,
             rates={BASELINE_MODEL: self.baseline, COMPARED_MODEL: self.compared},
-            participant_sd=self.participant_sd, image_sd=self.image_sd,
+            participant_sd=self.participant_sd,
+            image_sd=self.image_sd,
         )
 
 
@@ -162,11 +169,18 @@ class PowerResult:
     curve: list
 
     def as_dict(self):
-        return {"participants_needed": self.participants_needed, "uncertainty": uncertainty(self),
-                "reached": self.reached,
-                "power": self.point.power, "power_se": self.point.se, "simulations": self.simulations,
-                "seed": self.seed, "max_participants": self.max_participants, "plan": asdict(self.plan),
-                "curve": [asdict(point) for point in self.curve]}
+        return {
+            "participants_needed": self.participants_needed,
+            "uncertainty": uncertainty(self),
+            "reached": self.reached,
+            "power": self.point.power,
+            "power_se": self.point.se,
+            "simulations": self.simulations,
+            "seed": self.seed,
+            "max_participants": self.max_participants,
+            "plan": asdict(self.plan),
+            "curve": [asdict(point) for point in self.curve],
+        }
 
 
 def _rejects(votes, alpha):
@@ -197,8 +211,11 @@ def power_at(n_participants, plan, simulations, seed, *, drawn_from=None, stop_b
         done += 1
         # A one-sided test of power == target, with the target's standard error: the estimate's own would be
         # 0 after a run of studies that all reject or all do not, and would end a point on luck.
-        if (stop_below is not None and MIN_SIMULATIONS <= done < simulations
-                and stop_below - rejections / done > CLEAR_Z * np.sqrt(stop_below * (1 - stop_below) / done)):
+        if (
+            stop_below is not None
+            and MIN_SIMULATIONS <= done < simulations
+            and stop_below - rejections / done > CLEAR_Z * np.sqrt(stop_below * (1 - stop_below) / done)
+        ):
             break
     share = rejections / done
     return PowerPoint(n_participants, share, float(np.sqrt(share * (1 - share) / done)), done)
@@ -284,22 +301,31 @@ def estimate_sds(votes, seed=0, scenes=None):
     stimulus, images = pd.factorize(votes["stimulus"])
     # One indicator column per participant and per image, built sparse: from_formula would first build them
     # dense, votes x (people + images) numbers, hundreds of megabytes for a full study used as a pilot.
-    effects = sparse.hstack([
-        sparse.csr_array((np.ones(len(votes)), (rows, participant)), shape=(len(votes), len(people))),
-        sparse.csr_array((np.ones(len(votes)), (rows, stimulus)), shape=(len(votes), len(images))),
-    ]).tocsr()
+    effects = sparse.hstack(
+        [
+            sparse.csr_array((np.ones(len(votes)), (rows, participant)), shape=(len(votes), len(people))),
+            sparse.csr_array((np.ones(len(votes)), (rows, stimulus)), shape=(len(votes), len(images))),
+        ]
+    ).tocsr()
     means = pd.get_dummies([row_label(source, group) for source, group in zip(votes["source"], votes["group"])])
     model = BinomialBayesMixedGLM(
-        (votes["answer"] == REAL).to_numpy(dtype=float), means.to_numpy(dtype=float), effects,
-        np.repeat([0, 1], [len(people), len(images)]), vcp_names=["participant", "stimulus"])
+        (votes["answer"] == REAL).to_numpy(dtype=float),
+        means.to_numpy(dtype=float),
+        effects,
+        np.repeat([0, 1], [len(people), len(images)]),
+        vcp_names=["participant", "stimulus"],
+    )
     # L-BFGS-B, not the default BFGS, which keeps a dense matrix over every effect's mean and sd: measured on
     # 40 to 300 simulated participants, the same sds to three decimals in a tenth to a thirtieth of the time.
     sds = dict(zip(model.vcp_names, np.exp(model.fit_vb(fit_method="L-BFGS-B", rng=seed).vcp_mean)))
     per_model = treated_fakes.groupby(["participant", "source"]).size()
     return PilotEstimate(
-        participant_sd=float(sds["participant"]), image_sd=float(sds["stimulus"]),
-        scenes=scenes or int(votes["scene"].nunique()), trials_per_model=max(1, round(per_model.median())),
-        votes=len(votes), participants=int(votes["participant"].nunique()),
+        participant_sd=float(sds["participant"]),
+        image_sd=float(sds["stimulus"]),
+        scenes=scenes or int(votes["scene"].nunique()),
+        trials_per_model=max(1, round(per_model.median())),
+        votes=len(votes),
+        participants=int(votes["participant"].nunique()),
     )
 
 
@@ -313,15 +339,21 @@ def plan_from(settings, estimate_pilot=None):
     """
     settings = {key: value for key, value in settings.items() if value is not None}
     if estimate_pilot is not None and {"participant_sd", "image_sd"} & settings.keys():
-        raise ValueError("give either a pilot study or the standard deviations, not both: "
-                         "the pilot's votes estimate them")
+        raise ValueError(
+            "give either a pilot study or the standard deviations, not both: the pilot's votes estimate them"
+        )
     if estimate_pilot is None and "trials_per_model" not in settings:
         raise ValueError("the trials per model are needed unless a pilot study supplies them")
     pilot = None
     if estimate_pilot is not None:
         pilot = estimate_pilot()
-        settings = {"trials_per_model": pilot.trials_per_model, "scenes": pilot.scenes, **settings,
-                    "participant_sd": pilot.participant_sd, "image_sd": pilot.image_sd}
+        settings = {
+            "trials_per_model": pilot.trials_per_model,
+            "scenes": pilot.scenes,
+            **settings,
+            "participant_sd": pilot.participant_sd,
+            "image_sd": pilot.image_sd,
+        }
     return Plan(**settings), pilot
 
 
@@ -335,8 +367,9 @@ def uncertainty(result):
     full = [point for point in result.curve if point.simulations == result.simulations and 0 < point.power < 1]
     if not result.reached or len({point.participants for point in full}) < 2:
         return None
-    steepness, _ = np.polyfit(np.log([point.participants for point in full]),
-                              norm.ppf([point.power for point in full]), 1)
+    steepness, _ = np.polyfit(
+        np.log([point.participants for point in full]), norm.ppf([point.power for point in full]), 1
+    )
     slope = norm.pdf(norm.ppf(result.point.power)) * steepness / result.point.participants
     return None if slope <= 0 else max(1, round(2 * result.point.se / slope))
 
@@ -346,20 +379,27 @@ def answer(result):
     error of the answer is worth saying)."""
     plan, point = result.plan, result.point
     level = f"alpha {plan.alpha:g}" + (f" / {plan.pairs} pairs (Holm's strictest step)" if plan.pairs > 1 else "")
-    test = (f"the report's test tells fooling rates of {plan.baseline:.1%} and {plan.compared:.1%} apart with "
-            f"power {point.power:.3f} (Monte Carlo standard error {point.se:.3f}) at {level}")
+    test = (
+        f"the report's test tells fooling rates of {plan.baseline:.1%} and {plan.compared:.1%} apart with "
+        f"power {point.power:.3f} (Monte Carlo standard error {point.se:.3f}) at {level}"
+    )
     if result.reached:
         sentence = f"{result.participants_needed} participants are needed: with {point.participants}, {test}."
         spread = uncertainty(result)
         if spread:
-            sentence += (f" Simulation error alone makes this number uncertain by about ±{spread}; more "
-                         "simulations narrow that.")
+            sentence += (
+                f" Simulation error alone makes this number uncertain by about ±{spread}; more simulations narrow that."
+            )
         return sentence
-    sentence = (f"Even {result.max_participants} participants do not reach power {plan.power:g}: "
-                f"with {point.participants}, {test}.")
+    sentence = (
+        f"Even {result.max_participants} participants do not reach power {plan.power:g}: "
+        f"with {point.participants}, {test}."
+    )
     if plan.image_sd > 0:
-        sentence += (f" Images that differ hold power down however many people take part; more than "
-                     f"{plan.scenes} scenes raise it.")
+        sentence += (
+            f" Images that differ hold power down however many people take part; more than "
+            f"{plan.scenes} scenes raise it."
+        )
     return sentence
 
 
@@ -368,15 +408,22 @@ def assumptions(result, pilot=None, pilot_name=None):
     where the standard deviations came from."""
     plan = result.plan
     if pilot is not None:
-        origin = (f"estimated from pilot {pilot_name} ({pilot.votes} votes by {pilot.participants} people, "
-                  f"{pilot.scenes} scenes, {pilot.trials_per_model} trials per model)")
+        origin = (
+            f"estimated from pilot {pilot_name} ({pilot.votes} votes by {pilot.participants} people, "
+            f"{pilot.scenes} scenes, {pilot.trials_per_model} trials per model)"
+        )
     else:
         origin = "as given"
     return [
         f"Model A is judged real {plan.baseline:.1%} of the time and model B {plan.compared:.1%} "
         f"(a difference of {100 * plan.difference:+.1f} percentage points); the test is two-sided at alpha "
-        f"{plan.alpha:g}" + (f", divided by the {plan.pairs} pairs of {plan.models} models as Holm's correction "
-                             "tests the first" if plan.pairs > 1 else "") + f", and the target power is {plan.power:g}.",
+        f"{plan.alpha:g}"
+        + (
+            f", divided by the {plan.pairs} pairs of {plan.models} models as Holm's correction tests the first"
+            if plan.pairs > 1
+            else ""
+        )
+        + f", and the target power is {plan.power:g}.",
         f"Each participant judges {plan.trials_per_model} images of each model, on distinct scenes drawn from "
         f"{plan.scenes}.",
         f"On the logit scale participants differ with standard deviation {plan.participant_sd:.2f} and images "

@@ -24,12 +24,35 @@ from turing.tally import Tally, as_tally
 # is scored, practice or catch (the default export holds scored trials only); `position` is the order of
 # presentation, practice first. `stimulus` is the image's opaque token, which names no file, model or scene.
 VOTE_COLUMNS = [
-    "participant", "label", "participant_kind", "group", "kind", "position", "stimulus", "scene", "source",
-    "answer", "correct", "response_ms", "answered_at", "expertise",
+    "participant",
+    "label",
+    "participant_kind",
+    "group",
+    "kind",
+    "position",
+    "stimulus",
+    "scene",
+    "source",
+    "answer",
+    "correct",
+    "response_ms",
+    "answered_at",
+    "expertise",
 ]
 SUMMARY_COLUMNS = [
-    "source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high", "wilson_low", "wilson_high",
-    "participants", "hype_infinity", "hype_low", "hype_high",
+    "source",
+    "group",
+    "votes",
+    "judged_real",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "wilson_low",
+    "wilson_high",
+    "participants",
+    "hype_infinity",
+    "hype_low",
+    "hype_high",
 ]
 EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
 # Below this many participants and this many scenes at once, the report warns that p-values are optimistic.
@@ -76,7 +99,8 @@ def failed_check_ids(study):
 
 def _scored(study, selection):
     return Trial.objects.filter(participant__in=selection.participants(study), kind__in=selection.kinds).exclude(
-        answer="")
+        answer=""
+    )
 
 
 def _fetch(queryset):
@@ -102,35 +126,43 @@ def _lookup(ids, table_ids):
 def _people_and_images(study, selection):
     people = pd.DataFrame.from_records(
         list(selection.participants(study).values_list("pk", "label", "kind", "group", "expertise")),
-        columns=["participant", "label", "participant_kind", "group", "expertise"])
-    images = pd.DataFrame.from_records(list(study.stimuli.values_list("pk", "token", "scene", "source")),
-                                       columns=["id", "stimulus", "scene", "source"])
+        columns=["participant", "label", "participant_kind", "group", "expertise"],
+    )
+    images = pd.DataFrame.from_records(
+        list(study.stimuli.values_list("pk", "token", "scene", "source")), columns=["id", "stimulus", "scene", "source"]
+    )
     return people, images
 
 
 def votes_frame(study, selection=Selection()):
     """Every answered trial of ``study`` that ``selection`` keeps, in the long format of VOTE_COLUMNS."""
-    rows = _fetch(_scored(study, selection).order_by("participant__started_at", "participant_id", "position")
-                  .values_list("participant_id", "stimulus_id", "kind", "position", "answer", "response_ms",
-                               "answered_at"))
-    trials = pd.DataFrame.from_records(rows, columns=["participant", "stimulus_id", "kind", "position", "answer",
-                                                      "response_ms", "answered_at"])
+    rows = _fetch(
+        _scored(study, selection)
+        .order_by("participant__started_at", "participant_id", "position")
+        .values_list("participant_id", "stimulus_id", "kind", "position", "answer", "response_ms", "answered_at")
+    )
+    trials = pd.DataFrame.from_records(
+        rows, columns=["participant", "stimulus_id", "kind", "position", "answer", "response_ms", "answered_at"]
+    )
     people, images = _people_and_images(study, selection)
     person_at, present = _lookup(trials["participant"].to_numpy(), people["participant"].to_numpy())
     trials, person_at = trials[present].reset_index(drop=True), person_at[present]
     person = people.iloc[person_at]
     image = images.iloc[_lookup(trials["stimulus_id"].to_numpy(), images["id"].to_numpy())[0]]
-    frame = pd.DataFrame({
-        "participant": trials["participant"].astype("int64"),
-        **{column: person[column].to_numpy() for column in ("label", "participant_kind", "group")},
-        "kind": trials["kind"], "position": trials["position"].astype("int64"),
-        **{column: image[column].to_numpy() for column in ("stimulus", "scene", "source")},
-        "answer": trials["answer"],
-        "correct": (trials["answer"].to_numpy() == REAL) == (image["source"].to_numpy() == REAL),
-        "response_ms": trials["response_ms"].astype("Int64"),
-        "answered_at": pd.to_datetime(trials["answered_at"], utc=True, format="ISO8601"),
-        "expertise": person["expertise"].map(EXPERTISE_ANSWERS).to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "participant": trials["participant"].astype("int64"),
+            **{column: person[column].to_numpy() for column in ("label", "participant_kind", "group")},
+            "kind": trials["kind"],
+            "position": trials["position"].astype("int64"),
+            **{column: image[column].to_numpy() for column in ("stimulus", "scene", "source")},
+            "answer": trials["answer"],
+            "correct": (trials["answer"].to_numpy() == REAL) == (image["source"].to_numpy() == REAL),
+            "response_ms": trials["response_ms"].astype("Int64"),
+            "answered_at": pd.to_datetime(trials["answered_at"], utc=True, format="ISO8601"),
+            "expertise": person["expertise"].map(EXPERTISE_ANSWERS).to_numpy(),
+        }
+    )
     return frame[VOTE_COLUMNS]
 
 
@@ -144,7 +176,8 @@ def study_tally(study, selection=Selection()):
     """The Tally of the scored votes ``selection`` keeps, fetched as three integers per vote."""
     selection = replace(selection, kinds=(SCORED,))
     trials = _scored(study, selection).annotate(
-        judged_real=Case(When(answer=REAL, then=1), default=0, output_field=IntegerField()))
+        judged_real=Case(When(answer=REAL, then=1), default=0, output_field=IntegerField())
+    )
     rows = _fetch(trials.order_by().values_list("participant_id", "stimulus_id", "judged_real"))
     votes = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows)).reshape(-1, 3)
     del rows
@@ -152,8 +185,12 @@ def study_tally(study, selection=Selection()):
     person, present = _lookup(votes[:, 0], people["participant"].to_numpy())
     votes, person = votes[present], person[present]
     return Tally.from_codes(
-        person, _lookup(votes[:, 1], images["id"].to_numpy())[0], votes[:, 2],
-        people[["participant", "label", "group", "expertise"]], images[["stimulus", "scene", "source"]])
+        person,
+        _lookup(votes[:, 1], images["id"].to_numpy())[0],
+        votes[:, 2],
+        people[["participant", "label", "group", "expertise"]],
+        images[["stimulus", "scene", "source"]],
+    )
 
 
 def summary_frame(votes, models=()):
@@ -173,10 +210,22 @@ def summary_frame(votes, models=()):
     present = set(zip(table["source"], table["group"]))
     missing = [m for m in models if (m, st.TREATMENT) not in present]
     if missing:
-        table = pd.concat([table.astype({"votes": int, "judged_real": int, "participants": int}), pd.DataFrame({
-            "source": missing, "group": st.TREATMENT, "votes": 0, "judged_real": 0, "participants": 0,
-            **dict.fromkeys(["rate", "ci_low", "ci_high", "wilson_low", "wilson_high"], math.nan),
-        })], ignore_index=True)
+        table = pd.concat(
+            [
+                table.astype({"votes": int, "judged_real": int, "participants": int}),
+                pd.DataFrame(
+                    {
+                        "source": missing,
+                        "group": st.TREATMENT,
+                        "votes": 0,
+                        "judged_real": 0,
+                        "participants": 0,
+                        **dict.fromkeys(["rate", "ci_low", "ci_high", "wilson_low", "wilson_high"], math.nan),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     hype = st.hype_by_model(tally).rename(columns={"model": "source"}).assign(group=st.TREATMENT)
     summary = table.merge(hype, on=["source", "group"], how="left")[SUMMARY_COLUMNS]
     labels = [st.row_label(source, group) for source, group in zip(summary["source"], summary["group"])]
@@ -194,6 +243,7 @@ def neutralize_formulas(frame):
     """Cells of FREE_TEXT_COLUMNS that a spreadsheet would run as a formula, prefixed with ' so that it shows
     them as text. Identifiers the system made (stimulus tokens, some of which start with "-") and model names
     (checked slugs) are left exact, so that exports still join with the report and with each other."""
+
     def neutral(value):
         return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
@@ -225,8 +275,12 @@ def headline_counts(study, selection=Selection()):
     "bots_left_out": n}. "voted" is at least one answered scored trial, the same people the report's
     per-participant tables count. One grouped query, and one more for the bots left out."""
     scored = Trial.objects.filter(participant=OuterRef("pk"), kind=SCORED).exclude(answer="")
-    rows = selection.participants(study).order_by().values("group").annotate(
-        started=Count("pk"), voted=Count("pk", filter=Exists(scored)), finished=Count("finished_at"))
+    rows = (
+        selection.participants(study)
+        .order_by()
+        .values("group")
+        .annotate(started=Count("pk"), voted=Count("pk", filter=Exists(scored)), finished=Count("finished_at"))
+    )
     counts = {stage: dict.fromkeys((*GROUPS, "total"), 0) for stage in STAGES}
     for row in rows:
         for stage in STAGES:
@@ -274,15 +328,23 @@ def attention_summary(study, selection=Selection()):
 
 # Manifest keys shown under their own labels, in this order; "import" (import_study's record) after them.
 PROVENANCE_LABELS = {
-    "split": "Split", "seed": "Seed (drawing scenes)", "n_scenes": "Scenes drawn",
-    "heldout_images": "Held-out images drawn from", "crop_size": "Crop size (px)", "scenes": "Scenes",
+    "split": "Split",
+    "seed": "Seed (drawing scenes)",
+    "n_scenes": "Scenes drawn",
+    "heldout_images": "Held-out images drawn from",
+    "crop_size": "Crop size (px)",
+    "scenes": "Scenes",
     "scene_files": "Scene files",
     # import_study --allow-missing: {model: [scene, ...]} that model had no image of (shown as real only).
     "missing_scenes": "Scenes without a model's image",
 }
 IMPORT_LABELS = {
-    "real_dir": "Real photos from", "generated": "Generated images from", "size": "Stimulus size (px)",
-    "scenes": "Scenes imported", "practice_scenes": "Practice scenes", "catch_scenes": "Attention-check scenes",
+    "real_dir": "Real photos from",
+    "generated": "Generated images from",
+    "size": "Stimulus size (px)",
+    "scenes": "Scenes imported",
+    "practice_scenes": "Practice scenes",
+    "catch_scenes": "Attention-check scenes",
 }
 # Values that are paths on the machine that built the study (often a temporary directory): only their last
 # component means anything to a reader, and the rest can name a user's home or a deleted temporary folder.
@@ -299,7 +361,7 @@ def file_name(path):
 
 def shorten(text, limit=MANIFEST_TEXT_LIMIT):
     text = EMBEDDED_PATH.sub(lambda match: match.group(1) or match.group(2), text)
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def readable(value, *, path=False):
@@ -324,16 +386,26 @@ def readable(value, *, path=False):
 def _row(label, value, *, path=False):
     """A table row: a mapping becomes one sub-row per key ({model: [scene, ...]} reads as a list per model)."""
     if isinstance(value, dict) and value:
-        return {"label": label, "value": None,
-                "items": [(str(key), readable(item, path=path)) for key, item in value.items()]}
+        return {
+            "label": label,
+            "value": None,
+            "items": [(str(key), readable(item, path=path)) for key, item in value.items()],
+        }
     return {"label": label, "value": readable(value, path=path), "items": None}
 
 
 def _run_row(name, run):
     """A row of the runs table from build_study's record of a run (a checkpoint's model, step and config)."""
     if not isinstance(run, dict):
-        return {"name": name, "model": "—", "checkpoint": readable(run, path=True), "step": "—", "seed": "—",
-                "options": "", "saturation": "—"}
+        return {
+            "name": name,
+            "model": "—",
+            "checkpoint": readable(run, path=True),
+            "step": "—",
+            "seed": "—",
+            "options": "",
+            "saturation": "—",
+        }
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
     options = run.get("model_kwargs")
     return {
@@ -369,19 +441,29 @@ def provenance(manifest):
         run_rows = []
         if runs is not None:
             manifest["runs"] = runs
-    rows = [_row(label, manifest.pop(key), path=key in PATH_KEYS)
-            for key, label in PROVENANCE_LABELS.items() if key in manifest]
+    rows = [
+        _row(label, manifest.pop(key), path=key in PATH_KEYS)
+        for key, label in PROVENANCE_LABELS.items()
+        if key in manifest
+    ]
     imported = manifest.pop("import", None)
     if isinstance(imported, dict):
-        rows += [_row(label, imported[key], path=key in PATH_KEYS) for key, label in IMPORT_LABELS.items()
-                 if key in imported]
-        rows += [_row(f"import: {key}", value, path=key in PATH_KEYS) for key, value in sorted(imported.items())
-                 if key not in IMPORT_LABELS]
+        rows += [
+            _row(label, imported[key], path=key in PATH_KEYS) for key, label in IMPORT_LABELS.items() if key in imported
+        ]
+        rows += [
+            _row(f"import: {key}", value, path=key in PATH_KEYS)
+            for key, value in sorted(imported.items())
+            if key not in IMPORT_LABELS
+        ]
     elif imported is not None:
         manifest["import"] = imported
     rows += [_row(str(key), value, path=key in PATH_KEYS) for key, value in sorted(manifest.items())]
-    return {"description": shorten(str(description), limit=MANIFEST_TEXT_LIMIT * 4) if description else None,
-            "runs": run_rows, "rows": rows}
+    return {
+        "description": shorten(str(description), limit=MANIFEST_TEXT_LIMIT * 4) if description else None,
+        "runs": run_rows,
+        "rows": rows,
+    }
 
 
 def _missing_as_none(values):
@@ -400,8 +482,9 @@ def votes_version(study):
     """What the report's cache is keyed on: participants (count, newest), the answers they gave and how many
     finished (set just after a last answer's transaction). Any new answer, join, finish or deletion changes it;
     one indexed aggregate over the study's participants."""
-    counts = study.participants.aggregate(people=Count("pk"), newest=Max("pk"), answers=Sum("answer_count"),
-                                          finished=Count("finished_at"))
+    counts = study.participants.aggregate(
+        people=Count("pk"), newest=Max("pk"), answers=Sum("answer_count"), finished=Count("finished_at")
+    )
     return counts["people"], counts["newest"], counts["answers"], counts["finished"]
 
 
@@ -443,15 +526,20 @@ def _report_tables(study, selection):
         "signal_detection": records(st.signal_detection_by_group(tally)),
         "signal_detection_by_model": records(st.signal_detection_by_model(tally)),
         # Every image's counts, for the gallery, which shows them all.
-        "image_counts": {token: (int(votes), int(judged)) for token, votes, judged in zip(
-            images["stimulus"], images["votes"], images["judged_real"])},
+        "image_counts": {
+            token: (int(votes), int(judged))
+            for token, votes, judged in zip(images["stimulus"], images["votes"], images["judged_real"])
+        },
         "fooling_images": records(fooling.head(REPORT_ROWS)),
         "fooling_images_total": len(fooling),
         "doubted_real_images": records(doubted.head(REPORT_ROWS)),
         "doubted_real_images_total": len(reals),
         # Both ends when there are too many to list: the least accurate are whom one checks for inattention.
-        "participant_accuracy": records(accuracy if len(accuracy) <= REPORT_ROWS else pd.concat(
-            [accuracy.head(REPORT_ROWS // 2), accuracy.tail(REPORT_ROWS // 2)])),
+        "participant_accuracy": records(
+            accuracy
+            if len(accuracy) <= REPORT_ROWS
+            else pd.concat([accuracy.head(REPORT_ROWS // 2), accuracy.tail(REPORT_ROWS // 2)])
+        ),
         "participant_accuracy_total": len(accuracy),
         "accuracy_histogram": records(histogram),
         "accuracy_histogram_max": int(histogram["participants"].max()),

@@ -66,25 +66,30 @@ def simulate_votes(design, rng):
     sources = list(design.rates)
     image_offset = rng.normal(0, design.image_sd, size=(len(sources), design.scenes))
     treatment_plan = [REAL] * design.real_trials + [m for m in design.models for _ in range(design.trials_per_model)]
-    plans = ([(TREATMENT, treatment_plan)] * design.participants
-             + [(CONTROL, [REAL] * (design.real_trials + design.trials_per_model * len(design.models)))]
-             * design.control_participants)
+    plans = [(TREATMENT, treatment_plan)] * design.participants + [
+        (CONTROL, [REAL] * (design.real_trials + design.trials_per_model * len(design.models)))
+    ] * design.control_participants
     n_trials = len(treatment_plan)
     n_people = len(plans)
     # Each participant's scenes: the first n_trials of a random permutation, without a Python loop.
     scenes = np.argsort(rng.random((n_people, design.scenes)), axis=1)[:, :n_trials]
     source_codes = np.array([[sources.index(s) for s in plan] for _, plan in plans])
     participant_offset = rng.normal(0, design.participant_sd, size=n_people)
-    logits = (np.array([mu[s] for s in sources])[source_codes] + participant_offset[:, None]
-              + image_offset[source_codes, scenes])
+    logits = (
+        np.array([mu[s] for s in sources])[source_codes]
+        + participant_offset[:, None]
+        + image_offset[source_codes, scenes]
+    )
     judged_real = rng.random(logits.shape) < special.expit(logits)
     source = np.array(sources)[source_codes].ravel()
-    return pd.DataFrame({
-        "participant": np.repeat(np.arange(n_people), n_trials),
-        "group": np.repeat([group for group, _ in plans], n_trials),
-        "source": source,
-        "scene": scenes.ravel(),
-        "stimulus": source_codes.ravel() * design.scenes + scenes.ravel(),
-        "answer": np.where(judged_real.ravel(), REAL, "generated"),
-        "correct": judged_real.ravel() == (source == REAL),
-    })
+    return pd.DataFrame(
+        {
+            "participant": np.repeat(np.arange(n_people), n_trials),
+            "group": np.repeat([group for group, _ in plans], n_trials),
+            "source": source,
+            "scene": scenes.ravel(),
+            "stimulus": source_codes.ravel() * design.scenes + scenes.ravel(),
+            "answer": np.where(judged_real.ravel(), REAL, "generated"),
+            "correct": judged_real.ravel() == (source == REAL),
+        }
+    )

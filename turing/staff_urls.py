@@ -19,4 +19,3 @@ urlpatterns = [
     path("<slug:slug>/gallery/figure.<str:fmt>", gallery_views.gallery_figure, name="gallery_figure"),
     path("<slug:slug>/gallery/grayscale/<str:token>.png", gallery_views.gallery_grayscale, name="gallery_grayscale"),
 ]
-

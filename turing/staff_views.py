@@ -33,7 +33,10 @@ def progress(study, counts):
         return None
     started, finished = counts["started"], counts["finished"]
     return {
-        "target": target, "started": started, "finished": finished, "reached": finished >= target,
+        "target": target,
+        "started": started,
+        "finished": finished,
+        "reached": finished >= target,
         "started_width": min(100, round(100 * started / target)),
         "finished_width": min(100, round(100 * finished / target)),
     }
@@ -50,9 +53,15 @@ def study_list(request):
     for study in shown:
         counts = reporting.participation(study)
         rows.append({"study": study, "counts": counts, "progress": progress(study, counts)})
-    return render(request, "turing/staff/study_list.html", {
-        "rows": rows, "show_archived": show_archived, "archived_count": archived.count(),
-    })
+    return render(
+        request,
+        "turing/staff/study_list.html",
+        {
+            "rows": rows,
+            "show_archived": show_archived,
+            "archived_count": archived.count(),
+        },
+    )
 
 
 def _next_page(request, default):
@@ -92,9 +101,16 @@ def manage(request, slug):
         messages.success(request, f"Target set to {target} participants." if target else "Target removed.")
         return redirect("staff:manage", study.slug)
     counts = reporting.participation(study)
-    return render(request, "turing/staff/manage.html", {
-        "study": study, "form": form, "counts": counts, "progress": progress(study, counts),
-    })
+    return render(
+        request,
+        "turing/staff/manage.html",
+        {
+            "study": study,
+            "form": form,
+            "counts": counts,
+            "progress": progress(study, counts),
+        },
+    )
 
 
 def selection(request, *, all_kinds=False):
@@ -111,14 +127,18 @@ def selection(request, *, all_kinds=False):
 def dashboard(request, slug):
     study = get_object_or_404(Study, slug=slug)
     tables = reporting.report_tables(study)
-    return render(request, "turing/staff/dashboard.html", {
-        "study": study,
-        "participation": tables["participation"],
-        "headline": tables["headline"],
-        "progress": progress(study, tables["participation"]),
-        "summary": tables["summary"],
-        "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
-    })
+    return render(
+        request,
+        "turing/staff/dashboard.html",
+        {
+            "study": study,
+            "participation": tables["participation"],
+            "headline": tables["headline"],
+            "progress": progress(study, tables["participation"]),
+            "summary": tables["summary"],
+            "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
+        },
+    )
 
 
 @staff_required
@@ -146,8 +166,10 @@ def report_chart(request, slug):
 
 def _csv_download(slug, kind, write, chosen):
     study = get_object_or_404(Study, slug=slug)
-    response = HttpResponse(content_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{study.slug}-{kind}.csv"'})
+    response = HttpResponse(
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{study.slug}-{kind}.csv"'},
+    )
     write(study, response, chosen)
     return response
 
@@ -170,10 +192,17 @@ def poster(request, slug):
     join_url, kiosk_url = (site + reverse(name, args=[study.slug]) for name in ("turing:join", "turing:kiosk"))
     # segno writes the SVG itself from the URL alone; nothing user-supplied is interpolated into markup.
     qr_svg = mark_safe(segno.make(join_url, error="m").svg_inline(scale=10, omitsize=True, light="#fff"))
-    return render(request, "turing/staff/poster.html", {
-        "study": study, "join_url": join_url, "kiosk_url": kiosk_url, "qr_svg": qr_svg,
-        "loopback_warning": None if reachable else LOOPBACK_WARNING,
-    })
+    return render(
+        request,
+        "turing/staff/poster.html",
+        {
+            "study": study,
+            "join_url": join_url,
+            "kiosk_url": kiosk_url,
+            "qr_svg": qr_svg,
+            "loopback_warning": None if reachable else LOOPBACK_WARNING,
+        },
+    )
 
 
 @staff_required

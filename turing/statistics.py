@@ -45,6 +45,7 @@ RATE_COLUMNS = ["votes", "judged_real", "rate", "ci_low", "ci_high", "wilson_low
 # Grouping columns every tally row carries: its images' source and its participants' group and expertise.
 RATE_KEYS = ("source", "group", "expertise")
 
+
 def wilson_interval(k, n, confidence=CONFIDENCE):
     """Wilson score interval for k successes in n trials, votes taken as independent; NaN where n is 0.
 
@@ -122,8 +123,9 @@ def _grouped_variance(tally, groups, coefficients, rates, n_groups):
     rate * votes), summed over its votes.
     """
     sums, squares, votes = [], None, None
-    for table, unit, group, coefficient, rate in zip(tally.row_tables, tally.sampling_units, groups, coefficients,
-                                                      rates):
+    for table, unit, group, coefficient, rate in zip(
+        tally.row_tables, tally.sampling_units, groups, coefficients, rates
+    ):
         used = group >= 0
         k, n = table["judged_real"].to_numpy()[used], table["votes"].to_numpy()[used]
         c, r = coefficient[used], rate[used]
@@ -147,6 +149,7 @@ class Side:
 
     def masks(self, tally):
         """One boolean array per row table of the tally."""
+
         def mask(rows):
             chosen = (rows["source"] == self.source).to_numpy()
             return chosen & (rows["group"] == self.group).to_numpy() if self.group else chosen
@@ -191,14 +194,17 @@ def rate_table(votes, by, confidence=CONFIDENCE):
     table = grouped[["votes", "judged_real"]].sum().reset_index()
     keys = pd.MultiIndex.from_frame(table[by])
     groups = [grouped.ngroup().to_numpy()] + [
-        keys.get_indexer(pd.MultiIndex.from_frame(rows[by])) for rows in tally.row_tables[1:]]
+        keys.get_indexer(pd.MultiIndex.from_frame(rows[by])) for rows in tally.row_tables[1:]
+    ]
     with np.errstate(invalid="ignore", divide="ignore"):
         table["rate"] = table["judged_real"] / table["votes"]
     rate, coefficient = table["rate"].to_numpy(), 1.0 / table["votes"].to_numpy()
     variance, df, participants = _grouped_variance(
-        tally, groups, [coefficient[group] for group in groups], [rate[group] for group in groups], len(table))
+        tally, groups, [coefficient[group] for group in groups], [rate[group] for group in groups], len(table)
+    )
     table["ci_low"], table["ci_high"] = crossed.rate_interval(
-        table["judged_real"], table["votes"], variance, df, confidence)
+        table["judged_real"], table["votes"], variance, df, confidence
+    )
     table["participants"] = participants
     return _wilson_columns(table, confidence)[[*by, *RATE_COLUMNS]]
 
@@ -212,9 +218,15 @@ def per_image_table(votes, confidence=CONFIDENCE):
         return pd.DataFrame(columns=columns)
     counts = tally.by_stimulus.groupby("stimulus", sort=True)[["votes", "judged_real"]].sum()
     stimuli = tally.stimuli.iloc[counts.index]
-    table = pd.DataFrame({"stimulus": stimuli["stimulus"].to_numpy(), "scene": stimuli["scene"].to_numpy(),
-                          "source": stimuli["source"].to_numpy(), "votes": counts["votes"].to_numpy(),
-                          "judged_real": counts["judged_real"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "stimulus": stimuli["stimulus"].to_numpy(),
+            "scene": stimuli["scene"].to_numpy(),
+            "source": stimuli["source"].to_numpy(),
+            "votes": counts["votes"].to_numpy(),
+            "judged_real": counts["judged_real"].to_numpy(),
+        }
+    )
     k, n = table["judged_real"].to_numpy(), table["votes"].to_numpy()
     table["rate"] = k / n
     variance, df = crossed.one_factor_variance(_vote_squares(k, n, k / n, 1 / n), n)
@@ -232,13 +244,22 @@ def participant_accuracy(votes):
         return pd.DataFrame(columns=columns)
     rows = tally.by_participant
     correct = np.where(rows["source"] == REAL, rows["judged_real"], rows["votes"] - rows["judged_real"])
-    sums = pd.DataFrame({"participant": rows["participant"], "votes": rows["votes"], "correct": correct}).groupby(
-        "participant", sort=True).sum()
+    sums = (
+        pd.DataFrame({"participant": rows["participant"], "votes": rows["votes"], "correct": correct})
+        .groupby("participant", sort=True)
+        .sum()
+    )
     people = tally.participants.iloc[sums.index]
-    table = pd.DataFrame({
-        "participant": people["participant"].to_numpy(), "label": people["label"].to_numpy(),
-        "group": people["group"].astype(str).to_numpy(), "expertise": people["expertise"].astype(str).to_numpy(),
-        "votes": sums["votes"].to_numpy(), "correct": sums["correct"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "participant": people["participant"].to_numpy(),
+            "label": people["label"].to_numpy(),
+            "group": people["group"].astype(str).to_numpy(),
+            "expertise": people["expertise"].astype(str).to_numpy(),
+            "votes": sums["votes"].to_numpy(),
+            "correct": sums["correct"].to_numpy(),
+        }
+    )
     table["accuracy"] = table["correct"] / table["votes"]
     return table.sort_values(["accuracy", "participant"], ascending=[False, True], ignore_index=True)[columns]
 
@@ -250,6 +271,7 @@ def row_label(source, group):
 
 def row_order(labels):
     """Sort key for row labels: real first, then its control row, then models alphabetically."""
+
     def key(label):
         kind = 0 if label == REAL else 1 if label.startswith(f"{REAL} (") else 2
         return kind, label
@@ -289,13 +311,18 @@ def compare_sides(tally, side_a, side_b, confidence=CONFIDENCE):
     Returns rate_a, rate_b, votes_a, votes_b, difference, ci_low, ci_high, se, df, p_value.
     """
     (k_a, n_a), (k_b, n_b) = side_counts(tally, side_a), side_counts(tally, side_b)
-    result = {"rate_a": k_a / n_a if n_a else math.nan, "rate_b": k_b / n_b if n_b else math.nan,
-              "votes_a": n_a, "votes_b": n_b}
+    result = {
+        "rate_a": k_a / n_a if n_a else math.nan,
+        "rate_b": k_b / n_b if n_b else math.nan,
+        "votes_a": n_a,
+        "votes_b": n_b,
+    }
     if not n_a or not n_b:
         return {**result, **dict.fromkeys(["difference", "ci_low", "ci_high", "se", "df", "p_value"], math.nan)}
     difference = result["rate_a"] - result["rate_b"]
-    variance, df = sides_variance(tally, [Side(side_a.source, side_a.group, 1 / n_a),
-                                          Side(side_b.source, side_b.group, -1 / n_b)])
+    variance, df = sides_variance(
+        tally, [Side(side_a.source, side_a.group, 1 / n_a), Side(side_b.source, side_b.group, -1 / n_b)]
+    )
     if variance > 0:
         p_value = crossed.t_test(difference, variance, df)
         low, high = np.clip(crossed.wald_interval(difference, variance, df, confidence), -1, 1)
@@ -303,8 +330,15 @@ def compare_sides(tally, side_a, side_b, confidence=CONFIDENCE):
         # Every vote on each side gave the same answer: nothing to estimate a spread from.
         p_value = float(fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]]).pvalue)
         low = high = math.nan
-    return {**result, "difference": difference, "ci_low": float(low), "ci_high": float(high),
-            "se": math.sqrt(variance), "df": df, "p_value": p_value}
+    return {
+        **result,
+        "difference": difference,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "se": math.sqrt(variance),
+        "df": df,
+        "p_value": p_value,
+    }
 
 
 def models(tally):
@@ -319,15 +353,34 @@ def model_comparisons(votes, *, alpha=ALPHA, power=DETECTION_POWER):
     this pair's standard error detects with probability ``power`` at Holm's strictest threshold,
     alpha / number of pairs."""
     tally = as_tally(votes)
-    columns = ["model_a", "model_b", "votes_a", "rate_a", "votes_b", "rate_b", "difference", "ci_low", "ci_high",
-               "p_value", "p_holm", "min_detectable"]
+    columns = [
+        "model_a",
+        "model_b",
+        "votes_a",
+        "rate_a",
+        "votes_b",
+        "rate_b",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_holm",
+        "min_detectable",
+    ]
     pairs = list(combinations(models(tally), 2))
     rows = []
     for model_a, model_b in pairs:
         test = compare_sides(tally, Side(model_a), Side(model_b))
-        rows.append({"model_a": model_a, "model_b": model_b, **{key: test[key] for key in columns[2:10] if key in test},
-                     "min_detectable": _possible(crossed.minimum_detectable_difference(
-                         test["se"], test["df"], alpha=alpha / len(pairs), power=power))})
+        rows.append(
+            {
+                "model_a": model_a,
+                "model_b": model_b,
+                **{key: test[key] for key in columns[2:10] if key in test},
+                "min_detectable": _possible(
+                    crossed.minimum_detectable_difference(test["se"], test["df"], alpha=alpha / len(pairs), power=power)
+                ),
+            }
+        )
     table = pd.DataFrame(rows, columns=columns)
     table["p_holm"] = holm_adjust(table["p_value"])
     return table
@@ -345,9 +398,13 @@ def treatment_vs_control(votes):
     test = compare_sides(tally, Side(REAL, TREATMENT), Side(REAL, CONTROL))
     if not test["votes_a"] or not test["votes_b"]:
         return None
-    return {"votes_treatment": test["votes_a"], "rate_treatment": test["rate_a"],
-            "votes_control": test["votes_b"], "rate_control": test["rate_b"],
-            **{key: test[key] for key in ("difference", "ci_low", "ci_high", "p_value")}}
+    return {
+        "votes_treatment": test["votes_a"],
+        "rate_treatment": test["rate_a"],
+        "votes_control": test["votes_b"],
+        "rate_control": test["rate_b"],
+        **{key: test[key] for key in ("difference", "ci_low", "ci_high", "p_value")},
+    }
 
 
 def hype_by_model(votes, *, confidence=CONFIDENCE):
@@ -362,8 +419,9 @@ def hype_by_model(votes, *, confidence=CONFIDENCE):
         low = high = math.nan
         if not math.isnan(hype):
             # A fake judged real is an error; a real judged real is not: the reals enter with a minus sign.
-            variance, df = sides_variance(tally, [Side(model, coefficient=1 / (2 * n_fake)),
-                                                  Side(REAL, coefficient=-1 / (2 * n_real))])
+            variance, df = sides_variance(
+                tally, [Side(model, coefficient=1 / (2 * n_fake)), Side(REAL, coefficient=-1 / (2 * n_real))]
+            )
             low, high = (float(np.clip(bound, 0, 1)) for bound in crossed.wald_interval(hype, variance, df, confidence))
         rows.append({"model": model, "hype_infinity": hype, "hype_low": low, "hype_high": high})
     return pd.DataFrame(rows, columns=["model", "hype_infinity", "hype_low", "hype_high"])
@@ -374,14 +432,32 @@ def signal_detection_by_model(votes, *, confidence=CONFIDENCE):
     hit and false-alarm rates, d' and criterion c (signal_detection), and crossed intervals of d' and c
     (d_low, d_high, c_low, c_high) from their linearization."""
     tally = as_tally(votes)
-    columns = ["model", "signal_trials", "hits", "noise_trials", "false_alarms", "hit_rate", "false_alarm_rate",
-               "d_prime", "d_low", "d_high", "criterion", "c_low", "c_high"]
+    columns = [
+        "model",
+        "signal_trials",
+        "hits",
+        "noise_trials",
+        "false_alarms",
+        "hit_rate",
+        "false_alarm_rate",
+        "d_prime",
+        "d_low",
+        "d_high",
+        "criterion",
+        "c_low",
+        "c_high",
+    ]
     k_real, n_real = side_counts(tally, Side(REAL))
     rows = []
     for model in models(tally):
         k_fake, n_fake = side_counts(tally, Side(model))
-        row = {"model": model, "signal_trials": n_fake, "hits": n_fake - k_fake, "noise_trials": n_real,
-               "false_alarms": n_real - k_real}
+        row = {
+            "model": model,
+            "signal_trials": n_fake,
+            "hits": n_fake - k_fake,
+            "noise_trials": n_real,
+            "false_alarms": n_real - k_real,
+        }
         row.update(signal_detection(row["hits"], n_fake, row["false_alarms"], n_real))
         row.update(d_low=math.nan, d_high=math.nan, c_low=math.nan, c_high=math.nan)
         if n_fake and n_real:
@@ -389,11 +465,14 @@ def signal_detection_by_model(votes, *, confidence=CONFIDENCE):
             # judged generated, so judged_real enters with a minus sign.
             slope_hit = 1 / ((n_fake + 1) * norm.pdf(norm.ppf((row["hits"] + 0.5) / (n_fake + 1))))
             slope_false_alarm = 1 / ((n_real + 1) * norm.pdf(norm.ppf((row["false_alarms"] + 0.5) / (n_real + 1))))
-            for name, estimate, signal, noise in (("d", row["d_prime"], -slope_hit, slope_false_alarm),
-                                                  ("c", row["criterion"], slope_hit / 2, slope_false_alarm / 2)):
+            for name, estimate, signal, noise in (
+                ("d", row["d_prime"], -slope_hit, slope_false_alarm),
+                ("c", row["criterion"], slope_hit / 2, slope_false_alarm / 2),
+            ):
                 variance, df = sides_variance(tally, [Side(model, coefficient=signal), Side(REAL, coefficient=noise)])
                 row[f"{name}_low"], row[f"{name}_high"] = (
-                    float(bound) for bound in crossed.wald_interval(estimate, variance, df, confidence))
+                    float(bound) for bound in crossed.wald_interval(estimate, variance, df, confidence)
+                )
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
@@ -414,7 +493,26 @@ def signal_detection_by_group(votes):
             "noise_trials": int(in_group["votes"].to_numpy()[is_real].sum()),
             "false_alarms": int(said_generated[is_real].sum()),
         }
-        rows.append({"group": group, **counts, **signal_detection(
-            counts["hits"], counts["signal_trials"], counts["false_alarms"], counts["noise_trials"])})
-    return pd.DataFrame(rows, columns=["group", "signal_trials", "hits", "noise_trials", "false_alarms",
-                                       "hit_rate", "false_alarm_rate", "d_prime", "criterion"])
+        rows.append(
+            {
+                "group": group,
+                **counts,
+                **signal_detection(
+                    counts["hits"], counts["signal_trials"], counts["false_alarms"], counts["noise_trials"]
+                ),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "group",
+            "signal_trials",
+            "hits",
+            "noise_trials",
+            "false_alarms",
+            "hit_rate",
+            "false_alarm_rate",
+            "d_prime",
+            "criterion",
+        ],
+    )

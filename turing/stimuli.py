@@ -15,9 +15,10 @@ import io
 from pathlib import Path
 
 import numpy as np
-from colorization.images import ImageError, load_image
 from PIL import Image, ImageOps
 from skimage import color
+
+from colorization.images import ImageError, load_image
 
 DEFAULT_STIMULUS_SIZE = 256
 

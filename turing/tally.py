@@ -5,7 +5,8 @@ function of sums of votes per (participant, source) and per (stimulus, group, ex
 judges each scene at most once, as turing.assignment arranges. Summing once, in numpy, makes the
 statistics cost as much for 10^6 votes as for 10^3; only building the tally touches every vote. Votes from
 another design, where a participant judges several versions of a scene, also need sums per (participant,
-stimulus): the tally keeps those too, then (``by_cell``). Plain numpy and pandas, no Django: a tally comes from a votes table (an export, a simulation)
+stimulus): the tally keeps those too, then (``by_cell``). Plain numpy and pandas, no Django: a tally comes
+from a votes table (an export, a simulation)
 or from the database (turing.reporting.study_tally), through the same ``from_codes``.
 """
 
@@ -68,47 +69,64 @@ class Tally:
         participants = participants.reset_index(drop=True).assign(
             group=pd.Categorical(participants["group"], categories=GROUPS),
             expertise=pd.Categorical(
-                [_EXPERTISE_OF.get(value, NOT_ANSWERED) for value in participants["expertise"]], categories=EXPERTISE),
+                [_EXPERTISE_OF.get(value, NOT_ANSWERED) for value in participants["expertise"]], categories=EXPERTISE
+            ),
         )
         scene_code, scenes = pd.factorize(stimuli["scene"])
         source_code, sources = pd.factorize(stimuli["source"], sort=True)
         stimuli = stimuli.reset_index(drop=True).assign(
             scene=pd.Categorical.from_codes(scene_code, scenes),
-            source=pd.Categorical.from_codes(source_code, sources), scene_code=scene_code)
+            source=pd.Categorical.from_codes(source_code, sources),
+            scene_code=scene_code,
+        )
 
         n_sources = len(sources)
         counts = _sum_by(participant * n_sources + source_code[stimulus], judged_real, len(participants) * n_sources)
-        by_participant = pd.DataFrame({"participant": counts["key"] // n_sources,
-                                       "source": pd.Categorical.from_codes(counts["key"] % n_sources, sources)})
+        by_participant = pd.DataFrame(
+            {
+                "participant": counts["key"] // n_sources,
+                "source": pd.Categorical.from_codes(counts["key"] % n_sources, sources),
+            }
+        )
         by_participant["group"] = _attribute(participants["group"], by_participant["participant"].to_numpy())
         by_participant["expertise"] = _attribute(participants["expertise"], by_participant["participant"].to_numpy())
         by_participant["votes"], by_participant["judged_real"] = counts["votes"], counts["judged_real"]
 
         cohorts = len(GROUPS) * len(EXPERTISE)
-        cohort = (participants["group"].cat.codes.to_numpy() * len(EXPERTISE)
-                  + participants["expertise"].cat.codes.to_numpy())[participant]
+        cohort = (
+            participants["group"].cat.codes.to_numpy() * len(EXPERTISE) + participants["expertise"].cat.codes.to_numpy()
+        )[participant]
         counts = _sum_by(stimulus * cohorts + cohort, judged_real, len(stimuli) * cohorts)
         code = counts["key"] // cohorts
-        by_stimulus = pd.DataFrame({
-            "stimulus": code, "scene_code": scene_code[code],
-            "scene": pd.Categorical.from_codes(scene_code[code], scenes),
-            "source": pd.Categorical.from_codes(source_code[code], sources),
-            "group": pd.Categorical.from_codes(counts["key"] % cohorts // len(EXPERTISE), GROUPS),
-            "expertise": pd.Categorical.from_codes(counts["key"] % len(EXPERTISE), EXPERTISE),
-            "votes": counts["votes"], "judged_real": counts["judged_real"],
-        })
+        by_stimulus = pd.DataFrame(
+            {
+                "stimulus": code,
+                "scene_code": scene_code[code],
+                "scene": pd.Categorical.from_codes(scene_code[code], scenes),
+                "source": pd.Categorical.from_codes(source_code[code], sources),
+                "group": pd.Categorical.from_codes(counts["key"] % cohorts // len(EXPERTISE), GROUPS),
+                "expertise": pd.Categorical.from_codes(counts["key"] % len(EXPERTISE), EXPERTISE),
+                "votes": counts["votes"],
+                "judged_real": counts["judged_real"],
+            }
+        )
         by_cell = None
         n_scenes = len(scenes)
         if pd.Series(participant * n_scenes + scene_code[stimulus]).duplicated().any():
             n_stimuli = len(stimuli)
             counts = _sum_by(participant * n_stimuli + stimulus, judged_real, len(participants) * n_stimuli)
             person, code = counts["key"] // n_stimuli, counts["key"] % n_stimuli
-            by_cell = pd.DataFrame({
-                "participant": person, "scene_code": scene_code[code],
-                "source": pd.Categorical.from_codes(source_code[code], sources),
-                "group": _attribute(participants["group"], person),
-                "expertise": _attribute(participants["expertise"], person),
-                "votes": counts["votes"], "judged_real": counts["judged_real"]})
+            by_cell = pd.DataFrame(
+                {
+                    "participant": person,
+                    "scene_code": scene_code[code],
+                    "source": pd.Categorical.from_codes(source_code[code], sources),
+                    "group": _attribute(participants["group"], person),
+                    "expertise": _attribute(participants["expertise"], person),
+                    "votes": counts["votes"],
+                    "judged_real": counts["judged_real"],
+                }
+            )
         return cls(participants, stimuli, by_participant, by_stimulus, by_cell, len(participant))
 
     @classmethod
@@ -119,14 +137,21 @@ class Tally:
         stimulus, tokens = pd.factorize(votes["stimulus"])
         first_of_person = pd.Series(range(len(votes))).groupby(participant).first().to_numpy() if len(votes) else []
         first_of_image = pd.Series(range(len(votes))).groupby(stimulus).first().to_numpy() if len(votes) else []
-        participants = pd.DataFrame({
-            "participant": people,
-            "label": votes["label"].to_numpy()[first_of_person] if "label" in votes else "",
-            "group": votes["group"].to_numpy()[first_of_person],
-            "expertise": votes["expertise"].to_numpy()[first_of_person] if "expertise" in votes else None,
-        })
-        stimuli = pd.DataFrame({"stimulus": tokens, "scene": votes["scene"].to_numpy()[first_of_image],
-                                "source": votes["source"].to_numpy()[first_of_image]})
+        participants = pd.DataFrame(
+            {
+                "participant": people,
+                "label": votes["label"].to_numpy()[first_of_person] if "label" in votes else "",
+                "group": votes["group"].to_numpy()[first_of_person],
+                "expertise": votes["expertise"].to_numpy()[first_of_person] if "expertise" in votes else None,
+            }
+        )
+        stimuli = pd.DataFrame(
+            {
+                "stimulus": tokens,
+                "scene": votes["scene"].to_numpy()[first_of_image],
+                "source": votes["source"].to_numpy()[first_of_image],
+            }
+        )
         return cls.from_codes(participant, stimulus, (votes["answer"] == REAL).to_numpy(), participants, stimuli)
 
 
@@ -145,8 +170,14 @@ def _sum_by(key, judged_real, size):
     if size <= 4 * len(key) + 1_000_000:
         votes = np.bincount(key, minlength=size)
         present = np.flatnonzero(votes)
-        return {"key": present, "votes": votes[present],
-                "judged_real": np.bincount(key, weights=judged_real, minlength=size)[present].astype(np.int64)}
+        return {
+            "key": present,
+            "votes": votes[present],
+            "judged_real": np.bincount(key, weights=judged_real, minlength=size)[present].astype(np.int64),
+        }
     present, inverse = np.unique(key, return_inverse=True)
-    return {"key": present, "votes": np.bincount(inverse),
-            "judged_real": np.bincount(inverse, weights=judged_real).astype(np.int64)}
+    return {
+        "key": present,
+        "votes": np.bincount(inverse),
+        "judged_real": np.bincount(inverse, weights=judged_real).astype(np.int64),
+    }

@@ -141,8 +141,7 @@ def join(request, slug):
     if request.method == "GET" and not bot and is_full(study):
         # Said before anyone reads the instructions; enroll_participant checks again under the lock.
         return closed(request, study, reason="full")
-    form = JoinForm(request.POST or None, study=study,
-                    initial={"participant_label": label, "join_key": new_token()})
+    form = JoinForm(request.POST or None, study=study, initial={"participant_label": label, "join_key": new_token()})
     if request.method == "POST" and form.is_valid():
         join_key = form.cleaned_data["join_key"]
         returning = existing_participant(study, join_key=join_key)
@@ -164,8 +163,11 @@ def join(request, slug):
         return enter(request, study, participant)
     n_practice, n_scored, n_catch = trial_counts(study)
     context = {
-        "study": study, "form": form, "ratio": ratio_sentence(study.real_fraction),
-        "n_practice": n_practice, "n_total": n_practice + n_scored + n_catch,
+        "study": study,
+        "form": form,
+        "ratio": ratio_sentence(study.real_fraction),
+        "n_practice": n_practice,
+        "n_total": n_practice + n_scored + n_catch,
     }
     if study.exposure_ms:
         context["exposure_seconds"] = study.exposure_ms / 1000
@@ -174,7 +176,7 @@ def join(request, slug):
 
 @require_POST
 def new_participant(request, slug):
-    """"I am a new participant": forget this browser's participant, then a fresh join page."""
+    """ "I am a new participant": forget this browser's participant, then a fresh join page."""
     study = get_object_or_404(Study, slug=slug)
     request.session.pop(participant_key(study.pk), None)
     return redirect("turing:join", slug)
@@ -297,8 +299,10 @@ def refuse(request, participant, status, message):
     if wants_json(request):
         return JsonResponse({"error": message, "redirect": trial_url}, status=status)
     return render(
-        request, "turing/vote_refused.html",
-        {"study": participant.study, "message": message, "trial_url": trial_url}, status=status,
+        request,
+        "turing/vote_refused.html",
+        {"study": participant.study, "message": message, "trial_url": trial_url},
+        status=status,
     )
 
 
@@ -375,11 +379,13 @@ def vote(request, participant, trial_id):
 
     if wants_json(request):
         following = upcoming[1] if len(upcoming) > 1 else None
-        return JsonResponse({
-            "feedback": practice_feedback(trials, trial) if trial.practice else None,
-            "next": trial_data(study, trials, upcoming[0], following) if upcoming else None,
-            "redirect": done_url,
-        })
+        return JsonResponse(
+            {
+                "feedback": practice_feedback(trials, trial) if trial.practice else None,
+                "next": trial_data(study, trials, upcoming[0], following) if upcoming else None,
+                "redirect": done_url,
+            }
+        )
     if trial.practice:
         return redirect("turing:feedback", study.slug, trial.pk)
     return redirect(done_url or reverse("turing:trial", args=[study.slug]))

@@ -22,8 +22,8 @@ Modules are imported on first use, not at import time, so that they can import `
 
 import importlib
 import inspect
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Callable
 
 from torch import nn
 
@@ -64,8 +64,8 @@ def create_model(name: str, **kwargs) -> nn.Module:
     model = _builders[name](**kwargs)
     if not hasattr(model, "output_space"):
         raise ValueError(
-            f"the {name} model ({type(model).__name__}) has no `output_space` attribute: set it to \"ab\" (ab_norm "
-            "out), \"rgb\", or a space of its own with a to_ab(output, size) method (see colorization.models)"
+            f'the {name} model ({type(model).__name__}) has no `output_space` attribute: set it to "ab" (ab_norm '
+            'out), "rgb", or a space of its own with a to_ab(output, size) method (see colorization.models)'
         )
     return model
 

@@ -47,12 +47,20 @@ PAPER_RECIPE = Recipe(
     image_size=256,
     assumptions=(
         ("batch_size", "16: the paper does not say (--batch-size)"),
-        ("loss layers", "relu2_2 and relu3_3 of VGG16, equal weights: the paper names neither (--vgg-layers, "
-                        "--vgg-layer-weights)"),
-        ("widths", "encoder 64-64-128-128-256-256-512-512-512-512, decoder 256 halving per upsampling: the "
-                   "paper gives only the 512 bottleneck and the 256 decoder input (--model-opt width=...)"),
-        ("down_layers", "stride 2 on layers 2, 4 and 6 for the stated H/8 output; the text says 4 and 6 "
-                        "(--model-opt down_layers=[4,6])"),
+        (
+            "loss layers",
+            "relu2_2 and relu3_3 of VGG16, equal weights: the paper names neither (--vgg-layers, --vgg-layer-weights)",
+        ),
+        (
+            "widths",
+            "encoder 64-64-128-128-256-256-512-512-512-512, decoder 256 halving per upsampling: the "
+            "paper gives only the 512 bottleneck and the 256 decoder input (--model-opt width=...)",
+        ),
+        (
+            "down_layers",
+            "stride 2 on layers 2, 4 and 6 for the stated H/8 output; the text says 4 and 6 "
+            "(--model-opt down_layers=[4,6])",
+        ),
         ("optimizer", "RMSprop with TensorFlow's decay 0.9 (torch's default is 0.99)"),
     ),
 )

@@ -99,10 +99,15 @@ def test_another_tools_outputs_join_the_comparison_and_the_recipes_are_shown(com
     koala = recipes.loc["koalarization"]
     # The fixture's tiny run keeps Koalarization's Adam and MSE, but not its batch, size or schedule.
     assert (koala["model_name"], koala["optimizer"], koala["loss"], koala["batch_size"]) == (
-        "koalarization", "adam", "mse", 4)
+        "koalarization",
+        "adam",
+        "mse",
+        4,
+    )
     # Only what Koalarization reads counts: the fixture's --vgg-weights none does not.
     assert koala["changed_from_recipe"] == (
-        '--batch-size, --image-size, learning rates, irv2_model="test_resnet", irv2_weights="none", width=0.125')
+        '--batch-size, --image-size, learning rates, irv2_model="test_resnet", irv2_weights="none", width=0.125'
+    )
     assert koala["epochs"] == 1
     assert recipes.loc["ddcolor", "changed_from_recipe"] == "unknown"
     assert recipes.loc["ddcolor", "source"] == f"outputs {ddcolor}"
@@ -164,8 +169,13 @@ def test_summary_table_leaves_the_interval_of_a_single_image_undefined():
 
 def test_pick_images():
     stems = [f"s{k:02d}" for k in range(20)]
-    per_image = pd.DataFrame({"model": ["a"] * 20 + ["b"] * 20, "image": stems * 2,
-                              "psnr": [float(k) for k in range(20)] + [float(20 - k) for k in range(19)] + [math.inf]})
+    per_image = pd.DataFrame(
+        {
+            "model": ["a"] * 20 + ["b"] * 20,
+            "image": stems * 2,
+            "psnr": [float(k) for k in range(20)] + [float(20 - k) for k in range(19)] + [math.inf],
+        }
+    )
     chosen = pick_images(per_image, stems, "random", 5, seed=1)
     assert chosen == pick_images(per_image, stems, "random", 5, seed=1)
     assert len(set(chosen)) == 5 and chosen == sorted(chosen)
@@ -178,8 +188,10 @@ def test_pick_images():
 def test_gallery_figure_lays_out_rows_and_caption():
     gray = Image.new("L", (20, 16), 90)
     colour = np.zeros((16, 20, 3), dtype=np.uint8)
-    rows = [{"title": f"row{k}", "images": [gray, colour, colour], "labels": ["grayscale", "m", "ground truth"]}
-            for k in range(3)]
+    rows = [
+        {"title": f"row{k}", "images": [gray, colour, colour], "labels": ["grayscale", "m", "ground truth"]}
+        for k in range(3)
+    ]
     figure = gallery_figure(rows, "Rows: chosen at random (seed 4).")
     assert len(figure.axes) == 9
     assert [ax.get_title() for ax in figure.axes[:3]] == ["grayscale", "m", "ground truth"]

@@ -15,13 +15,13 @@ from skimage import color
 from torch.utils.flop_counter import FlopCounterMode
 
 import baselines.eccv16 as eccv16
+from colorization.checkpoint import load_checkpoint
 from colorization.config import ConfigError, TrainConfig
 from colorization.inference import colorize_paths, load_model, predict_ab
 from colorization.lab import AB_SCALE
 from colorization.losses import build_loss, loss_from_config
 from colorization.models import create_model, list_models, model_module, recipe
 from colorization.split import make_split
-from colorization.checkpoint import load_checkpoint
 from colorization.train import train
 from tests.colorization.conftest import write_color_images
 
@@ -192,7 +192,8 @@ def test_temperature_one_decodes_as_the_authors_port():
     with torch.no_grad():
         # The port: softmax, model_out, x110, x4 bilinear upsampling (ab in ab units; ours is ab / 128).
         port = torch.nn.functional.interpolate(
-            model.model_out(torch.softmax(logits, dim=1)) * 110, scale_factor=4, mode="bilinear")
+            model.model_out(torch.softmax(logits, dim=1)) * 110, scale_factor=4, mode="bilinear"
+        )
     assert torch.allclose(model.to_ab(logits, (16, 24)) * AB_SCALE, port, atol=1e-4)
 
 
@@ -405,8 +406,11 @@ def test_wrong_weight_files_fail_naming_the_file_and_the_problem(tmp_path):
 
     path, _ = released_layout_file(tmp_path / "release.pth")
     shapes = r"model1.0.weight \(8, 1, 3, 3\) != \(16, 1, 3, 3\)"
-    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: tensor shapes do not fit .* width 0.25.*{shapes}"
-                                         r".*looks like width 0.125"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{re.escape(str(path))}: tensor shapes do not fit .* width 0.25.*{shapes}"
+        r".*looks like width 0.125",
+    ):
         tiny_model(weights=str(path), width=0.25)
 
     state = torch.load(path, weights_only=True)

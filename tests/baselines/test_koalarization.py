@@ -5,10 +5,10 @@ import timm
 import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
 
+from colorization.backbones import WeightsUnavailable
 from colorization.cli import main
 from colorization.models import create_model, list_models, recipe
 from colorization.split import make_split, read_split
-from colorization.backbones import WeightsUnavailable
 from tests.baselines.conftest import TINY, TINY_BACKBONE, tiny_koalarization, train_tiny, write_duotone_images
 from tests.colorization.conftest import write_color_images
 
@@ -139,14 +139,50 @@ def test_command_line_trains_colorizes_and_evaluates_koalarization(tmp_path, cap
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
     opts = [f"{key}={value}" for key, value in TINY.items() if key != "irv2_weights"]
     common = ["--split", str(tmp_path / "split")]
-    assert main(["train", "--model", "koalarization", *common, "--out", str(tmp_path / "run"), "--max-steps", "1",
-                 "--batch-size", "3", "--image-size", "32", "--workers", "0", "--no-progress",
-                 "--irv2-weights", TINY["irv2_weights"], "--model-opt", *opts]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "koalarization",
+                *common,
+                "--out",
+                str(tmp_path / "run"),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "3",
+                "--image-size",
+                "32",
+                "--workers",
+                "0",
+                "--no-progress",
+                "--irv2-weights",
+                TINY["irv2_weights"],
+                "--model-opt",
+                *opts,
+            ]
+        )
+        == 0
+    )
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert checkpoint["model_name"] == "koalarization" and checkpoint["model_kwargs"] == TINY
 
-    assert main(["colorize", "--checkpoint", str(tmp_path / "run" / "last.pt"), *common,
-                 "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                "--checkpoint",
+                str(tmp_path / "run" / "last.pt"),
+                *common,
+                "--out",
+                str(tmp_path / "pred"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     heldout = read_split(tmp_path / "split").heldout
     assert sorted(path.name for path in (tmp_path / "pred").iterdir()) == sorted(f"{p.stem}.png" for p in heldout)
     assert main(["evaluate", "--pred", str(tmp_path / "pred"), *common]) == 0

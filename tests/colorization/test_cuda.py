@@ -33,13 +33,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from colorization.checkpoint import LAST_NAME, load_checkpoint
 from colorization.config import TrainConfig
 from colorization.data import ColorizationDataset, collate_skip_none
 from colorization.images import load_image
 from colorization.inference import colorize_paths, load_model, model_input, predict_ab
 from colorization.models import create_model
 from colorization.split import make_split, read_split
-from colorization.checkpoint import LAST_NAME, load_checkpoint
 from colorization.train import build_training, config_for_resume, train, train_step
 from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
 from tests.colorization.test_distributed import (
@@ -97,8 +97,9 @@ def is_channels_last(tensor: torch.Tensor) -> bool:
 
 
 def test_a_training_step_runs_in_bf16_autocast_on_channels_last_float32_weights(cuda_split, tmp_path):
-    config = TrainConfig(model="perceptual", split=cuda_split, out=tmp_path / "run", lr=1e-3, device="cuda",
-                         **TINY_TRAINING)
+    config = TrainConfig(
+        model="perceptual", split=cuda_split, out=tmp_path / "run", lr=1e-3, device="cuda", **TINY_TRAINING
+    )
     dataset = ColorizationDataset(read_split(cuda_split).train[:4], config.image_size, train=False)
     batch = collate_skip_none([dataset[index] for index in range(len(dataset))])
     # The same initial weights (build_training seeds them) and batch on the CPU, in float32.

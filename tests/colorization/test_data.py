@@ -7,8 +7,8 @@ from colorization.data import (
     ColorizationDataset,
     SkippedImageWarning,
     collate_skip_none,
-    has_images,
     eval_transform,
+    has_images,
     train_transform,
 )
 from colorization.lab import lab_norm_to_rgb

@@ -278,8 +278,27 @@ def test_inference_benchmark_writes_flat_figures_and_skips_unknown_models(tmp_pa
     from benchmarks.inference import main
 
     out = tmp_path / "inference.json"
-    figures = main(["--models", "perceptual", "no-such-model", "--image-size", "16", "--batch-sizes", "2",
-                    "--rounds", "1", "--min-time", "0", "--floor-time", "0", "--warmup", "0", "--json", str(out)])
+    figures = main(
+        [
+            "--models",
+            "perceptual",
+            "no-such-model",
+            "--image-size",
+            "16",
+            "--batch-sizes",
+            "2",
+            "--rounds",
+            "1",
+            "--min-time",
+            "0",
+            "--floor-time",
+            "0",
+            "--warmup",
+            "0",
+            "--json",
+            str(out),
+        ]
+    )
 
     assert json.loads(out.read_text()) == figures
     assert figures["device"] == "cpu" and figures["threads"] == 1 and figures["colorize_batch_size"] == 1
@@ -288,7 +307,8 @@ def test_inference_benchmark_writes_flat_figures_and_skips_unknown_models(tmp_pa
     for batch in (1, 2):
         rate = figures[f"perceptual_b{batch}_images_per_s"]
         assert figures[f"perceptual_b{batch}_efficiency"] == pytest.approx(
-            rate * figures["perceptual_gflop_per_image"] / figures["matmul_gflops"])
+            rate * figures["perceptual_gflop_per_image"] / figures["matmul_gflops"]
+        )
     assert figures["perceptual_images_per_s"] == figures["perceptual_b1_images_per_s"]
     assert figures["perceptual_efficiency"] == figures["perceptual_b1_efficiency"]
     assert "unknown model 'no-such-model'" in figures["no-such-model_error"]

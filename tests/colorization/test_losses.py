@@ -5,9 +5,9 @@ import torch
 import torchvision
 
 from colorization import backbones
+from colorization.backbones import WeightsUnavailable
 from colorization.lab import rgb_to_lab_norm
 from colorization.losses import PerceptualLoss, build_loss
-from colorization.backbones import WeightsUnavailable
 
 
 def make_batch(rgb: torch.Tensor) -> dict:

@@ -42,8 +42,7 @@ def test_impossible_holdout_rejected(image_dir, tmp_path, options):
 @pytest.mark.parametrize("holdout, problem", [
     (5000, "leaves no images to train on"), (10, "leaves no images to train on"), (0, "holds out no image"),
 ])  # fmt: skip
-def test_a_holdout_count_that_does_not_fit_says_how_many_images_and_what_to_pass(image_dir, tmp_path, holdout,
-                                                                                 problem):
+def test_a_holdout_count_that_does_not_fit_says_how_many_images_and_what_to_pass(image_dir, tmp_path, holdout, problem):
     with pytest.raises(ValueError) as error:
         make_split(image_dir, tmp_path / "split", holdout=holdout)
     assert str(error.value) == (

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
+from benchmarks.colorization_throughput import synthetic_batch
+from colorization.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from colorization.config import ConfigError, TrainConfig
 from colorization.split import make_split
-from colorization.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from colorization.train import LOG_COLUMNS, config_for_resume, train
-from benchmarks.colorization_throughput import synthetic_batch
 from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
 
 
@@ -108,8 +108,16 @@ def test_unreadable_training_images_are_skipped_and_counted_in_the_log(tmp_path)
     assert any(path.name == "broken.png" for path in split.train), "the split does not open images"
 
     with pytest.warns(UserWarning, match="broken.png"):
-        train(TrainConfig(model="perceptual", split=tmp_path / "split", out=tmp_path / "run", epochs=2,
-                          lr=1e-3, **dict(TINY_TRAINING, batch_size=2, loss="mse")))
+        train(
+            TrainConfig(
+                model="perceptual",
+                split=tmp_path / "split",
+                out=tmp_path / "run",
+                epochs=2,
+                lr=1e-3,
+                **dict(TINY_TRAINING, batch_size=2, loss="mse"),
+            )
+        )
 
     assert [int(row["skipped_images"]) for row in read_log(tmp_path / "run")] == [1, 1]
 
@@ -117,11 +125,19 @@ def test_unreadable_training_images_are_skipped_and_counted_in_the_log(tmp_path)
 def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image_split, tmp_path):
     paper = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "p")
     assert (paper.optimizer, paper.schedule, paper.batch_size, paper.image_size, paper.loss) == (
-        "rmsprop", "30:1e-3,35:1e-4,35:1e-8", 16, 256, "perceptual"
+        "rmsprop",
+        "30:1e-3,35:1e-4,35:1e-8",
+        16,
+        256,
+        "perceptual",
     )
     koala = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "k")
     assert (koala.optimizer, koala.lr_by_epoch()[0], koala.batch_size, koala.image_size, koala.loss) == (
-        "adam", 1e-3, 100, 224, "mse"
+        "adam",
+        1e-3,
+        100,
+        224,
+        "mse",
     )
     assert paper.changed_from_recipe() == [] and koala.changed_from_recipe() == []
 

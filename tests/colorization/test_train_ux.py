@@ -6,12 +6,12 @@ import signal
 
 import pytest
 
-import colorization.train
 import colorization.backbones
+import colorization.train
+from colorization.checkpoint import LAST_NAME, load_checkpoint
 from colorization.cli import main
 from colorization.config import TrainConfig
 from colorization.split import make_split
-from colorization.checkpoint import LAST_NAME, load_checkpoint
 from colorization.train import TrainingStopped, train
 from tests.colorization.conftest import TINY_TRAINING, write_color_images
 
@@ -82,8 +82,9 @@ def stopped_by_ctrl_c(monkeypatch, capfd, split, run, presses):
     return stderr
 
 
-def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(ten_image_split, tmp_path, monkeypatch,
-                                                                                 capfd):
+def test_ctrl_c_finishes_the_step_saves_it_and_prints_one_line_on_how_to_resume(
+    ten_image_split, tmp_path, monkeypatch, capfd
+):
     run = tmp_path / "run"
     stderr = stopped_by_ctrl_c(monkeypatch, capfd, ten_image_split, run, (3, 1))
     [resume_line] = [line for line in stderr.splitlines() if "--resume" in line]
@@ -141,16 +142,19 @@ def test_a_missing_split_is_reported_before_any_download(tmp_path, capsys, no_do
                  "--out", str(tmp_path / "run"), "--batch-size", "0"]  # fmt: skip
     assert main(arguments) == 2
     error = capsys.readouterr().err
-    assert error == f"error: split {tmp_path / 'nonexistent'} does not exist; make one with " \
-                    "`python -m colorization split`\n"
+    assert (
+        error == f"error: split {tmp_path / 'nonexistent'} does not exist; make one with "
+        "`python -m colorization split`\n"
+    )
 
     arguments[arguments.index("--split") + 1] = str(tmp_path)
     assert main(arguments) == 2
     assert "--batch-size must be at least 1" in capsys.readouterr().err
 
 
-def test_paths_in_the_split_and_weight_files_are_checked_before_any_download(ten_image_split, tmp_path, capsys,
-                                                                              no_downloads):
+def test_paths_in_the_split_and_weight_files_are_checked_before_any_download(
+    ten_image_split, tmp_path, capsys, no_downloads
+):
     missing = tmp_path / "vgg16.pt"
     assert main(["train", "--model", "perceptual", "--split", str(ten_image_split), "--out", str(tmp_path / "run"),
                  "--vgg-weights", str(missing)]) == 2  # fmt: skip

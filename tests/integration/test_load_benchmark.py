@@ -16,12 +16,32 @@ RUN_SECONDS = 180
 def run_benchmark(tmp_path, *extra):
     figures_path = tmp_path / "load.json"
     command = [
-        sys.executable, "-m", "benchmarks.load", "--participants", str(PARTICIPANTS), "--trials", str(TRIALS),
-        "--practice", str(PRACTICE), "--scenes", "8", "--think-ms", "20", "--calibration-joins", "10",
-        "--calibration-votes", "20", "--timeout", "120", "--json", str(figures_path), *extra,
+        sys.executable,
+        "-m",
+        "benchmarks.load",
+        "--participants",
+        str(PARTICIPANTS),
+        "--trials",
+        str(TRIALS),
+        "--practice",
+        str(PRACTICE),
+        "--scenes",
+        "8",
+        "--think-ms",
+        "20",
+        "--calibration-joins",
+        "10",
+        "--calibration-votes",
+        "20",
+        "--timeout",
+        "120",
+        "--json",
+        str(figures_path),
+        *extra,
     ]
-    process = subprocess.Popen(command, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         output = process.communicate(timeout=RUN_SECONDS)[0]
     except subprocess.TimeoutExpired:

@@ -31,10 +31,16 @@ def free_port():
 
 def environment(tmp_path, **extra):
     """A database, media and static folder of the test's own; the settings module and key from ``extra``."""
-    return os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "MEDIA_ROOT": str(tmp_path / "media"),
-        "STATIC_ROOT": str(tmp_path / "static"), "SECRET_KEY": "test-" + "k" * 50,
-    } | extra
+    return (
+        os.environ
+        | {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            "STATIC_ROOT": str(tmp_path / "static"),
+            "SECRET_KEY": "test-" + "k" * 50,
+        }
+        | extra
+    )
 
 
 def manage(env, *args):
@@ -43,6 +49,7 @@ def manage(env, *args):
 
 def get(url, **headers):
     """(status, body, final URL); redirects are not followed."""
+
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
@@ -75,8 +82,15 @@ def server():
     started = []
 
     def start(command, env):
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         started.append(process)
         return process
 
@@ -121,8 +135,9 @@ def test_production_settings_under_gunicorn_serve_participants_and_staff(tmp_pat
     make_study(env)
     manage(env, "collectstatic", "--noinput")
     port = free_port()
-    process = server([sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--workers", "2",
-                      "--bind", f"127.0.0.1:{port}"], env)
+    process = server(
+        [sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"], env
+    )
     base, behind_tls = f"http://127.0.0.1:{port}", {"X-Forwarded-Proto": "https"}
     wait_until_healthy(process, base, **behind_tls)
     status, page, headers = get(f"{base}/s/lan/", **behind_tls)
@@ -136,8 +151,7 @@ def test_production_settings_under_gunicorn_serve_participants_and_staff(tmp_pat
 def test_without_collectstatic_the_server_stops_at_start_with_what_to_do(tmp_path, server):
     env = environment(tmp_path, DJANGO_SETTINGS_MODULE="evalsite.settings_production")
     make_study(env)
-    process = server([sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--bind", f"127.0.0.1:{free_port()}"],
-                     env)
+    process = server([sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--bind", f"127.0.0.1:{free_port()}"], env)
     output = process.communicate(timeout=START_SECONDS)[0]
     assert process.returncode != 0
     assert "no static files manifest" in output and "collectstatic" in output
@@ -146,11 +160,14 @@ def test_without_collectstatic_the_server_stops_at_start_with_what_to_do(tmp_pat
 def test_the_wsgi_module_loads_every_view_and_no_database_connection(tmp_path):
     # gunicorn --preload imports it in the master before forking: the workers inherit the imports, and a
     # connection opened there would be shared by all of them.
-    probe = ("import sys, evalsite.wsgi; from django.db import connections; "
-             "print(all(c.connection is None for c in connections.all()), 'turing.views' in sys.modules, "
-             "'turing.staff_views' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=environment(tmp_path), check=True,
-                            capture_output=True, text=True)
+    probe = (
+        "import sys, evalsite.wsgi; from django.db import connections; "
+        "print(all(c.connection is None for c in connections.all()), 'turing.views' in sys.modules, "
+        "'turing.staff_views' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=environment(tmp_path), check=True, capture_output=True, text=True
+    )
     assert result.stdout.split() == ["True", "True", "True"]
 
 
@@ -165,8 +182,21 @@ def make_image_study(env, tmp_path):
         for folder in ("real", "model"):
             picture.save(images / folder / f"scene{scene}.png")
     manage(env, "migrate", "--noinput")
-    manage(env, "create_study", "lan", "--title", "LAN", "--real", str(images / "real"), "--generated",
-           f"model={images / 'model'}", "--trials", "2", "--practice", "0")
+    manage(
+        env,
+        "create_study",
+        "lan",
+        "--title",
+        "LAN",
+        "--real",
+        str(images / "real"),
+        "--generated",
+        f"model={images / 'model'}",
+        "--trials",
+        "2",
+        "--practice",
+        "0",
+    )
 
 
 @pytest.fixture
@@ -197,8 +227,9 @@ def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_ke
     process = restartable.start()
     join_page = browser.open(f"{base}/s/lan/", timeout=10).read().decode()
     fields = dict(re.findall(r'name="(csrfmiddlewaretoken|join_key)" value="([^"]+)"', join_page))
-    request = urllib.request.Request(f"{base}/s/lan/", data=urllib.parse.urlencode(fields | {"consent": "on"})
-                                     .encode(), headers={"Origin": base})
+    request = urllib.request.Request(
+        f"{base}/s/lan/", data=urllib.parse.urlencode(fields | {"consent": "on"}).encode(), headers={"Origin": base}
+    )
     with browser.open(request, timeout=10) as response:
         assert response.url == f"{base}/s/lan/trial/"
         before = re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1)
@@ -234,7 +265,18 @@ def test_a_phone_mid_study_carries_on_through_a_serve_restart(restartable):
         page.wait_for_url(f"{base}/s/lan/done/")
         browser.close()
     answers = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", "from turing.models import Participant as P; "
-         "print([(p.answer_count, p.trials.exclude(answer='').count()) for p in P.objects.all()])"],
-        cwd=ROOT, env=restartable.env, capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from turing.models import Participant as P; "
+            "print([(p.answer_count, p.trials.exclude(answer='').count()) for p in P.objects.all()])",
+        ],
+        cwd=ROOT,
+        env=restartable.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[-1]
     assert answers == "[(2, 2)]"  # one participant, both answers once

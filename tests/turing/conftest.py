@@ -110,7 +110,12 @@ def build_study(db, image_folders):
 @pytest.fixture
 def small_study(build_study):
     return build_study(
-        "small", scenes=8, trials_per_participant=4, practice_trials=2, real_fraction=0.5, control_fraction=0.0,
+        "small",
+        scenes=8,
+        trials_per_participant=4,
+        practice_trials=2,
+        real_fraction=0.5,
+        control_fraction=0.0,
         seed=7,
     )
 

@@ -20,8 +20,11 @@ def join_form(client, study, query=None):
     page = client.get(url)
     assert page.status_code == 200
     form = page.context["form"]
-    return url, {"consent": "on", "participant_label": form.initial.get("participant_label", ""),
-                 "join_key": form.initial["join_key"]}
+    return url, {
+        "consent": "on",
+        "participant_label": form.initial.get("participant_label", ""),
+        "join_key": form.initial["join_key"],
+    }
 
 
 def join(client, study, query=None, **fields):

@@ -27,15 +27,45 @@ ALL_ANSWERS = TOTAL_VOTES + 2
 # key: (group, label, expertise, [(source, scene, answer), ...])
 R, G = "real", "generated"
 VOTES = {
-    "p1": ("treatment", "p1", True,
-           [("real", "s1", R), ("real", "s2", G), ("alpha", "s3", R), ("alpha", "s4", R), ("beta", "s5", G),
-            ("beta", "s6", G)]),
-    "p2": ("treatment", "", False,
-           [("real", "s3", R), ("real", "s4", R), ("alpha", "s5", R), ("alpha", "s6", G), ("beta", "s1", R),
-            ("beta", "s2", G)]),
-    "p3": ("treatment", "p3", None,
-           [("real", "s5", R), ("real", "s6", G), ("alpha", "s1", G), ("alpha", "s2", G), ("beta", "s3", G),
-            ("beta", "s4", G)]),
+    "p1": (
+        "treatment",
+        "p1",
+        True,
+        [
+            ("real", "s1", R),
+            ("real", "s2", G),
+            ("alpha", "s3", R),
+            ("alpha", "s4", R),
+            ("beta", "s5", G),
+            ("beta", "s6", G),
+        ],
+    ),
+    "p2": (
+        "treatment",
+        "",
+        False,
+        [
+            ("real", "s3", R),
+            ("real", "s4", R),
+            ("alpha", "s5", R),
+            ("alpha", "s6", G),
+            ("beta", "s1", R),
+            ("beta", "s2", G),
+        ],
+    ),
+    "p3": (
+        "treatment",
+        "p3",
+        None,
+        [
+            ("real", "s5", R),
+            ("real", "s6", G),
+            ("alpha", "s1", G),
+            ("alpha", "s2", G),
+            ("beta", "s3", G),
+            ("beta", "s4", G),
+        ],
+    ),
     "c1": ("control", "c1", None, [("real", "s1", R), ("real", "s2", R), ("real", "s3", G), ("real", "s4", R)]),
     "c2": ("control", "c2", None, [("real", "s1", G), ("real", "s2", G), ("real", "s3", R), ("real", "s4", R)]),
 }
@@ -44,7 +74,7 @@ OTHER_TRIALS = {
     "p1": (0, Trial.Kind.PRACTICE, ("real", PRACTICE_SCENE), R),
     "p3": (3, Trial.Kind.CATCH, (CATCH, CATCH_SCENE), G),
 }
-START = dt.datetime(2025, 5, 1, 14, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2025, 5, 1, 14, 0, tzinfo=dt.UTC)
 
 
 def tiny_png():
@@ -55,13 +85,21 @@ def tiny_png():
 
 def make_vote_study(slug="votes", **study_fields):
     """The study above; returns (study, {key: Participant})."""
-    study = Study.objects.create(slug=slug, title=f"Votes {slug}", control_fraction=0.4, seed=3, practice_trials=1,
-                                 catch_trials=1, **study_fields)
+    study = Study.objects.create(
+        slug=slug,
+        title=f"Votes {slug}",
+        control_fraction=0.4,
+        seed=3,
+        practice_trials=1,
+        catch_trials=1,
+        **study_fields,
+    )
     png = tiny_png()
 
     def stimulus(scene, source, pool=Pool.SCORED):
-        return Stimulus.objects.create(study=study, scene=scene, source=source, pool=pool,
-                                       image=ContentFile(png, name="upload.png"))
+        return Stimulus.objects.create(
+            study=study, scene=scene, source=source, pool=pool, image=ContentFile(png, name="upload.png")
+        )
 
     stimuli = {(source, scene): stimulus(scene, source) for scene in SCENES for source in ("real", "alpha", "beta")}
     stimuli["gamma", "s1"] = stimulus("s1", "gamma")
@@ -77,8 +115,13 @@ def make_vote_study(slug="votes", **study_fields):
             trials.insert(before, (kind, cell, answer))
         for position, (kind, cell, answer) in enumerate(trials, start=1):
             Trial.objects.create(
-                participant=participant, kind=kind, position=position, stimulus=stimuli[cell], answer=answer,
-                response_ms=1000 + 10 * position, answered_at=START + dt.timedelta(minutes=index, seconds=position),
+                participant=participant,
+                kind=kind,
+                position=position,
+                stimulus=stimuli[cell],
+                answer=answer,
+                response_ms=1000 + 10 * position,
+                answered_at=START + dt.timedelta(minutes=index, seconds=position),
             )
     Trial.objects.create(participant=participants["c2"], position=5, stimulus=stimuli["real", "s5"])
     return study, participants

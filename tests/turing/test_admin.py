@@ -92,18 +92,35 @@ def test_once_someone_joined_the_design_is_read_only_and_a_post_cannot_change_it
     assert set(Study.DESIGN_FIELDS) <= set(page.context["adminform"].readonly_fields)
     assert "design settings are locked" in page.content.decode()
     data = unchanged_form_data(page)
-    data.update(title="Renamed", status="closed", max_participants=50, completion_url="https://example.org/done",
-                trials_per_participant=5, real_fraction=0.3, control_fraction=0.5, practice_trials=1, exposure_ms=500)
+    data.update(
+        title="Renamed",
+        status="closed",
+        max_participants=50,
+        completion_url="https://example.org/done",
+        trials_per_participant=5,
+        real_fraction=0.3,
+        control_fraction=0.5,
+        practice_trials=1,
+        exposure_ms=500,
+    )
 
     response = admin_client.post(url, data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     small_study.refresh_from_db()
     assert (small_study.title, small_study.status, small_study.max_participants, small_study.completion_url) == (
-        "Renamed", "closed", 50, "https://example.org/done"
+        "Renamed",
+        "closed",
+        50,
+        "https://example.org/done",
     )
-    design = (small_study.trials_per_participant, small_study.real_fraction, small_study.control_fraction,
-              small_study.practice_trials, small_study.exposure_ms)
+    design = (
+        small_study.trials_per_participant,
+        small_study.real_fraction,
+        small_study.control_fraction,
+        small_study.practice_trials,
+        small_study.exposure_ms,
+    )
     assert design == (4, 0.5, 0.0, 2, None)
 
 
@@ -187,8 +204,14 @@ def test_admin_requires_staff_login(client, django_user_model, small_study):
 # Locked design: changing how participants are assigned after some joined would mix two designs in one data set.
 
 NEW_DESIGN_VALUES = {
-    "trials_per_participant": 5, "real_fraction": 0.3, "control_fraction": 0.5, "exposure_ms": 500,
-    "practice_trials": 1, "catch_trials": 1, "ask_expertise": False, "expertise_question": "Do you paint?",
+    "trials_per_participant": 5,
+    "real_fraction": 0.3,
+    "control_fraction": 0.5,
+    "exposure_ms": 500,
+    "practice_trials": 1,
+    "catch_trials": 1,
+    "ask_expertise": False,
+    "expertise_question": "Do you paint?",
     "seed": 99,
 }
 
@@ -227,7 +250,10 @@ def test_title_status_cap_and_completion_url_stay_editable_after_joins(small_stu
 
     stored = Study.objects.get(pk=small_study.pk)
     assert (stored.title, stored.status, stored.max_participants, stored.completion_url) == (
-        "Renamed", Study.Status.CLOSED, 30, "https://example.org/done"
+        "Renamed",
+        Study.Status.CLOSED,
+        30,
+        "https://example.org/done",
     )
 
 
@@ -253,7 +279,9 @@ def test_deleting_answered_trials_in_the_admin_takes_them_off_the_answer_count(a
     answered = list(person.trials.exclude(answer="").order_by("pk"))
     open_trial = person.trials.filter(answer="").first()
     admin_client.post(reverse("admin:turing_trial_delete", args=[answered[0].pk]), {"post": "yes"})
-    admin_client.post(reverse("admin:turing_trial_changelist"), {
-        "action": "delete_selected", "post": "yes", "_selected_action": [answered[1].pk, open_trial.pk]})
+    admin_client.post(
+        reverse("admin:turing_trial_changelist"),
+        {"action": "delete_selected", "post": "yes", "_selected_action": [answered[1].pk, open_trial.pk]},
+    )
     person.refresh_from_db()
     assert person.answer_count == 1 == person.trials.exclude(answer="").count()

@@ -77,8 +77,18 @@ def test_order_within_a_participant_is_shuffled(build_study):
 
 @pytest.mark.parametrize(
     "fraction, block",
-    [(0.0, (4, 0)), (0.25, (4, 1)), (0.5, (4, 2)), (1.0, (4, 4)), (0.2, (5, 1)), (0.1, (10, 1)), (1 / 3, (6, 2)),
-     (0.3, (10, 3)), (0.15, (20, 3)), (0.05, (20, 1))],
+    [
+        (0.0, (4, 0)),
+        (0.25, (4, 1)),
+        (0.5, (4, 2)),
+        (1.0, (4, 4)),
+        (0.2, (5, 1)),
+        (0.1, (10, 1)),
+        (1 / 3, (6, 2)),
+        (0.3, (10, 3)),
+        (0.15, (20, 3)),
+        (0.05, (20, 1)),
+    ],
 )
 def test_group_block_holds_the_control_share(fraction, block):
     assert group_block(fraction) == block
@@ -87,7 +97,7 @@ def test_group_block_holds_the_control_share(fraction, block):
 def test_groups_are_balanced_in_every_block_and_shuffled_between_blocks(build_study):
     study = build_study(scenes=2, trials_per_participant=1, control_fraction=0.3, seed=3)
     groups = [p.group for p in enroll(study, 300)]
-    blocks = [groups[start:start + 10] for start in range(0, 300, 10)]
+    blocks = [groups[start : start + 10] for start in range(0, 300, 10)]
 
     assert all(block.count(CONTROL) == 3 for block in blocks)
     assert len({tuple(block) for block in blocks}) > 20
@@ -101,7 +111,7 @@ def test_control_participants_see_only_real_and_share_is_as_configured(build_stu
 
     groups = [p.group for p in participants]
     assert groups.count(CONTROL) == 50
-    assert all(groups[start:start + 4].count(CONTROL) == 1 for start in range(0, 200, 4))
+    assert all(groups[start : start + 4].count(CONTROL) == 1 for start in range(0, 200, 4))
     for participant in participants:
         trials = scored(participant)
         assert [t.position for t in trials] == list(range(3, 15))
@@ -185,7 +195,9 @@ def test_a_single_scored_scene_is_enough(build_study):
     study = build_study(scenes=5, trials_per_participant=20, practice_trials=2, catch_trials=2)
     participant = enroll_participant(study)
     assert Counter(participant.trials.values_list("kind", flat=True)) == {
-        Trial.Kind.PRACTICE: 2, Trial.Kind.SCORED: 1, Trial.Kind.CATCH: 2,
+        Trial.Kind.PRACTICE: 2,
+        Trial.Kind.SCORED: 1,
+        Trial.Kind.CATCH: 2,
     }
 
 
@@ -198,8 +210,13 @@ def test_a_model_missing_scenes_still_gives_full_unique_trials(build_study):
 
 
 def test_same_seed_same_assignments_different_seed_different(build_study):
-    options = {"scenes": 16, "trials_per_participant": 6, "practice_trials": 2, "catch_trials": 1,
-               "control_fraction": 0.25}
+    options = {
+        "scenes": 16,
+        "trials_per_participant": 6,
+        "practice_trials": 2,
+        "catch_trials": 1,
+        "control_fraction": 0.25,
+    }
     first = signature(enroll(build_study("first", seed=5, **options), 24))
     again = signature(enroll(build_study("again", seed=5, **options), 24))
     other = signature(enroll(build_study("other", seed=6, **options), 24))
@@ -243,16 +260,20 @@ def test_assign_trials_for_a_participant_created_elsewhere(small_study):
 
 # Counts that survive deletion: groups and balance come from the participants and trials there are now.
 
+
 def controls(study):
     return study.participants.filter(group=CONTROL).count()
 
 
-@pytest.mark.parametrize("deleted", [
-    pytest.param(lambda people: [p for p in people if p.group == CONTROL][:6], id="six-controls"),
-    pytest.param(lambda people: [p for p in people if p.group == CONTROL], id="every-control"),
-    pytest.param(lambda people: people[:10], id="first-ten"),
-    pytest.param(lambda people: [p for p in people if p.group == TREATMENT][:6], id="six-treatments"),
-])
+@pytest.mark.parametrize(
+    "deleted",
+    [
+        pytest.param(lambda people: [p for p in people if p.group == CONTROL][:6], id="six-controls"),
+        pytest.param(lambda people: [p for p in people if p.group == CONTROL], id="every-control"),
+        pytest.param(lambda people: people[:10], id="first-ten"),
+        pytest.param(lambda people: [p for p in people if p.group == TREATMENT][:6], id="six-treatments"),
+    ],
+)
 def test_control_share_returns_to_the_target_after_deletions_one_control_per_block(build_study, deleted):
     study = build_study(scenes=4, trials_per_participant=2, control_fraction=0.25, seed=2)
     people = enroll(study, 40)
@@ -265,20 +286,25 @@ def test_control_share_returns_to_the_target_after_deletions_one_control_per_blo
     later = [p.group for p in enroll(study, 80)]
     # A deletion is repaid at most one control per block of four: no long run of joins into one group,
     # which would tie the group to the time people joined.
-    assert all(later[start:start + 4].count(CONTROL) in (0, 1, 2) for start in range(0, 80, 4))
+    assert all(later[start : start + 4].count(CONTROL) in (0, 1, 2) for start in range(0, 80, 4))
     assert max(len(run) for run in "".join(g[0] for g in later).split("t")) <= 4
     # And the share is back on target: a quarter at every block end once repaid.
     total = study.participants.count()
     assert total % 4 == 0 and controls(study) == total // 4
     again = [p.group for p in enroll(study, 20)]
-    assert all(again[start:start + 4].count(CONTROL) == 1 for start in range(0, 20, 4))
+    assert all(again[start : start + 4].count(CONTROL) == 1 for start in range(0, 20, 4))
 
 
 @pytest.mark.parametrize("control_fraction, trials", [(0.0, 4), (1.0, 2)])
 def test_after_a_deletion_the_next_participant_gets_the_stimuli_now_least_shown(build_study, control_fraction, trials):
     # One model, four scenes: two participants between them see every stimulus their group can see once.
-    study = build_study(scenes=4, models=("perceptual",), trials_per_participant=trials, real_fraction=0.5,
-                        control_fraction=control_fraction)
+    study = build_study(
+        scenes=4,
+        models=("perceptual",),
+        trials_per_participant=trials,
+        real_fraction=0.5,
+        control_fraction=control_fraction,
+    )
     first, second = enroll(study, 2)
     first_stimuli = {t.stimulus_id for t in scored(first)}
     assert not first_stimuli & {t.stimulus_id for t in scored(second)}
@@ -293,8 +319,14 @@ def test_after_a_deletion_the_next_participant_gets_the_stimuli_now_least_shown(
 
 
 def test_bots_move_neither_the_persons_groups_nor_their_stimuli(build_study):
-    options = {"scenes": 16, "trials_per_participant": 6, "practice_trials": 2, "catch_trials": 1,
-               "control_fraction": 0.25, "seed": 5}
+    options = {
+        "scenes": 16,
+        "trials_per_participant": 6,
+        "practice_trials": 2,
+        "catch_trials": 1,
+        "control_fraction": 0.25,
+        "seed": 5,
+    }
     alone = signature(enroll(build_study("persons", **options), 24))
 
     mixed = build_study("mixed", **options)

@@ -112,9 +112,11 @@ def test_a_mode_mismatch_is_caught(clean_study, real_cat):
 
     problems = audit_study(clean_study)
 
-    assert any(problem.startswith("mode differs across stimuli: 'RGB' for 8 (koalarization: 3, perceptual: 3, "
-                                  "real: 2)") and "'L' for 1 (real: 1), e.g. real/cat" in problem
-               for problem in problems)
+    assert any(
+        problem.startswith("mode differs across stimuli: 'RGB' for 8 (koalarization: 3, perceptual: 3, real: 2)")
+        and "'L' for 1 (real: 1), e.g. real/cat" in problem
+        for problem in problems
+    )
 
 
 def test_a_different_compression_level_is_caught(clean_study, real_cat):
@@ -127,8 +129,11 @@ def test_a_different_compression_level_is_caught(clean_study, real_cat):
 
 @pytest.mark.parametrize(
     "source, name, revealed",
-    [(REAL, "stimuli/real_cat.png", "'real'"), ("perceptual", "stimuli/perceptual-4f9a2c.png", "'perceptual'"),
-     (REAL, "cat.png", "'cat'")],
+    [
+        (REAL, "stimuli/real_cat.png", "'real'"),
+        ("perceptual", "stimuli/perceptual-4f9a2c.png", "'perceptual'"),
+        (REAL, "cat.png", "'cat'"),
+    ],
 )
 def test_a_telltale_name_is_caught(clean_study, source, name, revealed):
     stimulus = clean_study.stimuli.get(source=source, scene="cat")
@@ -225,10 +230,12 @@ def brightened(image):
 
 def saturated(a, b):
     """A recolouring with the photo's L and one strong colour everywhere, partly outside the sRGB gamut."""
+
     def recolour(image):
         lab = lab_of(image)
         lab[..., 1], lab[..., 2] = a, b
         return from_lab(lab)
+
     return recolour
 
 

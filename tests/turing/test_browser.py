@@ -13,8 +13,13 @@ from playwright.sync_api import expect, sync_playwright
 from turing.models import Participant, Trial
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 PHONE = {"width": 390, "height": 844}
 # participant.js ignores an answer sooner than 400 ms after its image showed (MIN_ANSWER_MS): people look first.
 LOOK_MS = 450
@@ -47,10 +52,12 @@ def start_study(page, join_url):
     expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
 
 
-def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, live_server, build_study,
-                                                                         django_user_model):
-    study = build_study("poster", scenes=8, size=64, trials_per_participant=4, practice_trials=2, seed=2,
-                        show_score=True)
+def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
+    page, live_server, build_study, django_user_model
+):
+    study = build_study(
+        "poster", scenes=8, size=64, trials_per_participant=4, practice_trials=2, seed=2, show_score=True
+    )
     requests = []
     page.on("request", lambda request: requests.append((request.method, request.url)))
 
@@ -109,8 +116,9 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(page, l
 
 
 def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_study):
-    study = build_study("kiosk", scenes=6, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1,
-                        show_score=True)
+    study = build_study(
+        "kiosk", scenes=6, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1, show_score=True
+    )
     join_url = live_server.url + reverse("turing:join", args=["kiosk"])
     consent = page.get_by_label("I have read the information above and agree to take part.")
 
@@ -145,8 +153,9 @@ def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_st
 
 
 def test_without_javascript_forms_and_css_do_the_job(chromium, live_server, build_study):
-    study = build_study("plain", scenes=6, size=64, trials_per_participant=2, practice_trials=1, exposure_ms=1000,
-                        show_score=True)
+    study = build_study(
+        "plain", scenes=6, size=64, trials_per_participant=2, practice_trials=1, exposure_ms=1000, show_score=True
+    )
     page = chromium.new_context(viewport=PHONE, java_script_enabled=False).new_page()
     page.goto(live_server.url + reverse("turing:join", args=["plain"]))
     page.get_by_label("I have read the information above and agree to take part.").check()
@@ -234,20 +243,22 @@ def test_a_vote_that_meets_an_outage_is_retried_until_it_lands(page, live_server
 
 
 @pytest.mark.parametrize("viewport", [(360, 640), (390, 844), (844, 390)], ids=["small", "tall", "landscape"])
-def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromium, live_server, build_study,
-                                                                          viewport):
+def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromium, live_server, build_study, viewport):
     width, height = viewport
     build_study("fit", scenes=6, size=256, trials_per_participant=2, practice_trials=0)
-    page = chromium.new_context(viewport={"width": width, "height": height}, device_scale_factor=2,
-                                has_touch=True, is_mobile=True).new_page()
+    page = chromium.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=2, has_touch=True, is_mobile=True
+    ).new_page()
     start_study(page, f"{live_server.url}{reverse('turing:join', args=['fit'])}")
     if os.environ.get("SCREENSHOT_DIR"):
         page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / f"trial-{width}x{height}.png"))
 
     assert page.evaluate("document.documentElement.scrollHeight") <= height
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    boxes = {name: page.locator(selector).bounding_box() for name, selector in
-             (("image", ".stimulus img"), ("real", "button.real"), ("generated", "button.generated"))}
+    boxes = {
+        name: page.locator(selector).bounding_box()
+        for name, selector in (("image", ".stimulus img"), ("real", "button.real"), ("generated", "button.generated"))
+    }
     for name, box in boxes.items():
         assert box["x"] >= 0 and box["y"] >= 0, name
         assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (name, box)

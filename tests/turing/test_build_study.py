@@ -44,16 +44,33 @@ def trained(tmp_path_factory):
     write_color_images(root / "photos", 3, size=(37, 53), prefix="tall", seed=1)
     make_split(root / "photos", root / "split", holdout=6, seed=0)
     for name, options in RUNS.items():
-        train(TrainConfig(model=name, split=root / "split", out=root / "runs" / name, max_steps=1, batch_size=3,
-                          workers=0, lr=1e-3, progress=False, device="cpu", **options))
+        train(
+            TrainConfig(
+                model=name,
+                split=root / "split",
+                out=root / "runs" / name,
+                max_steps=1,
+                batch_size=3,
+                workers=0,
+                lr=1e-3,
+                progress=False,
+                device="cpu",
+                **options,
+            )
+        )
     return {"split": root / "split", "runs": {name: root / "runs" / name for name in RUNS}}
 
 
 def build(trained, slug="built", **options):
     call_command(
-        "build_study", slug, split=str(trained["split"]),
+        "build_study",
+        slug,
+        split=str(trained["split"]),
         run=[f"{name}={path}" for name, path in trained["runs"].items()],
-        title="Built from runs", size=STIMULUS_SIZE, device="cpu", **options,
+        title="Built from runs",
+        size=STIMULUS_SIZE,
+        device="cpu",
+        **options,
     )
     return Study.objects.get(slug=slug)
 
@@ -78,7 +95,9 @@ def test_builds_an_audited_study_from_random_held_out_scenes(trained, capsys):
     assert manifest["scenes"] == [path.stem for path in chosen]
     assert "drawn at random from the held-out set (6 images) with seed 3" in manifest["description"]
     assert {name: run["model_name"] for name, run in manifest["runs"].items()} == {
-        "perceptual": "perceptual", "koalarization": "koalarization"}
+        "perceptual": "perceptual",
+        "koalarization": "koalarization",
+    }
     assert manifest["runs"]["koalarization"]["config"]["image_size"] == 24
     assert manifest["runs"]["perceptual"]["checkpoint"].endswith("perceptual/last.pt")
 
@@ -138,26 +157,33 @@ def test_draws_are_random_subsets_of_the_held_out_set():
     assert draw_scenes(heldout, 5, 7) == draw_scenes(heldout, 5, 7)
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(n_scenes=7), "the split holds out 6 images; --n-scenes 7 asks for more"),
-    (dict(n_scenes=0), "--n-scenes must be at least 1, got 0"),
-    (dict(checkpoint="best", run=["perceptual=/nowhere"]), "/nowhere: no such run folder or checkpoint file"),
-    # Paths come first: a typo in a path is reported as such even when a count is also wrong.
-    (dict(n_scenes=7, run=["perceptual=/nowhere/perceptul"]), "/nowhere/perceptul: no such run folder"),
-    (dict(n_scenes=7, split="/nowhere/split"), "/nowhere/split: no split here"),
-    (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
-    (dict(run=["real=a"]), "model name 'real' is reserved"),
-    (dict(run=[]), "give at least one --run NAME=RUN_DIR or --outputs NAME=DIR"),
-    (dict(outputs=["perceptual=/nowhere"]), "perceptual: each name is either a --run or an --outputs folder"),
-    (dict(outputs=["ddcolor=/nowhere/ddcolor"]), "--outputs /nowhere/ddcolor: no such folder"),
-    (dict(outputs=["ddcolor=/tmp"], saturation=["ddcolor=1.4"]), "--saturation names ddcolor, which no --run"),
-    (dict(saturation=["perceptul=1.4"]), "--saturation names perceptul, which no --run names"),
-    (dict(saturation=["perceptual=0"]), "the factor must be above 0 and at most 4"),
-    (dict(saturation=["perceptual=lots"]), "--saturation perceptual=lots: could not convert"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(n_scenes=7), "the split holds out 6 images; --n-scenes 7 asks for more"),
+        (dict(n_scenes=0), "--n-scenes must be at least 1, got 0"),
+        (dict(checkpoint="best", run=["perceptual=/nowhere"]), "/nowhere: no such run folder or checkpoint file"),
+        # Paths come first: a typo in a path is reported as such even when a count is also wrong.
+        (dict(n_scenes=7, run=["perceptual=/nowhere/perceptul"]), "/nowhere/perceptul: no such run folder"),
+        (dict(n_scenes=7, split="/nowhere/split"), "/nowhere/split: no split here"),
+        (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
+        (dict(run=["real=a"]), "model name 'real' is reserved"),
+        (dict(run=[]), "give at least one --run NAME=RUN_DIR or --outputs NAME=DIR"),
+        (dict(outputs=["perceptual=/nowhere"]), "perceptual: each name is either a --run or an --outputs folder"),
+        (dict(outputs=["ddcolor=/nowhere/ddcolor"]), "--outputs /nowhere/ddcolor: no such folder"),
+        (dict(outputs=["ddcolor=/tmp"], saturation=["ddcolor=1.4"]), "--saturation names ddcolor, which no --run"),
+        (dict(saturation=["perceptul=1.4"]), "--saturation names perceptul, which no --run names"),
+        (dict(saturation=["perceptual=0"]), "the factor must be above 0 and at most 4"),
+        (dict(saturation=["perceptual=lots"]), "--saturation perceptual=lots: could not convert"),
+    ],
+)
 def test_bad_requests_fail_before_any_work(trained, options, message):
-    options = {"run": [f"{name}={path}" for name, path in trained["runs"].items()], "n_scenes": 2,
-               "split": str(trained["split"]), **options}
+    options = {
+        "run": [f"{name}={path}" for name, path in trained["runs"].items()],
+        "n_scenes": 2,
+        "split": str(trained["split"]),
+        **options,
+    }
 
     with pytest.raises(CommandError, match=message):
         call_command("build_study", "bad", title="Bad", **options)
@@ -177,8 +203,15 @@ def test_a_run_folder_without_the_checkpoint_names_the_file(trained, tmp_path):
     # The run folder exists (the path is right) but holds no best.pt: the file is named, not the folder.
     (tmp_path / "empty-run").mkdir()
     with pytest.raises(CommandError, match="empty-run/best.pt: no such checkpoint"):
-        call_command("build_study", "bad", split=str(trained["split"]), title="Bad", checkpoint="best",
-                     run=[f"perceptual={tmp_path / 'empty-run'}"], n_scenes=7)
+        call_command(
+            "build_study",
+            "bad",
+            split=str(trained["split"]),
+            title="Bad",
+            checkpoint="best",
+            run=[f"perceptual={tmp_path / 'empty-run'}"],
+            n_scenes=7,
+        )
 
 
 def test_an_existing_slug_is_refused(trained):
@@ -209,8 +242,10 @@ def test_saturation_boosts_one_models_colours_and_is_recorded(trained, staff_cli
     assert boosted.manifest["runs"]["perceptual"]["saturation"] == 1.4
     assert boosted.manifest["runs"]["koalarization"]["saturation"] is None
     for scene in plain.manifest["scenes"]:
-        def chroma(study, source):
+
+        def chroma(study, source, scene=scene):
             return mean_chroma(study.stimuli.get(scene=scene, source=source))
+
         assert chroma(boosted, "perceptual") > 1.2 * chroma(plain, "perceptual")
         assert chroma(boosted, "koalarization") == pytest.approx(chroma(plain, "koalarization"), abs=1e-9)
     runs = staff_client.get(reverse("staff:report", args=["boosted"])).content.decode()

@@ -63,8 +63,9 @@ def test_the_same_vote_sent_eight_times_at_once_is_stored_once_and_accepted(smal
     participant = join(client, small_study)
     data, trial = current_trial(client, small_study)
 
-    statuses = at_once([lambda tab=tab: tab.post(data["vote_url"], {"answer": REAL}).status_code
-                        for tab in tabs_of(client, 8)])
+    statuses = at_once(
+        [lambda tab=tab: tab.post(data["vote_url"], {"answer": REAL}).status_code for tab in tabs_of(client, 8)]
+    )
 
     assert statuses == [302] * 8
     trial.refresh_from_db()
@@ -78,8 +79,12 @@ def test_conflicting_answers_at_once_keep_the_first_and_refuse_the_rest(small_st
     data, trial = current_trial(client, small_study)
     answers = [REAL, GENERATED] * 4
 
-    statuses = at_once([lambda tab=tab, answer=answer: tab.post(data["vote_url"], {"answer": answer}).status_code
-                        for tab, answer in zip(tabs_of(client, 8), answers)])
+    statuses = at_once(
+        [
+            lambda tab=tab, answer=answer: tab.post(data["vote_url"], {"answer": answer}).status_code
+            for tab, answer in zip(tabs_of(client, 8), answers)
+        ]
+    )
 
     trial.refresh_from_db()
     assert trial.answer in (REAL, GENERATED)

@@ -39,7 +39,7 @@ def hand_variance(frame):
 def hand_variance_of(frame):
     def term(by):
         sums = frame.groupby(by)["influence"].sum()
-        return len(sums) / (len(sums) - 1) * (sums ** 2).sum()
+        return len(sums) / (len(sums) - 1) * (sums**2).sum()
 
     return term("participant") + term("scene") - term(["participant", "scene"])
 
@@ -68,7 +68,8 @@ def test_rows_of_a_table_are_computed_as_if_alone():
     table = st.rate_table(pd.concat([first, second], ignore_index=True), ["source"]).set_index("source")
     for name, alone in (("m", first), ("other", second)):
         assert table.loc[name, ["ci_low", "ci_high"]].tolist() == pytest.approx(
-            one_rate(alone)[["ci_low", "ci_high"]].tolist(), rel=1e-12)
+            one_rate(alone)[["ci_low", "ci_high"]].tolist(), rel=1e-12
+        )
 
 
 def test_pigeonhole_bootstrap_variance_is_ours_plus_the_double_counted_votes():
@@ -80,8 +81,10 @@ def test_pigeonhole_bootstrap_variance_is_ours_plus_the_double_counted_votes():
     y = (frame["answer"] == "real").to_numpy(float)
     rates = []
     for _ in range(4000):
-        weight = (np.bincount(rng.integers(0, 40, 40), minlength=40)[people]
-                  * np.bincount(rng.integers(0, 50, 50), minlength=50)[scenes])
+        weight = (
+            np.bincount(rng.integers(0, 40, 40), minlength=40)[people]
+            * np.bincount(rng.integers(0, 50, 50), minlength=50)[scenes]
+        )
         rates.append((weight * y).sum() / weight.sum())
     double_count = 2 * ((y - y.mean()) ** 2).sum() / len(y) ** 2
     assert np.var(rates) == pytest.approx(hand_variance(frame) + double_count, rel=0.1)
@@ -110,7 +113,8 @@ def test_a_single_participant_is_not_sampled():
     row = one_rate(votes_of([0] * 10, range(10), [1] * 4 + [0] * 6))
     variance = 10 / 9 * 0.4 * 0.6 / 10
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(
-        crossed.wilson(0.4, 0.4 * 0.6 / variance, student_t.ppf(0.975, 9)), rel=1e-12)
+        crossed.wilson(0.4, 0.4 * 0.6 / variance, student_t.ppf(0.975, 9)), rel=1e-12
+    )
     # One person, one scene: nothing sampled beyond the votes, so Wilson with z.
     row = one_rate(votes_of([0], [0], [1]))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_by_formula(1, 1))
@@ -128,7 +132,8 @@ def test_an_image_is_fixed_and_its_judges_are_sampled():
     row = st.per_image_table(frame).iloc[0]
     variance = 8 / 7 * (3 / 8) * (5 / 8) / 8
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(
-        crossed.wilson(3 / 8, (3 / 8) * (5 / 8) / 8 / variance * 8, student_t.ppf(0.975, 7)), rel=1e-12)
+        crossed.wilson(3 / 8, (3 / 8) * (5 / 8) / 8 / variance * 8, student_t.ppf(0.975, 7)), rel=1e-12
+    )
 
 
 def pair(people, scenes, judged_real, side):
@@ -138,15 +143,17 @@ def pair(people, scenes, judged_real, side):
 def test_compare_identical_sides_and_opposite_ones():
     people, scenes = np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6)
     side = np.tile([True, False], 12)
-    same = st.compare_sides(Tally.from_votes(pair(people, scenes, np.tile([1, 1, 0, 0], 6), side)),
-                            st.Side("a"), st.Side("b"))
+    same = st.compare_sides(
+        Tally.from_votes(pair(people, scenes, np.tile([1, 1, 0, 0], 6), side)), st.Side("a"), st.Side("b")
+    )
     assert same["difference"] == 0 and same["p_value"] == pytest.approx(1.0)
     # Every A vote real, every B vote generated: no variance left, Fisher's exact test decides.
     opposite = st.compare_sides(Tally.from_votes(pair(people, scenes, side, side)), st.Side("a"), st.Side("b"))
     assert opposite["difference"] == 1.0
     assert opposite["p_value"] == pytest.approx(fisher_exact([[12, 0], [0, 12]]).pvalue)
-    one_sided = st.compare_sides(Tally.from_votes(votes_of([0, 1], [0, 1], [1, 1], source="a")),
-                                 st.Side("a"), st.Side("b"))
+    one_sided = st.compare_sides(
+        Tally.from_votes(votes_of([0, 1], [0, 1], [1, 1], source="a")), st.Side("a"), st.Side("b")
+    )
     assert math.isnan(one_sided["p_value"]) and one_sided["rate_a"] == 1.0 and math.isnan(one_sided["rate_b"])
 
 
@@ -166,7 +173,8 @@ def test_a_shared_participant_effect_cancels_in_a_model_difference():
     assert difference["se"] < 0.7 * math.sqrt(alone)
     assert table.loc["a", "votes"] == table.loc["b", "votes"] == 300
     assert difference["p_value"] == pytest.approx(
-        2 * student_t.sf(abs(difference["difference"]) / difference["se"], difference["df"]))
+        2 * student_t.sf(abs(difference["difference"]) / difference["se"], difference["df"])
+    )
 
 
 def test_a_participant_who_judged_several_versions_of_a_scene():
@@ -188,14 +196,19 @@ def test_a_participant_who_judged_several_versions_of_a_scene():
 
 
 def test_minimum_detectable_difference():
-    assert crossed.minimum_detectable_difference(0.05, np.inf) == pytest.approx((norm.ppf(0.975) + norm.ppf(0.8)) * 0.05)
+    assert crossed.minimum_detectable_difference(0.05, np.inf) == pytest.approx(
+        (norm.ppf(0.975) + norm.ppf(0.8)) * 0.05
+    )
     assert crossed.minimum_detectable_difference(0.05, 10) > crossed.minimum_detectable_difference(0.05, 100)
 
 
 def groups_judging_reals(controls, rng):
     """20 treatment participants and `controls` control participants judging 10 of 30 real photos each."""
-    rows = [(person, scene, group) for person, group in enumerate(["treatment"] * 20 + ["control"] * controls)
-            for scene in rng.choice(30, 10, replace=False)]
+    rows = [
+        (person, scene, group)
+        for person, group in enumerate(["treatment"] * 20 + ["control"] * controls)
+        for scene in rng.choice(30, 10, replace=False)
+    ]
     people, scenes, groups = zip(*rows)
     return votes_of(people, scenes, rng.random(len(rows)) < 0.7, source="real", group=np.array(groups))
 
@@ -205,8 +218,9 @@ def test_one_control_participant_cannot_say_how_control_participants_differ():
     lonely = st.treatment_vs_control(groups_judging_reals(1, rng))
     assert lonely["votes_control"] == 10
     assert math.isnan(lonely["p_value"]) and math.isnan(lonely["ci_low"])
-    few = st.compare_sides(Tally.from_votes(groups_judging_reals(3, rng)), st.Side("real", "treatment"),
-                           st.Side("real", "control"))
+    few = st.compare_sides(
+        Tally.from_votes(groups_judging_reals(3, rng)), st.Side("real", "treatment"), st.Side("real", "control")
+    )
     # Three control participants: fewer degrees of freedom than the treatment group's 19 alone would give.
     assert 1 < few["df"] < 19 and 0 < few["p_value"] <= 1
 

@@ -5,12 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from colorization.gallery import CAPTION_INCHES, CELL_INCHES
 from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from colorization.gallery import CAPTION_INCHES, CELL_INCHES
 from turing.gallery import FIGURE_DPI, gallery_rows, study_gallery_figure
 from turing.models import GENERATED, REAL, Participant, Pool, Trial
 
@@ -21,9 +21,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCENES = ("cat", "dog", "owl")
 # Votes judging each (scene, source) real, out of three votes each; owl's real photo gets no votes.
 JUDGED_REAL = {
-    ("cat", "perceptual"): 1, ("dog", "perceptual"): 3, ("owl", "perceptual"): 2,
-    ("cat", "koalarization"): 0, ("dog", "koalarization"): 1, ("owl", "koalarization"): 3,
-    ("cat", REAL): 2, ("dog", REAL): 3,
+    ("cat", "perceptual"): 1,
+    ("dog", "perceptual"): 3,
+    ("owl", "perceptual"): 2,
+    ("cat", "koalarization"): 0,
+    ("dog", "koalarization"): 1,
+    ("owl", "koalarization"): 3,
+    ("cat", REAL): 2,
+    ("dog", REAL): 3,
 }
 VOTES_PER_IMAGE = 3
 
@@ -33,20 +38,27 @@ def gallery_study(build_study):
     study = build_study("gallery-study", scenes=SCENES, size=16)
     voters = [Participant.objects.create(study=study) for _ in range(VOTES_PER_IMAGE)]
     # A practice vote is not counted; it comes first in its participant's one presentation order.
-    Trial.objects.create(participant=voters[0], kind=Trial.Kind.PRACTICE, position=1, answer=REAL,
-                         stimulus=study.stimuli.get(scene="owl", source=REAL), answered_at=timezone.now())
+    Trial.objects.create(
+        participant=voters[0],
+        kind=Trial.Kind.PRACTICE,
+        position=1,
+        answer=REAL,
+        stimulus=study.stimuli.get(scene="owl", source=REAL),
+        answered_at=timezone.now(),
+    )
     positions = {voter: int(voter == voters[0]) for voter in voters}
     for (scene, source), judged_real in JUDGED_REAL.items():
         stimulus = study.stimuli.get(scene=scene, source=source)
         for index, voter in enumerate(voters):
             positions[voter] += 1
             Trial.objects.create(
-                participant=voter, position=positions[voter], stimulus=stimulus,
-                answer=REAL if index < judged_real else GENERATED, answered_at=timezone.now(),
+                participant=voter,
+                position=positions[voter],
+                stimulus=stimulus,
+                answer=REAL if index < judged_real else GENERATED,
+                answered_at=timezone.now(),
             )
     return study
-
-
 
 
 def urls(study):
@@ -76,9 +88,10 @@ def test_practice_and_catch_scenes_are_left_out(build_study):
     assert {row.scene for row in gallery_rows(study)} == scored
 
 
-@pytest.mark.parametrize("sort, order", [("perceptual", ["dog", "owl", "cat"]),
-                                         ("koalarization", ["owl", "dog", "cat"]),
-                                         (REAL, ["dog", "cat", "owl"])])
+@pytest.mark.parametrize(
+    "sort, order",
+    [("perceptual", ["dog", "owl", "cat"]), ("koalarization", ["owl", "dog", "cat"]), (REAL, ["dog", "cat", "owl"])],
+)
 def test_rows_sort_by_what_fools_most(gallery_study, sort, order):
     assert [row.scene for row in gallery_rows(gallery_study, sort)] == order
 
@@ -136,7 +149,11 @@ def test_figure_has_one_row_per_scene(gallery_study):
     assert len(figure.axes) == len(SCENES) * columns
     assert [ax.get_ylabel() for ax in figure.axes[::columns]] == ["dog", "owl", "cat"]
     assert [ax.get_title() for ax in figure.axes[:columns]] == [
-        "grayscale", "koalarization\n33% real (n=3)", "perceptual\n100% real (n=3)", "real\n100% real (n=3)"]
+        "grayscale",
+        "koalarization\n33% real (n=3)",
+        "perceptual\n100% real (n=3)",
+        "real\n100% real (n=3)",
+    ]
 
 
 def test_png_download_is_sized_for_every_scene(gallery_study, staff_client):

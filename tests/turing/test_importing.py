@@ -30,9 +30,20 @@ def test_import_matches_files_by_stem_and_stores_normalized_stimuli(image_folder
     folders = image_folders(4, missing={"koalarization": ["scene01"]}, size=40)
 
     study = import_study(
-        "poster", "Poster session", folders.real, folders.generated, size=32,
-        trials_per_participant=6, real_fraction=0.4, control_fraction=0.25, exposure_ms=900, practice_trials=1,
-        seed=42, completion_url="https://example.org/done", ask_expertise=False, manifest={"note": "kept"},
+        "poster",
+        "Poster session",
+        folders.real,
+        folders.generated,
+        size=32,
+        trials_per_participant=6,
+        real_fraction=0.4,
+        control_fraction=0.25,
+        exposure_ms=900,
+        practice_trials=1,
+        seed=42,
+        completion_url="https://example.org/done",
+        ask_expertise=False,
+        manifest={"note": "kept"},
         allow_missing=True,
     )
 
@@ -80,8 +91,9 @@ def test_files_that_are_not_images_are_left_out_with_one_warning(image_folders):
     (folders.generated["perceptual"] / ".DS_Store").write_bytes(b"\0")
     warnings = []
 
-    study = import_study("stray", "Stray files", folders.real, folders.generated, size=32, practice_trials=0,
-                         warn=warnings.append)
+    study = import_study(
+        "stray", "Stray files", folders.real, folders.generated, size=32, practice_trials=0, warn=warnings.append
+    )
 
     assert study.stimuli.count() == 9
     assert not study.stimuli.filter(scene__in=["notes", "metrics"]).exists()
@@ -118,14 +130,16 @@ def test_missing_scenes_are_refused_unless_allowed_and_then_recorded(image_folde
     ]
     assert snapshot() == (0, 0, [])
 
-    study = import_study("gaps", "Gaps", folders.real, folders.generated, size=32, practice_trials=0,
-                         allow_missing=True)
+    study = import_study(
+        "gaps", "Gaps", folders.real, folders.generated, size=32, practice_trials=0, allow_missing=True
+    )
     assert study.manifest["missing_scenes"] == {"koalarization": ["scene02", "scene05"], "perceptual": stems[:7]}
     assert Counter(study.stimuli.values_list("source", flat=True)) == {"real": 8, "koalarization": 6, "perceptual": 1}
     # Nothing missing: nothing recorded, with or without the option.
     complete = image_folders(3, name="complete")
-    study = import_study("complete", "Complete", complete.real, complete.generated, size=32, practice_trials=0,
-                         allow_missing=True)
+    study = import_study(
+        "complete", "Complete", complete.real, complete.generated, size=32, practice_trials=0, allow_missing=True
+    )
     assert "missing_scenes" not in study.manifest
 
 
@@ -145,9 +159,11 @@ def break_only_non_images(folders):
 def break_missing_scenes(folders):
     for stem in ("scene01", "scene03"):
         (folders.generated["koalarization"] / f"{stem}.png").unlink()
-    return (r"1 model folder\(s\) lack scenes that the real folder .*real has:\n"
-            r"  koalarization \(.*koalarization\): 2 of 4 scenes missing: scene01, scene03\n"
-            r"Import with --allow-missing")
+    return (
+        r"1 model folder\(s\) lack scenes that the real folder .*real has:\n"
+        r"  koalarization \(.*koalarization\): 2 of 4 scenes missing: scene01, scene03\n"
+        r"Import with --allow-missing"
+    )
 
 
 def break_path_and_content(folders):
@@ -187,8 +203,17 @@ def break_model_named_real(folders):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "break_folders",
-    [break_corrupt, break_only_non_images, break_missing_scenes, break_path_and_content, break_unmatched, break_empty,
-     break_duplicate, break_missing_folder, break_model_named_real],
+    [
+        break_corrupt,
+        break_only_non_images,
+        break_missing_scenes,
+        break_path_and_content,
+        break_unmatched,
+        break_empty,
+        break_duplicate,
+        break_missing_folder,
+        break_model_named_real,
+    ],
 )
 def test_bad_import_names_the_problem_and_leaves_nothing(build_study, image_folders, break_folders):
     build_study("existing", scenes=2)
@@ -230,8 +255,9 @@ def test_failed_audit_rolls_back_and_deletes_the_written_files(monkeypatch, imag
 def test_catch_scenes_hold_one_obviously_wrong_colorization(image_folders):
     folders = image_folders(6)
 
-    study = import_study("checks", "Checks", folders.real, folders.generated, size=32, practice_trials=1,
-                         catch_trials=2, seed=4)
+    study = import_study(
+        "checks", "Checks", folders.real, folders.generated, size=32, practice_trials=1, catch_trials=2, seed=4
+    )
 
     catch_scenes = study.manifest["import"]["catch_scenes"]
     assert len(catch_scenes) == 2 and not set(catch_scenes) & set(study.manifest["import"]["practice_scenes"])
@@ -250,14 +276,16 @@ def test_practice_scenes_are_drawn_among_scenes_with_a_generated_version(image_f
     real_only = ["scene00", "scene01", "scene02", "scene03"]
     folders = image_folders(6, missing={"perceptual": real_only, "koalarization": real_only})
 
-    study = import_study("drawn", "Drawn", folders.real, folders.generated, size=32, practice_trials=2,
-                         allow_missing=True)
+    study = import_study(
+        "drawn", "Drawn", folders.real, folders.generated, size=32, practice_trials=2, allow_missing=True
+    )
     assert study.manifest["import"]["practice_scenes"] == ["scene04", "scene05"]
 
     folders = image_folders(6, missing={"perceptual": real_only, "koalarization": real_only}, name="too-many")
     with pytest.raises(StudyImportError, match="3 practice scenes asked for, but only 2 scenes have a generated"):
-        import_study("too-many", "Too many", folders.real, folders.generated, size=32, practice_trials=3,
-                     allow_missing=True)
+        import_study(
+            "too-many", "Too many", folders.real, folders.generated, size=32, practice_trials=3, allow_missing=True
+        )
 
 
 @pytest.mark.django_db
@@ -265,8 +293,9 @@ def test_the_seed_draws_the_reserved_scenes(image_folders):
     folders = image_folders(12)
 
     def reserved(slug, seed):
-        study = import_study(slug, slug, folders.real, folders.generated, size=32, practice_trials=3,
-                             catch_trials=2, seed=seed)
+        study = import_study(
+            slug, slug, folders.real, folders.generated, size=32, practice_trials=3, catch_trials=2, seed=seed
+        )
         return tuple(study.manifest["import"]["practice_scenes"]), tuple(study.manifest["import"]["catch_scenes"])
 
     assert reserved("first", 1) == reserved("again", 1)
@@ -278,16 +307,27 @@ def test_the_seed_draws_the_reserved_scenes(image_folders):
 def test_a_study_must_keep_a_scene_to_score(image_folders, practice, catch):
     folders = image_folders(3)
     with pytest.raises(StudyImportError, match="at least one scene must be left to score"):
-        import_study("reserved", "Reserved", folders.real, folders.generated, size=32, practice_trials=practice,
-                     catch_trials=catch)
+        import_study(
+            "reserved",
+            "Reserved",
+            folders.real,
+            folders.generated,
+            size=32,
+            practice_trials=practice,
+            catch_trials=catch,
+        )
     assert snapshot() == (0, 0, [])
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "options, message",
-    [({"real_fraction": 1.5}, "real_fraction"), ({"trials_per_participant": 0}, "trials_per_participant"),
-     ({"colour": "blue"}, "unknown study option"), ({"size": 0}, "stimulus size must be a positive")],
+    [
+        ({"real_fraction": 1.5}, "real_fraction"),
+        ({"trials_per_participant": 0}, "trials_per_participant"),
+        ({"colour": "blue"}, "unknown study option"),
+        ({"size": 0}, "stimulus size must be a positive"),
+    ],
 )
 def test_invalid_study_options_are_refused(image_folders, options, message):
     folders = image_folders(2)
@@ -308,12 +348,37 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders,
     folders = image_folders(5, missing={"koalarization": ["scene04"]})
 
     output = create_study(
-        "poster", "--title", "Poster session", "--real", folders.real,
-        "--generated", f"perceptual={folders.generated['perceptual']}",
-        "--generated", f"koalarization={folders.generated['koalarization']}",
-        "--trials", 4, "--real-fraction", 0.25, "--control-fraction", 0.5, "--exposure-ms", 1000, "--practice", 1,
-        "--size", 32, "--seed", 9, "--completion-url", "https://example.org/done", "--no-expertise",
-        "--catch-trials", 1, "--max-participants", 30, "--allow-missing",
+        "poster",
+        "--title",
+        "Poster session",
+        "--real",
+        folders.real,
+        "--generated",
+        f"perceptual={folders.generated['perceptual']}",
+        "--generated",
+        f"koalarization={folders.generated['koalarization']}",
+        "--trials",
+        4,
+        "--real-fraction",
+        0.25,
+        "--control-fraction",
+        0.5,
+        "--exposure-ms",
+        1000,
+        "--practice",
+        1,
+        "--size",
+        32,
+        "--seed",
+        9,
+        "--completion-url",
+        "https://example.org/done",
+        "--no-expertise",
+        "--catch-trials",
+        1,
+        "--max-participants",
+        30,
+        "--allow-missing",
     )
 
     study = Study.objects.get(slug="poster")
@@ -337,9 +402,21 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders,
 def test_create_study_refuses_missing_scenes_and_warns_about_non_images(image_folders):
     folders = image_folders(4, missing={"koalarization": ["scene02"]})
     (folders.generated["perceptual"] / "metrics.csv").write_text("image,psnr\n")
-    arguments = ["gaps", "--title", "Gaps", "--real", folders.real, "--size", 32, "--practice", 0,
-                 "--generated", f"perceptual={folders.generated['perceptual']}",
-                 "--generated", f"koalarization={folders.generated['koalarization']}"]
+    arguments = [
+        "gaps",
+        "--title",
+        "Gaps",
+        "--real",
+        folders.real,
+        "--size",
+        32,
+        "--practice",
+        0,
+        "--generated",
+        f"perceptual={folders.generated['perceptual']}",
+        "--generated",
+        f"koalarization={folders.generated['koalarization']}",
+    ]
 
     with pytest.raises(CommandError, match=r"koalarization \(.*\): 1 of 4 scenes missing: scene02\n.*--allow-missing"):
         create_study(*arguments)
@@ -351,15 +428,25 @@ def test_create_study_refuses_missing_scenes_and_warns_about_non_images(image_fo
     lines = errors.getvalue().splitlines()
     assert [line for line in lines if "not images" in line] == [
         "warning: ignoring 1 file(s) that are not images (images end in .bmp, .jpeg, .jpg, .png, .tif, .tiff, "
-        ".webp): perceptual/metrics.csv"]
+        ".webp): perceptual/metrics.csv"
+    ]
     assert "warning: koalarization lacks 1 scene(s), shown real-only for it (recorded in the study)" in lines
 
 
 @pytest.mark.django_db
 def test_create_study_defaults_pick_and_store_a_seed(image_folders):
     folders = image_folders(4)
-    output = create_study("plain", "--title", "Plain", "--real", folders.real, "--generated",
-                          f"perceptual={folders.generated['perceptual']}", "--size", 32)
+    output = create_study(
+        "plain",
+        "--title",
+        "Plain",
+        "--real",
+        folders.real,
+        "--generated",
+        f"perceptual={folders.generated['perceptual']}",
+        "--size",
+        32,
+    )
     study = Study.objects.get(slug="plain")
     assert f"seed {study.seed}" in output
     assert (study.trials_per_participant, study.real_fraction, study.practice_trials) == (20, 0.5, 3)
@@ -374,16 +461,26 @@ def test_create_study_defaults_pick_and_store_a_seed(image_folders):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "extra, message",
-    [(["--bogus"], "unrecognized arguments: --bogus"),
-     (["--generated", "koalarization"], "expected NAME=DIR"),
-     (["--generated", "koalarization=/x", "--generated", "koalarization=/y"], "more than once: koalarization"),
-     (["--trials", "many"], "invalid int value")],
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--generated", "koalarization"], "expected NAME=DIR"),
+        (["--generated", "koalarization=/x", "--generated", "koalarization=/y"], "more than once: koalarization"),
+        (["--trials", "many"], "invalid int value"),
+    ],
 )
 def test_create_study_command_line_errors(image_folders, extra, message):
     folders = image_folders(2)
     with pytest.raises(CommandError, match=message):
-        create_study("bad", "--title", "Bad", "--real", folders.real,
-                     "--generated", f"perceptual={folders.generated['perceptual']}", *extra)
+        create_study(
+            "bad",
+            "--title",
+            "Bad",
+            "--real",
+            folders.real,
+            "--generated",
+            f"perceptual={folders.generated['perceptual']}",
+            *extra,
+        )
     assert snapshot() == (0, 0, [])
 
 
@@ -392,8 +489,16 @@ def test_create_study_accepts_models_as_call_command_keywords(image_folders):
     folders = image_folders(2)
     generated = [f"{name}={folder}" for name, folder in folders.generated.items()]
 
-    call_command("create_study", "keywords", title="Keywords", real=folders.real, generated=generated, size=32,
-                 practice=1, stdout=io.StringIO())
+    call_command(
+        "create_study",
+        "keywords",
+        title="Keywords",
+        real=folders.real,
+        generated=generated,
+        size=32,
+        practice=1,
+        stdout=io.StringIO(),
+    )
 
     assert Study.objects.get(slug="keywords").model_names == ["koalarization", "perceptual"]
     with pytest.raises(CommandError, match="at least one --generated"):
@@ -407,6 +512,13 @@ def test_create_study_reports_an_import_error_as_a_command_error(image_folders):
     folders = image_folders(2)
     Image.new("RGB", (32, 32)).save(folders.generated["perceptual"] / "ghost.png")
     with pytest.raises(CommandError, match="perceptual/ghost.png: no real image with stem 'ghost'"):
-        create_study("ghost", "--title", "Ghost", "--real", folders.real,
-                     "--generated", f"perceptual={folders.generated['perceptual']}")
+        create_study(
+            "ghost",
+            "--title",
+            "Ghost",
+            "--real",
+            folders.real,
+            "--generated",
+            f"perceptual={folders.generated['perceptual']}",
+        )
     assert snapshot() == (0, 0, [])

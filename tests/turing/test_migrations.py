@@ -33,10 +33,15 @@ def back_to_the_first_version(transactional_db):
 def test_old_votes_keep_their_kind_order_and_people(back_to_the_first_version):
     old = back_to_the_first_version
     OldStudy, OldStimulus, OldParticipant, OldTrial = (
-        old.get_model("turing", name) for name in ("Study", "Stimulus", "Participant", "Trial"))
+        old.get_model("turing", name) for name in ("Study", "Stimulus", "Participant", "Trial")
+    )
     study = OldStudy.objects.create(slug="v1", title="First version", practice_trials=1)
-    stimuli = [OldStimulus.objects.create(study=study, scene=f"s{i}", source="real", image=f"stimuli/s{i}.png",
-                                          width=4, height=4) for i in range(3)]
+    stimuli = [
+        OldStimulus.objects.create(
+            study=study, scene=f"s{i}", source="real", image=f"stimuli/s{i}.png", width=4, height=4
+        )
+        for i in range(3)
+    ]
     for label in ["alice", "alice", "bot-0001", "bot-hunter", ""]:
         person = OldParticipant.objects.create(study=study, label=label)
         OldTrial.objects.create(participant=person, practice=True, position=1, stimulus=stimuli[0], answer="real")
@@ -54,7 +59,10 @@ def test_old_votes_keep_their_kind_order_and_people(back_to_the_first_version):
     # Each answered a practice and a scored trial before the counter existed: the report cache counts them.
     assert {p.answer_count for p in people} == {2}
     assert [(p.label, p.kind) for p in people] == [
-        ("alice", "person"), ("alice (duplicate 2)", "person"), ("bot-0001", "bot"), ("bot-hunter", "person"),
+        ("alice", "person"),
+        ("alice (duplicate 2)", "person"),
+        ("bot-0001", "bot"),
+        ("bot-hunter", "person"),
         ("", "person"),
     ]
     for person in people:

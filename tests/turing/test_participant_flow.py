@@ -7,7 +7,12 @@ from django.utils import timezone
 from pytest_django.asserts import assertTemplateUsed
 
 from tests.turing.participant_steps import (
-    answer_all, current_trial, join, right_answer, trial_data, wrong_answer,
+    answer_all,
+    current_trial,
+    join,
+    right_answer,
+    trial_data,
+    wrong_answer,
 )
 from turing.models import GENERATED, REAL, Participant, Study, Trial
 
@@ -133,8 +138,10 @@ def test_without_an_exposure_limit_nothing_records_when_images_are_shown(client,
     join(client, small_study)
     data, trial = current_trial(client, small_study)
     client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON)
-    assert not Trial.objects.exclude(shown_at=None).exists() and trial_data(
-        client.get(reverse("turing:trial", args=["small"])))["expired"] is False
+    assert (
+        not Trial.objects.exclude(shown_at=None).exists()
+        and trial_data(client.get(reverse("turing:trial", args=["small"])))["expired"] is False
+    )
 
 
 def test_join_without_consent_creates_no_participant(client, small_study):
@@ -288,7 +295,6 @@ def test_a_forged_or_borrowed_render_time_gives_no_response_time(client, small_s
     assert second.answer == REAL and second.response_ms is None
 
 
-
 def test_javascript_votes_get_json_with_feedback_and_the_next_trial(client, small_study):
     participant = join(client, small_study)
     trials = list(participant.trials.order_by("position").select_related("stimulus"))
@@ -317,7 +323,7 @@ def test_control_participants_see_only_real_images_after_the_same_instructions(c
     for _ in range(4):
         browser = Client()
         page = browser.get(reverse("turing:join", args=["ctl"])).content.decode()
-        instructions.add(page[page.index('<section class="instructions">'):page.index("</section>")])
+        instructions.add(page[page.index('<section class="instructions">') : page.index("</section>")])
         participants.append(join(browser, study))
         answer_all(browser, study)
 

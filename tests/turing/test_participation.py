@@ -12,7 +12,13 @@ from django.urls import reverse
 from pytest_django.asserts import assertTemplateUsed
 
 from tests.turing.participant_steps import (
-    answer_all, current_trial, join, join_form, right_answer, session_participant, wrong_answer,
+    answer_all,
+    current_trial,
+    join,
+    join_form,
+    right_answer,
+    session_participant,
+    wrong_answer,
 )
 from turing import throttle, views
 from turing.models import LABEL_MAX_LENGTH, Participant, Study, Trial
@@ -399,9 +405,15 @@ def test_new_participant_needs_a_post(client, small_study):
     ids=["practice-and-catch", "trials-capped-by-scenes", "no-practice"],
 )
 def test_the_join_page_states_the_true_number_of_images(
-        client, build_study, scenes, trials_per_participant, practice_trials, catch_trials, total):
-    study = build_study("count", scenes=scenes, trials_per_participant=trials_per_participant,
-                        practice_trials=practice_trials, catch_trials=catch_trials)
+    client, build_study, scenes, trials_per_participant, practice_trials, catch_trials, total
+):
+    study = build_study(
+        "count",
+        scenes=scenes,
+        trials_per_participant=trials_per_participant,
+        practice_trials=practice_trials,
+        catch_trials=catch_trials,
+    )
     page = text(client.get(reverse("turing:join", args=["count"])))
     assert f"You will see {total} images, one at a time." in page
     if practice_trials:

@@ -80,16 +80,19 @@ def test_a_target_out_of_reach_is_said_so():
     assert sentence.startswith("Even 16 participants do not reach power 0.8") and "more than 100 scenes" in sentence
 
 
-@pytest.mark.parametrize("fields, problem", [
-    ({"baseline": 0.0}, "baseline rate must lie strictly between 0 and 1"),
-    ({"difference": 0.0}, "difference must not be 0"),
-    ({"difference": 0.75}, "baseline \\+ difference must lie strictly between 0 and 1, got 1.05"),
-    ({"trials_per_model": 51}, "needs 2 x 51 distinct scenes and the plan has 100"),
-    ({"participant_sd": -0.1}, "must lie between 0 and 10"),
-    ({"image_sd": 50}, "must lie between 0 and 10"),
-    ({"power": 1.0}, "power must lie strictly between 0 and 1"),
-    ({"alpha": 0.0}, "alpha must lie strictly between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "fields, problem",
+    [
+        ({"baseline": 0.0}, "baseline rate must lie strictly between 0 and 1"),
+        ({"difference": 0.0}, "difference must not be 0"),
+        ({"difference": 0.75}, "baseline \\+ difference must lie strictly between 0 and 1, got 1.05"),
+        ({"trials_per_model": 51}, "needs 2 x 51 distinct scenes and the plan has 100"),
+        ({"participant_sd": -0.1}, "must lie between 0 and 10"),
+        ({"image_sd": 50}, "must lie between 0 and 10"),
+        ({"power": 1.0}, "power must lie strictly between 0 and 1"),
+        ({"alpha": 0.0}, "alpha must lie strictly between 0 and 1"),
+    ],
+)
 def test_plans_that_cannot_be_simulated_are_refused(fields, problem):
     with pytest.raises(ValueError, match=problem):
         Plan(**{"baseline": 0.3, "difference": 0.1, "trials_per_model": 10, **fields})
@@ -106,8 +109,15 @@ def test_sds_are_estimated_from_votes():
 def test_json_output_parses_and_holds_the_answer():
     answer = json.loads(plan_study(**EASY, simulations=20, json=True))
     assert isinstance(answer["participants_needed"], int) and answer["reached"]
-    assert answer["plan"] == {**EASY, "participant_sd": 0.0, "image_sd": 0.0, "scenes": 100, "power": 0.8,
-                              "alpha": 0.05, "models": 2}
+    assert answer["plan"] == {
+        **EASY,
+        "participant_sd": 0.0,
+        "image_sd": 0.0,
+        "scenes": 100,
+        "power": 0.8,
+        "alpha": 0.05,
+        "models": 2,
+    }
     assert answer["pilot"] is None and answer["simulations"] == 20
     assert {"participants", "power", "se", "simulations"} <= set(answer["curve"][0])
 
@@ -119,15 +129,18 @@ def test_text_output_answers_first_then_assumptions_then_curve():
     assert lines[lines.index("Power curve:") + 1].split() == ["participants", "power", "std.", "error", "studies"]
 
 
-@pytest.mark.parametrize("options, problem", [
-    ({"baseline": 1.5}, "the baseline rate must lie strictly between 0 and 1, got 1.5"),
-    ({"difference": 0.0}, "the difference must not be 0"),
-    ({"trials_per_model": None}, "the trials per model are needed unless a pilot study supplies them"),
-    ({"scenes": 8}, "each participant needs 2 x 5 distinct scenes and the plan has 8"),
-    ({"alpha": 1.0}, "alpha must lie strictly between 0 and 1"),
-    ({"simulations": 0}, "the number of simulations must be at least 1"),
-    ({"pilot": "pilot", "image_sd": 1.0}, "give either a pilot study or the standard deviations, not both"),
-])
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"baseline": 1.5}, "the baseline rate must lie strictly between 0 and 1, got 1.5"),
+        ({"difference": 0.0}, "the difference must not be 0"),
+        ({"trials_per_model": None}, "the trials per model are needed unless a pilot study supplies them"),
+        ({"scenes": 8}, "each participant needs 2 x 5 distinct scenes and the plan has 8"),
+        ({"alpha": 1.0}, "alpha must lie strictly between 0 and 1"),
+        ({"simulations": 0}, "the number of simulations must be at least 1"),
+        ({"pilot": "pilot", "image_sd": 1.0}, "give either a pilot study or the standard deviations, not both"),
+    ],
+)
 def test_invalid_options_are_named(options, problem):
     arguments = {key: value for key, value in {**EASY, **options}.items() if value is not None}
     with pytest.raises(CommandError, match=problem):
@@ -142,8 +155,16 @@ def test_a_missing_pilot_is_named(db):
 @pytest.fixture
 def pilot(build_study):
     study = build_study("pilot", scenes=24, trials_per_participant=16, real_fraction=0.5, seed=4)
-    call_command("simulate_participants", "pilot", n=20, seed=9, participant_sd=1.0, image_sd=1.0,
-                 p_real=["perceptual=0.3", "koalarization=0.4"], stdout=StringIO())
+    call_command(
+        "simulate_participants",
+        "pilot",
+        n=20,
+        seed=9,
+        participant_sd=1.0,
+        image_sd=1.0,
+        p_real=["perceptual=0.3", "koalarization=0.4"],
+        stdout=StringIO(),
+    )
     # Bots are left out of every analysis; as people they are the pilot's participants.
     study.participants.update(kind=Participant.Kind.PERSON)
     return study
@@ -176,16 +197,18 @@ def test_staff_page_shows_the_form_then_the_answer(staff_client):
 
 
 def test_staff_page_shows_what_is_wrong(staff_client):
-    response = staff_client.post(reverse("staff:plan"), {**EASY, "baseline": 0.9, "power": 0.8, "alpha": 0.05,
-                                                         "simulations": 500, "seed": 0})
+    response = staff_client.post(
+        reverse("staff:plan"), {**EASY, "baseline": 0.9, "power": 0.8, "alpha": 0.05, "simulations": 500, "seed": 0}
+    )
     page = response.content.decode()
     assert response.status_code == 200 and "result" not in response.context
     assert "Ensure this value is less than or equal to 50" in page
 
 
 def test_staff_page_checks_the_plan(staff_client):
-    response = staff_client.post(reverse("staff:plan"), {**EASY, "baseline": 0.9, "power": 0.8, "alpha": 0.05,
-                                                         "simulations": 20, "seed": 0})
+    response = staff_client.post(
+        reverse("staff:plan"), {**EASY, "baseline": 0.9, "power": 0.8, "alpha": 0.05, "simulations": 20, "seed": 0}
+    )
     assert "Baseline + difference must lie strictly between 0 and 1, got 1.4." in response.content.decode()
 
 
@@ -201,8 +224,9 @@ def test_study_list_links_the_planner(staff_client):
 def test_more_models_plan_for_holms_strictest_step(alike_answer):
     three = Plan(baseline=0.30, difference=0.10, trials_per_model=10, models=3)
     assert three.pairs == 3 and three.test_alpha == pytest.approx(0.05 / 3)
-    assert power.participants_needed(three, simulations=40, seed=0).participants_needed > \
-        alike_answer.participants_needed
+    assert (
+        power.participants_needed(three, simulations=40, seed=0).participants_needed > alike_answer.participants_needed
+    )
     with pytest.raises(ValueError, match="at least 2 models"):
         Plan(baseline=0.3, difference=0.1, trials_per_model=10, models=1)
 

@@ -79,7 +79,8 @@ def test_exported_labels_cannot_run_as_formulas(tmp_path):
         assert exported[column].tolist() == original[column].tolist()
     assert "-startsWithAHyphen0000" in set(exported["stimulus"])
     assert exported["label"].str.startswith("'").sum() == sum(
-        len(VOTES[key][3]) + (key in OTHER_TRIALS) for key in FORMULA_LABELS)
+        len(VOTES[key][3]) + (key in OTHER_TRIALS) for key in FORMULA_LABELS
+    )
 
 
 @pytest.mark.parametrize("command", [("study_report", "missing"), ("export_votes", "missing", "out.csv")])

@@ -19,15 +19,38 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
     study, participants = vote_study
     votes = reporting.votes_frame(study)
     assert list(votes.columns) == [
-        "participant", "label", "participant_kind", "group", "kind", "position", "stimulus", "scene", "source",
-        "answer", "correct", "response_ms", "answered_at", "expertise"]
+        "participant",
+        "label",
+        "participant_kind",
+        "group",
+        "kind",
+        "position",
+        "stimulus",
+        "scene",
+        "source",
+        "answer",
+        "correct",
+        "response_ms",
+        "answered_at",
+        "expertise",
+    ]
     assert len(votes) == TOTAL_VOTES
     ids = {key: participant.pk for key, participant in participants.items()}
     assert votes["participant"].dtype == "int64"
     assert votes.groupby("participant").size().to_dict() == {
-        ids["p1"]: 6, ids["p2"]: 6, ids["p3"]: 6, ids["c1"]: 4, ids["c2"]: 4}
+        ids["p1"]: 6,
+        ids["p2"]: 6,
+        ids["p3"]: 6,
+        ids["c1"]: 4,
+        ids["c2"]: 4,
+    }
     assert dict(zip(votes["participant"], votes["label"])) == {
-        ids["p1"]: "p1", ids["p2"]: "", ids["p3"]: "p3", ids["c1"]: "c1", ids["c2"]: "c2"}
+        ids["p1"]: "p1",
+        ids["p2"]: "",
+        ids["p3"]: "p3",
+        ids["c1"]: "c1",
+        ids["c2"]: "c2",
+    }
     assert set(votes["kind"]) == {"scored"} and set(votes["participant_kind"]) == {"person"}
     # One presentation order per participant: p1 practised first, p3 met an attention check after 3 votes.
     positions = votes.groupby("participant")["position"].apply(list).to_dict()
@@ -52,10 +75,19 @@ def test_summary_numbers_equal_hand_counts(vote_study):
     study, _ = vote_study
     summary = reporting.study_summary(study).set_index(["source", "group"])
     # The data keeps source and group apart; "real (control)" is only how tables name the control row.
-    assert list(summary.index) == [("real", "treatment"), ("real", "control"), ("alpha", "treatment"),
-                                   ("beta", "treatment"), ("gamma", "treatment")]
-    expected = {("real", "treatment"): (6, 4, 3), ("real", "control"): (8, 5, 2), ("alpha", "treatment"): (6, 3, 3),
-                ("beta", "treatment"): (6, 1, 3)}
+    assert list(summary.index) == [
+        ("real", "treatment"),
+        ("real", "control"),
+        ("alpha", "treatment"),
+        ("beta", "treatment"),
+        ("gamma", "treatment"),
+    ]
+    expected = {
+        ("real", "treatment"): (6, 4, 3),
+        ("real", "control"): (8, 5, 2),
+        ("alpha", "treatment"): (6, 3, 3),
+        ("beta", "treatment"): (6, 1, 3),
+    }
     for row_key, (n, k, people) in expected.items():
         row = summary.loc[row_key]
         assert (row["votes"], row["judged_real"], row["participants"]) == (n, k, people)
@@ -115,7 +147,11 @@ def test_per_image_participant_and_expertise_tables(vote_study):
     assert all(row["source"] != "real" for row in fooling)
     assert [row["rate"] for row in fooling] == sorted((row["rate"] for row in fooling), reverse=True)
     assert {(row["source"], row["scene"]) for row in fooling if row["rate"] == 1.0} == {
-        ("alpha", "s3"), ("alpha", "s4"), ("alpha", "s5"), ("beta", "s1")}
+        ("alpha", "s3"),
+        ("alpha", "s4"),
+        ("alpha", "s5"),
+        ("beta", "s1"),
+    }
     doubted = {row["scene"]: (row["votes"], row["rate"]) for row in report["doubted_real_images"]}
     assert doubted["s2"] == (3, pytest.approx(1 / 3)) and doubted["s1"] == (3, pytest.approx(2 / 3))
     assert report["doubted_real_images"][0]["rate"] == min(rate for _, rate in doubted.values())
@@ -145,8 +181,12 @@ def test_csv_exports(vote_study, tmp_path):
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary.columns[:7]) == ["source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high"]
     assert list(zip(summary["source"], summary["group"])) == [
-        ("real", "treatment"), ("real", "control"), ("alpha", "treatment"), ("beta", "treatment"),
-        ("gamma", "treatment")]
+        ("real", "treatment"),
+        ("real", "control"),
+        ("alpha", "treatment"),
+        ("beta", "treatment"),
+        ("gamma", "treatment"),
+    ]
     assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
 
 
@@ -173,8 +213,12 @@ def test_a_summary_of_every_kind_of_trial_counts_only_the_scored_ones(vote_study
 def test_hype_infinity_in_the_summary_weighs_reals_and_fakes_equally():
     # 30 people who always answer "real", each with 3 images of the model and 7 real ones: pooled over votes
     # they would score 3 / 10; as published, exactly chance.
-    rows = [(p, "treatment", source, f"{source}-{i}", "real") for p in range(30)
-            for source, count in (("model", 3), ("real", 7)) for i in range(count)]
+    rows = [
+        (p, "treatment", source, f"{source}-{i}", "real")
+        for p in range(30)
+        for source, count in (("model", 3), ("real", 7))
+        for i in range(count)
+    ]
     votes = pd.DataFrame(rows, columns=["participant", "group", "source", "stimulus", "answer"])
     votes["scene"] = votes["stimulus"]
     votes["correct"] = (votes["answer"] == "real") == (votes["source"] == "real")
@@ -218,13 +262,20 @@ def add_stages(study, participants):
     Participant.objects.filter(pk__in=[participants["p1"].pk, participants["c1"].pk]).update(finished_at=START)
     practice = study.stimuli.get(pool="practice")
     idle = Participant.objects.create(study=study, label="idle-t", group="treatment")
-    Trial.objects.create(participant=idle, kind=Trial.Kind.PRACTICE, position=1, stimulus=practice, answer=REAL,
-                         answered_at=START)
+    Trial.objects.create(
+        participant=idle, kind=Trial.Kind.PRACTICE, position=1, stimulus=practice, answer=REAL, answered_at=START
+    )
     Participant.objects.create(study=study, label="idle-c", group="control")
-    bot = Participant.objects.create(study=study, label="bot-1", group="treatment", kind=Participant.Kind.BOT,
-                                     finished_at=timezone.now())
-    Trial.objects.create(participant=bot, position=1, stimulus=study.stimuli.get(source="real", scene="s1"),
-                         answer=REAL, answered_at=START)
+    bot = Participant.objects.create(
+        study=study, label="bot-1", group="treatment", kind=Participant.Kind.BOT, finished_at=timezone.now()
+    )
+    Trial.objects.create(
+        participant=bot,
+        position=1,
+        stimulus=study.stimuli.get(source="real", scene="s1"),
+        answer=REAL,
+        answered_at=START,
+    )
 
 
 def test_headline_counts_people_at_each_stage_per_group(vote_study):
@@ -251,8 +302,11 @@ def test_headline_counts_agree_with_the_rest_of_the_report(vote_study):
     # p3 now calls the attention check real: left out of every stage when failed checks are excluded.
     Trial.objects.filter(participant=participants["p3"], kind=Trial.Kind.CATCH).update(answer=REAL)
 
-    for selection in (reporting.Selection(), reporting.Selection(include_bots=True),
-                      reporting.Selection(exclude_failed_checks=True)):
+    for selection in (
+        reporting.Selection(),
+        reporting.Selection(include_bots=True),
+        reporting.Selection(exclude_failed_checks=True),
+    ):
         report = reporting.build_report(study, selection)
         headline = report["headline"]
         # The people who voted are the people in the per-participant tables, and the dashboard's counts are
@@ -269,9 +323,15 @@ def test_report_and_dashboard_headline_show_the_same_counts(staff_client, vote_s
     add_stages(study, participants)
     for name in ("report", "dashboard"):
         page = staff_client.get(f"/staff/{study.slug}/{name}/").content.decode()
-        for tile, text in (("participants", "7"), ("voted", "5"), ("finished", "2"), ("bots-left-out", "1"),
-                           ("started-split", "4 treatment · 3 control"), ("voted-split", "3 treatment · 2 control"),
-                           ("finished-split", "1 treatment · 1 control")):
+        for tile, text in (
+            ("participants", "7"),
+            ("voted", "5"),
+            ("finished", "2"),
+            ("bots-left-out", "1"),
+            ("started-split", "4 treatment · 3 control"),
+            ("voted-split", "3 treatment · 2 control"),
+            ("finished-split", "1 treatment · 1 control"),
+        ):
             assert f'id="{tile}">{text}<' in page, (name, tile)
         assert "participants who voted" not in page
 
@@ -282,20 +342,35 @@ def built_manifest():
     return {
         "description": "12 scenes drawn at random from the held-out set (40 images) with seed 3, not hand-picked.",
         "split": "/home/ana/experiments/runs/split",
-        "seed": 3, "n_scenes": 12, "heldout_images": 40, "crop_size": 32,
+        "seed": 3,
+        "n_scenes": 12,
+        "heldout_images": 40,
+        "crop_size": 32,
         "scenes": [f"img{i:02d}" for i in range(12)],
         "scene_files": [f"photos/nested/img{i:02d}.jpg" for i in range(12)],
         "runs": {
-            "perceptual": {"checkpoint": "/tmp/pytest-of-ana/pytest-7/runs/perceptual/last.pt",
-                           "model_name": "transform_net", "model_kwargs": {"width": 0.5}, "step": 1200,
-                           "config": {"seed": 11, "image_size": 32, "lr": 0.001}, "saturation": 1.4},
-            "koalarization": {"checkpoint": "C:\\Users\\ana\\runs\\koalarization\\best.pt",
-                              "model_name": "koalarization", "model_kwargs": {}, "step": 800, "config": {"seed": 12}},
+            "perceptual": {
+                "checkpoint": "/tmp/pytest-of-ana/pytest-7/runs/perceptual/last.pt",
+                "model_name": "transform_net",
+                "model_kwargs": {"width": 0.5},
+                "step": 1200,
+                "config": {"seed": 11, "image_size": 32, "lr": 0.001},
+                "saturation": 1.4,
+            },
+            "koalarization": {
+                "checkpoint": "C:\\Users\\ana\\runs\\koalarization\\best.pt",
+                "model_name": "koalarization",
+                "model_kwargs": {},
+                "step": 800,
+                "config": {"seed": 12},
+            },
         },
         "import": {
             "real_dir": f"{work}/real",
             "generated": {"koalarization": f"{work}/koalarization", "perceptual": f"{work}/perceptual"},
-            "size": 256, "scenes": [f"img{i:02d}" for i in range(12)], "practice_scenes": ["img00"],
+            "size": 256,
+            "scenes": [f"img{i:02d}" for i in range(12)],
+            "practice_scenes": ["img00"],
             "catch_scenes": [],
         },
         "luminance_mismatch": ["img03 [perceptual]: lightness differs"],
@@ -321,11 +396,25 @@ def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
 
     assert provenance["description"].startswith("12 scenes drawn at random")
     assert provenance["runs"] == [
-        {"name": "perceptual", "model": "transform_net", "checkpoint": "last.pt", "step": "1200", "seed": "11",
-         "options": "width: 0.5", "saturation": "1.4"},
+        {
+            "name": "perceptual",
+            "model": "transform_net",
+            "checkpoint": "last.pt",
+            "step": "1200",
+            "seed": "11",
+            "options": "width: 0.5",
+            "saturation": "1.4",
+        },
         # Studies built before --saturation record none: their colours were shown as predicted.
-        {"name": "koalarization", "model": "koalarization", "checkpoint": "best.pt", "step": "800", "seed": "12",
-         "options": "", "saturation": "as predicted"},
+        {
+            "name": "koalarization",
+            "model": "koalarization",
+            "checkpoint": "best.pt",
+            "step": "800",
+            "seed": "12",
+            "options": "",
+            "saturation": "as predicted",
+        },
     ]
     rows = {row["label"]: row for row in provenance["rows"]}
     assert rows["Split"]["value"] == "split" and rows["Seed (drawing scenes)"]["value"] == "3"
@@ -333,8 +422,7 @@ def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
     assert "img10" not in rows["Scenes"]["value"]
     assert rows["Scene files"]["value"].startswith("img00.jpg, img01.jpg")
     assert rows["Real photos from"]["value"] == "real"
-    assert rows["Generated images from"]["items"] == [("koalarization", "koalarization"),
-                                                      ("perceptual", "perceptual")]
+    assert rows["Generated images from"]["items"] == [("koalarization", "koalarization"), ("perceptual", "perceptual")]
     assert rows["Practice scenes"]["value"] == "img00" and rows["Attention-check scenes"]["value"] == "none"
     # A mapping of lists reads as one line per key; a key the report does not know is shown under its own name.
     assert rows["Scenes without a model's image"]["items"] == [("koalarization", "img03, img07")]
@@ -352,8 +440,9 @@ def test_provenance_of_other_manifests():
     assert reporting.provenance({}) == {"description": None, "runs": [], "rows": []}
     assert reporting.provenance(None) == {"description": None, "runs": [], "rows": []}
     # Runs recorded as bare paths, and a list where a mapping was expected: shown, not dropped.
-    provenance = reporting.provenance({"runs": {"perceptual": "/srv/runs/perceptual"}, "import": ["a", "b"],
-                                       "flag": True, "empty": None})
+    provenance = reporting.provenance(
+        {"runs": {"perceptual": "/srv/runs/perceptual"}, "import": ["a", "b"], "flag": True, "empty": None}
+    )
     assert provenance["runs"][0]["checkpoint"] == "perceptual"
     rows = {row["label"]: row["value"] for row in provenance["rows"]}
     assert rows == {"import": "a, b", "flag": "yes", "empty": "—"}

@@ -20,9 +20,7 @@ def test_bots_answer_real_at_the_given_rates_through_the_views(build_study):
     study = build_study("rehearsal", scenes=22, trials_per_participant=20, practice_trials=1, seed=5)
     p_real = {REAL: 0.85, "perceptual": 0.6, "koalarization": 0.2}
     with mock.patch.object(views, "enroll_participant", wraps=views.enroll_participant) as enroll:
-        out = simulate(
-            "rehearsal", n=40, seed=11, p_real=[f"{source}={p}" for source, p in p_real.items()]
-        )
+        out = simulate("rehearsal", n=40, seed=11, p_real=[f"{source}={p}" for source, p in p_real.items()])
     assert enroll.call_count == 40, "every bot joined through the join view"
 
     bots = Participant.objects.filter(study=study)
@@ -50,8 +48,13 @@ def test_bots_pay_attention_unless_told_not_to(build_study):
 
     catch = Trial.objects.filter(participant__study=study, kind=Trial.Kind.CATCH)
     answers = dict(catch.values_list("participant__label", "answer"))
-    assert answers == {"bot-0001": "generated", "bot-0002": "generated", "bot-0003": "generated",
-                       "bot-0004": "real", "bot-0005": "real"}
+    assert answers == {
+        "bot-0001": "generated",
+        "bot-0002": "generated",
+        "bot-0003": "generated",
+        "bot-0004": "real",
+        "bot-0005": "real",
+    }
 
 
 def test_later_runs_number_bots_on(small_study):
@@ -122,8 +125,11 @@ def test_bots_and_images_differ_as_much_as_asked(build_study):
 
     images = build_study("images", scenes=12, trials_per_participant=12, seed=5)
     simulate("images", n=30, seed=3, image_sd=3.0)
-    per_image = [stimulus.trials.filter(answer=REAL).count() / stimulus.trials.count()
-                 for stimulus in images.stimuli.all() if stimulus.trials.count() >= 8]
+    per_image = [
+        stimulus.trials.filter(answer=REAL).count() / stimulus.trials.count()
+        for stimulus in images.stimuli.all()
+        if stimulus.trials.count() >= 8
+    ]
     assert np.std(per_image) > 0.25
 
 

@@ -42,8 +42,16 @@ def test_real_trials_need_a_real_rate():
 
 @pytest.fixture
 def design():
-    return Design(participants=12, scenes=20, rates=RATES, trials_per_model=4, real_trials=5,
-                  control_participants=3, participant_sd=0.9, image_sd=1.0)
+    return Design(
+        participants=12,
+        scenes=20,
+        rates=RATES,
+        trials_per_model=4,
+        real_trials=5,
+        control_participants=3,
+        participant_sd=0.9,
+        image_sd=1.0,
+    )
 
 
 @pytest.fixture
@@ -85,8 +93,16 @@ def test_same_seed_same_votes(design):
 def test_a_large_study_recovers_the_designs_rates():
     # 2,000 scenes and 2,000 people keep each rate's standard error near 0.006 with both spreads (measured over
     # seeds); 0.02 is more than 3 of them.
-    design = Design(participants=2000, scenes=2000, rates=RATES, trials_per_model=10, real_trials=10,
-                    control_participants=1000, participant_sd=0.9, image_sd=1.0)
+    design = Design(
+        participants=2000,
+        scenes=2000,
+        rates=RATES,
+        trials_per_model=10,
+        real_trials=10,
+        control_participants=1000,
+        participant_sd=0.9,
+        image_sd=1.0,
+    )
     votes = simulate_votes(design, np.random.default_rng(11))
     said_real = votes.assign(real=votes["answer"] == REAL)
     rates = said_real.groupby(["group", "source"])["real"].mean()

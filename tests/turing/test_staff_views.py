@@ -79,15 +79,24 @@ def test_every_staff_page_has_a_log_out_form(staff_client, vote_study, name):
     response = staff_client.get(staff_url(name))
     assert response["Content-Type"].startswith("text/html")
     page = response.content.decode()
-    form = page[page.index('<form method="post" action="' + reverse("admin:logout")):]
-    form = form[:form.index("</form>")]
+    form = page[page.index('<form method="post" action="' + reverse("admin:logout")) :]
+    form = form[: form.index("</form>")]
     assert 'name="csrfmiddlewaretoken"' in form and ">Log out</button>" in form
     assert f'name="next" value="{reverse("admin:login")}?next={reverse("staff:study_list")}"' in form
 
 
 def test_staff_urls_cover_the_contract():
-    assert {"study_list", "dashboard", "report", "report_chart", "export_votes", "export_summary", "poster",
-            "manage", "set_status"} <= set(staff_url_names())
+    assert {
+        "study_list",
+        "dashboard",
+        "report",
+        "report_chart",
+        "export_votes",
+        "export_summary",
+        "poster",
+        "manage",
+        "set_status",
+    } <= set(staff_url_names())
 
 
 def test_unknown_study_is_404(staff_client):
@@ -114,8 +123,15 @@ def test_report_shows_every_section(staff_client, vote_study):
     assert f'id="total-votes">{TOTAL_VOTES}<' in page
     for number in ("66.7%", "62.5%", "50.0%", "16.7%", "41.7%"):  # real, control, alpha, beta, HYPE alpha
         assert number in page
-    for heading in ("Model against model", "Signal detection", "Which images fool most", "Participants' accuracy",
-                    "By self-reported expertise", "How stimuli were chosen", "Model (treatment group)"):
+    for heading in (
+        "Model against model",
+        "Signal detection",
+        "Which images fool most",
+        "Participants' accuracy",
+        "By self-reported expertise",
+        "How stimuli were chosen",
+        "Model (treatment group)",
+    ):
         assert heading in page
     assert "Scenes drawn at random with seed 3." in page
     alpha_s3 = vote_study[0].stimuli.get(source="alpha", scene="s3").token
@@ -177,8 +193,7 @@ def test_poster_has_the_join_url_and_its_qr_code(staff_client, vote_study):
 
 
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:8000", "127.0.1.1:8000"])
-def test_a_poster_opened_on_the_laptop_itself_shows_its_network_address(staff_client, vote_study, monkeypatch,
-                                                                         host):
+def test_a_poster_opened_on_the_laptop_itself_shows_its_network_address(staff_client, vote_study, monkeypatch, host):
     monkeypatch.setattr(network, "lan_address", lambda: "192.168.1.20")
     page = staff_client.get(reverse("staff:poster", args=["votes"]), HTTP_HOST=host).content.decode()
     assert "http://192.168.1.20:8000" + reverse("turing:join", args=["votes"]) in page
@@ -245,16 +260,18 @@ def test_report_provenance_of_a_built_study_names_files_not_temporary_paths(staf
     scenes = [photos / "nested" / f"scene{i:02d}.png" for i in range(4)]
     split = SimpleNamespace(root=photos, heldout=scenes + [photos / "other.png"])
     checkpoints = {name: tmp_path / "runs" / name / "last.pt" for name in ("perceptual", "koalarization")}
-    stored = {name: {"model_name": name, "model_kwargs": {"width": 0.125}, "step": 7, "config": {"seed": 5}}
-              for name in checkpoints}
+    stored = {
+        name: {"model_name": name, "model_kwargs": {"width": 0.125}, "step": 7, "config": {"seed": 5}}
+        for name in checkpoints
+    }
     manifest = BuildStudy.manifest(tmp_path / "split", split, scenes, 3, 32, checkpoints, stored, {})
     study = build_study("built", scenes=4, manifest=manifest)
     assert str(tmp_path) in str(study.manifest)  # what the report must not show
 
     page = staff_client.get(reverse("staff:report", args=[study.slug])).content.decode()
     assert str(tmp_path) not in page and "pytest-of" not in page
-    section = page[page.index("How stimuli were chosen"):]
-    runs = section[section.index('<table class="data provenance-runs">'):section.index("</table>")]
+    section = page[page.index("How stimuli were chosen") :]
+    runs = section[section.index('<table class="data provenance-runs">') : section.index("</table>")]
     assert runs.count("<code>last.pt</code>") == 2 and '<td class="num">7</td><td class="num">5</td>' in runs
     assert '<th scope="row">Split</th>' in section and "<td>split</td>" in section
     assert "scene00.png, scene01.png" in section  # scene files by name, without the folders

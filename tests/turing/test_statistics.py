@@ -66,16 +66,22 @@ def test_hype_infinity():
 def test_a_constant_responder_scores_exactly_chance_whatever_the_ratio(answer):
     # Zhou et al.'s HYPE-infinity weighs reals and fakes equally; pooled, "always real" at 14 fakes and 28 reals
     # would score 14 / 42.
-    frame = votes([(f"p{i % 2}", "treatment", "m", f"f{i}", answer, None) for i in range(14)]
-                  + [(f"p{i % 2}", "treatment", "real", f"r{i}", answer, None) for i in range(28)])
+    frame = votes(
+        [(f"p{i % 2}", "treatment", "m", f"f{i}", answer, None) for i in range(14)]
+        + [(f"p{i % 2}", "treatment", "real", f"r{i}", answer, None) for i in range(28)]
+    )
     row = st.hype_by_model(frame).iloc[0]
     assert (row["model"], row["hype_infinity"], row["hype_low"], row["hype_high"]) == ("m", 0.5, 0.5, 0.5)
 
 
 def test_hype_interval_is_the_delta_method_one():
     rng = np.random.default_rng(2)
-    frame = votes([(f"p{i % 7}", "treatment", source, f"s{i}", "real" if rng.random() < p else "generated", None)
-                   for i, (source, p) in enumerate([("m", 0.3)] * 40 + [("real", 0.7)] * 60)])
+    frame = votes(
+        [
+            (f"p{i % 7}", "treatment", source, f"s{i}", "real" if rng.random() < p else "generated", None)
+            for i, (source, p) in enumerate([("m", 0.3)] * 40 + [("real", 0.7)] * 60)
+        ]
+    )
     row = st.hype_by_model(frame).iloc[0]
     assert row["hype_low"] < row["hype_infinity"] < row["hype_high"]
     wrong = ~frame["correct"]
@@ -118,11 +124,15 @@ def votes(rows):
 
 
 def test_per_image_table_sorts_by_fooling():
-    frame = votes([
-        ("a", "treatment", "m", "x", "real", None), ("b", "treatment", "m", "x", "generated", None),
-        ("a", "treatment", "m", "y", "real", None), ("b", "treatment", "m", "y", "real", None),
-        ("a", "treatment", "real", "z", "generated", None),
-    ])
+    frame = votes(
+        [
+            ("a", "treatment", "m", "x", "real", None),
+            ("b", "treatment", "m", "x", "generated", None),
+            ("a", "treatment", "m", "y", "real", None),
+            ("b", "treatment", "m", "y", "real", None),
+            ("a", "treatment", "real", "z", "generated", None),
+        ]
+    )
     table = st.per_image_table(frame)
     assert table["stimulus"].tolist() == ["m-y", "m-x", "real-z"]
     assert table["rate"].tolist() == [1.0, 0.5, 0.0]
@@ -130,13 +140,19 @@ def test_per_image_table_sorts_by_fooling():
 
 
 def test_participant_accuracy_and_histogram():
-    frame = votes([
-        ("a", "treatment", "m", "x", "generated", "yes"), ("a", "treatment", "real", "y", "real", "yes"),
-        ("b", "treatment", "m", "x", "real", None), ("b", "treatment", "real", "y", "real", None),
-    ])
+    frame = votes(
+        [
+            ("a", "treatment", "m", "x", "generated", "yes"),
+            ("a", "treatment", "real", "y", "real", "yes"),
+            ("b", "treatment", "m", "x", "real", None),
+            ("b", "treatment", "real", "y", "real", None),
+        ]
+    )
     table = st.participant_accuracy(frame)
     assert table[["participant", "expertise", "votes", "correct", "accuracy"]].values.tolist() == [
-        ["a", "yes", 2, 2, 1.0], ["b", st.NOT_ANSWERED, 2, 1, 0.5]]
+        ["a", "yes", 2, 2, 1.0],
+        ["b", st.NOT_ANSWERED, 2, 1, 0.5],
+    ]
     histogram = st.accuracy_histogram(table["accuracy"], bins=4)
     assert histogram["participants"].tolist() == [0, 0, 1, 1]
     assert histogram["low"].tolist() == [0.0, 0.25, 0.5, 0.75]
@@ -145,8 +161,9 @@ def test_participant_accuracy_and_histogram():
 def test_model_comparisons_are_holm_corrected():
     rows = []
     for model, judged_real in (("a", 9), ("b", 5), ("c", 1)):
-        rows += [(f"p{i}", "treatment", model, f"s{i}", "real" if i < judged_real else "generated", None)
-                 for i in range(10)]
+        rows += [
+            (f"p{i}", "treatment", model, f"s{i}", "real" if i < judged_real else "generated", None) for i in range(10)
+        ]
     frame = votes(rows)
     table = st.model_comparisons(frame)
     assert list(zip(table["model_a"], table["model_b"])) == [("a", "b"), ("a", "c"), ("b", "c")]
@@ -172,7 +189,12 @@ def test_row_labels_and_order():
     assert st.row_label("real", "control") == "real (control)"
     assert st.row_label("perceptual", "treatment") == "perceptual"
     assert st.row_order(["zeta", "realistic", "real (control)", "alpha", "real"]) == [
-        "real", "real (control)", "alpha", "realistic", "zeta"]
+        "real",
+        "real (control)",
+        "alpha",
+        "realistic",
+        "zeta",
+    ]
 
 
 def test_empty_votes_give_empty_tables():

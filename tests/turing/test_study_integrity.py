@@ -90,8 +90,13 @@ def take_part(study, address, choose=right_answer):
 def what_people_saw(study):
     """Each person's group and trials, by content (scene, source, kind) rather than by database id."""
     return [
-        (person.group, [(t.stimulus.scene, t.stimulus.source, t.kind, t.position)
-                        for t in person.trials.select_related("stimulus")])
+        (
+            person.group,
+            [
+                (t.stimulus.scene, t.stimulus.source, t.kind, t.position)
+                for t in person.trials.select_related("stimulus")
+            ],
+        )
         for person in study.participants.filter(kind=Participant.Kind.PERSON).order_by("pk")
     ]
 
@@ -170,24 +175,36 @@ def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, s
     passing = [take_part(study, "192.0.2.1"), take_part(study, "192.0.2.2", always(GENERATED))]
     failing = [take_part(study, "192.0.2.3", fail_checks(1)), take_part(study, "192.0.2.4", always(REAL))]
     assert Counter(Trial.objects.filter(kind=Trial.Kind.CATCH).values_list("participant", flat=True)) == dict.fromkeys(
-        [p.pk for p in passing + failing], 2)
+        [p.pk for p in passing + failing], 2
+    )
 
     assert reporting.attention_summary(study) == {
-        "checked": 4, "failed": 2, "excluded": 0, "exclude_failed_checks": False, "unchecked": 0}
+        "checked": 4,
+        "failed": 2,
+        "excluded": 0,
+        "exclude_failed_checks": False,
+        "unchecked": 0,
+    }
     assert reporting.attention_summary(study, reporting.Selection(exclude_failed_checks=True))["excluded"] == 2
 
     # The summary without them, counted here straight from the passing participants' scored trials.
     expected = Counter()
     for trial in Trial.objects.filter(participant__in=passing, kind=Trial.Kind.SCORED).select_related(
-            "stimulus", "participant"):
+        "stimulus", "participant"
+    ):
         cell = (trial.stimulus.source, trial.participant.group)
         expected[cell + ("votes",)] += 1
         expected[cell + ("judged_real",)] += trial.answer == REAL
 
     def counts(summary):
         summary = summary[summary["votes"] > 0]
-        return Counter({(source, group, column): row[column] for column in ("votes", "judged_real")
-                        for (source, group), row in summary.set_index(["source", "group"]).iterrows()})
+        return Counter(
+            {
+                (source, group, column): row[column]
+                for column in ("votes", "judged_real")
+                for (source, group), row in summary.set_index(["source", "group"]).iterrows()
+            }
+        )
 
     target = tmp_path / "summary.csv"
     output = run_command("study_report", "attentive", "--exclude-failed-checks", "--csv", str(target))
@@ -217,9 +234,22 @@ def third_resolution(folder):
 
 
 def create_study(slug, folders, *extra):
-    return run_command("create_study", slug, "--title", "Lightness", "--real", str(folders.real),
-                       *[f"--generated={name}={folder}" for name, folder in folders.generated.items()],
-                       "--size", "32", "--practice", "1", "--seed", "2", *extra)
+    return run_command(
+        "create_study",
+        slug,
+        "--title",
+        "Lightness",
+        "--real",
+        str(folders.real),
+        *[f"--generated={name}={folder}" for name, folder in folders.generated.items()],
+        "--size",
+        "32",
+        "--practice",
+        "1",
+        "--seed",
+        "2",
+        *extra,
+    )
 
 
 def test_a_model_folder_at_a_third_of_the_resolution_is_refused_or_stated(image_folders, staff_client):

@@ -68,8 +68,8 @@ def test_staff_close_reopen_archive_and_unarchive_a_study(client, staff_client, 
 def test_status_buttons_match_the_status(staff_client, small_study):
     def buttons():
         page = staff_client.get(reverse("staff:manage", args=[small_study.slug])).content.decode()
-        form = page[page.index('class="status-buttons"'):]
-        return re.findall(r'name="status" value="(\w+)"', form[:form.index("</form>")])
+        form = page[page.index('class="status-buttons"') :]
+        return re.findall(r'name="status" value="(\w+)"', form[: form.index("</form>")])
 
     assert buttons() == ["closed", "archived"]
     Study.objects.filter(pk=small_study.pk).update(status=Study.Status.CLOSED)
@@ -78,8 +78,7 @@ def test_status_buttons_match_the_status(staff_client, small_study):
     assert buttons() == ["closed"]
 
 
-def test_status_changes_need_a_post_from_staff_with_a_csrf_token_and_a_known_status(client, staff_client,
-                                                                                      small_study):
+def test_status_changes_need_a_post_from_staff_with_a_csrf_token_and_a_known_status(client, staff_client, small_study):
     url = reverse("staff:set_status", args=[small_study.slug])
     assert staff_client.get(url, {"status": "closed"}).status_code == 405
 
@@ -145,8 +144,12 @@ def test_target_is_set_after_people_joined_and_progress_shows_on_every_page(staf
     assert response.status_code == 302 and response.url == reverse("staff:manage", args=["votes"])
     assert stored_target(two_finished_study) == 4
 
-    for url in (reverse("staff:study_list"), reverse("staff:manage", args=["votes"]),
-                reverse("staff:dashboard", args=["votes"]), reverse("staff:report", args=["votes"])):
+    for url in (
+        reverse("staff:study_list"),
+        reverse("staff:manage", args=["votes"]),
+        reverse("staff:dashboard", args=["votes"]),
+        reverse("staff:report", args=["votes"]),
+    ):
         page = staff_client.get(url).content.decode()
         # 5 people started, 2 finished, of 4 wanted: the started bar is full, the finished one half.
         assert "<strong>2 / 4</strong> finished · 5 started" in page, url
@@ -167,11 +170,11 @@ def test_log_out_from_a_staff_page(two_finished_study):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(get_user_model().objects.create_user("researcher", is_staff=True))
     page = browser.get(reverse("staff:report", args=["votes"])).content.decode()
-    form = page[page.index('class="logout"') - 60:]
-    form = form[:form.index("</form>")]
+    form = page[page.index('class="logout"') - 60 :]
+    form = form[: form.index("</form>")]
     assert f'action="{reverse("admin:logout")}"' in form and 'method="post"' in form
     token = CSRF_FIELD.search(form).group(1)
-    after = f'{reverse("admin:login")}?next={reverse("staff:study_list")}'
+    after = f"{reverse('admin:login')}?next={reverse('staff:study_list')}"
 
     response = browser.post(reverse("admin:logout"), {"csrfmiddlewaretoken": token, "next": after})
     assert response.status_code == 302 and response.url == after

@@ -25,26 +25,48 @@ def add_study_arguments(parser):
     parser.add_argument("--title", required=True)
     parser.add_argument("--trials", type=int, default=20, help="Scored trials per participant (default 20).")
     parser.add_argument("--real-fraction", type=float, default=0.5, help="Share of real images (default 0.5).")
-    parser.add_argument("--control-fraction", type=float, default=0.0,
-                        help="Share of participants who see only real images (default 0).")
+    parser.add_argument(
+        "--control-fraction",
+        type=float,
+        default=0.0,
+        help="Share of participants who see only real images (default 0).",
+    )
     parser.add_argument("--exposure-ms", type=int, default=None, help="Hide each image after N ms.")
-    parser.add_argument("--practice", type=int, default=3,
-                        help="Scenes reserved for practice: every participant sees each once, with feedback; "
-                             "they are never scored (default 3).")
-    parser.add_argument("--catch-trials", type=int, default=0,
-                        help="Attention checks per participant: obviously wrong colorizations of N reserved "
-                             "scenes, mixed into the scored trials (default 0).")
-    parser.add_argument("--show-score", action="store_true",
-                        help="Tell each participant their score at the end (a poster session). Off by default: "
-                             "the score lets throwaway joins learn the answers.")
-    parser.add_argument("--max-participants", type=int, default=None,
-                        help="Close joining once N people have joined (default: no limit).")
-    parser.add_argument("--allow-luminance-mismatch", action="store_true",
-                        help="Import even if generated images differ from the real photos in lightness "
-                             "(the report then says so).")
+    parser.add_argument(
+        "--practice",
+        type=int,
+        default=3,
+        help="Scenes reserved for practice: every participant sees each once, with feedback; "
+        "they are never scored (default 3).",
+    )
+    parser.add_argument(
+        "--catch-trials",
+        type=int,
+        default=0,
+        help="Attention checks per participant: obviously wrong colorizations of N reserved "
+        "scenes, mixed into the scored trials (default 0).",
+    )
+    parser.add_argument(
+        "--show-score",
+        action="store_true",
+        help="Tell each participant their score at the end (a poster session). Off by default: "
+        "the score lets throwaway joins learn the answers.",
+    )
+    parser.add_argument(
+        "--max-participants",
+        type=int,
+        default=None,
+        help="Close joining once N people have joined (default: no limit).",
+    )
+    parser.add_argument(
+        "--allow-luminance-mismatch",
+        action="store_true",
+        help="Import even if generated images differ from the real photos in lightness (the report then says so).",
+    )
     parser.add_argument("--size", type=int, default=DEFAULT_STIMULUS_SIZE, help="Stimulus side in pixels.")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="Seed for trial assignment (default: random, stored with the study).")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="Seed for trial assignment (default: random, stored with the study)."
+    )
     parser.add_argument("--completion-url", default="", help="Redirect here after the last vote.")
     parser.add_argument("--no-expertise", action="store_true", help="Do not ask the expertise question.")
 
@@ -76,10 +98,12 @@ def write_design(command, study):
     command.stdout.write(f"  scenes: {scored_scenes} scored, {n_practice} practice, {n_catch} attention checks")
     command.stdout.write(f"  each participant: {n_practice} practice, {n_scored} scored and {n_catch} catch trials")
     if n_scored < study.trials_per_participant:
-        command.stdout.write(command.style.WARNING(
-            f"  --trials {study.trials_per_participant} asks for more scored trials than there are scored scenes "
-            f"({scored_scenes}): each participant gets {n_scored}, one per scene"
-        ))
+        command.stdout.write(
+            command.style.WARNING(
+                f"  --trials {study.trials_per_participant} asks for more scored trials than there are scored scenes "
+                f"({scored_scenes}): each participant gets {n_scored}, one per scene"
+            )
+        )
 
 
 def named_paths(values, *, option, metavar, example, convert=Path, required=True) -> dict:

@@ -80,45 +80,85 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_study_arguments(parser)
-        parser.add_argument("--split", required=True, type=Path, metavar="SPLIT_DIR",
-                            help="Split folder (split.json) the runs were trained on.")
+        parser.add_argument(
+            "--split",
+            required=True,
+            type=Path,
+            metavar="SPLIT_DIR",
+            help="Split folder (split.json) the runs were trained on.",
+        )
         # Not required=True: call_command(run=[...]) must be able to pass several runs.
-        parser.add_argument("--run", action="append", metavar="NAME=RUN_DIR", default=[],
-                            help="A model's name and its run folder (or checkpoint file); repeat for each model.")
-        parser.add_argument("--outputs", action="append", metavar="NAME=DIR", default=[],
-                            help="A model this package cannot run: a folder of its colorizations of the held-out "
-                                 "photos, one file per photo named after it (<stem>.png or another image "
-                                 "extension), at the photo's size. Repeat per model.")
-        parser.add_argument("--crop-size", type=int,
-                            help="Side of the square crops (default: the largest training size of the runs; "
-                                 "256 with --outputs only).")
-        parser.add_argument("--n-scenes", type=int, default=100,
-                            help="Scenes to draw (default 100); the practice and catch scenes are reserved from them.")
-        parser.add_argument("--checkpoint", choices=sorted(CHECKPOINTS), default="last",
-                            help="Checkpoint of each run folder (default last: best.pt was chosen on the "
-                                 "held-out loss, the very images the scenes come from).")
+        parser.add_argument(
+            "--run",
+            action="append",
+            metavar="NAME=RUN_DIR",
+            default=[],
+            help="A model's name and its run folder (or checkpoint file); repeat for each model.",
+        )
+        parser.add_argument(
+            "--outputs",
+            action="append",
+            metavar="NAME=DIR",
+            default=[],
+            help="A model this package cannot run: a folder of its colorizations of the held-out "
+            "photos, one file per photo named after it (<stem>.png or another image "
+            "extension), at the photo's size. Repeat per model.",
+        )
+        parser.add_argument(
+            "--crop-size",
+            type=int,
+            help="Side of the square crops (default: the largest training size of the runs; 256 with --outputs only).",
+        )
+        parser.add_argument(
+            "--n-scenes",
+            type=int,
+            default=100,
+            help="Scenes to draw (default 100); the practice and catch scenes are reserved from them.",
+        )
+        parser.add_argument(
+            "--checkpoint",
+            choices=sorted(CHECKPOINTS),
+            default="last",
+            help="Checkpoint of each run folder (default last: best.pt was chosen on the "
+            "held-out loss, the very images the scenes come from).",
+        )
         parser.add_argument("--device", default="auto", help="Device for colorizing (default auto).")
-        parser.add_argument("--saturation", action="append", metavar="NAME=FACTOR", default=[],
-                            help="Multiply that model's colour (ab) by FACTOR, e.g. perceptual=1.4 for the +40%% "
-                                 "boost the paper's study used; recorded in the study. Repeat per model.")
+        parser.add_argument(
+            "--saturation",
+            action="append",
+            metavar="NAME=FACTOR",
+            default=[],
+            help="Multiply that model's colour (ab) by FACTOR, e.g. perceptual=1.4 for the +40%% "
+            "boost the paper's study used; recorded in the study. Repeat per model.",
+        )
 
     def handle(self, *args, **options):
         slug, split_dir = options["slug"], Path(options["split"])
-        runs = named_paths(options["run"], option="--run", metavar="NAME=RUN_DIR",
-                           example="perceptual=runs/perceptual", required=False)
-        outputs = named_paths(options["outputs"], option="--outputs", metavar="NAME=DIR",
-                              example="ddcolor=~/ddcolor-out", required=False)
+        runs = named_paths(
+            options["run"], option="--run", metavar="NAME=RUN_DIR", example="perceptual=runs/perceptual", required=False
+        )
+        outputs = named_paths(
+            options["outputs"], option="--outputs", metavar="NAME=DIR", example="ddcolor=~/ddcolor-out", required=False
+        )
         if not runs and not outputs:
             raise CommandError("give at least one --run NAME=RUN_DIR or --outputs NAME=DIR")
         both = sorted(set(runs) & set(outputs))
         if both:
             raise CommandError(f"{', '.join(both)}: each name is either a --run or an --outputs folder, not both")
-        saturation = named_paths(options["saturation"], option="--saturation", metavar="NAME=FACTOR",
-                                 example="perceptual=1.4", convert=saturation_factor, required=False)
+        saturation = named_paths(
+            options["saturation"],
+            option="--saturation",
+            metavar="NAME=FACTOR",
+            example="perceptual=1.4",
+            convert=saturation_factor,
+            required=False,
+        )
         unknown = sorted(set(saturation) - set(runs))
         if unknown:
-            raise CommandError(f"--saturation names {', '.join(unknown)}, which no --run names (another tool's "
-                               "--outputs are shown as they are)")
+            raise CommandError(
+                f"--saturation names {', '.join(unknown)}, which no --run names (another tool's "
+                "--outputs are shown as they are)"
+            )
         self.check_runs(slug, {**runs, **outputs})
         fields = study_fields(options)
         seed = fields["seed"]
@@ -157,11 +197,14 @@ class Command(BaseCommand):
             check_trained_apart(split_dir, {name: ckpt.get("config", {}) for name, ckpt in stored.items()})
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
-        crop_size = options["crop_size"] or max((ckpt["config"]["image_size"] for ckpt in stored.values()),
-                                                default=OUTPUTS_CROP_SIZE)
+        crop_size = options["crop_size"] or max(
+            (ckpt["config"]["image_size"] for ckpt in stored.values()), default=OUTPUTS_CROP_SIZE
+        )
         manifest = self.manifest(split_dir, split, scenes, seed, crop_size, checkpoints, stored, saturation)
-        manifest["runs"] |= {name: {"model_name": "another tool's outputs", "outputs": str(folder.resolve())}
-                             for name, folder in outputs.items()}
+        manifest["runs"] |= {
+            name: {"model_name": "another tool's outputs", "outputs": str(folder.resolve())}
+            for name, folder in outputs.items()
+        }
 
         with tempfile.TemporaryDirectory(prefix=f"build_study-{slug}-") as work:
             real_dir = Path(work) / REAL
@@ -181,27 +224,36 @@ class Command(BaseCommand):
                 for photo, prediction in zip(scenes, files):
                     try:
                         crop_like(load_image(prediction), load_image(photo), crop_size).save(
-                            generated[name] / f"{photo.stem}.png")
+                            generated[name] / f"{photo.stem}.png"
+                        )
                     except (ImageError, ValueError) as error:
                         raise CommandError(f"{prediction}: {error}") from None
             for name, path in checkpoints.items():
                 self.stdout.write(f"Colorizing with {name} ({path})")
                 generated[name] = Path(work) / name
                 # The loaded pair goes in (and is let go of afterwards): colorize_paths does not load it again.
-                colorize_paths(loaded.pop(name), crops, generated[name], saturation=saturation.get(name),
-                               progress=options["verbosity"] > 1)
+                colorize_paths(
+                    loaded.pop(name),
+                    crops,
+                    generated[name],
+                    saturation=saturation.get(name),
+                    progress=options["verbosity"] > 1,
+                )
             try:
-                study = import_study(slug, options["title"], real_dir, generated, size=options["size"],
-                                     manifest=manifest, **fields)
+                study = import_study(
+                    slug, options["title"], real_dir, generated, size=options["size"], manifest=manifest, **fields
+                )
             except StudyImportError as error:
                 raise CommandError(str(error)) from None
 
         self.stdout.write(f"audit passed: {study.stimuli.count()} stimuli")
-        self.stdout.write(self.style.SUCCESS(
-            f"Built study {study.slug!r} ({study.title}): {len(scenes)} scenes x "
-            f"(real + {', '.join([*runs, *outputs])}), "
-            f"seed {seed}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Built study {study.slug!r} ({study.title}): {len(scenes)} scenes x "
+                f"(real + {', '.join([*runs, *outputs])}), "
+                f"seed {seed}."
+            )
+        )
         write_design(self, study)
         self.stdout.write(join_url_line(study.get_absolute_url()))
 

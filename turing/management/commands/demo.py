@@ -36,33 +36,57 @@ class Command(BaseCommand):
     help = "Build a demo dataset, train both colorizers briefly, build the 'demo' study and serve it."
 
     def add_arguments(self, parser):
-        parser.add_argument("--workdir", type=Path, default=settings.BASE_DIR / "demo-data",
-                            help="Where photos, the split and the runs go (default: demo-data/).")
+        parser.add_argument(
+            "--workdir",
+            type=Path,
+            default=settings.BASE_DIR / "demo-data",
+            help="Where photos, the split and the runs go (default: demo-data/).",
+        )
         parser.add_argument("--no-serve", action="store_true", help="Do everything but start the server.")
         parser.add_argument("--steps", type=int, default=60, help="Training steps per model.")
         parser.add_argument("--image-size", type=int, default=64)
-        parser.add_argument("--width", type=float, default=0.5,
-                            help="Channel-width multiplier of both networks (1.0 is the paper's size).")
+        parser.add_argument(
+            "--width",
+            type=float,
+            default=0.5,
+            help="Channel-width multiplier of both networks (1.0 is the paper's size).",
+        )
         parser.add_argument("--crops-per-photo", type=int, default=6)
         parser.add_argument("--n-scenes", type=int, default=16)
         parser.add_argument("--trials", type=int, default=12)
-        parser.add_argument("--backbones", choices=["auto", "none"], default="auto",
-                            help="auto: pretrained VGG16 / Inception-ResNet-v2 when their weights can be loaded, "
-                                 "random otherwise; none: always random (no download attempted).")
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                            help=f"Port to serve on (default {DEFAULT_PORT}), as manage.py serve.")
-        parser.add_argument("--host", help="The address phones use to reach this machine (default: its address on "
-                                           "the network), as manage.py serve.")
-        parser.add_argument("--reset-password", action="store_true",
-                            help="Give the staff account the demo created a new password (DEMO_ADMIN_PASSWORD, or a "
-                                 "random one) instead of keeping the one it has.")
+        parser.add_argument(
+            "--backbones",
+            choices=["auto", "none"],
+            default="auto",
+            help="auto: pretrained VGG16 / Inception-ResNet-v2 when their weights can be loaded, "
+            "random otherwise; none: always random (no download attempted).",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=DEFAULT_PORT,
+            help=f"Port to serve on (default {DEFAULT_PORT}), as manage.py serve.",
+        )
+        parser.add_argument(
+            "--host",
+            help="The address phones use to reach this machine (default: its address on "
+            "the network), as manage.py serve.",
+        )
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="Give the staff account the demo created a new password (DEMO_ADMIN_PASSWORD, or a "
+            "random one) instead of keeping the one it has.",
+        )
 
     def handle(self, *args, **options):
         workdir = options["workdir"].resolve()
         if not options["no_serve"] and port_in_use(options["port"]):
             # Said before minutes of training, not after them.
-            raise CommandError(f"port {options['port']} is in use (a demo or serve still running?): stop it, or "
-                               f"choose another: make demo PORT=8001 (manage.py demo --port 8001)")
+            raise CommandError(
+                f"port {options['port']} is in use (a demo or serve still running?): stop it, or "
+                f"choose another: make demo PORT=8001 (manage.py demo --port 8001)"
+            )
         # `make demo` migrates first; `manage.py demo` on a fresh clone must not fail after minutes of training.
         call_command("migrate", interactive=False, verbosity=0)
         self.backbone_weights = "imagenet" if options["backbones"] == "auto" else "none"
@@ -71,8 +95,9 @@ class Command(BaseCommand):
             runs = {name: self.train(name, split_dir, workdir / "runs" / name, options) for name in MODELS}
         except KeyboardInterrupt:
             # Training saved its last step (colorization.train); the next run of the demo resumes it.
-            self.stderr.write("Stopped. Run the demo again to carry on: it keeps the photos, the split and the "
-                              "saved training runs.")
+            self.stderr.write(
+                "Stopped. Run the demo again to carry on: it keeps the photos, the split and the saved training runs."
+            )
             raise SystemExit(130) from None
         self.build_study(split_dir, runs, options)
         self.step("4/4 Ready")
@@ -84,8 +109,9 @@ class Command(BaseCommand):
         if options["no_serve"]:
             if address is None:
                 self.stderr.write(self.style.ERROR(LOOPBACK_WARNING))
-            self.stdout.write(f"  Serve it with: python manage.py serve --study demo   (participants {join}, "
-                              f"report {report})")
+            self.stdout.write(
+                f"  Serve it with: python manage.py serve --study demo   (participants {join}, report {report})"
+            )
         else:
             self.stdout.write(f"  Serving with gunicorn; the report is at {report}")
             # The address found here, so that serve neither looks it up again nor warns a second time.
@@ -117,10 +143,10 @@ class Command(BaseCommand):
         return split_dir
 
     def train(self, name, split_dir, run_dir, options):
-        from colorization.config import TrainConfig
-        from colorization.checkpoint import LAST_NAME
-        from colorization.train import config_for_resume, train
         from colorization.backbones import WeightsUnavailable
+        from colorization.checkpoint import LAST_NAME
+        from colorization.config import TrainConfig
+        from colorization.train import config_for_resume, train
 
         self.step(f"2/4 Training {name} ({options['steps']} steps)")
         done = run_dir / "done"
@@ -137,8 +163,15 @@ class Command(BaseCommand):
             else:
                 extra = DEMO_TRAINING.get(name, {})
                 config = TrainConfig(
-                    model=name, split=split_dir, out=run_dir, max_steps=options["steps"],
-                    image_size=options["image_size"], batch_size=8, workers=0, optimizer="adam", lr=1e-3,
+                    model=name,
+                    split=split_dir,
+                    out=run_dir,
+                    max_steps=options["steps"],
+                    image_size=options["image_size"],
+                    batch_size=8,
+                    workers=0,
+                    optimizer="adam",
+                    lr=1e-3,
                     model_opts={"width": options["width"], **extra.get("model_opts", {})},
                     cache_features=extra.get("cache_features", False),
                 )
@@ -152,10 +185,12 @@ class Command(BaseCommand):
             except WeightsUnavailable as error:
                 if weights == "none":
                     raise
-                self.stdout.write(self.style.WARNING(
-                    f"  {error}\n  Pretrained weights are not available here, so the demo uses randomly "
-                    "initialised backbones from now on: the demo's results say nothing about the paper's models."
-                ))
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"  {error}\n  Pretrained weights are not available here, so the demo uses randomly "
+                        "initialised backbones from now on: the demo's results say nothing about the paper's models."
+                    )
+                )
                 # One failed download means no network: the next backbone would only wait for its own failure.
                 self.backbone_weights = "none"
         done.write_text(f"{backbone_option}={weights}\n")
@@ -167,7 +202,8 @@ class Command(BaseCommand):
             self.stdout.write("  reusing the existing 'demo' study")
             return
         call_command(
-            "build_study", "demo",
+            "build_study",
+            "demo",
             split=str(split_dir),
             run=[f"{name}={path}" for name, path in runs.items()],
             n_scenes=options["n_scenes"],
@@ -210,23 +246,25 @@ class Command(BaseCommand):
                 # check below leaves it alone as theirs.
                 user = User._default_manager.get(**{User.USERNAME_FIELD: username})
             else:
-                return [f"Staff login:  {username} / {password}  (account created by the demo; "
-                        f"login kept in {record_path})"]
+                return [
+                    f"Staff login:  {username} / {password}  (account created by the demo; login kept in {record_path})"
+                ]
 
         if not (user.is_active and user.is_staff):
-            return [self.style.WARNING(
-                f"Staff login:  none. The existing account {username!r} is not an active staff account and the "
-                "demo does not promote accounts. Set DEMO_ADMIN_USER to a name no account has and the demo "
-                "creates a staff account with it."
-            )]
+            return [
+                self.style.WARNING(
+                    f"Staff login:  none. The existing account {username!r} is not an active staff account and the "
+                    "demo does not promote accounts. Set DEMO_ADMIN_USER to a name no account has and the demo "
+                    "creates a staff account with it."
+                )
+            ]
 
         password = record.get(username)
         # Checking the stored password, rather than trusting the record alone, tells the demo's account apart
         # from one recreated under the same name (a fresh database, createsuperuser) and notices a
         # changepassword; the hasher's function is used because User.check_password may re-save the hash.
         if password is None or not check_password(password, user.password):
-            return [f"Staff login:  {username} with its own password (an existing account: the demo changed "
-                    "nothing)"]
+            return [f"Staff login:  {username} with its own password (an existing account: the demo changed nothing)"]
 
         if reset:
             password = wanted_password or secrets.token_urlsafe(9)
@@ -237,10 +275,12 @@ class Command(BaseCommand):
             return [f"Staff login:  {username} / {password}  (new password, --reset-password; kept in {record_path})"]
         lines = [f"Staff login:  {username} / {password}  (created by an earlier demo run; password unchanged)"]
         if wanted_password and wanted_password != password:
-            lines.append(self.style.WARNING(
-                f"  DEMO_ADMIN_PASSWORD is ignored: the demo does not reset the password of {username!r}, "
-                f"which it created earlier. `python manage.py demo --reset-password` sets it."
-            ))
+            lines.append(
+                self.style.WARNING(
+                    f"  DEMO_ADMIN_PASSWORD is ignored: the demo does not reset the password of {username!r}, "
+                    f"which it created earlier. `python manage.py demo --reset-password` sets it."
+                )
+            )
         return lines
 
 

@@ -15,13 +15,17 @@ class Command(BaseCommand):
         parser.add_argument("path", metavar="VOTES.csv")
         parser.add_argument("--all", action="store_true", help="Also practice and catch trials (column kind).")
         parser.add_argument("--include-bots", action="store_true", help="Also rehearsal bots (participant_kind bot).")
-        parser.add_argument("--exclude-failed-checks", action="store_true",
-                            help="Leave out participants who called an attention check real.")
+        parser.add_argument(
+            "--exclude-failed-checks",
+            action="store_true",
+            help="Leave out participants who called an attention check real.",
+        )
 
     def handle(self, slug, path, **options):
         study = study_or_error(slug)
         selection = Selection(
-            include_bots=options["include_bots"], exclude_failed_checks=options["exclude_failed_checks"],
+            include_bots=options["include_bots"],
+            exclude_failed_checks=options["exclude_failed_checks"],
             kinds=ALL_KINDS if options["all"] else (SCORED,),
         )
         try:

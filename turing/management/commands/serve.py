@@ -20,23 +20,38 @@ from turing.models import Study
 from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, lan_address, port_in_use, site_url
 
 SETTINGS = "evalsite.settings_lan"
+
+
 def default_workers():
     return min(2 * (os.cpu_count() or 1) + 1, 8)
 
 
 class Command(BaseCommand):
-    help = ("Serve the studies to phones on this network with gunicorn (several workers, DEBUG off, static files "
-            "by WhiteNoise, plain HTTP), printing the participant URL with a QR code and the staff URL.")
+    help = (
+        "Serve the studies to phones on this network with gunicorn (several workers, DEBUG off, static files "
+        "by WhiteNoise, plain HTTP), printing the participant URL with a QR code and the staff URL."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                            help=f"Port to listen on (default {DEFAULT_PORT}).")
-        parser.add_argument("--workers", type=int, default=default_workers(),
-                            help=f"gunicorn worker processes (default {default_workers()}: 2 per core + 1, at most 8).")
-        parser.add_argument("--study", metavar="SLUG", help="The study whose join URL and QR code to print "
-                                                            "(default: the only open one, if there is one).")
-        parser.add_argument("--host", help="The address phones use to reach this machine, for the printed URLs "
-                                           "and the allowed hosts (default: its address on the network).")
+        parser.add_argument(
+            "--port", type=int, default=DEFAULT_PORT, help=f"Port to listen on (default {DEFAULT_PORT})."
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=default_workers(),
+            help=f"gunicorn worker processes (default {default_workers()}: 2 per core + 1, at most 8).",
+        )
+        parser.add_argument(
+            "--study",
+            metavar="SLUG",
+            help="The study whose join URL and QR code to print (default: the only open one, if there is one).",
+        )
+        parser.add_argument(
+            "--host",
+            help="The address phones use to reach this machine, for the printed URLs "
+            "and the allowed hosts (default: its address on the network).",
+        )
 
     def handle(self, *args, port, workers, study, host, **options):
         if not 0 < port < 65536:
@@ -44,8 +59,10 @@ class Command(BaseCommand):
         if workers < 1:
             raise CommandError("--workers must be at least 1")
         if port_in_use(port):
-            raise CommandError(f"port {port} is in use (another serve or demo still running?): stop it, or pick "
-                               f"another port with --port (make demo PORT=...)")
+            raise CommandError(
+                f"port {port} is in use (another serve or demo still running?): stop it, or pick "
+                f"another port with --port (make demo PORT=...)"
+            )
         call_command("migrate", interactive=False, verbosity=0)
         shown = self.study_to_show(study)
         address = host or lan_address()
@@ -53,11 +70,19 @@ class Command(BaseCommand):
             self.stderr.write(self.style.ERROR(LOOPBACK_WARNING))
         hosts = list(dict.fromkeys(name for name in (address, "localhost", "127.0.0.1") if name))
         environment = os.environ | {
-            "DJANGO_SETTINGS_MODULE": SETTINGS, "SECRET_KEY": settings.SECRET_KEY, "ALLOWED_HOSTS": ",".join(hosts),
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOWED_HOSTS": ",".join(hosts),
             "CSRF_TRUSTED_ORIGINS": ",".join(f"http://{host}:{port}" for host in hosts),
         }
-        collected = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-                                   cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, check=False)
+        collected = subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if collected.returncode:
             raise CommandError(f"collectstatic failed:\n{collected.stderr.strip()}")
         base = site_url(address, port)
@@ -70,8 +95,19 @@ class Command(BaseCommand):
         # --preload: workers fork from a master that has imported Django, numpy and scipy already, so a worker
         # respawned after a crash answers at once instead of spending a second of CPU on imports. No access
         # log: ten lines a second per phone would scroll the QR code away (errors are still printed).
-        gunicorn = [sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--workers", str(workers), "--preload",
-                    "--bind", f"0.0.0.0:{port}", "--graceful-timeout", "10"]
+        gunicorn = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "evalsite.wsgi",
+            "--workers",
+            str(workers),
+            "--preload",
+            "--bind",
+            f"0.0.0.0:{port}",
+            "--graceful-timeout",
+            "10",
+        ]
         os.chdir(settings.BASE_DIR)
         os.execve(sys.executable, gunicorn, environment)
 

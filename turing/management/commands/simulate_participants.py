@@ -43,14 +43,28 @@ class Command(BaseCommand):
         parser.add_argument("--n", type=int, default=40, help="Number of bots (default 40).")
         parser.add_argument("--seed", type=int, help="Seed for the bots' answers (default: random).")
         parser.add_argument(
-            "--p-real", nargs="+", action="extend", default=[], metavar="SOURCE=P",
+            "--p-real",
+            nargs="+",
+            action="extend",
+            default=[],
+            metavar="SOURCE=P",
             help='Probability of answering "real" for images of SOURCE ("real", a model name, or "catch" for '
-                 'attention checks); default 0.5, catch 0.',
+            "attention checks); default 0.5, catch 0.",
         )
-        parser.add_argument("--participant-sd", type=float, default=0.0, metavar="S",
-                            help="Spread of the bots' bias toward \"real\", on the logit scale (default 0).")
-        parser.add_argument("--image-sd", type=float, default=0.0, metavar="S",
-                            help="Spread of how convincing each image is, on the logit scale (default 0).")
+        parser.add_argument(
+            "--participant-sd",
+            type=float,
+            default=0.0,
+            metavar="S",
+            help='Spread of the bots\' bias toward "real", on the logit scale (default 0).',
+        )
+        parser.add_argument(
+            "--image-sd",
+            type=float,
+            default=0.0,
+            metavar="S",
+            help="Spread of how convincing each image is, on the logit scale (default 0).",
+        )
 
     def handle(self, slug, n, seed, p_real, participant_sd, image_sd, **options):
         study = study_or_error(slug)

@@ -7,22 +7,28 @@ from turing.templatetags.staff_format import interval, percent
 
 
 class Command(BaseCommand):
-    help = ("Print a study's summary: share judged real per source and group (real, real in the control group, "
-            "each model) with 95% intervals over participants and images (and Wilson's, votes taken as independent), and "
-            "HYPE-infinity per model. "
-            "People only unless --include-bots.")
+    help = (
+        "Print a study's summary: share judged real per source and group (real, real in the control group, "
+        "each model) with 95% intervals over participants and images (and Wilson's, votes taken as independent), and "
+        "HYPE-infinity per model. "
+        "People only unless --include-bots."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("--csv", metavar="SUMMARY.csv", help="Also write the summary CSV (as the web export).")
         parser.add_argument("--include-bots", action="store_true", help="Count rehearsal bots too.")
-        parser.add_argument("--exclude-failed-checks", action="store_true",
-                            help="Leave out participants who called an attention check real.")
+        parser.add_argument(
+            "--exclude-failed-checks",
+            action="store_true",
+            help="Leave out participants who called an attention check real.",
+        )
 
     def handle(self, slug, csv=None, **options):
         study = study_or_error(slug)
-        selection = Selection(include_bots=options["include_bots"],
-                              exclude_failed_checks=options["exclude_failed_checks"])
+        selection = Selection(
+            include_bots=options["include_bots"], exclude_failed_checks=options["exclude_failed_checks"]
+        )
         try:
             summary = write_summary_csv(study, csv, selection) if csv else study_summary(study, selection)
         except OSError as error:
@@ -45,17 +51,24 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Attention checks: {attention['failed']} of {attention['checked']} participants failed"
                 + (f", {attention['unchecked']} answered none" if attention["unchecked"] else "")
-                + (f"; {attention['excluded']} left out of everything below." if selection.exclude_failed_checks
-                   else " (--exclude-failed-checks leaves them out).")
+                + (
+                    f"; {attention['excluded']} left out of everything below."
+                    if selection.exclude_failed_checks
+                    else " (--exclude-failed-checks leaves them out)."
+                )
             )
         if study.created_before_pools:
-            self.stdout.write("Made before practice scenes were kept apart and before the lightness audit: practice "
-                              "images were also scored images, and lightness was never compared (audit_study does).")
+            self.stdout.write(
+                "Made before practice scenes were kept apart and before the lightness audit: practice "
+                "images were also scored images, and lightness was never compared (audit_study does)."
+            )
         if study.luminance_mismatch_allowed:
             self.stdout.write("Imported with --allow-luminance-mismatch: generated images may differ in lightness.")
         self.stdout.write(table.to_string(index=False) if len(table) else "No votes yet.")
         if len(table):
-            self.stdout.write("interval_95 counts both samples, participants and images; wilson_95 takes every "
-                              "vote as independent and is too narrow when people or images differ.")
+            self.stdout.write(
+                "interval_95 counts both samples, participants and images; wilson_95 takes every "
+                "vote as independent and is too narrow when people or images differ."
+            )
         if csv:
             self.stdout.write(f"Wrote {csv}")
