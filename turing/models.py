@@ -61,20 +61,33 @@ class Study(models.Model):
     # would mix two designs in one data set. Title, status, completion URL, the participant cap and the target
     # stay editable.
     DESIGN_FIELDS = (
-        "trials_per_participant", "real_fraction", "control_fraction", "exposure_ms", "practice_trials",
-        "catch_trials", "ask_expertise", "expertise_question", "seed",
+        "protocol",
+        "trials_per_participant",
+        "real_fraction",
+        "control_fraction",
+        "exposure_ms",
+        "practice_trials",
+        "catch_trials",
+        "ask_expertise",
+        "expertise_question",
+        "seed",
     )
 
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # What a trial asks: one image "real or generated?" ("single"), Zhang et al.'s two-alternative forced
+    # choice ("2afc") or HYPE-time's adaptive exposure ("hype-time"); the names of turing.protocols' registry.
+    protocol = models.CharField(max_length=20, default="single")
     trials_per_participant = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1)])
     real_fraction = models.FloatField(
-        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of a treatment participant's trials that show real photos.",
     )
     control_fraction = models.FloatField(
-        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of participants in the control group, who see only real photos.",
     )
     exposure_ms = models.PositiveIntegerField(
@@ -90,30 +103,34 @@ class Study(models.Model):
         null=True, blank=True, help_text="Close joining once this many people have joined (empty: no limit)."
     )
     target_participants = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)],
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
         help_text="The sample size the researcher planned (e.g. from plan_study); progress is shown against it. "
-                  "Unlike the cap, it does not stop anyone joining.",
+        "Unlike the cap, it does not stop anyone joining.",
     )
     ask_expertise = models.BooleanField(default=True)
     expertise_question = models.CharField(max_length=200, default="I work with generative image models.")
     show_score = models.BooleanField(
         default=False,
         help_text="Tell each participant at the end how many images they judged correctly. Engaging at a poster, "
-                  "but the score is an oracle: a few dozen throwaway joins can learn every image's answer from it.",
+        "but the score is an oracle: a few dozen throwaway joins can learn every image's answer from it.",
     )
     completion_url = models.URLField(
         blank=True, help_text="Redirect here after the last vote (e.g. a Prolific completion link)."
     )
     seed = models.BigIntegerField(default=0, help_text="Seed for trial assignment; same seed, same assignments.")
     luminance_mismatch_allowed = models.BooleanField(
-        default=False, editable=False,
+        default=False,
+        editable=False,
         help_text="Imported with --allow-luminance-mismatch: generated images may differ from the real photos "
-                  "in lightness, a cue other than colour.",
+        "in lightness, a cue other than colour.",
     )
     created_before_pools = models.BooleanField(
-        default=False, editable=False,
+        default=False,
+        editable=False,
         help_text="Made before practice scenes were kept apart from the scored ones and before the lightness "
-                  "audit: practice images were also scored images, and lightness was never compared.",
+        "audit: practice images were also scored images, and lightness was never compared.",
     )
     manifest = models.JSONField(
         default=dict, blank=True, help_text="How the stimuli were chosen (split, runs, seed, scenes)."
@@ -146,11 +163,13 @@ class Study(models.Model):
         return changed if changed and self.participants.exists() else []
 
     def locked_error(self, changed) -> StudyLocked:
-        return StudyLocked({
-            name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} already has participants "
-                  "(delete them, or create a new study)"
-            for name in changed
-        })
+        return StudyLocked(
+            {
+                name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} already has participants "
+                "(delete them, or create a new study)"
+                for name in changed
+            }
+        )
 
     def clean(self):
         super().clean()
@@ -168,7 +187,9 @@ class Study(models.Model):
 
 class Stimulus(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="stimuli")
-    scene = models.CharField(max_length=255, help_text="Stem of the source photo; shared by its real and generated versions.")
+    scene = models.CharField(
+        max_length=255, help_text="Stem of the source photo; shared by its real and generated versions."
+    )
     source = models.CharField(
         max_length=100, help_text="'real', the name of the model that generated it, or 'catch' (attention check)."
     )
@@ -180,7 +201,9 @@ class Stimulus(models.Model):
     original_name = models.CharField(max_length=500, blank=True, help_text="File it was imported from (staff only).")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["study", "scene", "source"], name="one_stimulus_per_scene_source")]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "scene", "source"], name="one_stimulus_per_scene_source")
+        ]
         indexes = [models.Index(fields=["study", "pool", "source"])]
         verbose_name_plural = "stimuli"
 
@@ -208,7 +231,9 @@ class Participant(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     kind = models.CharField(
-        max_length=10, choices=Kind.choices, default=Kind.PERSON,
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.PERSON,
         help_text="Bots (simulate_participants) are left out of every report unless asked for.",
     )
     label = models.CharField(
@@ -217,7 +242,9 @@ class Participant(models.Model):
     # The random key of the join form this participant submitted: a double-submitted form finds them again.
     join_key = models.CharField(max_length=32, null=True, blank=True, editable=False)
     group = models.CharField(max_length=10, choices=Group.choices, default=Group.TREATMENT)
-    expertise = models.BooleanField(null=True, blank=True, help_text="Self-reported; empty if not asked or not answered.")
+    expertise = models.BooleanField(
+        null=True, blank=True, help_text="Self-reported; empty if not asked or not answered."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -249,7 +276,9 @@ class Trial(models.Model):
     # Stored, not read off the stimulus's pool: studies from before the pools had practice trials on stimuli
     # that are in the scored pool, and every report filters on it without a join.
     kind = models.CharField(
-        max_length=10, choices=Kind.choices, default=Kind.SCORED,
+        max_length=10,
+        choices=Kind.choices,
+        default=Kind.SCORED,
         help_text="Practice trials give feedback and are not counted; catch trials are attention checks.",
     )
     position = models.PositiveIntegerField(
