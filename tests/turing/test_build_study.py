@@ -19,7 +19,7 @@ from colorization.split import make_split, read_split
 from colorization.train import train
 from tests.colorization.conftest import write_color_images
 from turing.audit import audit_study
-from turing.management.commands.build_study import draw_scenes
+from turing.building import draw_scenes
 from turing.models import REAL, Study
 from turing.stimuli import normalize_image
 

@@ -12,7 +12,7 @@ from django.urls import URLPattern, reverse
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES
 from turing import network, reporting, staff_urls
-from turing.management.commands.build_study import Command as BuildStudy
+from turing.building import manifest_of
 from turing.models import Study
 
 pytestmark = pytest.mark.django_db
@@ -264,7 +264,7 @@ def test_report_provenance_of_a_built_study_names_files_not_temporary_paths(staf
         name: {"model_name": name, "model_kwargs": {"width": 0.125}, "step": 7, "config": {"seed": 5}}
         for name in checkpoints
     }
-    manifest = BuildStudy.manifest(tmp_path / "split", split, scenes, 3, 32, checkpoints, stored, {})
+    manifest = manifest_of(tmp_path / "split", split, scenes, 3, 32, checkpoints, stored, {})
     study = build_study("built", scenes=4, manifest=manifest)
     assert str(tmp_path) in str(study.manifest)  # what the report must not show
 
