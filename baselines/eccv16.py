@@ -360,6 +360,7 @@ def _block(in_channels, out_channels, convolutions, stride, dilation, batch_norm
 
 @register_model(MODEL_NAME, recipe=ECCV16_RECIPE)
 class ECCV16(nn.Module):
+    bin_centres: torch.Tensor  # a buffer, registered in __init__
     """Zhang et al.'s colorization network: forward(L_norm (N, 1, H, W)) -> logits (N, Q, ceil(H/4), ceil(W/4)).
 
     Kwargs (JSON-serializable, stored in checkpoints):
@@ -500,6 +501,9 @@ def _centres_from_model_out(module, state_dict, prefix, local_metadata, strict, 
 
 @register_loss(LOSS_NAME)
 class RebalancedCrossEntropy(nn.Module):
+    bin_centres: torch.Tensor  # buffers, registered in __init__
+    class_weights: torch.Tensor
+    smoothed_prior: torch.Tensor
     """Zhang et al.'s class-rebalanced multinomial cross-entropy over soft-encoded targets (paper, 2.1-2.2).
 
     loss_fn(logits (N, Q, h, w), batch, "ab_bins"): batch["ab"] (N, 2, H, W) is subsampled at every 4th pixel

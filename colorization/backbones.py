@@ -22,7 +22,7 @@ class WeightsUnavailable(RuntimeError):
     """Pretrained weights could not be obtained (usually: no network to download them)."""
 
 
-def imagenet_vgg16() -> nn.Module:
+def imagenet_vgg16() -> torchvision.models.VGG:
     """torchvision's VGG16 with its ImageNet weights (the perceptual loss network)."""
     return torchvision.models.vgg16(weights=torchvision.models.VGG16_Weights.IMAGENET1K_V1)
 

@@ -130,6 +130,7 @@ class TrainConfig:
 
     def lr_by_epoch(self) -> list[float]:
         """The learning rate of every epoch (index 0 = first epoch); see rates_by_epoch."""
+        assert self.schedule is not None  # filled from the model's recipe on construction
         return rates_by_epoch(self.schedule, lr=self.lr, epochs=self.epochs)
 
     def to_dict(self) -> dict:

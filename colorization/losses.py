@@ -72,6 +72,8 @@ class MSELoss(nn.Module):
 
 @register_loss("perceptual")
 class PerceptualLoss(nn.Module):
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
     """sum_j lambda_j * ||phi_j(I) - phi_j(I')||^2 / (C_j H_j W_j), averaged over the batch, + pixel term.
 
     phi_j: frozen VGG16 ReLU outputs named in `layers` (keys of VGG16_LAYERS); `layer_weights` are the lambda_j
@@ -135,7 +137,7 @@ class PerceptualLoss(nn.Module):
         return [found[VGG16_LAYERS[layer]] for layer in self.layers]
 
 
-def _frozen_vgg16_features(vgg_weights, *, depth: int) -> nn.Sequential:
+def _frozen_vgg16_features(vgg_weights, *, depth: int) -> nn.Module:
     def random_features() -> nn.Sequential:
         # Seeded: a resumed or repeated run must rebuild the same random loss network ("none").
         with torch.random.fork_rng(devices=[]):

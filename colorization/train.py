@@ -37,8 +37,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,6 +113,7 @@ def train(config: TrainConfig) -> TrainResult:
         config.out.mkdir(parents=True, exist_ok=True)
 
     lrs = config.lr_by_epoch()
+    assert config.batch_size is not None  # TrainConfig fills it from the model's recipe
     batches_per_epoch = math.ceil(sampler.num_samples / config.batch_size)
     # One bar for the whole run, counting steps up to where it will stop: --max-steps or the schedule's end.
     run_steps = step + (len(lrs) - epoch) * batches_per_epoch - batch_in_epoch
@@ -329,6 +332,7 @@ class ResumableSampler(DistributedSampler):
 def _data(config: TrainConfig, rank: int, world: int, pin_memory: bool):
     """(train set, its sampler, train loader, held-out loader) for this process."""
     split = read_split(config.split)
+    assert config.image_size is not None  # TrainConfig fills it from the model's recipe
     train_set = EpochSeededDataset(
         ColorizationDataset(split.train[: config.limit_images], config.image_size, train=True), config.seed
     )
@@ -336,7 +340,7 @@ def _data(config: TrainConfig, rank: int, world: int, pin_memory: bool):
         raise ConfigError(f"{config.split}: the split has no training images")
     heldout_set = ColorizationDataset(split.heldout[: config.limit_images], config.image_size, train=False)
     sampler = ResumableSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
-    options = dict(
+    options: dict[str, Any] = dict(
         batch_size=config.batch_size,
         num_workers=config.workers,
         collate_fn=collate_skip_none,
@@ -358,7 +362,8 @@ def build_optimizer(config: TrainConfig, model) -> torch.optim.Optimizer:
     # Frozen parts (Koalarization's Inception-ResNet-v2) are left out.
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     lr = config.lr_by_epoch()[0]
-    optimizer, options = torch.optim.Adam, config.optimizer_options
+    optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.Adam
+    options = config.optimizer_options or {}
     if config.optimizer == "rmsprop":
         optimizer, options = torch.optim.RMSprop, {"alpha": RMSPROP_ALPHA, **options}
     try:

@@ -33,6 +33,7 @@ the same seed and the same order of joins give the same assignments.
 
 import random
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -194,7 +195,8 @@ class ViewCounts:
     recount would read every trial of the study.
     """
 
-    def __init__(self, study: Study, kind: str, stimuli: list[Stimulus], newest: int):
+    # Stimulus rows annotated with .times_shown, which django-stubs cannot type: list[Any].
+    def __init__(self, study: Study, kind: str, stimuli: list[Any], newest: int):
         self.study, self.kind, self.stimuli, self.newest = study, kind, stimuli, newest
 
     @classmethod
@@ -208,7 +210,7 @@ class ViewCounts:
         )
         return cls(study, kind, stimuli, max((stimulus.newest or 0 for stimulus in stimuli), default=0))
 
-    def up_to_date(self) -> list[Stimulus]:
+    def up_to_date(self) -> list[Any]:
         """The stimuli with the views added since read(); call it holding the lock on the study row."""
         added = dict(
             Trial.objects.filter(
@@ -233,7 +235,7 @@ def treatment_quotas(n: int, real_fraction: float, models: list[str], rng: rando
     return {REAL: n_real} | {model: each + (model in extra) for model in models}
 
 
-def pick_least_shown(stimuli: list[Stimulus], quotas: dict[str, int], rng: random.Random) -> list[Stimulus]:
+def pick_least_shown(stimuli: list[Any], quotas: dict[str, int], rng: random.Random) -> list[Any]:
     """quotas[source] stimuli per source, at most one per scene, as few views above each source's least-shown
     stimulus as the one-per-scene rule allows (views: each stimulus's .times_shown).
 
@@ -243,7 +245,7 @@ def pick_least_shown(stimuli: list[Stimulus], quotas: dict[str, int], rng: rando
     less than one in total, so they never outweigh a view. A source lacking a scene may still be placed on
     it, at a prohibitive cost, showing the scene's cheapest stimulus of any source instead.
     """
-    fewest = {}
+    fewest: dict[str, int] = {}
     for stimulus in stimuli:
         fewest[stimulus.source] = min(fewest.get(stimulus.source, stimulus.times_shown), stimulus.times_shown)
     slots = [source for source in sorted(quotas) for _ in range(quotas[source])]
@@ -253,7 +255,7 @@ def pick_least_shown(stimuli: list[Stimulus], quotas: dict[str, int], rng: rando
         for stimulus in stimuli
     }
     by_cell = {(stimulus.source, stimulus.scene): stimulus for stimulus in stimuli}
-    cheapest = {}
+    cheapest: dict[str, Any] = {}
     for stimulus in stimuli:
         if stimulus.scene not in cheapest or cost[stimulus.pk] < cost[cheapest[stimulus.scene].pk]:
             cheapest[stimulus.scene] = stimulus
@@ -271,7 +273,7 @@ def pick_least_shown(stimuli: list[Stimulus], quotas: dict[str, int], rng: rando
 
 def pick_practice(stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]:
     """One stimulus per practice scene, in random order, about half real and half generated."""
-    by_scene = defaultdict(dict)
+    by_scene: defaultdict[str, dict[str, Stimulus]] = defaultdict(dict)
     for stimulus in stimuli:
         by_scene[stimulus.scene][stimulus.source] = stimulus
     scenes = sorted(by_scene)

@@ -137,7 +137,7 @@ def inspect_file(data: bytes):
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             image_format, mode, size = image.format, image.mode, image.size
-            info_keys = sorted(image.info)
+            info_keys = sorted(str(key) for key in image.info)
             has_exif = len(image.getexif()) > 0
     except IMAGE_ERRORS as error:
         return None, [f"not a readable image ({error})"]

@@ -80,7 +80,7 @@ def gallery_rows(study, sort=None) -> list[GalleryRow]:
     check_sort(study, sort)
     counts = reporting.report_tables(study)["image_counts"]
     models = study.model_names
-    by_scene = {}
+    by_scene: dict[str, GalleryRow] = {}
     # Practice and catch scenes are never scored, so they have no votes to compare.
     for stimulus in study.stimuli.filter(pool=Pool.SCORED).order_by("scene", "source"):
         image = GalleryImage(stimulus, *counts.get(stimulus.token, (0, 0)))

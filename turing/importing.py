@@ -119,8 +119,8 @@ def import_study(
         )
     real_files = _images_by_stem(real_dir, *listed[REAL])
     generated_files = {name: _images_by_stem(folder, *listed[name]) for name, folder in generated.items()}
-    for files in generated_files.values():
-        for stem, path in files.items():
+    for stems in generated_files.values():
+        for stem, path in stems.items():
             if stem not in real_files:
                 raise StudyImportError(f"{path}: no real image with stem {stem!r} in {real_dir}")
     # A model folder with fewer scenes is most often an unfinished colorize run, not a design: refuse it
@@ -200,7 +200,8 @@ def import_study(
                 raise StudyImportError(f"study {slug!r} failed the stimulus audit:\n" + "\n".join(problems))
     except BaseException as error:
         for name in written:
-            storage.delete(name)
+            if name:
+                storage.delete(name)
         if isinstance(error, IntegrityError):
             # A concurrent import took the slug between full_clean and save.
             raise StudyImportError(f"study {slug!r}: {error}") from None

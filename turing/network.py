@@ -39,7 +39,7 @@ def interface_addresses() -> list[str]:
             except OSError:
                 continue  # down, or without an IPv4 address
     try:
-        found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+        found += [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:
         pass
     return list(dict.fromkeys(found))
@@ -56,7 +56,8 @@ def lan_address() -> str | None:
         return routed
     usable = [address for address in interface_addresses() if reachable(address)]
     private = [address for address in usable if ipaddress.ip_address(address).is_private]
-    return (private or usable or [None])[0]
+    candidates = private or usable
+    return candidates[0] if candidates else None
 
 
 def reachable(address: str | None) -> bool:

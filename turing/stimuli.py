@@ -23,7 +23,7 @@ from colorization.images import ImageError, load_image
 DEFAULT_STIMULUS_SIZE = 256
 
 # Fixed for every stimulus; see the module docstring for why level 0.
-PNG_SETTINGS = {"format": "PNG", "optimize": False, "compress_level": 0}
+PNG_SETTINGS = {"optimize": False, "compress_level": 0}
 
 
 class StimulusError(ValueError):
@@ -48,7 +48,7 @@ def encode_png(image: Image.Image) -> bytes:
     # transparency or text to copy into the file.
     clean = Image.frombytes("RGB", image.size, image.convert("RGB").tobytes())
     buffer = io.BytesIO()
-    clean.save(buffer, **PNG_SETTINGS)
+    clean.save(buffer, format="PNG", **PNG_SETTINGS)
     return buffer.getvalue()
 
 

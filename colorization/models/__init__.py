@@ -23,6 +23,7 @@ Modules are imported on first use, not at import time, so that they can import `
 import importlib
 import inspect
 from collections.abc import Callable
+from functools import partial
 from importlib.metadata import entry_points
 
 from torch import nn
@@ -110,8 +111,8 @@ def import_model_module(module: str) -> None:
 
 def _sources() -> list[Callable[[], object]]:
     """Loaders for every place models come from, cheapest first."""
-    builtin = [lambda module=module: importlib.import_module(module) for module in BUILTIN_MODULES]
-    return builtin + [lambda entry=entry: _load_entry_point(entry) for entry in entry_points(group=ENTRY_POINT_GROUP)]
+    builtin: list[Callable[[], object]] = [partial(importlib.import_module, module) for module in BUILTIN_MODULES]
+    return builtin + [partial(_load_entry_point, entry) for entry in entry_points(group=ENTRY_POINT_GROUP)]
 
 
 def _load_entry_point(entry) -> None:

@@ -204,6 +204,7 @@ def test_admin_requires_staff_login(client, django_user_model, small_study):
 # Locked design: changing how participants are assigned after some joined would mix two designs in one data set.
 
 NEW_DESIGN_VALUES = {
+    "protocol": "2afc",
     "trials_per_participant": 5,
     "real_fraction": 0.3,
     "control_fraction": 0.5,
