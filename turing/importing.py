@@ -36,21 +36,13 @@ from turing.audit import audit_study, luminance_problems
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
 from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
 
-# Study fields an import may set besides slug and title.
+# Study fields an import may set besides slug and title: the design and the settings that stay editable.
 STUDY_OPTIONS = {
+    *Study.DESIGN_FIELDS,
     "status",
-    "trials_per_participant",
-    "real_fraction",
-    "control_fraction",
-    "exposure_ms",
-    "practice_trials",
-    "catch_trials",
     "max_participants",
     "show_score",
-    "ask_expertise",
-    "expertise_question",
     "completion_url",
-    "seed",
     "manifest",
 }
 
