@@ -121,7 +121,7 @@ class StudyAdmin(admin.ModelAdmin):
         if reason is None:
             return self.fieldsets
         note = (
-            f"This study {reason.split(' (')[0]}: the design settings are locked. Title, status, the cap, the "
+            f"This study {reason}: the design settings are locked. Title, status, the cap, the "
             "target and the completion URL stay editable."
         )
         return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]

@@ -158,10 +158,10 @@ class Study(models.Model):
         if self.pk is None:
             return None
         if self.participants.exists():
-            return "already has participants (delete them, or create a new study)"
+            return "already has participants"
         # A frozen plan records the design; changing it would make the preregistration describe another study.
         if Preregistration.objects.filter(study_id=self.pk).exists():
-            return "was frozen with its preregistered plan (create a new study)"
+            return "was frozen with its preregistered plan"
         return None
 
     def changed_design_fields(self) -> list[str]:
@@ -177,7 +177,11 @@ class Study(models.Model):
     def locked_error(self, changed) -> StudyLocked:
         reason = self.design_lock()
         return StudyLocked(
-            {name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} {reason}" for name in changed}
+            {
+                name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} {reason} "
+                f"({'delete them, or ' if self.participants.exists() else ''}create a new study)"
+                for name in changed
+            }
         )
 
     def clean(self):

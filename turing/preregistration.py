@@ -90,6 +90,11 @@ def build_plan(
         raise PlanError("power_analysis: expected the JSON object plan_study --json prints")
     if target_participants is None and power_analysis is not None:
         target_participants = power_analysis.get("participants_needed")
+        if target_participants is None:
+            raise PlanError(
+                "power_analysis: its participants_needed is empty (the planner did not reach the target power): "
+                "give target_participants yourself or plan again"
+            )
     if target_participants is None:
         raise PlanError(
             "target_participants: give the planned number of participants (e.g. plan_study's answer), "

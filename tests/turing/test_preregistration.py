@@ -284,3 +284,14 @@ def test_study_report_prints_the_hash_and_the_departures(vote_study):
     output = run_command("study_report", "votes", "--include-bots", "--exclude-failed-checks")
     assert "DEPARTS FROM THE PLAN: rehearsal bots are counted; the plan leaves them out" in output
     assert "DEPARTS FROM THE PLAN: participants who failed an attention check are left out" in output
+
+
+def test_a_power_analysis_that_found_no_answer_gives_no_target(vote_study):
+    study, _ = vote_study
+    with pytest.raises(preregistration.PlanError, match="participants_needed is empty"):
+        preregistration.build_plan(
+            study,
+            target_participants=None,
+            primary_analysis="fooling_rate",
+            power_analysis={"participants_needed": None, "reached": False},
+        )
