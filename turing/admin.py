@@ -108,7 +108,7 @@ class StudyAdmin(admin.ModelAdmin):
             return ("luminance_mismatch_allowed", "manifest", "created_at")
         # The slug is printed on posters and QR codes, and the seed fixes the assignments already made.
         fixed = ("slug", "seed", "luminance_mismatch_allowed", "manifest", "created_at")
-        if obj.participants.exists():
+        if obj.design_lock():
             # Study.clean refuses these too; read-only says so before anyone types.
             return tuple(dict.fromkeys(fixed + Study.DESIGN_FIELDS))
         return fixed
@@ -117,11 +117,12 @@ class StudyAdmin(admin.ModelAdmin):
         return self.prepopulated_fields if obj is None else {}
 
     def get_fieldsets(self, request, obj=None):
-        if obj is None or not obj.participants.exists():
+        reason = None if obj is None else obj.design_lock()
+        if reason is None:
             return self.fieldsets
         note = (
-            "People have joined: the design settings are locked. Title, status, the cap, the target and the "
-            "completion URL stay editable."
+            f"This study {reason}: the design settings are locked. Title, status, the cap, the "
+            "target and the completion URL stay editable."
         )
         return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]
 

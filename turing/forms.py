@@ -1,7 +1,9 @@
+import json
 import unicodedata
 
 from django import forms
 
+from turing import preregistration
 from turing.models import ANSWERS, LABEL_MAX_LENGTH, Study
 from turing.power import DEFAULT_SCENES, MIN_SIMULATIONS, PLAN_SETTINGS, plan_from
 from turing.reporting import pilot_estimate
@@ -165,3 +167,60 @@ class StudyTargetForm(forms.ModelForm):
     class Meta:
         model = Study
         fields = ["target_participants"]
+
+
+class FreezeForm(forms.Form):
+    """The staff action that freezes a study's plan (manage.py freeze_study's options); a valid form holds the
+    plan in cleaned_data["plan"]."""
+
+    target_participants = forms.IntegerField(
+        label="Target participants", min_value=1, help_text="The planned number, e.g. plan_study's answer."
+    )
+    primary_analysis = forms.ChoiceField(choices=list(preregistration.PRIMARY_ANALYSES.items()))
+    primary_models = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="The models it is about (none ticked: all)."
+    )
+    exclude_failed_checks = forms.BooleanField(
+        required=False, label="Leave out participants who call an attention check real"
+    )
+    power_analysis = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Power analysis (optional)",
+        help_text="plan_study --json's output, recorded with the plan.",
+    )
+
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.study = study
+        self.fields["target_participants"].initial = study.target_participants
+        self.fields["primary_models"].choices = [(name, name) for name in study.model_names]
+        if not study.catch_trials:
+            del self.fields["exclude_failed_checks"]
+
+    def clean_power_analysis(self):
+        text = self.cleaned_data["power_analysis"].strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(f"Not valid JSON ({error}).") from error
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            cleaned["plan"] = preregistration.build_plan(
+                self.study,
+                target_participants=cleaned["target_participants"],
+                primary_analysis=cleaned["primary_analysis"],
+                exclude_failed_checks=cleaned.get("exclude_failed_checks", False),
+                primary_models=cleaned["primary_models"],
+                power_analysis=cleaned["power_analysis"],
+            )
+        except preregistration.PlanError as error:
+            message = str(error)
+            raise forms.ValidationError(f"{message[0].upper()}{message[1:]}.") from error
+        return cleaned

@@ -7,6 +7,7 @@ one deliberately wrong colorization (an attention check). Keeping the pools apar
 feedback from becoming an answer key to the scored images.
 """
 
+import json
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -152,21 +153,33 @@ class Study(models.Model):
         """Names of the generating models in this study, sorted."""
         return model_names(self.stimuli.values_list("source", flat=True).distinct())
 
+    def design_lock(self) -> str | None:
+        """Why the design settings can no longer change (people joined, or the plan was frozen), or None."""
+        if self.pk is None:
+            return None
+        if self.participants.exists():
+            return "already has participants"
+        # A frozen plan records the design; changing it would make the preregistration describe another study.
+        if Preregistration.objects.filter(study_id=self.pk).exists():
+            return "was frozen with its preregistered plan"
+        return None
+
     def changed_design_fields(self) -> list[str]:
-        """DESIGN_FIELDS whose value differs from the stored study, if anyone has joined it; else []."""
+        """DESIGN_FIELDS whose value differs from the stored study, if its design is locked; else []."""
         if self.pk is None:
             return []
         stored = Study.objects.filter(pk=self.pk).values(*self.DESIGN_FIELDS).first()
         if stored is None:
             return []
         changed = [name for name in self.DESIGN_FIELDS if getattr(self, name) != stored[name]]
-        return changed if changed and self.participants.exists() else []
+        return changed if changed and self.design_lock() else []
 
     def locked_error(self, changed) -> StudyLocked:
+        reason = self.design_lock()
         return StudyLocked(
             {
-                name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} already has participants "
-                "(delete them, or create a new study)"
+                name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} {reason} "
+                f"({'delete them, or ' if self.participants.exists() else ''}create a new study)"
                 for name in changed
             }
         )
@@ -314,3 +327,35 @@ class Trial(models.Model):
         if not self.answer:
             return None
         return (self.answer == REAL) == self.stimulus.is_real
+
+
+class PreregistrationChanged(ValidationError):
+    """A second freeze, or a change to a frozen plan."""
+
+
+class Preregistration(models.Model):
+    """A study's plan, frozen once before the data: design, target n, exclusion rules and primary analysis
+    (turing.preregistration builds and checks it). ``canonical`` is the exact text that was hashed and is
+    served as the download, so that anyone can recompute ``sha256`` from the file alone."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="preregistration")
+    canonical = models.TextField(editable=False, help_text="The plan as canonical JSON (sorted keys, no spaces).")
+    sha256 = models.CharField(max_length=64, editable=False)
+    frozen_at = models.DateTimeField(auto_now_add=True)
+    frozen_by = models.CharField(max_length=150, blank=True, editable=False)
+
+    def __str__(self):
+        return f"{self.study.slug} plan {self.sha256[:12]}"
+
+    @property
+    def plan(self) -> dict:
+        return json.loads(self.canonical)
+
+    def save(self, *args, **kwargs):
+        # Frozen means frozen: the row is written once, never updated.
+        if not self._state.adding:
+            raise PreregistrationChanged(
+                f"the preregistered plan of study {self.study.slug!r} is frozen (sha256 {self.sha256}) "
+                "and cannot be changed; create a new study for a new plan"
+            )
+        super().save(*args, **kwargs)

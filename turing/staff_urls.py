@@ -1,6 +1,6 @@
 from django.urls import path
 
-from turing import gallery_views, plan_views, staff_views
+from turing import gallery_views, plan_views, preregistration_views, staff_views
 
 app_name = "staff"
 urlpatterns = [
@@ -15,6 +15,8 @@ urlpatterns = [
     path("<slug:slug>/export/votes.csv", staff_views.export_votes, name="export_votes"),
     path("<slug:slug>/export/summary.csv", staff_views.export_summary, name="export_summary"),
     path("<slug:slug>/poster/", staff_views.poster, name="poster"),
+    path("<slug:slug>/preregistration/", preregistration_views.freeze, name="preregistration"),
+    path("<slug:slug>/preregistration.json", preregistration_views.plan_json, name="preregistration_json"),
     path("<slug:slug>/gallery/", gallery_views.gallery_page, name="gallery"),
     path("<slug:slug>/gallery/figure.<str:fmt>", gallery_views.gallery_figure, name="gallery_figure"),
     path("<slug:slug>/gallery/grayscale/<str:token>.png", gallery_views.gallery_grayscale, name="gallery_grayscale"),

@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from turing import reporting
+from turing import preregistration, reporting
 from turing.charts import fooling_rate_chart
 from turing.decorators import staff_required
 from turing.forms import StudyStatusForm, StudyTargetForm
@@ -154,6 +154,7 @@ def report(request, slug):
         headline = reporting.headline_counts(study)
         people = {"started": headline["started"]["total"], "finished": headline["finished"]["total"]}
     context["progress"] = progress(study, people)
+    context["preregistration"] = preregistration.status(study, chosen)
     return render(request, "turing/staff/report.html", context)
 
 

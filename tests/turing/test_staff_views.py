@@ -11,7 +11,7 @@ from django.urls import URLPattern, reverse
 
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES
-from turing import network, reporting, staff_urls
+from turing import network, preregistration, reporting, staff_urls
 from turing.building import manifest_of
 from turing.models import Study
 
@@ -27,7 +27,17 @@ def url_arguments():
 # Routes that change a study and answer POST only (tests/turing/test_study_management.py posts to them).
 POST_ONLY = {"set_status"}
 # Routes that answer with a file (image, CSV, figure), not a page with the staff bar.
-FILES = {"stimulus", "report_chart", "export_votes", "export_summary", "gallery_figure", "gallery_grayscale"}
+FILES = {
+    "stimulus",
+    "report_chart",
+    "export_votes",
+    "export_summary",
+    "gallery_figure",
+    "gallery_grayscale",
+    "preregistration_json",
+}
+# Routes that answer 404 until the study's plan is frozen (tests/turing/test_preregistration.py freezes it).
+NEEDS_FROZEN_PLAN = {"preregistration_json"}
 
 
 def staff_url_names():
@@ -63,6 +73,11 @@ def test_users_without_staff_status_are_refused(client, vote_study, name):
 
 @pytest.mark.parametrize("name", staff_page_names())
 def test_staff_see_every_page(staff_client, vote_study, name):
+    if name in NEEDS_FROZEN_PLAN:
+        study, _ = vote_study
+        preregistration.freeze(
+            study, preregistration.build_plan(study, target_participants=5, primary_analysis="fooling_rate")
+        )
     response = staff_client.get(staff_url(name))
     assert response.status_code == 200
     assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]

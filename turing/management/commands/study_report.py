@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from turing import preregistration
 from turing.management.study_options import study_or_error
 from turing.reporting import Selection, attention_summary, participation, study_summary, write_summary_csv
 from turing.statistics import row_label
@@ -43,6 +44,13 @@ class Command(BaseCommand):
             hype_infinity=summary["hype_infinity"].map(percent),
         )[["source", "group", "votes", "participants", "judged_real", "interval_95", "wilson_95", "hype_infinity"]]
         self.stdout.write(f"{study.title} ({study.slug}): {int(summary['votes'].sum())} votes")
+        frozen = preregistration.status(study, selection)
+        if frozen:
+            self.stdout.write(f"Preregistered plan sha256 {frozen['sha256']}")
+            for departure in frozen["departures"]:
+                self.stdout.write(self.style.WARNING(f"DEPARTS FROM THE PLAN: {departure}"))
+            if not frozen["departures"]:
+                self.stdout.write("Analysed as planned.")
         bots = participation(study, selection)["bots_left_out"]
         if bots:
             self.stdout.write(f"People only: {bots} rehearsal bots left out (--include-bots counts them).")
