@@ -27,7 +27,16 @@ def url_arguments():
 # Routes that change a study and answer POST only (tests/turing/test_study_management.py posts to them).
 POST_ONLY = {"set_status"}
 # Routes that answer with a file (image, CSV, figure), not a page with the staff bar.
-FILES = {"stimulus", "report_chart", "export_votes", "export_summary", "gallery_figure", "gallery_grayscale"}
+FILES = {
+    "stimulus",
+    "report_chart",
+    "report_metrics_chart",
+    "export_votes",
+    "export_summary",
+    "export_metrics",
+    "gallery_figure",
+    "gallery_grayscale",
+}
 
 
 def staff_url_names():
