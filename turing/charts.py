@@ -63,7 +63,9 @@ def metric_scatter_chart(images, correlations, title=""):
 def _scatter(images, correlations, title):
     models = list(dict.fromkeys(correlations["model"]))
     rows = max(len(models), 1)
-    figure = Figure(figsize=(PANEL_INCHES[0] * len(METRICS), PANEL_INCHES[1] * rows + 0.6), dpi=100)
+    figure = Figure(
+        figsize=(PANEL_INCHES[0] * len(METRICS), PANEL_INCHES[1] * rows + 0.6), dpi=100, layout="constrained"
+    )
     FigureCanvasAgg(figure)
     if not models:
         figure.text(0.5, 0.5, "No votes on measured generated images yet", ha="center", va="center")

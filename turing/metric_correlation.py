@@ -12,15 +12,20 @@ way would give another ρ, which is what the bootstrap over images mimics. Each 
 so the noise of its votes travels with it. What the interval ignores is the participants: another sample
 of people would give every image another rate, and the people one image had are not independent of the
 people another image had (a lenient participant raises the rate of every image they judged), so the images
-are not quite independent draws and the interval is somewhat too narrow, most of all when few people judged
+are not quite independent draws and the interval may be too narrow, most of all when few people judged
 each image. Few votes per image also make each rate noisy, which pulls ρ towards 0 (attenuation): a ρ near 0
 from a handful of votes per image says little. The report's intervals for rates (turing.crossed) count both
 samples; this one counts images only.
 
 Honest reporting: ρ is given with the number of images n beside it, never for fewer than MIN_IMAGES images,
-and the interval is wide when n is small (with 10 images a true ρ of 0.5 gives intervals from about 0 to
-0.9). Several metrics and models make several intervals, of which about one in twenty misses its true ρ by
-chance. The interval is scipy.stats.bootstrap's BCa interval, seeded, so the same votes give the same interval.
+and the interval is wide when n is small. In 200 simulated samples per size, images drawn independently from a
+bivariate normal whose Spearman ρ is 0.5 (no vote noise), the median interval ran from -0.33 to 0.92 with 10
+images and from 0.11 to 0.73 with 30, and 97.5% of the intervals held 0.5 at both sizes. Several metrics and
+models make several intervals, of which about one in twenty misses its true ρ by chance.
+
+The interval is scipy.stats.bootstrap's BCa interval, seeded, so the same votes give the same interval, from
+N_RESAMPLES = 1999 resamples: on 30 images its ends moved by 0.003-0.008 (standard deviation over 20 seeds)
+against a width of about 0.35, where 9999 resamples took 8 times as long, paid after every vote.
 """
 
 import warnings
@@ -33,10 +38,10 @@ from turing.models import CATCH, REAL, Pool
 from turing.statistics import CONFIDENCE
 from turing.stimulus_metrics import METRICS, from_stored
 
-# Below this many images a rank correlation is not reported: with 4 images rho takes only a few values, and
-# with 4 or fewer the bootstrap mostly redraws the same image several times.
+# Below this many images no rank correlation is reported: 4 images without ties allow 11 values of rho, and
+# chance alone puts them in perfect order (rho = +-1) one time in 12 (with 5 images, one time in 60).
 MIN_IMAGES = 5
-N_RESAMPLES = 9999
+N_RESAMPLES = 1999
 IMAGE_COLUMNS = ["stimulus", "scene", "model", "votes", "judged_real", "rate", *METRICS]
 CORRELATION_COLUMNS = ["model", "metric", "images", "votes", "rho", "ci_low", "ci_high", "note"]
 
@@ -88,15 +93,16 @@ def metric_correlations(images: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
             note = f"every image was judged real equally often ({rate[0]:.0%}): nothing to rank"
             rows += [_row(base, metric, note=note) for metric in METRICS]
             continue
-        estimates = _spearman(rate, *values)
         low, high = _bootstrap(rate, values, seed)
-        for metric, metric_values, rho, ci_low, ci_high in zip(METRICS, values, estimates, low, high):
+        for metric, metric_values, ci_low, ci_high in zip(METRICS, values, low, high):
             if np.ptp(metric_values) == 0:
                 rows.append(_row(base, metric, note="every image has the same value: nothing to rank"))
-            elif np.isnan(ci_low):
+                continue
+            rho = stats.spearmanr(rate, metric_values).statistic
+            if np.isnan(ci_low):
                 note = (
                     "no interval: the images are in perfect rank order, so nearly every resample gives the same ρ"
-                    if abs(rho) == 1
+                    if np.isclose(abs(rho), 1)
                     else "no interval: too few distinct values for the bootstrap"
                 )
                 rows.append(_row(base, metric, rho=rho, note=note))
@@ -117,9 +123,10 @@ def _row(base, metric, *, rho=np.nan, ci_low=np.nan, ci_high=np.nan, note=""):
 
 
 def _spearman(rate, *metrics, axis=-1):
-    """Spearman's ρ of rate with each metric along ``axis`` (Pearson's r of the ranks, ties averaged, as
-    scipy.stats.spearmanr computes it, but over a batch of resamples at once). A resample in which the rates or
-    a metric are all equal shows no rank association: 0 there, where r is undefined."""
+    """Spearman's ρ of rate with each metric along ``axis``, for the bootstrap's batches of resamples, which
+    scipy.stats.spearmanr cannot take: Pearson's r of the ranks, ties averaged, as spearmanr computes it. A
+    resample in which the rates or a metric are all equal shows no rank association: 0 there, where r is
+    undefined."""
     rate_ranks = stats.rankdata(rate, axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
