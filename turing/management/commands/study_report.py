@@ -115,7 +115,7 @@ class Command(BaseCommand):
             self.stdout.write(table.to_string(index=False))
             self.stdout.write(
                 "interval_95 resamples images (seeded BCa bootstrap); it leaves out that other participants would "
-                "give other rates, so it is somewhat too narrow when few people judged each image."
+                "give other rates, so it may be too narrow when few people judged each image."
             )
         else:
             self.stdout.write("No votes on generated images with metrics yet.")
