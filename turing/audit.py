@@ -31,6 +31,7 @@ from scipy.stats import mannwhitneyu
 from skimage import color
 
 from .models import CATCH, REAL, Pool, stimulus_upload_to
+from .stimuli import stored_rgb
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALLOWED_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
@@ -321,10 +322,7 @@ def luminance_problems(stimuli) -> list[str]:
 
 def stored_lightness(stimulus) -> np.ndarray:
     """CIELAB L (0..100) of a stimulus's stored image, as a height x width array."""
-    with stimulus.image.storage.open(stimulus.image.name, "rb") as file:
-        with Image.open(file) as image:
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
-    return color.rgb2lab(rgb)[..., 0]
+    return color.rgb2lab(stored_rgb(stimulus) / 255.0)[..., 0]
 
 
 def lightness_measures(real_lightness: np.ndarray, lightness: np.ndarray):

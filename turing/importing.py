@@ -16,7 +16,8 @@ feedback on practice images says nothing about the scored ones.
 
 Each image goes through turing.stimuli.normalize_image and is stored under a random name
 (``stimuli/<token>.png``). The study is then audited (turing.audit.audit_study), lightness included
-unless allow_luminance_mismatch, which the study then records for its report. Any error rolls the
+unless allow_luminance_mismatch, which the study then records for its report. Every generated stimulus then
+gets its colorization metrics against its scene's real stimulus (turing.stimulus_metrics). Any error rolls the
 database back and deletes the files already written, so a failed import leaves no trace.
 """
 
@@ -35,6 +36,7 @@ from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, f
 from turing.audit import audit_study, luminance_problems
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
 from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
+from turing.stimulus_metrics import MetricsError, fill_metrics
 
 # Study fields an import may set besides slug and title: the design and the settings that stay editable.
 STUDY_OPTIONS = {
@@ -190,6 +192,10 @@ def import_study(
                 problems += [*lightness, LIGHTNESS_HINT]
             if problems:
                 raise StudyImportError(f"study {slug!r} failed the stimulus audit:\n" + "\n".join(problems))
+            try:
+                fill_metrics(study)
+            except MetricsError as error:
+                raise StudyImportError(str(error)) from None
     except BaseException as error:
         for name in written:
             if name:

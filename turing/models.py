@@ -212,6 +212,10 @@ class Stimulus(models.Model):
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     original_name = models.CharField(max_length=500, blank=True, help_text="File it was imported from (staff only).")
+    # A generated stimulus's colorization metrics against its scene's real stimulus (turing.stimulus_metrics),
+    # stored at import so that the report can set them against the votes; null for real and catch stimuli and
+    # for generated ones imported before metrics were stored (manage.py stimulus_metrics fills those).
+    metrics = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Sum, When
 
-from turing import power
+from turing import metric_correlation, power
 from turing import statistics as st
 from turing.assignment import pool_scenes
 from turing.models import REAL, Participant, Pool, Trial
@@ -257,6 +257,14 @@ def write_votes_csv(study, target, selection=Selection()):
     return len(votes)
 
 
+def write_metrics_csv(study, target, selection=Selection()):
+    """Write every generated scored image's fooling rate next to its metrics (metric_correlation.IMAGE_COLUMNS)
+    to a path or file object; returns the number of rows. Images nobody judged yet have 0 votes and no rate."""
+    images = metric_tables(study, selection)["metric_images_frame"]
+    neutralize_formulas(images).to_csv(target, index=False)
+    return len(images)
+
+
 def write_summary_csv(study, target, selection=Selection()):
     """Write the summary export (SUMMARY_COLUMNS) to a path or file object; returns the summary."""
     summary = study_summary(study, selection)
@@ -488,17 +496,50 @@ def votes_version(study):
     return counts["people"], counts["newest"], counts["answers"], counts["finished"]
 
 
-def report_tables(study, selection=Selection()):
-    """Everything the staff report shows except the study itself, cached per study, selection and
-    votes_version, so that an unchanged dashboard or report costs a cache read. Lists of images and of
-    participants are cut at REPORT_ROWS (counts of all are kept); the exports have every row."""
+def _cached(name, study, selection, compute):
+    """compute(study, selection), cached per study, selection and votes_version under ``name``."""
     switches = f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}"
-    key = "turing.report.{}.{}.{}-{}-{}-{}".format(study.pk, switches, *votes_version(study))
+    key = "turing.{}.{}.{}.{}-{}-{}-{}".format(name, study.pk, switches, *votes_version(study))
     tables = cache.get(key)
     if tables is None:
-        tables = _report_tables(study, selection)
+        tables = compute(study, selection)
         cache.set(key, tables, REPORT_CACHE_SECONDS)
     return tables
+
+
+def report_tables(study, selection=Selection()):
+    """Everything the staff report shows except the study itself and its metrics section (metric_tables),
+    cached per study, selection and votes_version, so that an unchanged dashboard or report costs a cache read.
+    Lists of images and of participants are cut at REPORT_ROWS (counts of all are kept); the exports have
+    every row."""
+    return _cached("report", study, selection, _report_tables)
+
+
+def metric_tables(study, selection=Selection()):
+    """The report's section on whether the colorization metrics predict what fools people
+    (turing.metric_correlation): every generated image's fooling rate and metrics, and Spearman's ρ per model
+    and metric with its bootstrap interval. Cached like report_tables but apart from it, so that the
+    dashboard, which reads report_tables after every vote, does not pay for the bootstrap."""
+    return _cached("metrics", study, selection, _metric_tables)
+
+
+def _metric_tables(study, selection):
+    images = metric_correlation.image_table(
+        report_tables(study, selection)["per_image_frame"], metric_correlation.stored_metrics_frame(study)
+    )
+    correlations = metric_correlation.metric_correlations(images, seed=study.seed)
+    voted = images[images["votes"] > 0]
+    return {
+        "metric_images_frame": images,
+        "metric_correlations_frame": correlations,
+        "metric_correlations": records(correlations),
+        "metric_images": records(voted.groupby("model", sort=False).head(REPORT_ROWS)),
+        "metric_images_total": len(voted),
+        "metric_images_cut": bool((voted["model"].value_counts() > REPORT_ROWS).any()),
+        # Generated images judged but not measured: imported before metrics were stored at import.
+        "metric_images_unmeasured": int(voted[list(metric_correlation.METRICS)].isna().any(axis=1).sum()),
+        "metric_min_images": metric_correlation.MIN_IMAGES,
+    }
 
 
 def _report_tables(study, selection):
@@ -525,6 +566,8 @@ def _report_tables(study, selection):
         "treatment_vs_control": _missing_as_none(st.treatment_vs_control(tally)),
         "signal_detection": records(st.signal_detection_by_group(tally)),
         "signal_detection_by_model": records(st.signal_detection_by_model(tally)),
+        # Every image's row, for the metrics section (metric_tables).
+        "per_image_frame": images,
         # Every image's counts, for the gallery, which shows them all.
         "image_counts": {
             token: (int(votes), int(judged))
@@ -554,6 +597,7 @@ def build_report(study, selection=Selection()):
         "study": study,
         "selection": selection,
         **report_tables(study, selection),
+        **metric_tables(study, selection),
         "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
         "provenance": provenance(study.manifest),
         "report_rows": REPORT_ROWS,

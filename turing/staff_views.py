@@ -1,4 +1,4 @@
-"""Staff pages: study list, live dashboard, report with chart, CSV exports, poster with QR code, and
+"""Staff pages: study list, live dashboard, report with charts, CSV exports, poster with QR code, and
 managing a study (open, close, archive, target number of participants).
 
 Every view is wrapped in ``staff_required``: anonymous visitors are sent to the admin login, logged-in
@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from turing import preregistration, reporting
-from turing.charts import fooling_rate_chart
+from turing.charts import fooling_rate_chart, metric_scatter_chart
 from turing.decorators import staff_required
 from turing.forms import StudyStatusForm, StudyTargetForm
 from turing.models import Stimulus, Study
@@ -165,6 +165,14 @@ def report_chart(request, slug):
     return HttpResponse(fooling_rate_chart(summary, study.title), content_type="image/png")
 
 
+@staff_required
+def report_metrics_chart(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    tables = reporting.metric_tables(study, selection(request))
+    chart = metric_scatter_chart(tables["metric_images_frame"], tables["metric_correlations_frame"], study.title)
+    return HttpResponse(chart, content_type="image/png")
+
+
 def _csv_download(slug, kind, write, chosen):
     study = get_object_or_404(Study, slug=slug)
     response = HttpResponse(
@@ -183,6 +191,11 @@ def export_votes(request, slug):
 @staff_required
 def export_summary(request, slug):
     return _csv_download(slug, "summary", reporting.write_summary_csv, selection(request))
+
+
+@staff_required
+def export_metrics(request, slug):
+    return _csv_download(slug, "metrics", reporting.write_metrics_csv, selection(request))
 
 
 @staff_required

@@ -52,6 +52,13 @@ def encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def stored_rgb(stimulus) -> np.ndarray:
+    """The 8-bit RGB pixels (height x width x 3) of a stimulus's stored image."""
+    with stimulus.image.storage.open(stimulus.image.name, "rb") as file:
+        with Image.open(file) as image:
+            return np.asarray(image.convert("RGB"))
+
+
 def catch_version(image: Image.Image) -> Image.Image:
     """An obviously wrong colorization for attention-check trials: every hue turned by 180°, lightness kept.
 

@@ -30,8 +30,10 @@ POST_ONLY = {"set_status"}
 FILES = {
     "stimulus",
     "report_chart",
+    "report_metrics_chart",
     "export_votes",
     "export_summary",
+    "export_metrics",
     "gallery_figure",
     "gallery_grayscale",
     "preregistration_json",

@@ -1,10 +1,20 @@
+import math
+
 from django.core.management.base import BaseCommand, CommandError
 
 from turing import preregistration
 from turing.management.study_options import study_or_error
-from turing.reporting import Selection, attention_summary, participation, study_summary, write_summary_csv
+from turing.reporting import (
+    Selection,
+    attention_summary,
+    metric_tables,
+    participation,
+    study_summary,
+    write_metrics_csv,
+    write_summary_csv,
+)
 from turing.statistics import row_label
-from turing.templatetags.staff_format import interval, percent
+from turing.templatetags.staff_format import decimal, interval, percent
 
 
 class Command(BaseCommand):
@@ -18,6 +28,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("--csv", metavar="SUMMARY.csv", help="Also write the summary CSV (as the web export).")
+        parser.add_argument(
+            "--metrics-csv",
+            metavar="METRICS.csv",
+            help="Also write every generated image's fooling rate next to its metrics (as the web export), and "
+            "print Spearman's rho per model and metric.",
+        )
         parser.add_argument("--include-bots", action="store_true", help="Count rehearsal bots too.")
         parser.add_argument(
             "--exclude-failed-checks",
@@ -25,7 +41,7 @@ class Command(BaseCommand):
             help="Leave out participants who called an attention check real.",
         )
 
-    def handle(self, slug, csv=None, **options):
+    def handle(self, slug, csv=None, metrics_csv=None, **options):
         study = study_or_error(slug)
         selection = Selection(
             include_bots=options["include_bots"], exclude_failed_checks=options["exclude_failed_checks"]
@@ -80,3 +96,35 @@ class Command(BaseCommand):
             )
         if csv:
             self.stdout.write(f"Wrote {csv}")
+        if metrics_csv:
+            self._write_metrics(study, metrics_csv, selection)
+
+    def _write_metrics(self, study, path, selection):
+        try:
+            count = write_metrics_csv(study, path, selection)
+        except OSError as error:
+            raise CommandError(f"{path}: cannot write ({error.strerror or error}).") from error
+        tables = metric_tables(study, selection)
+        correlations = tables["metric_correlations_frame"]
+        if tables["metric_images_unmeasured"]:
+            self.stdout.write(
+                f"{tables['metric_images_unmeasured']} judged generated images have no metrics and are left out "
+                f"(manage.py stimulus_metrics {study.slug} computes them)."
+            )
+        if len(correlations):
+            table = correlations.assign(
+                rho=correlations["rho"].map(decimal),
+                interval_95=[
+                    f"{decimal(low)} – {decimal(high)}" if not math.isnan(low) else "—"
+                    for low, high in zip(correlations["ci_low"], correlations["ci_high"])
+                ],
+            )[["model", "metric", "images", "votes", "rho", "interval_95", "note"]]
+            self.stdout.write("Spearman's rho of fooling rate and metric, per model (n = images):")
+            self.stdout.write(table.to_string(index=False))
+            self.stdout.write(
+                "interval_95 resamples images (seeded BCa bootstrap); it leaves out that other participants would "
+                "give other rates, so it may be too narrow when few people judged each image."
+            )
+        else:
+            self.stdout.write("No votes on generated images with metrics yet.")
+        self.stdout.write(f"Wrote {count} images to {path}")
