@@ -165,3 +165,14 @@ class StudyTargetForm(forms.ModelForm):
     class Meta:
         model = Study
         fields = ["target_participants"]
+
+
+class LeaderboardForm(forms.Form):
+    """The studies a leaderboard pools, by slug (?study=a&study=b), as manage.py leaderboard --study takes them."""
+
+    study = forms.ModelMultipleChoiceField(
+        queryset=Study.objects.order_by("created_at"),
+        to_field_name="slug",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one study.", "invalid_choice": "No study %(value)s."},
+    )
