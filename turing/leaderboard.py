@@ -104,16 +104,16 @@ def model_estimates(votes, models: Iterable[str] = ()) -> pd.DataFrame:
     rows = []
     judged = st.models(tally)
     for model in judged:
-        k, n = st.side_counts(tally, st.Side(model))
+        side = st.Side(model)
+        masks = side.masks(tally)
+        k, n = st.side_counts(tally, side, masks)
         variance, df = st.sides_variance(tally, [st.Side(model, coefficient=1 / n)])
         if variance <= 0:
+            # Every vote the same answer: a weight of 1 / 0 would let this study decide alone (module docstring).
             smoothed = (k + 0.5) / (n + 1)
             variance = smoothed * (1 - smoothed) / n
-        rows_of_model = tally.by_participant[
-            (tally.by_participant["source"] == model).to_numpy()
-            & (tally.by_participant["group"] == st.TREATMENT).to_numpy()
-        ]
-        rows.append((model, n, k, k / n, variance, df, rows_of_model["participant"].nunique()))
+        participants = tally.by_participant.loc[masks[0], "participant"].nunique()
+        rows.append((model, n, k, k / n, variance, df, participants))
     rows += [(model, 0, 0, math.nan, math.nan, math.nan, 0) for model in sorted(set(models) - set(judged))]
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 
