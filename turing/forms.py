@@ -224,3 +224,14 @@ class FreezeForm(forms.Form):
             message = str(error)
             raise forms.ValidationError(f"{message[0].upper()}{message[1:]}.") from error
         return cleaned
+
+
+class LeaderboardForm(forms.Form):
+    """The studies a leaderboard pools, by slug (?study=a&study=b), as manage.py leaderboard --study takes them."""
+
+    study = forms.ModelMultipleChoiceField(
+        queryset=Study.objects.order_by("created_at"),
+        to_field_name="slug",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one study.", "invalid_choice": "No study %(value)s."},
+    )

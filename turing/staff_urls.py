@@ -1,11 +1,12 @@
 from django.urls import path
 
-from turing import gallery_views, plan_views, preregistration_views, staff_views
+from turing import gallery_views, leaderboard_views, plan_views, preregistration_views, staff_views
 
 app_name = "staff"
 urlpatterns = [
     path("", staff_views.study_list, name="study_list"),
     path("plan/", plan_views.plan, name="plan"),
+    path("leaderboard/", leaderboard_views.leaderboard_page, name="leaderboard"),
     path("stimulus/<str:token>.png", staff_views.stimulus_image, name="stimulus"),
     path("<slug:slug>/manage/", staff_views.manage, name="manage"),
     path("<slug:slug>/status/", staff_views.set_status, name="set_status"),
