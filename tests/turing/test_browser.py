@@ -52,7 +52,7 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
             expect(page.get_by_role("button", name="Real")).to_be_focused()
             page.keyboard.press("Shift+Tab")
         elif number == 3:
-            page.get_by_label("Answer with these keys anywhere on the page").check()
+            page.get_by_label("Use these keys anywhere on the page").check()
             page.evaluate("document.activeElement.blur()")
         page.wait_for_timeout(LOOK_MS)
         page.keyboard.press(key)
