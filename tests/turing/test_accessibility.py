@@ -219,6 +219,8 @@ def test_practice_feedback_is_announced_and_focus_returns_to_the_answers(page, l
     build_study("practice", scenes=8, size=64, trials_per_participant=2, practice_trials=2)
     start_study(page, live_server.url + reverse("turing:join", args=["practice"]))
     expect(page.get_by_role("heading", level=1)).to_have_text("Study practice: real or generated?")
+    # The image is what the page is for: the browser fetches it before anything else.
+    expect(page.locator(".stimulus img")).to_have_attribute("fetchpriority", "high")
     for number in (1, 2):
         expect(page).to_have_title(f"Practice {number} / 2 · Study practice")
         page.wait_for_timeout(LOOK_MS)

@@ -2,7 +2,7 @@
 // It sends each vote with fetch() and, instead of loading a new page, swaps in the next image,
 // which was preloaded while the participant looked at the current one. Keys: R or Left arrow for
 // "real", G or Right arrow for "generated", while focus is in the answer area or once the participant has
-// turned on keys for the whole page (answerFromKey).
+// turned on keys for the whole page (the keydown listener at the end).
 (function () {
   "use strict";
 
@@ -103,7 +103,6 @@
         };
       });
     }
-
 
     async function vote(answer) {
       // shownAt is null until the image on screen has loaded: no answer to an image nobody has seen.
