@@ -20,9 +20,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Chromium from Debian for the end-to-end test; Playwright drives it, never downloads one.
+# Chromium from Debian for the end-to-end test; Playwright drives it, never downloads one. axe-core (package.json,
+# from the npm registry) is what the accessibility test injects into each page.
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	npm ci --silent --no-audit --no-fund
 
 # make demo PORT=8001 HOST=192.168.1.20: the port to serve on, and the address phones use (default: found).
 PORT ?= 8000

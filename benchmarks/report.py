@@ -9,7 +9,7 @@ fifth of them in the control group) in a child process, then measures in this on
                trials through a raw cursor, fetchall();
     report_s   GET of the report page, cold (the report cache cleared; the process has served one before);
     cached_s   the same GET again, votes unchanged;
-    dashboard_s  GET of the live dashboard, votes unchanged (what every 5-s refresh costs);
+    dashboard_s  GET of the live dashboard, votes unchanged (its 5-s updates fetch the same figures alone);
     export_s   GET of the votes CSV;
     chart_s    GET of the report's chart PNG;
     report_rss_mib  peak resident memory of this process after the report pages, before the export;

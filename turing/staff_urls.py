@@ -11,6 +11,7 @@ urlpatterns = [
     path("<slug:slug>/manage/", staff_views.manage, name="manage"),
     path("<slug:slug>/status/", staff_views.set_status, name="set_status"),
     path("<slug:slug>/dashboard/", staff_views.dashboard, name="dashboard"),
+    path("<slug:slug>/dashboard/live/", staff_views.dashboard_live, name="dashboard_live"),
     path("<slug:slug>/report/", staff_views.report, name="report"),
     path("<slug:slug>/report/chart.png", staff_views.report_chart, name="report_chart"),
     path("<slug:slug>/export/votes.csv", staff_views.export_votes, name="export_votes"),

@@ -123,22 +123,27 @@ def selection(request, *, all_kinds=False):
     )
 
 
+def dashboard_context(study: Study) -> dict[str, object]:
+    tables = reporting.report_tables(study)
+    return {
+        "study": study,
+        "participation": tables["participation"],
+        "headline": tables["headline"],
+        "progress": progress(study, tables["participation"]),
+        "summary": tables["summary"],
+        "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
+    }
+
+
 @staff_required
 def dashboard(request, slug):
-    study = get_object_or_404(Study, slug=slug)
-    tables = reporting.report_tables(study)
-    return render(
-        request,
-        "turing/staff/dashboard.html",
-        {
-            "study": study,
-            "participation": tables["participation"],
-            "headline": tables["headline"],
-            "progress": progress(study, tables["participation"]),
-            "summary": tables["summary"],
-            "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
-        },
-    )
+    return render(request, "turing/staff/dashboard.html", dashboard_context(get_object_or_404(Study, slug=slug)))
+
+
+@staff_required
+def dashboard_live(request, slug):
+    """The dashboard's figures alone, which dashboard.js fetches every DASHBOARD_REFRESH_SECONDS."""
+    return render(request, "turing/staff/_live.html", dashboard_context(get_object_or_404(Study, slug=slug)))
 
 
 @staff_required

@@ -17,6 +17,12 @@
 - ``run_command(*args, **options)`` (a function, not a fixture): what ``call_command(*args, **options)`` prints.
 - ``vote_study``: tests/turing/report_data.py's hand-countable votes as Study "votes", with a build_study-like
   manifest (a description and the seed): ``(study, {"p1": Participant, ..., "c2": Participant})``.
+
+Browser tests (marked ``browser``):
+
+- ``chromium``: Debian's headless Chromium, launched by Playwright (which never downloads one).
+- ``page``: a new page in it with a phone-sized viewport (PHONE).
+- ``start_study(page, join_url)`` (a function): consent, Start, and wait for the first trial's image.
 """
 
 import io
@@ -29,12 +35,25 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from PIL import Image
+from playwright.sync_api import expect, sync_playwright
 from skimage import color
 
 from tests.turing.report_data import make_vote_study
 from turing.importing import import_study
 
 DEFAULT_MODELS = ("perceptual", "koalarization")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+# participant.js ignores an answer sooner than 400 ms after its image showed (MIN_ANSWER_MS): people look first.
+LOOK_MS = 450
 
 
 @dataclass
@@ -130,3 +149,28 @@ def staff_client(db):
 @pytest.fixture
 def vote_study(db):
     return make_vote_study("votes", manifest={"description": "Scenes drawn at random with seed 3.", "seed": 3})
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
+    # calls from the test itself unless told that this is safe (it is: nothing here is async).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    return chromium.new_context(viewport=PHONE, device_scale_factor=2).new_page()
+
+
+def start_study(page, join_url):
+    """Consent on the join page at join_url and Start; return once the first trial's image has loaded."""
+    page.goto(join_url)
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(join_url.rstrip("/") + "/trial/")
+    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)

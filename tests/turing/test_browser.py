@@ -8,48 +8,12 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from tests.turing.conftest import LOOK_MS, PHONE, start_study
 from turing.models import Participant, Trial
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
-# participant.js ignores an answer sooner than 400 ms after its image showed (MIN_ANSWER_MS): people look first.
-LOOK_MS = 450
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chromium(monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
-    # calls from the test itself unless told that this is safe (it is: nothing here is async).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    return chromium.new_context(viewport=PHONE, device_scale_factor=2).new_page()
-
-
-def start_study(page, join_url):
-    """Consent on the join page at join_url and Start; return once the first trial's image has loaded."""
-    page.goto(join_url)
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_url(join_url.rstrip("/") + "/trial/")
-    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
 
 
 def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
@@ -79,6 +43,17 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
         if number == 3 and os.environ.get("SCREENSHOT_DIR"):
             page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / "trial-phone.png"))
         assert page.evaluate("window.sameDocument") is True
+        # Keys answer in the answer area: Tab reaches it; after practice feedback "Real" has focus, and Shift+Tab
+        # goes back to the area; then the participant turns keys on for the whole page and leaves the area.
+        if number == 1:
+            page.keyboard.press("Tab")
+            expect(page.locator(".answering")).to_be_focused()
+        elif number == 2:
+            expect(page.get_by_role("button", name="Real")).to_be_focused()
+            page.keyboard.press("Shift+Tab")
+        elif number == 3:
+            page.get_by_label("Use these keys anywhere on the page").check()
+            page.evaluate("document.activeElement.blur()")
         page.wait_for_timeout(LOOK_MS)
         page.keyboard.press(key)
         if practice:
@@ -135,6 +110,7 @@ def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_st
             expect(page.locator(".progress")).to_have_text(progress)
             expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
             page.wait_for_timeout(LOOK_MS)
+            page.locator(".answering").focus()
             page.keyboard.press("r")
             if progress.startswith("Practice"):
                 expect(page.locator(".feedback .truth")).to_contain_text("That image was")
@@ -210,6 +186,7 @@ def test_a_kiosk_left_alone_returns_to_the_start(page, live_server, build_study,
     page.get_by_role("button", name="Start").click()
     expect(page.locator(".progress")).to_have_text("1 / 4")
     page.wait_for_timeout(LOOK_MS)
+    page.locator(".answering").focus()
     page.keyboard.press("r")
     expect(page.locator(".progress")).to_have_text("2 / 4")
     # Nobody touches the device: it goes back to a fresh start page for the next person.

@@ -40,6 +40,8 @@ FILES = {
 }
 # Routes that answer 404 until the study's plan is frozen (tests/turing/test_preregistration.py freezes it).
 NEEDS_FROZEN_PLAN = {"preregistration_json"}
+# Part of a page, fetched by that page's script: HTML without the staff bar.
+FRAGMENTS = {"dashboard_live"}
 
 
 def staff_url_names():
@@ -91,7 +93,7 @@ def test_routes_that_change_a_study_refuse_get(staff_client, vote_study, name):
     assert Study.objects.get(slug="votes").status == Study.Status.OPEN
 
 
-@pytest.mark.parametrize("name", sorted(set(staff_page_names()) - FILES))
+@pytest.mark.parametrize("name", sorted(set(staff_page_names()) - FILES - FRAGMENTS))
 def test_every_staff_page_has_a_log_out_form(staff_client, vote_study, name):
     response = staff_client.get(staff_url(name))
     assert response["Content-Type"].startswith("text/html")
@@ -106,6 +108,7 @@ def test_staff_urls_cover_the_contract():
     assert {
         "study_list",
         "dashboard",
+        "dashboard_live",
         "report",
         "report_chart",
         "export_votes",
@@ -128,11 +131,17 @@ def test_study_list_shows_status_and_counts(staff_client, vote_study):
     assert reverse("staff:report", args=["votes"]) in page
 
 
-def test_dashboard_refreshes_and_shows_live_rates(staff_client, vote_study):
+def test_dashboard_shows_live_rates_and_updates_them_in_place(staff_client, vote_study):
     page = staff_client.get(reverse("staff:dashboard", args=["votes"])).content.decode()
-    assert '<meta http-equiv="refresh" content="5">' in page
-    assert f'id="total-votes">{TOTAL_VOTES}<' in page
-    assert "real (control)" in page and "62.5%" in page and "16.7%" in page
+    # No reload of the whole page (it would take keyboard focus away): dashboard.js fetches the figures alone.
+    assert 'http-equiv="refresh"' not in page
+    live_url = reverse("staff:dashboard_live", args=["votes"])
+    assert f'data-url="{live_url}" data-refresh-ms="5000"' in page and "dashboard.js" in page
+    assert "Pause updates" in page
+    for html in (page, staff_client.get(live_url).content.decode()):
+        assert f'id="total-votes">{TOTAL_VOTES}<' in html
+        assert "real (control)" in html and "62.5%" in html and "16.7%" in html
+    assert "<html" not in staff_client.get(live_url).content.decode()
 
 
 def test_report_shows_every_section(staff_client, vote_study):
@@ -166,7 +175,7 @@ def test_report_chart_is_a_png(staff_client, vote_study):
 
 def test_pages_of_a_study_without_votes(staff_client):
     Study.objects.create(slug="fresh", title="Fresh")
-    for name in ("dashboard", "report", "report_chart", "export_votes", "export_summary", "manage"):
+    for name in ("dashboard", "dashboard_live", "report", "report_chart", "export_votes", "export_summary", "manage"):
         assert staff_client.get(reverse(f"staff:{name}", args=["fresh"])).status_code == 200
     assert 'id="total-votes">0<' in staff_client.get(reverse("staff:report", args=["fresh"])).content.decode()
 

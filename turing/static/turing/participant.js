@@ -1,11 +1,14 @@
 // Trial pages work as plain forms; this script makes them quicker and measures response times.
 // It sends each vote with fetch() and, instead of loading a new page, swaps in the next image,
 // which was preloaded while the participant looked at the current one. Keys: R or Left arrow for
-// "real", G or Right arrow for "generated", Enter to continue after practice feedback.
+// "real", G or Right arrow for "generated", while focus is in the answer area or once the participant has
+// turned on keys for the whole page (the keydown listener at the end).
 (function () {
   "use strict";
 
   const KEYS = { r: "real", R: "real", ArrowLeft: "real", g: "generated", G: "generated", ArrowRight: "generated" };
+  // The "anywhere on the page" switch, kept for this tab while the participant goes from trial to trial.
+  const KEYS_ANYWHERE = "turing.keysAnywhere";
   // Nobody judges a photo within this long of seeing it: a tap that soon is the second half of a double tap
   // (or a key held down), and must not answer the image that has just replaced the one tapped.
   const MIN_ANSWER_MS = 400;
@@ -16,6 +19,10 @@
   function start() {
     const dataElement = document.getElementById("trial-data");
     if (!dataElement) {
+      if (document.querySelector("form.join")) {
+        // A new participation (the next person at a kiosk, too) starts with the switch off.
+        sessionStorage.removeItem(KEYS_ANYWHERE);
+      }
       return;
     }
     let trial = JSON.parse(dataElement.textContent);
@@ -26,7 +33,10 @@
     const progress = document.querySelector(".progress");
     const status = document.querySelector(".status");
     const feedback = document.querySelector(".feedback");
+    const keysAnywhere = answering.querySelector(".keys-anywhere input");
     const csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
+    // The title reads "<progress> · <study title>"; the progress part follows the trial.
+    const titleRest = document.title.slice(document.title.indexOf(" · "));
 
     let shownAt = null;
     let exposureTimer = null;
@@ -64,21 +74,31 @@
       image.src = trial.image_url;
       form.action = trial.vote_url;
       progress.textContent = trial.progress;
+      document.title = trial.progress + titleRest;
       preloaded = preload(trial.next_image_url);
     }
 
     function showFeedback(result) {
-      feedback.querySelector(".verdict").textContent = result.verdict;
-      feedback.querySelector(".truth").textContent = result.truth;
+      const verdict = feedback.querySelector(".verdict");
+      const truth = feedback.querySelector(".truth");
       feedback.querySelector(".practice-over").hidden = !result.last;
       answering.hidden = true;
       feedback.hidden = false;
       feedback.querySelector(".continue").focus();
+      // The verdict goes into the status region a frame after the region is shown: a screen reader announces
+      // a change to a live region it already knows, not the text of one that has just appeared.
+      requestAnimationFrame(function () {
+        verdict.textContent = result.verdict;
+        truth.textContent = result.truth;
+      });
       return new Promise(function (resolve) {
         continueFeedback = function () {
           continueFeedback = null;
           feedback.hidden = true;
+          verdict.textContent = "";
+          truth.textContent = "";
           answering.hidden = false;
+          answering.querySelector(".answer").focus();
           resolve();
         };
       });
@@ -169,6 +189,11 @@
     }
     preloaded = preload(trial.next_image_url);
 
+    keysAnywhere.checked = sessionStorage.getItem(KEYS_ANYWHERE) === "on";
+    keysAnywhere.addEventListener("change", function () {
+      sessionStorage.setItem(KEYS_ANYWHERE, keysAnywhere.checked ? "on" : "off");
+    });
+
     form.addEventListener("submit", function (event) {
       if (event.submitter && event.submitter.value) {
         event.preventDefault();
@@ -181,21 +206,24 @@
       }
     });
     document.addEventListener("keydown", function (event) {
-      if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) {
-        return;
-      }
-      if (continueFeedback) {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          continueFeedback();
-        }
+      // Practice feedback: Continue has focus, and Enter or Space presses it as any button's.
+      if (event.altKey || event.ctrlKey || event.metaKey || event.repeat || continueFeedback) {
         return;
       }
       const answer = KEYS[event.key];
-      if (answer) {
-        event.preventDefault();
-        vote(answer);
+      const focused = document.activeElement;
+      if (!answer || !(answering.contains(focused) || keysAnywhere.checked)) {
+        return;
       }
+      event.preventDefault();
+      // With focus on an answer button only that button's own answer: a key typed while "Generated" has focus
+      // never records "real".
+      if (focused.matches("button.answer") && focused.value !== answer) {
+        const other = form.querySelector("button.answer[value='" + answer + "']").textContent;
+        status.textContent = "“" + focused.textContent + "” has focus: move to “" + other + "” to answer that.";
+        return;
+      }
+      vote(answer);
     });
   }
 
