@@ -580,12 +580,13 @@ def cohort_breakdown(study, selection, summary):
             (cohort, summary_frame(study_tally(study, replace(selection, cohort=cohort)))) for cohort in cohorts
         ]
     names = dict(Participant.Cohort.choices)
+    voted = [(cohort, table[table["votes"] > 0]) for cohort, table in summaries]
     tables = [
-        table[table["votes"] > 0].assign(
+        table.assign(
             cohort=names[cohort],
             row=[st.row_label(source, group) for source, group in zip(table["source"], table["group"])],
         )
-        for cohort, table in summaries
+        for cohort, table in voted
     ]
     if not tables:
         return pd.DataFrame(columns=COHORT_COLUMNS)
@@ -601,8 +602,10 @@ def timed_out_rows(study, selection):
         people = people.filter(kind=PERSON)
     answered = Count("trials", filter=Q(trials__kind=SCORED) & ~Q(trials__answer=""))
     rows = people.order_by("started_at").annotate(answered=answered)
+    names = dict(Participant.Cohort.choices)
+    listed = rows.values("pk", "label", "cohort", "started_at", "finished_at", "answered")[:REPORT_ROWS]
     return {
-        "timed_out": list(rows.values("pk", "label", "cohort", "started_at", "finished_at", "answered")[:REPORT_ROWS]),
+        "timed_out": [{**row, "cohort": names[row["cohort"]]} for row in listed],
         "timed_out_total": people.count(),
     }
 

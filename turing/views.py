@@ -81,11 +81,11 @@ def ratio_sentence(real_fraction):
     )
 
 
-def url_label(request):
-    """The participant label a crowd platform put on the join URL ("" when none)."""
+def url_label(params):
+    """The participant label a crowd platform put on the join URL ("" when none), from its parameters."""
     for name in LABEL_PARAMETERS:
-        if request.GET.get(name):
-            return request.GET[name]
+        if params.get(name):
+            return params[name]
     return ""
 
 
@@ -154,24 +154,33 @@ def join(request, slug):
     a real photo generated when told to expect generated images.
     """
     study = get_object_or_404(Study, slug=slug)
-    params = request.POST if request.method == "POST" else request.GET
+    params = crowd_parameters(request)
     try:
         crowd = crowd_join(params, kiosk=in_kiosk(request, study.pk))
     except CrowdError as error:
         response = render(request, "turing/label_refused.html", {"study": study, "message": str(error)}, status=400)
     else:
-        response = join_as(request, study, crowd)
+        response = join_as(request, study, crowd, params)
     # Every answer to an MTurk link may be shown in MTurk's frame: instructions, refusals, a closed study.
     return frameable_by_mturk(response) if mturk_link(params) else response
 
 
-def join_as(request, study, crowd):
-    """join() for a participant who came as crowd (turing.crowd.CrowdJoin) says."""
+def crowd_parameters(request):
+    """The join URL's crowd parameters: on the consent form's POST, its hidden copies of them, or else those of
+    the URL it was posted to (a form without an action posts to its page's URL, query string and all)."""
+    if request.method != "POST":
+        return request.GET
+    return {
+        name: request.POST.get(name) or request.GET.get(name, "") for name in (*LABEL_PARAMETERS, *CROWD_PARAMETERS)
+    }
+
+
+def join_as(request, study, crowd, params):
+    """join() for a participant who came as crowd (turing.crowd.CrowdJoin) says, with the join URL's params."""
     # A study made in the admin has no images until create_study or build_study fills it.
     if study.status != Study.Status.OPEN or not study.stimuli.exists():
         return closed(request, study)
-    posted = request.POST.get("participant_label", "") if request.method == "POST" else None
-    label = normalize_label(url_label(request) if posted is None else posted)
+    label = normalize_label(url_label(params))
     label_error = label_problem(label)
     if label_error:
         return render(request, "turing/label_refused.html", {"study": study, "message": label_error}, status=400)
