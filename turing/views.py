@@ -143,6 +143,10 @@ def resume(request, study, label, bot):
 def join(request, slug):
     """Consent and instructions; starting enrolls the participant with all their trials.
 
+    How the participant came (their cohort, Prolific's or MTurk's IDs) is read from the URL by turing.crowd and
+    carried through the consent form; an MTurk preview, or an accepted HIT inside MTurk's frame, gets the
+    instructions without the form, and a crowd ID that took part in another study of the series is refused.
+
     One person, one participation: a label from the URL that already took part, or a Start pressed twice
     (the form's join_key), resumes the participant who exists. A browser that already holds a participant
     is offered to continue or to start as a new participant (a shared device). New joins are limited per
