@@ -506,7 +506,9 @@ def report_tables(study, selection=Selection()):
     """Everything the staff report shows except the study itself, cached per study, selection and
     votes_version, so that an unchanged dashboard or report costs a cache read. Lists of images and of
     participants are cut at REPORT_ROWS (counts of all are kept); the exports have every row."""
-    switches = f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}"
+    switches = (
+        f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}-{selection.cohort}"
+    )
     key = "turing.report.{}.{}.{}-{}-{}-{}-{}".format(study.pk, switches, *votes_version(study))
     tables = cache.get(key)
     if tables is None:

@@ -234,6 +234,13 @@ def test_one_cohort_is_the_summary_itself(vote_study):
     assert [row["rate"] for row in tables["cohorts"]] == pytest.approx(list(voted["rate"]))
 
 
+def test_a_cohorts_report_is_cached_apart_from_the_whole_studys(vote_study):
+    study, participants = vote_study
+    set_cohorts(participants, p1="prolific")
+    assert reporting.report_tables(study)["total_votes"] == 26
+    assert reporting.report_tables(study, reporting.Selection(cohort="prolific"))["total_votes"] == 6
+
+
 def test_export_votes_has_each_votes_cohort(vote_study, tmp_path):
     study, participants = vote_study
     set_cohorts(participants, p1="mturk")
