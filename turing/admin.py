@@ -82,8 +82,14 @@ class StudyAdmin(admin.ModelAdmin):
                     "ask_expertise",
                     "expertise_question",
                     "show_score",
-                    "completion_url",
                 )
+            },
+        ),
+        (
+            "Crowd platforms",
+            {
+                "fields": ("completion_url", "completion_code", "time_limit_minutes", "series"),
+                "description": "Prolific and MTurk: see the README's “Crowd studies”.",
             },
         ),
         ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),
@@ -121,8 +127,8 @@ class StudyAdmin(admin.ModelAdmin):
         if reason is None:
             return self.fieldsets
         note = (
-            f"This study {reason}: the design settings are locked. Title, status, the cap, the "
-            "target and the completion URL stay editable."
+            f"This study {reason}: the design settings are locked. Title, status, the cap, the target, the "
+            "completion URL and the crowd platform settings stay editable."
         )
         return [(None, {**self.fieldsets[0][1], "description": note}), *self.fieldsets[1:]]
 
@@ -160,11 +166,49 @@ class TrialInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "study", "kind", "group", "label", "expertise", "answered", "started_at", "finished_at")
-    list_filter = ("study", "kind", "group", "expertise")
+    list_display = (
+        "__str__",
+        "study",
+        "kind",
+        "cohort",
+        "group",
+        "label",
+        "expertise",
+        "answered",
+        "started_at",
+        "finished_at",
+    )
+    list_filter = ("study", "kind", "cohort", "group", "expertise")
     search_fields = ("label", "token")
-    readonly_fields = ("study", "token", "kind", "group", "expertise", "started_at", "consented_at", "finished_at")
-    fields = ("study", "token", "kind", "label", "group", "expertise", "started_at", "consented_at", "finished_at")
+    readonly_fields = (
+        "study",
+        "token",
+        "kind",
+        "cohort",
+        "platform_study",
+        "platform_session",
+        "submit_to",
+        "group",
+        "expertise",
+        "started_at",
+        "consented_at",
+        "finished_at",
+    )
+    fields = (
+        "study",
+        "token",
+        "kind",
+        "cohort",
+        "label",
+        "platform_study",
+        "platform_session",
+        "submit_to",
+        "group",
+        "expertise",
+        "started_at",
+        "consented_at",
+        "finished_at",
+    )
     inlines = [TrialInline]
 
     def has_add_permission(self, request):

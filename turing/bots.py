@@ -5,6 +5,11 @@ makes a participant of kind "bot": left out of reports, exports and the balance 
 unless asked for, and removed with purge_bots). It opens the join URL with a participant_label (bot-0001, ...),
 consents, opens the trial page, then for every trial loads the image and votes the way participant.js does
 (the JSON reply names the next trial), and finally reads its finish page.
+
+A bot joins as one cohort (turing.crowd), with that cohort's query string: a plain link, the poster's
+``?via=poster``, a kiosk (it opens the kiosk link first), Prolific's PROLIFIC_PID, STUDY_ID and SESSION_ID, or an
+MTurk ExternalQuestion's parameters, previewing the HIT and opening MTurk's framed page before it takes part and
+checking that its finish page hands the assignment back to MTurk's sandbox.
 """
 
 import json
@@ -18,31 +23,32 @@ from django.urls import resolve, reverse
 from scipy import special
 
 from turing import simulation
-from turing.models import GENERATED, REAL, Trial
+from turing.crowd import MTURK_PREVIEW, MTURK_SUBMIT_PATH, TAB_PARAMETER, VIA_PARAMETER, VIA_POSTER, Cohort
+from turing.models import GENERATED, REAL, Participant, Trial, new_token
 from turing.views import BOT_SESSION_KEY
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
 JOIN_KEY = re.compile(r'name="join_key" value="([^"]+)"')
 # Bots take about 1.5 s per image, spread like human response times (log-normal).
 RESPONSE_MS_MEDIAN, RESPONSE_MS_SIGMA = 1500, 0.5
+# Where MTurk bots are told to submit: the sandbox, so that nothing a rehearsal leaves could reach a real HIT.
+MTURK_SANDBOX = "https://workersandbox.mturk.com"
 
 
 class BotError(RuntimeError):
     """A page answered a bot with an unexpected status: the study cannot be taken as it stands."""
 
 
-def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0) -> list[str]:
-    """Take the study with n new bots; returns their labels. p_real: {source: P(answer "real")}, P being the
-    rate over all bots and images; participant_sd and image_sd spread bots and images on the logit scale
-    (see simulate_participants)."""
+def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0, cohort=Cohort.LINK) -> list[str]:
+    """Take the study with n new bots joining as ``cohort``; returns their labels. p_real: {source: P(answer
+    "real")}, P being the rate over all bots and images; participant_sd and image_sd spread bots and images on
+    the logit scale (see simulate_participants)."""
     rng = random.Random(seed)
 
-    # Over people too: a bot joining with a label someone already has would resume that participant.
-    numbers = [
-        int(label[4:])
-        for label in study.participants.values_list("label", flat=True)
-        if re.fullmatch(r"bot-\d+", label)
-    ]
+    # Over people too: a bot joining with a label someone already has would resume that participant; and over
+    # the study's series, whose other studies refuse a label that took part in one of them.
+    taken = Participant.objects.filter(study__series=study.series) if study.series else study.participants
+    numbers = [int(label[4:]) for label in taken.values_list("label", flat=True) if re.fullmatch(r"bot-\d+", label)]
     first = max(numbers, default=0) + 1
     labels = [f"bot-{number:04d}" for number in range(first, first + n)]
     # Offsets come from their own generator, so that without spreads the answers are those of before.
@@ -56,7 +62,7 @@ def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0) -
         source: simulation.logit_mean(p, spread) if 0 < p < 1 else special.logit(p) for source, p in p_real.items()
     }
     for label in labels:
-        Bot(study, label, logit_means, rng, offsets.gauss(0.0, participant_sd), image_offsets).run()
+        Bot(study, label, logit_means, rng, offsets.gauss(0.0, participant_sd), image_offsets, cohort).run()
     return labels
 
 
@@ -72,9 +78,9 @@ def bot_host():
 class Bot:
     """One simulated participant with its own session (marked as a bot's) taking the study page by page."""
 
-    def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None):
+    def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None, cohort=Cohort.LINK):
         self.study, self.label, self.logit_means, self.rng = study, label, logit_means, rng
-        self.offset, self.image_offsets = offset, image_offsets or {}
+        self.offset, self.image_offsets, self.cohort = offset, image_offsets or {}, cohort
         self.client = Client(HTTP_HOST=bot_host())
         session = self.client.session
         session[BOT_SESSION_KEY] = True
@@ -89,24 +95,63 @@ class Bot:
             )
         return response
 
+    def join_query(self):
+        """The join URL's query string for the bot's cohort, as the platform or poster would give it."""
+        if self.cohort == Cohort.PROLIFIC:
+            return {"PROLIFIC_PID": self.label, "STUDY_ID": f"rehearsal-{self.study.slug}", "SESSION_ID": new_token()}
+        if self.cohort == Cohort.MTURK:
+            hit = f"rehearsal-{self.study.slug}"
+            return {"assignmentId": new_token(), "hitId": hit, "workerId": self.label, "turkSubmitTo": MTURK_SANDBOX}
+        if self.cohort == Cohort.POSTER:
+            return {"participant_label": self.label, VIA_PARAMETER: VIA_POSTER}
+        return {"participant_label": self.label}
+
+    def open_mturk_frame(self, join_url, query):
+        """What MTurk shows before the study: the preview, then the accepted HIT's framed page; neither may hold
+        a consent form, since no form can be posted in MTurk's frame (turing.crowd)."""
+        for shown in ({"assignmentId": MTURK_PREVIEW, "hitId": query["hitId"]}, query):
+            if JOIN_KEY.search(self.request("get", join_url, shown).content.decode()):
+                raise BotError(f"{self.label}: the MTurk join page shows a consent form inside MTurk's frame")
+
     def run(self):
         join_url = reverse("turing:join", args=[self.study.slug])
         trial_url = reverse("turing:trial", args=[self.study.slug])
-        page = self.request("get", join_url, {"participant_label": self.label})
+        query = self.join_query()
+        if self.cohort == Cohort.KIOSK:
+            self.request("get", reverse("turing:kiosk", args=[self.study.slug]), expected=(302,))
+        if self.cohort == Cohort.MTURK:
+            self.open_mturk_frame(join_url, query)
+            query[TAB_PARAMETER] = "1"
+        page = self.request("get", join_url, query)
         join_key = JOIN_KEY.search(page.content.decode()).group(1)
-        consent = {"consent": "on", "participant_label": self.label, "join_key": join_key}
+        # The consent form carries the query's parameters as hidden fields.
+        consent = {**query, "consent": "on", "participant_label": self.label, "join_key": join_key}
         if self.study.ask_expertise:
             consent["expertise"] = self.rng.choice(["yes", "no", ""])
         self.request("post", join_url, consent, expected=(302,))
         page = self.request("get", trial_url)
         trial = json.loads(TRIAL_DATA.search(page.content.decode()).group(1))
         # From here on as participant.js does it: each vote's JSON reply names the next trial.
+        done = None
         while trial:
-            trial = self.vote(trial)
-        self.request("get", reverse("turing:finish", args=[self.study.slug]))
+            trial, done = self.vote(trial)
+        self.finish(done)
+
+    def finish(self, done):
+        """Read the finish page, checking that the last vote led where the bot's platform expects."""
+        finish_url = reverse("turing:finish", args=[self.study.slug])
+        expected = finish_url
+        if self.cohort in (Cohort.LINK, Cohort.POSTER, Cohort.PROLIFIC):
+            expected = self.study.completion_url or finish_url
+        if done != expected:
+            raise BotError(f"{self.label}: the last vote led to {done!r}, not to {expected!r}")
+        page = self.request("get", finish_url).content.decode()
+        if self.cohort == Cohort.MTURK and f'action="{MTURK_SANDBOX}{MTURK_SUBMIT_PATH}"' not in page:
+            raise BotError(f"{self.label}: the finish page does not submit the assignment to {MTURK_SANDBOX}")
 
     def vote(self, trial):
-        """Look at the trial's image, answer, and return the next trial (None after the last)."""
+        """Look at the trial's image, answer, and return the next trial (None after the last) and where the
+        reply sends the participant after their last answer (None before it)."""
         self.request("get", trial["image_url"])
         # The bot may look up what a human could only see: the image URL is the trial's own token.
         source, stimulus = Trial.objects.values_list("stimulus__source", "stimulus").get(
@@ -118,4 +163,4 @@ class Bot:
         reply = self.request(
             "post", trial["vote_url"], {"answer": answer, "response_ms": response_ms}, accept="application/json"
         )
-        return reply.json()["next"]
+        return reply.json()["next"], reply.json()["redirect"]

@@ -4,12 +4,13 @@ import unicodedata
 from django import forms
 
 from turing import preregistration
+from turing.crowd import CROWD_PARAMETERS
 from turing.models import ANSWERS, LABEL_MAX_LENGTH, Study
 from turing.power import DEFAULT_SCENES, MIN_SIMULATIONS, PLAN_SETTINGS, plan_from
 from turing.reporting import pilot_estimate
 
-# Join-URL parameters that carry a participant label, in order of precedence.
-LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID")
+# Join-URL parameters that carry a participant label, in order of precedence (workerId: MTurk's).
+LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID", "workerId")
 
 EXPERTISE_CHOICES = [("", "Prefer not to say"), ("yes", "Yes"), ("no", "No")]
 
@@ -23,7 +24,7 @@ class JoinForm(forms.Form):
         error_messages={"required": "Please tick the box to take part."},
     )
     expertise = forms.ChoiceField(choices=EXPERTISE_CHOICES, required=False, widget=forms.RadioSelect)
-    # Carried over from ?participant_label= or ?PROLIFIC_PID= on the join URL (checked by label_problem).
+    # Carried over from ?participant_label=, ?PROLIFIC_PID= or ?workerId= on the join URL (checked by label_problem).
     participant_label = forms.CharField(max_length=LABEL_MAX_LENGTH, required=False, widget=forms.HiddenInput)
     # Drawn when the page is rendered: the same form submitted twice (a double tap on Start) finds the
     # participant its first submission created instead of making a second one.
@@ -31,6 +32,9 @@ class JoinForm(forms.Form):
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
+        # The join URL's crowd parameters (turing.crowd), carried through the form like the label.
+        for name in CROWD_PARAMETERS:
+            self.fields[name] = forms.CharField(max_length=LABEL_MAX_LENGTH, required=False, widget=forms.HiddenInput)
         if study.ask_expertise:
             self.fields["expertise"].label = study.expertise_question
         else:

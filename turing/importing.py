@@ -45,6 +45,9 @@ STUDY_OPTIONS = {
     "max_participants",
     "show_score",
     "completion_url",
+    "completion_code",
+    "time_limit_minutes",
+    "series",
     "manifest",
 }
 
@@ -81,7 +84,8 @@ def import_study(
     """Create study ``slug`` from real_dir and generated = {model name: folder}; return the saved Study.
 
     study_fields are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
-    practice_trials, catch_trials, max_participants, ask_expertise, expertise_question, completion_url, seed,
+    practice_trials, catch_trials, max_participants, ask_expertise, expertise_question, completion_url,
+    completion_code, time_limit_minutes, series, seed,
     status, manifest). The manifest is kept and gets an "import" entry recording the folders, size, scenes
     and the practice and catch scenes, and with allow_missing a "missing_scenes" entry {model: [scenes]} for
     the models that lack some. warn(line) receives the one warning about files that are not images (default:

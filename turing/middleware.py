@@ -66,7 +66,8 @@ class SecurityHeadersMiddleware:
     """Permissions-Policy on every response, and on pages a Content-Security-Policy: scripts and styles from
     this site's own files only, no inline code, so an injected <script> or style attribute does nothing. The
     one inline style (a trial's exposure time) carries request.csp_nonce, made afresh for every response.
-    Images may be data: URLs (the favicon); forms post here only; no page may be framed."""
+    Images may be data: URLs (the favicon); forms post here only; no page may be framed, except the MTurk pages
+    that set response.csp_overrides."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -78,19 +79,19 @@ class SecurityHeadersMiddleware:
         # Pages only: on an image the policy would do nothing, and its nonce would make two images' headers
         # differ (tests/turing/test_votes.py checks that nothing about an image tells its source).
         if response.get("Content-Type", "").startswith("text/html"):
+            directives = {
+                "default-src": "'self'",
+                "script-src": "'self'",
+                "style-src": f"'self' 'nonce-{request.csp_nonce}'",
+                "img-src": "'self' data:",
+                "object-src": "'none'",
+                "base-uri": "'none'",
+                "frame-ancestors": "'none'",
+                "form-action": "'self'",
+                # A view may widen a directive for its own response: MTurk's pages (turing.views.frameable_by_mturk).
+                **getattr(response, "csp_overrides", {}),
+            }
             response.headers.setdefault(
-                "Content-Security-Policy",
-                "; ".join(
-                    (
-                        "default-src 'self'",
-                        "script-src 'self'",
-                        f"style-src 'self' 'nonce-{request.csp_nonce}'",
-                        "img-src 'self' data:",
-                        "object-src 'none'",
-                        "base-uri 'none'",
-                        "frame-ancestors 'none'",
-                        "form-action 'self'",
-                    )
-                ),
+                "Content-Security-Policy", "; ".join(f"{name} {value}" for name, value in directives.items())
             )
         return response

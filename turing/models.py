@@ -120,6 +120,22 @@ class Study(models.Model):
     completion_url = models.URLField(
         blank=True, help_text="Redirect here after the last vote (e.g. a Prolific completion link)."
     )
+    # Crowd platforms (turing.crowd). Like the completion URL, these stay editable once people joined.
+    completion_code = models.CharField(
+        max_length=64, blank=True, help_text="Shown on the finish page (e.g. the Prolific study's completion code)."
+    )
+    time_limit_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Participants who have not finished this many minutes after joining (returned or timed out, "
+        "as Prolific counts them) are left out of the statistics and listed in the report (empty: no limit).",
+    )
+    series = models.SlugField(
+        blank=True,
+        help_text="Studies sharing a series name exclude each other's participants: a crowd ID that took part in "
+        "one is refused by the others.",
+    )
     seed = models.BigIntegerField(default=0, help_text="Seed for trial assignment; same seed, same assignments.")
     luminance_mismatch_allowed = models.BooleanField(
         default=False,
@@ -245,6 +261,15 @@ class Participant(models.Model):
         PERSON = "person", "Person"
         BOT = "bot", "Rehearsal bot"
 
+    class Cohort(models.TextChoices):
+        """How the participant came (turing.crowd.crowd_join): the report breaks rates down by it."""
+
+        POSTER = "poster", "Poster (QR code)"
+        KIOSK = "kiosk", "Kiosk (shared device)"
+        PROLIFIC = "prolific", "Prolific"
+        MTURK = "mturk", "MTurk"
+        LINK = "link", "Link"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     kind = models.CharField(
@@ -254,8 +279,16 @@ class Participant(models.Model):
         help_text="Bots (simulate_participants) are left out of every report unless asked for.",
     )
     label = models.CharField(
-        max_length=LABEL_MAX_LENGTH, blank=True, help_text="participant_label or PROLIFIC_PID from the join URL."
+        max_length=LABEL_MAX_LENGTH,
+        blank=True,
+        help_text="participant_label, PROLIFIC_PID or MTurk workerId from the join URL.",
     )
+    cohort = models.CharField(max_length=10, choices=Cohort.choices, default=Cohort.LINK)
+    # The crowd platform's IDs of this participation: Prolific's STUDY_ID and SESSION_ID, MTurk's hitId and
+    # assignmentId (which the finish page posts back to turkSubmitTo, kept in submit_to).
+    platform_study = models.CharField(max_length=LABEL_MAX_LENGTH, blank=True)
+    platform_session = models.CharField(max_length=LABEL_MAX_LENGTH, blank=True)
+    submit_to = models.URLField(blank=True)
     # The random key of the join form this participant submitted: a double-submitted form finds them again.
     join_key = models.CharField(max_length=32, null=True, blank=True, editable=False)
     group = models.CharField(max_length=10, choices=Group.choices, default=Group.TREATMENT)

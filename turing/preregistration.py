@@ -257,6 +257,8 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
         )
     if tuple(selection.kinds) != planned.kinds:
         found.append(f"trials analysed: {', '.join(selection.kinds)}; the plan analyses {', '.join(planned.kinds)}")
+    if selection.cohort is not None:
+        found.append(f"only the {selection.cohort} cohort is analysed; the plan analyses every participant")
     found += design_departures(study, plan)
     target, finished = plan["target_participants"], finished_people(study, plan).count()
     if finished != target:

@@ -10,22 +10,25 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Sum, When
+from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, Sum, When
 
 from turing import metric_correlation, power
 from turing import statistics as st
 from turing.assignment import pool_scenes
+from turing.crowd import timed_out
 from turing.models import REAL, Participant, Pool, Trial
 from turing.tally import Tally, as_tally
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
-# apart so that statistics never merge people who share a label. `participant_kind` is person or bot; `kind`
+# apart so that statistics never merge people who share a label. `cohort` is how they came (poster, kiosk,
+# prolific, mturk, link; turing.crowd). `participant_kind` is person or bot; `kind`
 # is scored, practice or catch (the default export holds scored trials only); `position` is the order of
 # presentation, practice first. `stimulus` is the image's opaque token, which names no file, model or scene.
 VOTE_COLUMNS = [
     "participant",
     "label",
+    "cohort",
     "participant_kind",
     "group",
     "kind",
@@ -77,18 +80,24 @@ FREE_TEXT_COLUMNS = ("label", "scene")
 @dataclass(frozen=True)
 class Selection:
     """Which participants and trials an analysis uses. The default is what a result should rest on:
-    people only (no rehearsal bots), scored trials only, everyone who took part."""
+    people only (no rehearsal bots), scored trials only, everyone who took part. Participants who did not
+    finish within the study's time limit (returned or timed out on a crowd platform) are always left out, and
+    listed by the report (timed_out_rows). ``cohort`` keeps only the participants who came one way (the
+    report's breakdown by cohort)."""
 
     include_bots: bool = False
     exclude_failed_checks: bool = False
     kinds: tuple = (SCORED,)
+    cohort: str | None = None
 
     def participants(self, study):
-        participants = study.participants.all()
+        participants = study.participants.exclude(timed_out(study))
         if not self.include_bots:
             participants = participants.filter(kind=PERSON)
         if self.exclude_failed_checks:
             participants = participants.exclude(pk__in=failed_check_ids(study))
+        if self.cohort is not None:
+            participants = participants.filter(cohort=self.cohort)
         return participants
 
 
@@ -125,8 +134,8 @@ def _lookup(ids, table_ids):
 
 def _people_and_images(study, selection):
     people = pd.DataFrame.from_records(
-        list(selection.participants(study).values_list("pk", "label", "kind", "group", "expertise")),
-        columns=["participant", "label", "participant_kind", "group", "expertise"],
+        list(selection.participants(study).values_list("pk", "label", "cohort", "kind", "group", "expertise")),
+        columns=["participant", "label", "cohort", "participant_kind", "group", "expertise"],
     )
     images = pd.DataFrame.from_records(
         list(study.stimuli.values_list("pk", "token", "scene", "source")), columns=["id", "stimulus", "scene", "source"]
@@ -152,7 +161,7 @@ def votes_frame(study, selection=Selection()):
     frame = pd.DataFrame(
         {
             "participant": trials["participant"].astype("int64"),
-            **{column: person[column].to_numpy() for column in ("label", "participant_kind", "group")},
+            **{column: person[column].to_numpy() for column in ("label", "cohort", "participant_kind", "group")},
             "kind": trials["kind"],
             "position": trials["position"].astype("int64"),
             **{column: image[column].to_numpy() for column in ("stimulus", "scene", "source")},
@@ -487,19 +496,26 @@ def records(frame):
 
 
 def votes_version(study):
-    """What the report's cache is keyed on: participants (count, newest), the answers they gave and how many
-    finished (set just after a last answer's transaction). Any new answer, join, finish or deletion changes it;
-    one indexed aggregate over the study's participants."""
+    """What the report's cache is keyed on: participants (count, newest), the answers they gave, how many
+    finished (set just after a last answer's transaction) and how many ran out of the study's time limit (which
+    happens with no request at all). Any new answer, join, finish, deletion or time-out changes it; one indexed
+    aggregate over the study's participants."""
     counts = study.participants.aggregate(
-        people=Count("pk"), newest=Max("pk"), answers=Sum("answer_count"), finished=Count("finished_at")
+        people=Count("pk"),
+        newest=Max("pk"),
+        answers=Sum("answer_count"),
+        finished=Count("finished_at"),
+        timed_out=Count("pk", filter=timed_out(study)),
     )
-    return counts["people"], counts["newest"], counts["answers"], counts["finished"]
+    return counts["people"], counts["newest"], counts["answers"], counts["finished"], counts["timed_out"]
 
 
 def _cached(name, study, selection, compute):
     """compute(study, selection), cached per study, selection and votes_version under ``name``."""
-    switches = f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}"
-    key = "turing.{}.{}.{}.{}-{}-{}-{}".format(name, study.pk, switches, *votes_version(study))
+    switches = (
+        f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}-{selection.cohort}"
+    )
+    key = "turing.{}.{}.{}.{}-{}-{}-{}-{}".format(name, study.pk, switches, *votes_version(study))
     tables = cache.get(key)
     if tables is None:
         tables = compute(study, selection)
@@ -588,6 +604,54 @@ def _report_tables(study, selection):
         "accuracy_histogram_max": int(histogram["participants"].max()),
         "mean_accuracy": float(accuracy["accuracy"].mean()) if len(accuracy) else None,
         "expertise": records(st.expertise_breakdown(tally)),
+        "cohorts": records(cohort_breakdown(study, selection, summary)),
+        **timed_out_rows(study, selection),
+    }
+
+
+COHORT_COLUMNS = ["cohort", "row", "votes", "participants", "rate", "ci_low", "ci_high"]
+
+
+def cohort_breakdown(study, selection, summary):
+    """Judged-real rates per cohort (how participants came: poster, kiosk, Prolific, MTurk, link): the
+    summary_frame of each cohort's participants alone, so each rate has the report's crossed interval. With a
+    single cohort that is ``summary`` itself (the selection's summary), which is not computed again."""
+    present = set(selection.participants(study).order_by().values_list("cohort", flat=True).distinct())
+    cohorts = [cohort for cohort in Participant.Cohort.values if cohort in present]
+    if len(cohorts) == 1:
+        summaries = [(cohorts[0], summary)]
+    else:
+        summaries = [
+            (cohort, summary_frame(study_tally(study, replace(selection, cohort=cohort)))) for cohort in cohorts
+        ]
+    names = dict(Participant.Cohort.choices)
+    voted = [(cohort, table[table["votes"] > 0]) for cohort, table in summaries]
+    tables = [
+        table.assign(
+            cohort=names[cohort],
+            row=[st.row_label(source, group) for source, group in zip(table["source"], table["group"])],
+        )
+        for cohort, table in voted
+    ]
+    if not tables:
+        return pd.DataFrame(columns=COHORT_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[COHORT_COLUMNS]
+
+
+def timed_out_rows(study, selection):
+    """{"timed_out": rows, "timed_out_total": n}: the participants (people, and bots if the selection counts
+    them) left out of every statistic for not finishing within the study's time limit, oldest first, with their
+    scored answers; rows cut at REPORT_ROWS."""
+    people = study.participants.filter(timed_out(study))
+    if not selection.include_bots:
+        people = people.filter(kind=PERSON)
+    answered = Count("trials", filter=Q(trials__kind=SCORED) & ~Q(trials__answer=""))
+    rows = people.order_by("started_at").annotate(answered=answered)
+    names = dict(Participant.Cohort.choices)
+    listed = rows.values("pk", "label", "cohort", "started_at", "finished_at", "answered")[:REPORT_ROWS]
+    return {
+        "timed_out": [{**row, "cohort": names[row["cohort"]]} for row in listed],
+        "timed_out_total": people.count(),
     }
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from turing import preregistration, reporting
 from turing.charts import fooling_rate_chart, metric_scatter_chart
+from turing.crowd import VIA_PARAMETER, VIA_POSTER
 from turing.decorators import staff_required
 from turing.forms import StudyStatusForm, StudyTargetForm
 from turing.models import Stimulus, Study
@@ -209,6 +210,8 @@ def poster(request, slug):
     # One address lookup (a routing probe and the interfaces) for both URLs.
     site, reachable = phone_url(request.scheme, request.get_host(), "")
     join_url, kiosk_url = (site + reverse(name, args=[study.slug]) for name in ("turing:join", "turing:kiosk"))
+    # The QR code's joins are the poster cohort (turing.crowd), told apart from the same URL shared as a link.
+    join_url += f"?{VIA_PARAMETER}={VIA_POSTER}"
     # segno writes the SVG itself from the URL alone; nothing user-supplied is interpolated into markup.
     qr_svg = mark_safe(segno.make(join_url, error="m").svg_inline(scale=10, omitsize=True, light="#fff"))
     return render(

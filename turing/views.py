@@ -17,10 +17,22 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from turing.assignment import StudyFull, enroll_participant, existing_participant, is_full, trial_counts
+from turing.crowd import (
+    CROWD_PARAMETERS,
+    MTURK_ORIGINS,
+    TAB_PARAMETER,
+    Cohort,
+    CrowdError,
+    crowd_join,
+    mturk_link,
+    mturk_submit_url,
+    series_conflict,
+)
 from turing.decorators import closed, participant_key, participant_view
 from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, label_problem, normalize_label
 from turing.models import Participant, Study, Trial, new_token
@@ -69,11 +81,11 @@ def ratio_sentence(real_fraction):
     )
 
 
-def url_label(request):
-    """The participant label a crowd platform put on the join URL ("" when none)."""
+def url_label(params):
+    """The participant label a crowd platform put on the join URL ("" when none), from its parameters."""
     for name in LABEL_PARAMETERS:
-        if request.GET.get(name):
-            return request.GET[name]
+        if params.get(name):
+            return params[name]
     return ""
 
 
@@ -81,6 +93,22 @@ def enter(request, study, participant):
     """Remember participant in this browser and send them to their current trial."""
     request.session[participant_key(study.pk)] = participant.pk
     return redirect("turing:trial", study.slug)
+
+
+def frameable_by_mturk(response):
+    """Let MTurk's worker site frame this response (an ExternalQuestion is shown in an iframe there) and no one
+    else: the Content-Security-Policy's frame-ancestors names MTurk's origins (turing.middleware), and the
+    X-Frame-Options header, which can name no origin, is left off."""
+    response.xframe_options_exempt = True
+    response.csp_overrides = {"frame-ancestors": " ".join(MTURK_ORIGINS)}
+    return response
+
+
+def with_parameter(request, name, value):
+    """This request's path and query string with one parameter set."""
+    query = request.GET.copy()
+    query[name] = value
+    return f"{request.path}?{urlencode(query, doseq=True)}"
 
 
 def too_many_joins(request, study):
@@ -115,6 +143,10 @@ def resume(request, study, label, bot):
 def join(request, slug):
     """Consent and instructions; starting enrolls the participant with all their trials.
 
+    How the participant came (their cohort, Prolific's or MTurk's IDs) is read from the URL by turing.crowd and
+    carried through the consent form; an MTurk preview, or an accepted HIT inside MTurk's frame, gets the
+    instructions without the form, and a crowd ID that took part in another study of the series is refused.
+
     One person, one participation: a label from the URL that already took part, or a Start pressed twice
     (the form's join_key), resumes the participant who exists. A browser that already holds a participant
     is offered to continue or to start as a new participant (a shared device). New joins are limited per
@@ -126,22 +158,62 @@ def join(request, slug):
     a real photo generated when told to expect generated images.
     """
     study = get_object_or_404(Study, slug=slug)
+    params = crowd_parameters(request)
+    try:
+        crowd = crowd_join(params, kiosk=in_kiosk(request, study.pk))
+    except CrowdError as error:
+        response = render(request, "turing/label_refused.html", {"study": study, "message": str(error)}, status=400)
+    else:
+        response = join_as(request, study, crowd, params)
+    # Every answer to an MTurk link may be shown in MTurk's frame: instructions, refusals, a closed study.
+    return frameable_by_mturk(response) if mturk_link(params) else response
+
+
+def crowd_parameters(request):
+    """The join URL's crowd parameters: on the consent form's POST, its hidden copies of them, or else those of
+    the URL it was posted to (a form without an action posts to its page's URL, query string and all)."""
+    if request.method != "POST":
+        return request.GET
+    return {
+        name: request.POST.get(name) or request.GET.get(name, "") for name in (*LABEL_PARAMETERS, *CROWD_PARAMETERS)
+    }
+
+
+def join_as(request, study, crowd, params):
+    """join() for a participant who came as crowd (turing.crowd.CrowdJoin) says, with the join URL's params."""
     # A study made in the admin has no images until create_study or build_study fills it.
     if study.status != Study.Status.OPEN or not study.stimuli.exists():
         return closed(request, study)
-    posted = request.POST.get("participant_label", "") if request.method == "POST" else None
-    label = normalize_label(url_label(request) if posted is None else posted)
+    label = normalize_label(url_label(params))
     label_error = label_problem(label)
     if label_error:
         return render(request, "turing/label_refused.html", {"study": study, "message": label_error}, status=400)
     bot = bool(request.session.get(BOT_SESSION_KEY))
+    if request.method == "GET" and (crowd.preview or crowd.framed):
+        # Inside MTurk's frame: the instructions, and once the HIT is accepted a link to the study in its own tab.
+        # Nobody joins here, so nothing is counted or throttled.
+        tab_url = None if crowd.preview else with_parameter(request, TAB_PARAMETER, "1")
+        return render(
+            request, "turing/join.html", join_context(study, None, mturk_preview=crowd.preview, tab_url=tab_url)
+        )
     resumed = resume(request, study, label, bot)
     if resumed:
         return resumed
+    kind = Participant.Kind.BOT if bot else Participant.Kind.PERSON
+    other = series_conflict(study, label, kind)
+    if other is not None:
+        message = (
+            f"You have already taken part in “{other.title}”, a study of the same series, and each person may "
+            "take part in only one of them. Thank you for your interest! Please return this task."
+        )
+        return render(request, "turing/label_refused.html", {"study": study, "message": message}, status=403)
     if request.method == "GET" and not bot and is_full(study):
         # Said before anyone reads the instructions; enroll_participant checks again under the lock.
         return closed(request, study, reason="full")
-    form = JoinForm(request.POST or None, study=study, initial={"participant_label": label, "join_key": new_token()})
+    initial = {name: request.GET.get(name, "") for name in CROWD_PARAMETERS}
+    form = JoinForm(
+        request.POST or None, study=study, initial={**initial, "participant_label": label, "join_key": new_token()}
+    )
     if request.method == "POST" and form.is_valid():
         join_key = form.cleaned_data["join_key"]
         returning = existing_participant(study, join_key=join_key)
@@ -152,15 +224,21 @@ def join(request, slug):
         try:
             participant = enroll_participant(
                 study,
-                kind=Participant.Kind.BOT if bot else Participant.Kind.PERSON,
+                kind=kind,
                 label=label,
                 join_key=join_key,
                 expertise=form.cleaned_data.get("expertise"),
                 consented_at=timezone.now(),
+                **crowd.participant_fields(),
             )
         except StudyFull:
             return closed(request, study, reason="full")
         return enter(request, study, participant)
+    return render(request, "turing/join.html", join_context(study, form))
+
+
+def join_context(study, form, **extra):
+    """The join page's context: the instructions, and the consent form (None: instructions only)."""
     n_practice, n_scored, n_catch = trial_counts(study)
     context = {
         "study": study,
@@ -168,10 +246,11 @@ def join(request, slug):
         "ratio": ratio_sentence(study.real_fraction),
         "n_practice": n_practice,
         "n_total": n_practice + n_scored + n_catch,
+        **extra,
     }
     if study.exposure_ms:
         context["exposure_seconds"] = study.exposure_ms / 1000
-    return render(request, "turing/join.html", context)
+    return context
 
 
 @require_POST
@@ -375,7 +454,9 @@ def vote(request, participant, trial_id):
     else:
         # A kiosk always ends on the finish page, which hands the device to the next person.
         finish_url = reverse("turing:finish", args=[study.slug])
-        done_url = finish_url if in_kiosk(request, study.pk) else study.completion_url or finish_url
+        # An MTurk worker's finish page hands their assignment back to MTurk.
+        on_finish_page = in_kiosk(request, study.pk) or participant.cohort == Cohort.MTURK
+        done_url = finish_url if on_finish_page else study.completion_url or finish_url
 
     if wants_json(request):
         following = upcoming[1] if len(upcoming) > 1 else None
@@ -431,8 +512,14 @@ def finish(request, participant):
         "total": len(scored),
         "kiosk": kiosk_mode,
         "kiosk_return_seconds": KIOSK_RETURN_SECONDS,
+        "mturk_submit_url": mturk_submit_url(participant),
+        "assignment_id": participant.platform_session,
     }
-    return render(request, "turing/finish.html", context)
+    response = render(request, "turing/finish.html", context)
+    if context["mturk_submit_url"]:
+        # The page's form posts the assignment to MTurk, which the policy's form-action 'self' would block.
+        response.csp_overrides = {"form-action": f"'self' {participant.submit_to}"}
+    return response
 
 
 @require_GET

@@ -50,6 +50,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    # The MTurk test plays MTurk's public site framing this local test server, which Chromium's Local Network
+    # Access checks block (a deployed study is public, like MTurk).
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 PHONE = {"width": 390, "height": 844}
 # participant.js ignores an answer sooner than 400 ms after its image showed (MIN_ANSWER_MS): people look first.

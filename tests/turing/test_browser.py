@@ -260,3 +260,42 @@ def test_a_reload_after_the_exposure_limit_shows_time_is_up(page, live_server, b
     expect(image).to_be_visible()
     first = Participant.objects.get(study=study).trials.get(position=1)
     assert first.answer == "real"
+
+
+def test_mturk_frames_the_hit_and_the_finish_page_hands_the_assignment_back(page, live_server, build_study):
+    study = build_study("hit", scenes=6, size=64, trials_per_participant=2, practice_trials=0)
+    join_url = live_server.url + reverse("turing:join", args=["hit"])
+    sandbox = "https://workersandbox.mturk.com"
+    hit_url = f"{join_url}?assignmentId=A1&hitId=H1&workerId=W1&turkSubmitTo={sandbox}"
+    submitted = []
+
+    # MTurk's worker site, played by the route: the HIT in an iframe, beside a join page reached without MTurk.
+    def mturk(route):
+        if route.request.url.endswith("/mturk/externalSubmit"):
+            submitted.append(route.request.post_data)
+            route.fulfill(body="HIT submitted", content_type="text/plain")
+        else:
+            frames = f'<iframe id="hit" src="{hit_url}"></iframe><iframe id="plain" src="{join_url}"></iframe>'
+            route.fulfill(body=frames, content_type="text/html")
+
+    page.context.route(f"{sandbox}/**", mturk)
+    page.goto(f"{sandbox}/projects/1/tasks")  # waits for the page's load event, which waits for its frames
+    link = page.frame_locator("#hit").get_by_role("link", name="Open the study in a new tab")
+    expect(link).to_be_visible()
+    # Any other page refuses to be framed: Chromium shows its error page in that frame instead.
+    assert sorted(frame.url for frame in page.frames[1:]) == ["chrome-error://chromewebdata/", hit_url]
+
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    tab.get_by_label("I have read the information above and agree to take part.").check()
+    tab.get_by_role("button", name="Start").click()
+    for _ in range(2):
+        expect(tab.locator(".stimulus img")).to_have_js_property("complete", True)
+        tab.wait_for_timeout(LOOK_MS)
+        tab.keyboard.press("g")
+    # The finish page posts the assignment to MTurk by itself.
+    tab.wait_for_url(f"{sandbox}/mturk/externalSubmit")
+    assert submitted == ["assignmentId=A1&finished=1"]
+    participant = Participant.objects.get(study=study)
+    assert (participant.cohort, participant.label, participant.finished_at is not None) == ("mturk", "W1", True)

@@ -126,11 +126,14 @@ def test_every_analysis_option_off_the_plan_is_a_departure(vote_study):
     study, participants = vote_study
     freeze_votes(study, target_participants=2)
     finish(participants, ["p1", "p2", "p3"])
-    found = preregistration.status(study, Selection(include_bots=True, exclude_failed_checks=True, kinds=ALL_KINDS))
+    found = preregistration.status(
+        study, Selection(include_bots=True, exclude_failed_checks=True, kinds=ALL_KINDS, cohort="poster")
+    )
     assert found["departures"] == [
         "rehearsal bots are counted; the plan leaves them out",
         "participants who failed an attention check are left out; the plan keeps them",
         "trials analysed: practice, scored, catch; the plan analyses scored",
+        "only the poster cohort is analysed; the plan analyses every participant",
         "3 participant(s) finished and kept by the plan's exclusions; the plan's target is 2 (exceeded: more data "
         "than planned)",
     ]

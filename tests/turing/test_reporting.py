@@ -21,6 +21,7 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
     assert list(votes.columns) == [
         "participant",
         "label",
+        "cohort",
         "participant_kind",
         "group",
         "kind",

@@ -36,7 +36,7 @@ def test_bots_answer_real_at_the_given_rates_through_the_views(build_study):
         votes = scored.filter(stimulus__source=source)
         share = votes.filter(answer=REAL).count() / votes.count()
         assert abs(share - p) < 0.1, (source, share)
-    assert "40 bots took study 'rehearsal' (bot-0001 to bot-0040)." in out
+    assert "40 bots took study 'rehearsal' as cohort link (bot-0001 to bot-0040)." in out
     assert "perceptual" in out and "koalarization" in out
     assert "purge_bots rehearsal" in out
 

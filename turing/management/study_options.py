@@ -4,6 +4,7 @@ import secrets
 from collections import Counter
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from colorization.cli import parse_named
@@ -67,12 +68,43 @@ def add_study_arguments(parser):
     parser.add_argument(
         "--seed", type=int, default=None, help="Seed for trial assignment (default: random, stored with the study)."
     )
-    parser.add_argument("--completion-url", default="", help="Redirect here after the last vote.")
+    parser.add_argument(
+        "--completion-url", default="", help="Redirect here after the last vote (e.g. Prolific's completion link)."
+    )
+    parser.add_argument(
+        "--completion-code", default="", help="Shown on the finish page (e.g. the Prolific study's completion code)."
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=int,
+        default=None,
+        metavar="MINUTES",
+        help="Participants who have not finished this many minutes after joining (returned or timed out) are "
+        "left out of the statistics and listed in the report (default: no limit).",
+    )
+    parser.add_argument(
+        "--series",
+        default="",
+        metavar="NAME",
+        help="Studies of one series refuse a crowd ID (Prolific PID, MTurk workerId, participant_label) that took "
+        "part in another of them.",
+    )
     parser.add_argument("--no-expertise", action="store_true", help="Do not ask the expertise question.")
 
 
 def study_fields(options) -> dict:
-    """import_study's keyword arguments from the options of add_study_arguments (a missing seed drawn at random)."""
+    """import_study's keyword arguments from the options of add_study_arguments (a missing seed drawn at random);
+    CommandError for a time limit or series name that cannot be stored."""
+    if options["time_limit"] is not None and options["time_limit"] < 1:
+        raise CommandError(f"--time-limit must be at least 1 minute, got {options['time_limit']}")
+    if options["series"]:
+        try:
+            Study._meta.get_field("series").run_validators(options["series"])
+        except ValidationError:
+            raise CommandError(
+                f"--series {options['series']!r}: a series name is a slug of at most 50 letters, digits, - and _, "
+                "e.g. colour-2026"
+            ) from None
     return {
         "trials_per_participant": options["trials"],
         "real_fraction": options["real_fraction"],
@@ -85,6 +117,9 @@ def study_fields(options) -> dict:
         "allow_luminance_mismatch": options["allow_luminance_mismatch"],
         "seed": options["seed"] if options["seed"] is not None else secrets.randbelow(2**31),
         "completion_url": options["completion_url"],
+        "completion_code": options["completion_code"],
+        "time_limit_minutes": options["time_limit"],
+        "series": options["series"],
         "ask_expertise": not options["no_expertise"],
     }
 

@@ -6,6 +6,9 @@ see what the report shows for known fooling rates before the poster session. Rea
 logit scale, so that p = expit(mu + bot offset + image offset), with mu set so that the average of p over
 bots and images is P (turing.simulation.logit_mean): P is then the rate the report estimates, and a dry run
 shows the interval widths a real study would have.
+
+--cohort makes the bots join the way that cohort does (turing.bots): with Prolific's or MTurk's query string, the
+poster's QR code, a kiosk, or a plain link, so that a rehearsal of a crowd study exercises its join URL and finish.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,7 +16,7 @@ from django.db.models import Count, Q
 
 from turing import bots
 from turing.management.study_options import study_or_error
-from turing.models import CATCH, REAL, Study, Trial
+from turing.models import CATCH, REAL, Participant, Study, Trial
 
 
 def parse_p_real(values, sources):
@@ -65,8 +68,15 @@ class Command(BaseCommand):
             metavar="S",
             help="Spread of how convincing each image is, on the logit scale (default 0).",
         )
+        parser.add_argument(
+            "--cohort",
+            choices=Participant.Cohort.values,
+            default=Participant.Cohort.LINK,
+            help="How the bots join: a plain link (default), the poster's QR code, a kiosk, or Prolific's or "
+            "MTurk's query string.",
+        )
 
-    def handle(self, slug, n, seed, p_real, participant_sd, image_sd, **options):
+    def handle(self, slug, n, seed, p_real, participant_sd, image_sd, cohort, **options):
         study = study_or_error(slug)
         if study.status != Study.Status.OPEN:
             raise CommandError(f"study {slug!r} is {study.status}; open it before simulating participants")
@@ -76,19 +86,23 @@ class Command(BaseCommand):
             raise CommandError("--participant-sd and --image-sd must be zero or more")
         p_real = parse_p_real(p_real, [REAL, *study.model_names])
         try:
-            labels = bots.rehearse(study, n, p_real, seed=seed, participant_sd=participant_sd, image_sd=image_sd)
+            labels = bots.rehearse(
+                study, n, p_real, seed=seed, participant_sd=participant_sd, image_sd=image_sd, cohort=cohort
+            )
         except bots.BotError as error:
             raise CommandError(str(error)) from None
-        self.print_summary(study, labels, p_real)
+        self.print_summary(study, labels, p_real, cohort)
 
-    def print_summary(self, study, labels, p_real):
+    def print_summary(self, study, labels, p_real, cohort):
         rows = (
             Trial.objects.filter(participant__study=study, participant__label__in=labels, kind=Trial.Kind.SCORED)
             .values("stimulus__source", "participant__group")
             .annotate(votes=Count("pk"), judged_real=Count("pk", filter=Q(answer=REAL)))
             .order_by("stimulus__source", "participant__group")
         )
-        self.stdout.write(f"{len(labels)} bots took study {study.slug!r} ({labels[0]} to {labels[-1]}).")
+        self.stdout.write(
+            f"{len(labels)} bots took study {study.slug!r} as cohort {cohort} ({labels[0]} to {labels[-1]})."
+        )
         self.stdout.write(f"{'source':<20} {'group':<10} {'votes':>6} {'judged real':>12} {'p-real':>7}")
         for row in rows:
             source = row["stimulus__source"]
