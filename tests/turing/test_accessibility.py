@@ -119,11 +119,12 @@ def test_every_page_passes_axe_wcag_21_aa(chromium, live_server, build_study, dj
 
     log_in_as_staff(page, live_server, django_user_model, reverse("staff:study_list"))
     check("staff: study list")
-    for name in ("dashboard", "report", "gallery", "poster", "manage"):
+    for name in ("dashboard", "report", "gallery", "poster", "manage", "preregistration"):
         page.goto(live_server.url + reverse(f"staff:{name}", args=["axe"]))
         check(f"staff: {name}")
-    page.goto(live_server.url + reverse("staff:plan"))
-    check("staff: plan")
+    for name in ("plan", "leaderboard"):
+        page.goto(live_server.url + reverse(f"staff:{name}"))
+        check(f"staff: {name}")
 
     assert {name: lines for name, lines in found.items() if lines} == {}
 
