@@ -4,7 +4,9 @@ Each bot has its own django.test.Client (its own session cookie, marked server-s
 makes a participant of kind "bot": left out of reports, exports and the balance of people's assignments
 unless asked for, and removed with purge_bots). It opens the join URL with a participant_label (bot-0001, ...),
 consents, opens the trial page, then for every trial loads the image and votes the way participant.js does
-(the JSON reply names the next trial), and finally reads its finish page.
+(the JSON reply names the next trial), and finally reads its finish page. The study's protocol
+(turing.protocols) turns a bot's judgement into the button it presses: real/generated, or the side of a
+2afc pair. A bot's answers do not depend on the exposure: under hype-time its staircase wanders.
 """
 
 import json
@@ -18,7 +20,8 @@ from django.urls import resolve, reverse
 from scipy import special
 
 from turing import simulation
-from turing.models import GENERATED, REAL, Trial
+from turing.models import Trial
+from turing.protocols import protocol_of
 from turing.views import BOT_SESSION_KEY
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
@@ -75,6 +78,7 @@ class Bot:
     def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None):
         self.study, self.label, self.logit_means, self.rng = study, label, logit_means, rng
         self.offset, self.image_offsets = offset, image_offsets or {}
+        self.protocol = protocol_of(study)
         self.client = Client(HTTP_HOST=bot_host())
         session = self.client.session
         session[BOT_SESSION_KEY] = True
@@ -91,31 +95,39 @@ class Bot:
 
     def run(self):
         join_url = reverse("turing:join", args=[self.study.slug])
-        trial_url = reverse("turing:trial", args=[self.study.slug])
         page = self.request("get", join_url, {"participant_label": self.label})
         join_key = JOIN_KEY.search(page.content.decode()).group(1)
         consent = {"consent": "on", "participant_label": self.label, "join_key": join_key}
         if self.study.ask_expertise:
             consent["expertise"] = self.rng.choice(["yes", "no", ""])
         self.request("post", join_url, consent, expected=(302,))
-        page = self.request("get", trial_url)
-        trial = json.loads(TRIAL_DATA.search(page.content.decode()).group(1))
+        trial = self.trial_page()
         # From here on as participant.js does it: each vote's JSON reply names the next trial.
         while trial:
             trial = self.vote(trial)
         self.request("get", reverse("turing:finish", args=[self.study.slug]))
 
     def vote(self, trial):
-        """Look at the trial's image, answer, and return the next trial (None after the last)."""
-        self.request("get", trial["image_url"])
-        # The bot may look up what a human could only see: the image URL is the trial's own token.
-        source, stimulus = Trial.objects.values_list("stimulus__source", "stimulus").get(
-            image_token=resolve(trial["image_url"]).kwargs["token"]
-        )
-        logit = self.logit_means[source] + self.offset + self.image_offsets.get(stimulus, 0.0)
-        answer = REAL if self.rng.random() < special.expit(logit) else GENERATED
+        """Look at the trial's images, answer, and return the next trial (None after the last).
+
+        The bot judges the trial's stimulus (in a 2afc pair, the generated image) real with its source's
+        probability, and presses the button the study's protocol gives that judgement."""
+        for url in trial["image_urls"]:
+            self.request("get", url)
+        # The bot may look up what a human could only see: the first image URL is the trial's own token.
+        shown = Trial.objects.select_related("stimulus").get(image_token=resolve(trial["image_url"]).kwargs["token"])
+        logit = self.logit_means[shown.stimulus.source] + self.offset + self.image_offsets.get(shown.stimulus_id, 0.0)
+        answer = self.protocol.posted_answer(shown, self.rng.random() < special.expit(logit))
         response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))
         reply = self.request(
             "post", trial["vote_url"], {"answer": answer, "response_ms": response_ms}, accept="application/json"
         )
-        return reply.json()["next"]
+        reply = reply.json()
+        if reply["feedback"] and reply["next"] and reply["next"]["exposure_ms"]:
+            # As participant.js does: the trial page starts the next exposure's clock, not the feedback.
+            return self.trial_page()
+        return reply["next"]
+
+    def trial_page(self):
+        page = self.request("get", reverse("turing:trial", args=[self.study.slug]))
+        return json.loads(TRIAL_DATA.search(page.content.decode()).group(1))

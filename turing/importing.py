@@ -39,6 +39,7 @@ from turing.stimuli import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, 
 # Study fields an import may set besides slug and title.
 STUDY_OPTIONS = {
     "status",
+    "protocol",
     "trials_per_participant",
     "real_fraction",
     "control_fraction",

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 from colorization.cli import parse_named
 from turing.assignment import pool_scenes, trial_counts
 from turing.models import Pool, Study
+from turing.protocols import protocol_names
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
 
 
@@ -23,6 +24,13 @@ def study_or_error(slug):
 def add_study_arguments(parser):
     parser.add_argument("slug", help="Short name used in the join URL /s/SLUG/.")
     parser.add_argument("--title", required=True)
+    parser.add_argument(
+        "--protocol",
+        default="single",
+        choices=protocol_names(),
+        help="What a trial asks: single (one image, real or generated?), 2afc (Zhang et al. 2016: which of a real "
+        "photo and a colorization is real?) or hype-time (Zhou et al. 2019: adaptive exposure); default single.",
+    )
     parser.add_argument("--trials", type=int, default=20, help="Scored trials per participant (default 20).")
     parser.add_argument("--real-fraction", type=float, default=0.5, help="Share of real images (default 0.5).")
     parser.add_argument(
@@ -74,6 +82,7 @@ def add_study_arguments(parser):
 def study_fields(options) -> dict:
     """import_study's keyword arguments from the options of add_study_arguments (a missing seed drawn at random)."""
     return {
+        "protocol": options["protocol"],
         "trials_per_participant": options["trials"],
         "real_fraction": options["real_fraction"],
         "control_fraction": options["control_fraction"],
