@@ -175,6 +175,9 @@ class Study(models.Model):
 
     def clean(self):
         super().clean()
+        changed = self.changed_design_fields()
+        if changed:
+            raise self.locked_error(changed)
         # Imported here: every protocol module imports these models.
         from turing.protocols import get_protocol, protocol_names
 
@@ -182,10 +185,8 @@ class Study(models.Model):
             raise ValidationError(
                 {"protocol": f"unknown protocol {self.protocol!r}; choose one of {', '.join(protocol_names())}"}
             )
+        # The protocol may refuse settings it cannot run, or fill in its defaults (2afc: a 1 s exposure).
         get_protocol(self.protocol).clean_study(self)
-        changed = self.changed_design_fields()
-        if changed:
-            raise self.locked_error(changed)
 
     def save(self, *args, **kwargs):
         # Also here, not only in clean(), so that the shell and management commands cannot change a running design.

@@ -162,6 +162,9 @@ def test_bots_take_a_2afc_study_through_the_views(pair_study):
         )
         assert abs(share - p) < 0.15, (source, share)
     assert not scored.filter(stimulus__source=REAL).exists()
+    report = run_command("study_report", "pairs", include_bots=True)
+    assert "Protocol: 2afc (Two-alternative forced choice" in report
+    assert "Colorization picked, by its side: left " in report and "right " in report
 
 
 # HYPE-time
@@ -250,6 +253,9 @@ def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study,
     assert set(models) == {"perceptual", "koalarization"}
     assert sum(row["participants"] for row in models.values()) == 6
     assert b"HYPE-time" in page.content
+    printed = run_command("study_report", "timed", include_bots=True)
+    assert "Protocol: hype-time" in printed and "HYPE-time per model" in printed
+    assert "Exposure: 0 timed trials measured by the browser" in printed, "bots measure nothing"
 
 
 # Every protocol

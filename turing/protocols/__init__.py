@@ -89,6 +89,10 @@ class Protocol:
         """Extra report entries from the study's votes (turing.reporting.votes_frame, scored trials)."""
         return {}
 
+    def report_lines(self, tables: dict) -> list[str]:
+        """What study_report prints of report_tables' entries."""
+        return []
+
 
 def register_protocol(protocol: Protocol) -> Protocol:
     if protocol.name in _REGISTRY:

@@ -84,6 +84,17 @@ class HypeTime(Protocol):
     def trial_data(self, trial: Trial) -> dict:
         return {"mask": True}
 
+    def report_lines(self, tables: dict) -> list[str]:
+        lines = ["HYPE-time per model (mean staircase threshold of its participants; longer fools longer):"]
+        for row in tables.get("hype_time", []):
+            interval = (
+                f"{row['ci_low']:.0f}-{row['ci_high']:.0f} ms" if row["ci_low"] is not None else "needs 2 participants"
+            )
+            lines.append(
+                f"  {row['model']}: {row['hype_time_ms']:.0f} ms (95% {interval}), {row['participants']} participants"
+            )
+        return lines if len(lines) > 1 else []
+
     def report_tables(self, votes) -> dict:
         table = hype_time_table(votes)
         # None, not NaN, where there is no interval: templates can test for None.

@@ -104,5 +104,15 @@ class TwoAFC(Protocol):
             ]
         }
 
+    def report_lines(self, tables: dict) -> list[str]:
+        sides = ", ".join(
+            f"{row['side']} {row['rate']:.1%} of {row['votes']}" for row in tables.get("two_afc_sides", [])
+        )
+        lines = [
+            "judged_real of a model is the share of its pairs in which the colorization was picked (50%: no "
+            "better than chance at telling them apart)."
+        ]
+        return lines + ([f"Colorization picked, by its side: {sides}."] if sides else [])
+
 
 register_protocol(TwoAFC())

@@ -1,7 +1,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import study_or_error
-from turing.reporting import Selection, attention_summary, participation, study_summary, write_summary_csv
+from turing.protocols import protocol_of
+from turing.reporting import (
+    EXPOSURE_TOLERANCE_MS,
+    Selection,
+    attention_summary,
+    participation,
+    report_tables,
+    study_summary,
+    write_summary_csv,
+)
 from turing.statistics import row_label
 from turing.templatetags.staff_format import interval, percent
 
@@ -43,6 +52,8 @@ class Command(BaseCommand):
             hype_infinity=summary["hype_infinity"].map(percent),
         )[["source", "group", "votes", "participants", "judged_real", "interval_95", "wilson_95", "hype_infinity"]]
         self.stdout.write(f"{study.title} ({study.slug}): {int(summary['votes'].sum())} votes")
+        protocol = protocol_of(study)
+        self.stdout.write(f"Protocol: {study.protocol} ({protocol.label})")
         bots = participation(study, selection)["bots_left_out"]
         if bots:
             self.stdout.write(f"People only: {bots} rehearsal bots left out (--include-bots counts them).")
@@ -69,6 +80,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 "interval_95 counts both samples, participants and images; wilson_95 takes every "
                 "vote as independent and is too narrow when people or images differ."
+            )
+        tables = report_tables(study, selection)
+        for line in protocol.report_lines(tables["protocol_tables"]):
+            self.stdout.write(line)
+        flags = tables["exposure_flags"]
+        if flags:
+            self.stdout.write(
+                f"Exposure: {flags['measured']} timed trials measured by the browser, {flags['flagged']} off by more "
+                f"than one frame ({EXPOSURE_TOLERANCE_MS} ms) from the exposure asked"
+                + (f", {flags['unmeasured']} not measured." if flags["unmeasured"] else ".")
             )
         if csv:
             self.stdout.write(f"Wrote {csv}")
