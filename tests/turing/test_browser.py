@@ -319,3 +319,18 @@ def test_a_2afc_trial_shows_two_images_stacked_on_a_phone_and_hides_both_after_t
     participant.refresh_from_db()
     assert (participant.viewport_width, participant.viewport_height) == (PHONE["width"], PHONE["height"])
     assert participant.device_pixel_ratio == 2
+
+
+def test_a_hype_time_trial_masks_the_image_after_the_staircase_exposure(page, live_server, build_study):
+    study = build_study("timed", scenes=6, size=64, trials_per_participant=3, practice_trials=0, protocol="hype-time")
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['timed'])}")
+    image = page.locator(".stimulus img")
+    expect(image).to_be_hidden(timeout=3000)
+    expect(page.locator(".stimulus canvas.noise-mask")).to_be_visible()
+    page.get_by_role("button", name="Real").click()
+    expect(page.locator(".progress")).to_have_text("2 / 3")
+    expect(page.locator(".stimulus canvas.noise-mask")).to_have_count(0, timeout=3000)
+
+    first = Participant.objects.get(study=study).trials.get(position=1)
+    assert first.exposure_ms == 500
+    assert 500 - 20 <= first.achieved_exposure_ms <= 500 + 50, first.achieved_exposure_ms

@@ -4,6 +4,14 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def record_exposures(apps, schema_editor):
+    # Trials already shown under an exposure limit keep it: the image view reads the limit off the trial now.
+    Study = apps.get_model("turing", "Study")
+    Trial = apps.get_model("turing", "Trial")
+    for study in Study.objects.exclude(exposure_ms=None):
+        Trial.objects.filter(participant__study=study, shown_at__isnull=False).update(exposure_ms=study.exposure_ms)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -51,4 +59,5 @@ class Migration(migrations.Migration):
             name='second_image_token',
             field=models.CharField(blank=True, editable=False, max_length=32, null=True, unique=True),
         ),
+        migrations.RunPython(record_exposures, migrations.RunPython.noop),
     ]
