@@ -217,7 +217,9 @@ def trial_data(study, trials, trial, following):
         progress = f"Practice {trial.position} / {n_practice}"
     else:
         progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
-    expired = exposure_over(trial)
+    # With the grace the image view allows: a reply slower than a short exposure (HYPE-time asks for 100 ms)
+    # must still carry the image; only a reload well after the limit comes without it.
+    expired = exposure_over(trial, EXPOSURE_IMAGE_GRACE)
     urls = [reverse("turing:image", args=[token]) for token in protocol.image_tokens(trial)]
     next_urls = (
         [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []

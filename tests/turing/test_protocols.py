@@ -1,6 +1,7 @@
 """The study protocols (turing.protocols) through the real participant views, the bots, the report and the export."""
 
 import io
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -275,3 +276,17 @@ def test_the_report_flags_exposures_off_by_more_than_a_frame(client, staff_clien
     assert b"Exposure achieved" in page.content and b"more than one frame" in page.content
     assert "Single image" in page.content.decode()
     assert list(Participant.objects.filter(study=study).values_list("viewport_width", flat=True)) == [None]
+
+
+def test_a_short_exposure_that_ran_out_while_the_page_was_on_its_way_still_sends_the_image(client, timed_study):
+    participant = join(client, timed_study)
+    current_trial(client, timed_study)
+    first = participant.trials.get(position=1)
+    # A slow reply (a busy server, a slow network) takes longer than the 500 ms asked...
+    Trial.objects.filter(pk=first.pk).update(shown_at=first.shown_at - timedelta(milliseconds=1500))
+    data, _ = current_trial(client, timed_study)
+    assert not data["expired"] and data["image_urls"], "...and the participant still gets to see the image"
+    # A reload well after the limit is looking again: no image.
+    Trial.objects.filter(pk=first.pk).update(shown_at=first.shown_at - timedelta(seconds=5))
+    data, _ = current_trial(client, timed_study)
+    assert data["expired"] and data["image_urls"] == []
