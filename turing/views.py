@@ -204,12 +204,14 @@ def open_trials(trials):
     return [trial for trial in trials if not trial.answer]
 
 
-def trial_data(study, trials, trial, following):
+def trial_data(study, trials, trial, following, *, shown_now=False):
     """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image(s).
 
     Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
     "expired": the exposure limit ran out since the image was first shown, so there is no image to show.
     "image_urls" are all the trial's images in screen order (two for a pair), "image_url" the first.
+    shown_now: this request first handed the image out, so it has not expired whatever the clock says since
+    (a slow commit can outlast HYPE-time's 100 ms).
     """
     protocol = protocol_of(study)
     n_practice = sum(t.practice for t in trials)
@@ -217,9 +219,7 @@ def trial_data(study, trials, trial, following):
         progress = f"Practice {trial.position} / {n_practice}"
     else:
         progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
-    # With the grace the image view allows: a reply slower than a short exposure (HYPE-time asks for 100 ms)
-    # must still carry the image; only a reload well after the limit comes without it.
-    expired = exposure_over(trial, EXPOSURE_IMAGE_GRACE)
+    expired = not shown_now and exposure_over(trial)
     urls = [reverse("turing:image", args=[token]) for token in protocol.image_tokens(trial)]
     next_urls = (
         [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []
@@ -246,12 +246,15 @@ def exposure_over(trial, grace=timedelta(0)):
     return timezone.now() - trial.shown_at > timedelta(milliseconds=trial.exposure_ms) + grace
 
 
-def mark_shown(trial, exposure_ms):
+def mark_shown(trial, exposure_ms) -> bool:
     """Record when trial's image is first handed out, and the exposure asked for it, once (trials with an
-    exposure limit)."""
-    if trial.shown_at is None:
-        trial.shown_at, trial.exposure_ms = timezone.now(), exposure_ms
+    exposure limit); whether this call recorded it."""
+    if trial.shown_at is not None:
+        return False
+    trial.shown_at, trial.exposure_ms = timezone.now(), exposure_ms
+    return bool(
         Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at, exposure_ms=exposure_ms)
+    )
 
 
 def shown_token(trial):
@@ -287,9 +290,8 @@ def trial(request, participant):
     study = participant.study
     protocol = protocol_of(study)
     exposure = protocol.exposure_ms(study, trials, current)
-    if exposure:
-        mark_shown(current, exposure)
-    data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None)
+    shown_now = bool(exposure) and mark_shown(current, exposure)
+    data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None, shown_now=shown_now)
     context = {
         "study": study,
         "trial": current,
@@ -421,7 +423,8 @@ def vote(request, participant, trial_id):
         return JsonResponse(
             {
                 "feedback": practice_feedback(study, trials, trial) if trial.practice else None,
-                "next": trial_data(study, trials, upcoming[0], following) if upcoming else None,
+                # A vote stored now has just handed out the next image (store_answer).
+                "next": trial_data(study, trials, upcoming[0], following, shown_now=stored) if upcoming else None,
                 "redirect": done_url,
             }
         )

@@ -77,7 +77,7 @@ class HypeTime(Protocol):
         shown = {model: 0 for model in models}
         for stimulus in stimuli:
             if stimulus.source in shown:
-                shown[stimulus.source] += stimulus.times_shown
+                shown[stimulus.source] += stimulus.times_shown  # type: ignore[attr-defined]  # from ViewCounts
         fewest = min(shown.values())
         return [rng.choice([model for model in models if shown[model] == fewest])]
 

@@ -72,10 +72,12 @@ class TwoAFC(Protocol):
                 trial.second_image_token = new_token()
 
     def images(self, trial: Trial) -> list[Stimulus]:
-        pair = [trial.stimulus, trial.paired_stimulus]
-        return pair if trial.generated_side == LEFT else pair[::-1]
+        real = trial.paired_stimulus
+        assert real is not None, "prepare_trials pairs every 2afc trial"
+        return [trial.stimulus, real] if trial.generated_side == LEFT else [real, trial.stimulus]
 
     def image_tokens(self, trial: Trial) -> list[str]:
+        assert trial.second_image_token is not None, "prepare_trials gives every 2afc trial a second token"
         return [trial.image_token, trial.second_image_token]
 
     def stored_answer(self, trial: Trial, posted: str) -> str:
