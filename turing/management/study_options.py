@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from colorization.cli import parse_named
 from turing.assignment import pool_scenes, trial_counts
 from turing.models import Pool, Study
-from turing.protocols import protocol_names
+from turing.protocols import get_protocol, protocol_names
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
 
 
@@ -28,8 +28,8 @@ def add_study_arguments(parser):
         "--protocol",
         default="single",
         choices=protocol_names(),
-        help="What a trial asks: single (one image, real or generated?), 2afc (Zhang et al. 2016: which of a real "
-        "photo and a colorization is real?) or hype-time (Zhou et al. 2019: adaptive exposure); default single.",
+        help="What a trial asks (default single): "
+        + "; ".join(f"{name}, {get_protocol(name).label}" for name in protocol_names()),
     )
     parser.add_argument("--trials", type=int, default=20, help="Scored trials per participant (default 20).")
     parser.add_argument("--real-fraction", type=float, default=0.5, help="Share of real images (default 0.5).")
