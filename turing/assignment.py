@@ -27,6 +27,10 @@ Practice trials: one per practice-pool scene, about half real and half generated
 come first and are the only trials with feedback. Catch trials: every catch-pool stimulus (an obviously
 wrong colorization), mixed at random positions among the scored trials.
 
+The study's protocol (turing.protocols) may narrow this: which scored stimuli a trial can show (2afc: the
+generated ones, each paired with its scene's real photo), the real share, the models a participant's
+trials spread over (hype-time: one), the practice stimuli, and what else a new trial stores.
+
 Randomness comes from random.Random seeded with the study's seed, the participant's kind and ordinal, so
 the same seed and the same order of joins give the same assignments.
 """
@@ -41,6 +45,7 @@ from django.db.models import Count, Max, Q
 from scipy.optimize import linear_sum_assignment
 
 from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial, model_names
+from turing.protocols import protocol_of
 
 # Block sizes searched for the group blocks: small blocks keep the control share right even in a
 # 20-person poster session; larger ones are needed for shares like 0.01.
@@ -169,19 +174,23 @@ def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus
         pools[stimulus.pool].append(stimulus)
     scored_pool = pools[Pool.SCORED]
     n_scored = scored_trials(study, len({stimulus.scene for stimulus in scored_pool}))
+    protocol = protocol_of(study)
+    candidates = protocol.scored_candidates(scored_pool)
     if participant.group == CONTROL:
         quotas = {REAL: n_scored}
     else:
         # From the stimuli in hand: no query while the study is locked.
-        quotas = treatment_quotas(n_scored, study.real_fraction, model_names(s.source for s in stimuli), rng)
-    main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(scored_pool, quotas, rng)]
+        models = protocol.models_for(participant, model_names(s.source for s in stimuli), candidates, rng)
+        quotas = treatment_quotas(n_scored, protocol.real_fraction(study), models, rng)
+    main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(candidates, quotas, rng)]
     main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]
     rng.shuffle(main)
-    practice = [(Trial.Kind.PRACTICE, stimulus) for stimulus in pick_practice(pools[Pool.PRACTICE], rng)]
+    practice = [(Trial.Kind.PRACTICE, stimulus) for stimulus in protocol.pick_practice(pools[Pool.PRACTICE], rng)]
     trials = [
         Trial(participant=participant, kind=kind, position=position, stimulus=stimulus)
         for position, (kind, stimulus) in enumerate(practice + main, start=1)
     ]
+    protocol.prepare_trials(trials, stimuli, rng)
     Trial.objects.bulk_create(trials)
     return trials
 

@@ -10,6 +10,9 @@ A bot joins as one cohort (turing.crowd), with that cohort's query string: a pla
 ``?via=poster``, a kiosk (it opens the kiosk link first), Prolific's PROLIFIC_PID, STUDY_ID and SESSION_ID, or an
 MTurk ExternalQuestion's parameters, previewing the HIT and opening MTurk's framed page before it takes part and
 checking that its finish page hands the assignment back to MTurk's sandbox.
+
+The study's protocol (turing.protocols) turns a bot's judgement into the button it presses: real/generated,
+or the side of a 2afc pair. A bot's answers do not depend on the exposure: under hype-time its staircase wanders.
 """
 
 import json
@@ -24,7 +27,8 @@ from scipy import special
 
 from turing import simulation
 from turing.crowd import MTURK_PREVIEW, MTURK_SUBMIT_PATH, TAB_PARAMETER, VIA_PARAMETER, VIA_POSTER, Cohort
-from turing.models import GENERATED, REAL, Participant, Trial, new_token
+from turing.models import Participant, Trial, new_token
+from turing.protocols import protocol_of
 from turing.views import BOT_SESSION_KEY
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
@@ -81,6 +85,7 @@ class Bot:
     def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None, cohort=Cohort.LINK):
         self.study, self.label, self.logit_means, self.rng = study, label, logit_means, rng
         self.offset, self.image_offsets, self.cohort = offset, image_offsets or {}, cohort
+        self.protocol = protocol_of(study)
         self.client = Client(HTTP_HOST=bot_host())
         session = self.client.session
         session[BOT_SESSION_KEY] = True
@@ -115,7 +120,6 @@ class Bot:
 
     def run(self):
         join_url = reverse("turing:join", args=[self.study.slug])
-        trial_url = reverse("turing:trial", args=[self.study.slug])
         query = self.join_query()
         if self.cohort == Cohort.KIOSK:
             self.request("get", reverse("turing:kiosk", args=[self.study.slug]), expected=(302,))
@@ -129,8 +133,7 @@ class Bot:
         if self.study.ask_expertise:
             consent["expertise"] = self.rng.choice(["yes", "no", ""])
         self.request("post", join_url, consent, expected=(302,))
-        page = self.request("get", trial_url)
-        trial = json.loads(TRIAL_DATA.search(page.content.decode()).group(1))
+        trial = self.trial_page()
         # From here on as participant.js does it: each vote's JSON reply names the next trial.
         done = None
         while trial:
@@ -150,17 +153,27 @@ class Bot:
             raise BotError(f"{self.label}: the finish page does not submit the assignment to {MTURK_SANDBOX}")
 
     def vote(self, trial):
-        """Look at the trial's image, answer, and return the next trial (None after the last) and where the
-        reply sends the participant after their last answer (None before it)."""
-        self.request("get", trial["image_url"])
-        # The bot may look up what a human could only see: the image URL is the trial's own token.
-        source, stimulus = Trial.objects.values_list("stimulus__source", "stimulus").get(
-            image_token=resolve(trial["image_url"]).kwargs["token"]
-        )
-        logit = self.logit_means[source] + self.offset + self.image_offsets.get(stimulus, 0.0)
-        answer = REAL if self.rng.random() < special.expit(logit) else GENERATED
+        """Look at the trial's images, answer, and return the next trial (None after the last) and where the
+        reply sends the participant after their last answer (None before it).
+
+        The bot judges the trial's stimulus (in a 2afc pair, the generated image) real with its source's
+        probability, and presses the button the study's protocol gives that judgement."""
+        for url in trial["image_urls"]:
+            self.request("get", url)
+        # The bot may look up what a human could only see: the first image URL is the trial's own token.
+        shown = Trial.objects.select_related("stimulus").get(image_token=resolve(trial["image_url"]).kwargs["token"])
+        logit = self.logit_means[shown.stimulus.source] + self.offset + self.image_offsets.get(shown.stimulus_id, 0.0)
+        answer = self.protocol.posted_answer(shown, self.rng.random() < special.expit(logit))
         response_ms = round(self.rng.lognormvariate(math.log(RESPONSE_MS_MEDIAN), RESPONSE_MS_SIGMA))
         reply = self.request(
             "post", trial["vote_url"], {"answer": answer, "response_ms": response_ms}, accept="application/json"
         )
-        return reply.json()["next"], reply.json()["redirect"]
+        reply = reply.json()
+        if reply["feedback"] and reply["next"] and reply["next"]["exposure_ms"]:
+            # As participant.js does: the trial page starts the next exposure's clock, not the feedback.
+            return self.trial_page(), reply["redirect"]
+        return reply["next"], reply["redirect"]
+
+    def trial_page(self):
+        page = self.request("get", reverse("turing:trial", args=[self.study.slug]))
+        return json.loads(TRIAL_DATA.search(page.content.decode()).group(1))

@@ -50,6 +50,31 @@ class VoteForm(forms.Form):
     response_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
     # The page's signed render time (turing.views.shown_token), for a response time without JavaScript.
     shown = forms.CharField(required=False)
+    # Measured by exposure.js: from the frame that painted the image to the frame that hid it.
+    achieved_exposure_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
+    # The browser's viewport (CSS pixels) and devicePixelRatio; the bounds only keep nonsense out.
+    viewport_width = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    viewport_height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    device_pixel_ratio = forms.FloatField(required=False, min_value=0.1, max_value=20)
+
+    def __init__(self, *args, answer_choices=ANSWERS, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The study's protocol names its buttons (real/generated, or left/right for a pair).
+        self.fields["answer"].choices = answer_choices
+
+    def full_clean(self):
+        super().full_clean()
+        # A browser's odd measurement is left out, never a reason to refuse the participant's answer.
+        for name in MEASURED:
+            if self._errors and self._errors.pop(name, None) is not None:
+                self.cleaned_data[name] = None
+
+    def measured(self) -> dict:
+        """What the browser measured, for turing.views.store_answer (None where it sent nothing usable)."""
+        return {name: self.cleaned_data.get(name) for name in MEASURED}
+
+
+MEASURED = ("achieved_exposure_ms", "viewport_width", "viewport_height", "device_pixel_ratio")
 
 
 def normalize_label(label: str) -> str:

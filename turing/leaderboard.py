@@ -119,8 +119,11 @@ def model_estimates(votes, models: Iterable[str] = ()) -> pd.DataFrame:
 
 
 @estimator("single")
+@estimator("2afc")
 def single_image_estimates(study: Study, selection: Selection) -> pd.DataFrame:
-    """One image at a time, real or generated: the fooling rate is the share of a model's images judged real."""
+    """One image at a time, real or generated: the fooling rate is the share of a model's images judged real.
+    A 2afc pair stores what its colorization was judged (real: picked as the photograph), so the same share is
+    its fooling rate, ranked apart from single-image rates (50% means indistinguishable there)."""
     return model_estimates(study_tally(study, selection), study.model_names)
 
 

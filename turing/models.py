@@ -21,6 +21,8 @@ GENERATED = "generated"
 # Source of the attention-check stimuli (turing.stimuli.catch_version of a real photo); not a model name.
 CATCH = "catch"
 ANSWERS = [(REAL, "Real"), (GENERATED, "Generated")]
+LEFT, RIGHT = "left", "right"
+SIDES = [(LEFT, "Left"), (RIGHT, "Right")]
 
 
 def new_token():
@@ -205,6 +207,15 @@ class Study(models.Model):
         changed = self.changed_design_fields()
         if changed:
             raise self.locked_error(changed)
+        # Imported here: every protocol module imports these models.
+        from turing.protocols import get_protocol, protocol_names
+
+        if self.protocol not in protocol_names():
+            raise ValidationError(
+                {"protocol": f"unknown protocol {self.protocol!r}; choose one of {', '.join(protocol_names())}"}
+            )
+        # The protocol may refuse settings it cannot run, or fill in its defaults (2afc: a 1 s exposure).
+        get_protocol(self.protocol).clean_study(self)
 
     def save(self, *args, **kwargs):
         # Also here, not only in clean(), so that the shell and management commands cannot change a running design.
@@ -301,6 +312,11 @@ class Participant(models.Model):
     # Answers of every kind given so far, counted by the vote view in the answer's transaction: the staff
     # report's cache is valid while no participant was added or removed and this sum has not moved.
     answer_count = models.PositiveIntegerField(default=0, editable=False)
+    # The browser's viewport in CSS pixels and its device-pixel ratio, as its latest vote reported them: how
+    # large the images were on screen.
+    viewport_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    viewport_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    device_pixel_ratio = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["started_at"]
@@ -346,6 +362,18 @@ class Trial(models.Model):
     # Studies with an exposure limit only: when the image was first handed to the participant (its trial page
     # rendered, or sent as the next trial in a vote's reply), so that a reload after the limit shows no image.
     shown_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The exposure the protocol asked for when the image was first shown (empty: no limit), and the one the
+    # browser achieved, from the frame that painted the image to the frame that hid it.
+    exposure_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    achieved_exposure_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Two-alternative forced choice (protocol "2afc") only: the real photo shown beside the stimulus, which
+    # side the stimulus (the generated image) was on, and the URL token of the right-hand image (image_token
+    # is the left one's), so that no URL says which image is which.
+    paired_stimulus = models.ForeignKey(
+        Stimulus, on_delete=models.RESTRICT, null=True, blank=True, related_name="paired_trials"
+    )
+    generated_side = models.CharField(max_length=5, choices=SIDES, blank=True)
+    second_image_token = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["participant", "position"]

@@ -17,6 +17,7 @@ from turing import statistics as st
 from turing.assignment import pool_scenes
 from turing.crowd import timed_out
 from turing.models import REAL, Participant, Pool, Trial
+from turing.protocols import protocol_of
 from turing.tally import Tally, as_tally
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
@@ -25,7 +26,11 @@ from turing.tally import Tally, as_tally
 # prolific, mturk, link; turing.crowd). `participant_kind` is person or bot; `kind`
 # is scored, practice or catch (the default export holds scored trials only); `position` is the order of
 # presentation, practice first. `stimulus` is the image's opaque token, which names no file, model or scene.
+# `protocol` is the study's (turing.protocols); `exposure_ms` the exposure it asked (empty: no limit) and
+# `achieved_exposure_ms` the one the browser measured. Under 2afc, `stimulus` is the pair's generated image,
+# `generated_side` (left/right) where it was, and `answer` what it was judged: "real" when it was picked.
 VOTE_COLUMNS = [
+    "protocol",
     "participant",
     "label",
     "cohort",
@@ -41,6 +46,9 @@ VOTE_COLUMNS = [
     "response_ms",
     "answered_at",
     "expertise",
+    "exposure_ms",
+    "achieved_exposure_ms",
+    "generated_side",
 ]
 SUMMARY_COLUMNS = [
     "source",
@@ -60,6 +68,8 @@ SUMMARY_COLUMNS = [
 EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
 # Below this many participants and this many scenes at once, the report warns that p-values are optimistic.
 FEW = 20
+# An achieved exposure further than this from the one asked is flagged: more than one frame at 60 Hz.
+EXPOSURE_TOLERANCE_MS = 17
 # Rows the report lists of images and of participants; the exports have them all.
 REPORT_ROWS = 50
 # A bound on how long a hand edit the cache key cannot see (say, in the database shell) stays unseen.
@@ -148,11 +158,9 @@ def votes_frame(study, selection=Selection()):
     rows = _fetch(
         _scored(study, selection)
         .order_by("participant__started_at", "participant_id", "position")
-        .values_list("participant_id", "stimulus_id", "kind", "position", "answer", "response_ms", "answered_at")
+        .values_list(*TRIAL_COLUMNS)
     )
-    trials = pd.DataFrame.from_records(
-        rows, columns=["participant", "stimulus_id", "kind", "position", "answer", "response_ms", "answered_at"]
-    )
+    trials = pd.DataFrame.from_records(rows, columns=["participant", *TRIAL_COLUMNS[1:]])
     people, images = _people_and_images(study, selection)
     person_at, present = _lookup(trials["participant"].to_numpy(), people["participant"].to_numpy())
     trials, person_at = trials[present].reset_index(drop=True), person_at[present]
@@ -160,6 +168,7 @@ def votes_frame(study, selection=Selection()):
     image = images.iloc[_lookup(trials["stimulus_id"].to_numpy(), images["id"].to_numpy())[0]]
     frame = pd.DataFrame(
         {
+            "protocol": study.protocol,
             "participant": trials["participant"].astype("int64"),
             **{column: person[column].to_numpy() for column in ("label", "cohort", "participant_kind", "group")},
             "kind": trials["kind"],
@@ -170,9 +179,46 @@ def votes_frame(study, selection=Selection()):
             "response_ms": trials["response_ms"].astype("Int64"),
             "answered_at": pd.to_datetime(trials["answered_at"], utc=True, format="ISO8601"),
             "expertise": person["expertise"].map(EXPERTISE_ANSWERS).to_numpy(),
-        }
+            "exposure_ms": trials["exposure_ms"].astype("Int64"),
+            "achieved_exposure_ms": trials["achieved_exposure_ms"].astype("Int64"),
+            "generated_side": trials["generated_side"],
+        },
+        index=trials.index,
     )
     return frame[VOTE_COLUMNS]
+
+
+def exposure_flags(votes):
+    """The votes whose achieved exposure differs from the one asked by more than EXPOSURE_TOLERANCE_MS (one
+    frame at 60 Hz: a background tab, a busy device, a slow display), and how many trials were measured."""
+    measured = votes[votes["exposure_ms"].notna() & votes["achieved_exposure_ms"].notna()]
+    off = (measured["achieved_exposure_ms"] - measured["exposure_ms"]).abs() > EXPOSURE_TOLERANCE_MS
+    flagged = measured[off.to_numpy(dtype=bool)]
+    return {
+        "measured": len(measured),
+        "unmeasured": int(votes["exposure_ms"].notna().sum()) - len(measured),
+        "flagged": len(flagged),
+        "rows": records(
+            flagged[["participant", "label", "kind", "position", "source", "exposure_ms", "achieved_exposure_ms"]].head(
+                REPORT_ROWS
+            )
+        ),
+    }
+
+
+# The trial fields votes_frame reads, after the participant's id.
+TRIAL_COLUMNS = (
+    "participant_id",
+    "stimulus_id",
+    "kind",
+    "position",
+    "answer",
+    "response_ms",
+    "answered_at",
+    "exposure_ms",
+    "achieved_exposure_ms",
+    "generated_side",
+)
 
 
 def pilot_estimate(study, seed=0):
@@ -567,7 +613,13 @@ def _report_tables(study, selection):
     accuracy = st.participant_accuracy(tally)
     histogram = st.accuracy_histogram(accuracy["accuracy"])
     headline = headline_counts(study, selection)
+    protocol = protocol_of(study)
+    timed = Trial.objects.filter(participant__study=study, exposure_ms__isnull=False).exists()
+    # The long table costs a second read of every vote: only for what needs it.
+    votes = votes_frame(study, selection) if timed or protocol.report_template else None
     return {
+        "protocol_tables": protocol.report_tables(votes[votes["kind"] == SCORED]) if votes is not None else {},
+        "exposure_flags": exposure_flags(votes) if timed else None,
         "headline": headline,
         "participation": participation(study, selection, headline),
         "attention": attention_summary(study, selection),
@@ -660,6 +712,7 @@ def build_report(study, selection=Selection()):
     return {
         "study": study,
         "selection": selection,
+        "protocol": protocol_of(study),
         **report_tables(study, selection),
         **metric_tables(study, selection),
         "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -36,6 +36,7 @@ from turing.crowd import (
 from turing.decorators import closed, participant_key, participant_view
 from turing.forms import LABEL_PARAMETERS, MAX_RESPONSE_MS, JoinForm, VoteForm, label_problem, normalize_label
 from turing.models import Participant, Study, Trial, new_token
+from turing.protocols import protocol_of
 from turing.throttle import join_allowed
 
 # Salt of the signed [trial id, time.time()] a trial page's form carries, so that a vote sent without
@@ -242,6 +243,7 @@ def join_context(study, form, **extra):
     n_practice, n_scored, n_catch = trial_counts(study)
     context = {
         "study": study,
+        "protocol": protocol_of(study),
         "form": form,
         "ratio": ratio_sentence(study.real_fraction),
         "n_practice": n_practice,
@@ -281,41 +283,57 @@ def open_trials(trials):
     return [trial for trial in trials if not trial.answer]
 
 
-def trial_data(study, trials, trial, following):
-    """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image.
+def trial_data(study, trials, trial, following, *, shown_now=False):
+    """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image(s).
 
     Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
     "expired": the exposure limit ran out since the image was first shown, so there is no image to show.
+    "image_urls" are all the trial's images in screen order (two for a pair), "image_url" the first.
+    shown_now: this request first handed the image out, so it has not expired whatever the clock says since
+    (a slow commit can outlast HYPE-time's 100 ms).
     """
+    protocol = protocol_of(study)
     n_practice = sum(t.practice for t in trials)
     if trial.practice:
         progress = f"Practice {trial.position} / {n_practice}"
     else:
         progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
-    expired = exposure_over(study, trial)
+    expired = not shown_now and exposure_over(trial)
+    urls = [reverse("turing:image", args=[token]) for token in protocol.image_tokens(trial)]
+    next_urls = (
+        [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []
+    )
     return {
         "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
-        "image_url": None if expired else reverse("turing:image", args=[trial.image_token]),
+        "image_url": None if expired else urls[0],
+        "image_urls": [] if expired else urls,
         "practice": trial.practice,
         "progress": progress,
-        "next_image_url": reverse("turing:image", args=[following.image_token]) if following else None,
-        "exposure_ms": study.exposure_ms,
+        "next_image_url": next_urls[0] if next_urls else None,
+        "next_image_urls": next_urls,
+        # What was recorded when the image was first shown; what the protocol asks if it has not been yet.
+        "exposure_ms": trial.exposure_ms or protocol.exposure_ms(study, trials, trial),
         "expired": expired,
+        **protocol.trial_data(trial),
     }
 
 
-def exposure_over(study, trial, grace=timedelta(0)):
-    """Whether the study's exposure limit (plus grace) has run out since trial's image was first shown."""
-    if not study.exposure_ms or trial.shown_at is None:
+def exposure_over(trial, grace=timedelta(0)):
+    """Whether trial's exposure limit (plus grace) has run out since its image was first shown."""
+    if not trial.exposure_ms or trial.shown_at is None:
         return False
-    return timezone.now() - trial.shown_at > timedelta(milliseconds=study.exposure_ms) + grace
+    return timezone.now() - trial.shown_at > timedelta(milliseconds=trial.exposure_ms) + grace
 
 
-def mark_shown(trial):
-    """Record when trial's image is first handed out (studies with an exposure limit), once."""
-    if trial.shown_at is None:
-        trial.shown_at = timezone.now()
-        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at)
+def mark_shown(trial, exposure_ms) -> bool:
+    """Record when trial's image is first handed out, and the exposure asked for it, once (trials with an
+    exposure limit); whether this call recorded it."""
+    if trial.shown_at is not None:
+        return False
+    trial.shown_at, trial.exposure_ms = timezone.now(), exposure_ms
+    return bool(
+        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at, exposure_ms=exposure_ms)
+    )
 
 
 def shown_token(trial):
@@ -349,22 +367,29 @@ def trial(request, participant):
         return redirect("turing:finish", participant.study.slug)
     current = upcoming[0]
     study = participant.study
-    if study.exposure_ms:
-        mark_shown(current)
-    data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None)
-    context = {"study": study, "trial": current, "data": data, "shown": shown_token(current)}
+    protocol = protocol_of(study)
+    exposure = protocol.exposure_ms(study, trials, current)
+    shown_now = bool(exposure) and mark_shown(current, exposure)
+    data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None, shown_now=shown_now)
+    context = {
+        "study": study,
+        "trial": current,
+        "images": protocol.images(current),
+        "data": data,
+        "shown": shown_token(current),
+        "answer_choices": protocol.answer_choices,
+    }
     if in_kiosk(request, study.pk):
         # Someone who walks away from a shared device must not leave their trials to the next person.
         context["kiosk_idle_ms"] = KIOSK_IDLE_SECONDS * 1000
-    return render(request, "turing/trial.html", context)
+    return render(request, protocol.trial_template, context)
 
 
-def practice_feedback(trials, trial):
-    truth = "a real photograph" if trial.stimulus.is_real else "generated by a computer"
+def practice_feedback(study, trials, trial):
     return {
         "correct": trial.correct,
         "verdict": "Correct!" if trial.correct else "Not quite.",
-        "truth": f"That image was {truth}.",
+        "truth": protocol_of(study).truth(trial),
         "last": not any(t.practice and t.position > trial.position for t in trials),
     }
 
@@ -385,29 +410,44 @@ def refuse(request, participant, status, message):
     )
 
 
-def store_answer(participant, trials, trial, answer, response_ms):
+def store_answer(participant, trials, trial, answer, response_ms, measured=None):
     """Write the answer to trial, the participant's first open trial when trials were read, and count it, as one
     transaction of two statements (three with an exposure limit, which starts the next image's clock); False
-    if another request (a double tap) answered the trial first.
+    if another request (a double tap) answered the trial first. measured: what the browser measured
+    (achieved_exposure_ms for the trial; viewport_width, viewport_height, device_pixel_ratio for the
+    participant), entries None when not sent.
 
     The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
     stores nothing. No later trial can have been answered since trials were read (answers go in order, and
     this one was open), so whether this answer is the participant's last is known from trials.
     """
+    measured = measured or {}
     counted = {"answer_count": F("answer_count") + 1}
+    counted |= {
+        name: measured[name]
+        for name in ("viewport_width", "viewport_height", "device_pixel_ratio")
+        if measured.get(name) is not None
+    }
     following = open_trials(trials)[1:2]
     if not following:
         counted["finished_at"] = Coalesce(F("finished_at"), timezone.now())
     with transaction.atomic():
         stored = Trial.objects.filter(pk=trial.pk, answer="").update(
-            answer=answer, response_ms=response_ms, answered_at=timezone.now()
+            answer=answer,
+            response_ms=response_ms,
+            answered_at=timezone.now(),
+            achieved_exposure_ms=measured.get("achieved_exposure_ms"),
         )
         if stored:
             Participant.objects.filter(pk=participant.pk).update(**counted)
             # participant.js shows the next image as soon as the reply comes, except after practice feedback,
             # where it loads the trial page instead (which records the moment itself).
-            if participant.study.exposure_ms and following and not trial.practice:
-                mark_shown(following[0])
+            if following and not trial.practice:
+                # The next exposure may depend on this answer (a staircase).
+                trial.answer = answer
+                exposure = protocol_of(participant.study).exposure_ms(participant.study, trials, following[0])
+                if exposure:
+                    mark_shown(following[0], exposure)
     return bool(stored)
 
 
@@ -425,17 +465,18 @@ def vote(request, participant, trial_id):
     trial = next((t for t in trials if t.pk == trial_id), None)
     if trial is None:
         raise Http404("No such trial.")
-    form = VoteForm(request.POST)
+    protocol = protocol_of(participant.study)
+    form = VoteForm(request.POST, answer_choices=protocol.answer_choices)
     if not form.is_valid():
         return refuse(request, participant, 400, "Please answer with one of the two buttons.")
-    answer = form.cleaned_data["answer"]
+    answer = protocol.stored_answer(trial, form.cleaned_data["answer"])
 
     stored = False
     if not trial.answer and open_trials(trials)[0] is trial:
         response_ms = form.cleaned_data["response_ms"]
         if response_ms is None:
             response_ms = server_response_ms(form.cleaned_data["shown"], trial)
-        stored = store_answer(participant, trials, trial, answer, response_ms)
+        stored = store_answer(participant, trials, trial, answer, response_ms, form.measured())
     if not trial.answer and not stored:
         # Either a concurrent request (a double tap) answered this trial since it was read, or this is a
         # later trial while an earlier one is still open.
@@ -462,8 +503,9 @@ def vote(request, participant, trial_id):
         following = upcoming[1] if len(upcoming) > 1 else None
         return JsonResponse(
             {
-                "feedback": practice_feedback(trials, trial) if trial.practice else None,
-                "next": trial_data(study, trials, upcoming[0], following) if upcoming else None,
+                "feedback": practice_feedback(study, trials, trial) if trial.practice else None,
+                # A vote stored now has just handed out the next image (store_answer).
+                "next": trial_data(study, trials, upcoming[0], following, shown_now=stored) if upcoming else None,
                 "redirect": done_url,
             }
         )
@@ -483,7 +525,8 @@ def feedback(request, participant, trial_id):
         raise Http404("No such practice trial.")
     if not trial.answer:
         return redirect("turing:trial", participant.study.slug)
-    context = {"study": participant.study, "trial": trial, "feedback": practice_feedback(trials, trial)}
+    feedback = practice_feedback(participant.study, trials, trial)
+    context = {"study": participant.study, "trial": trial, "feedback": feedback}
     return render(request, "turing/feedback.html", context)
 
 
@@ -532,15 +575,21 @@ def image(request, token):
     nothing but the pixels can tell a real photo from a generated one, and a URL cannot be shared to
     compare notes. Everyone else gets a 404, not a 403, so a token's existence is not revealed either.
     """
-    trial = Trial.objects.filter(image_token=token).select_related("stimulus", "participant__study").first()
+    trial = (
+        Trial.objects.filter(Q(image_token=token) | Q(second_image_token=token))
+        .select_related("stimulus", "paired_stimulus", "participant__study")
+        .first()
+    )
     if trial is None or request.session.get(participant_key(trial.participant.study_id)) != trial.participant_id:
         raise Http404("No such image.")
     grace = timedelta(seconds=settings.TURING_IMAGE_GRACE_SECONDS)
     if trial.answered_at is not None and timezone.now() - trial.answered_at > grace:
         raise Http404("No such image.")
-    if exposure_over(trial.participant.study, trial, EXPOSURE_IMAGE_GRACE):
+    if exposure_over(trial, EXPOSURE_IMAGE_GRACE):
         raise Http404("No such image.")
-    response = FileResponse(trial.stimulus.image.open("rb"), content_type="image/png")
+    protocol = protocol_of(trial.participant.study)
+    stimulus = protocol.images(trial)[protocol.image_tokens(trial).index(token)]
+    response = FileResponse(stimulus.image.open("rb"), content_type="image/png")
     del response["Content-Disposition"]
     response["Cache-Control"] = "no-store"
     return response

@@ -260,11 +260,18 @@ def test_title_status_cap_and_completion_url_stay_editable_after_joins(small_stu
 
 @pytest.mark.django_db
 def test_design_settings_can_change_while_nobody_has_joined(small_study):
-    for field, value in NEW_DESIGN_VALUES.items():
+    # 2afc refuses the new control group and catch trials: the protocol changes on its own, after the rest.
+    changes = {field: value for field, value in NEW_DESIGN_VALUES.items() if field != "protocol"}
+    for field, value in changes.items():
         setattr(small_study, field, value)
     small_study.full_clean()
     small_study.save()
-    assert Study.objects.filter(pk=small_study.pk, **NEW_DESIGN_VALUES).exists()
+    assert Study.objects.filter(pk=small_study.pk, **changes).exists()
+    small_study.control_fraction = small_study.catch_trials = 0
+    small_study.protocol = NEW_DESIGN_VALUES["protocol"]
+    small_study.full_clean()
+    small_study.save()
+    assert Study.objects.get(pk=small_study.pk).protocol == NEW_DESIGN_VALUES["protocol"]
 
     # Deleting the participants (a test run) unlocks the design again.
     enroll_participant(small_study).delete()

@@ -293,9 +293,60 @@ def test_mturk_frames_the_hit_and_the_finish_page_hands_the_assignment_back(page
     for _ in range(2):
         expect(tab.locator(".stimulus img")).to_have_js_property("complete", True)
         tab.wait_for_timeout(LOOK_MS)
-        tab.keyboard.press("g")
+        tab.get_by_role("button", name="Generated").click()
     # The finish page posts the assignment to MTurk by itself.
     tab.wait_for_url(f"{sandbox}/mturk/externalSubmit")
     assert submitted == ["assignmentId=A1&finished=1"]
     participant = Participant.objects.get(study=study)
     assert (participant.cohort, participant.label, participant.finished_at is not None) == ("mturk", "W1", True)
+
+
+def test_a_2afc_trial_shows_two_images_stacked_on_a_phone_and_hides_both_after_the_exposure(
+    page, live_server, build_study
+):
+    study = build_study("pairs", scenes=6, size=64, trials_per_participant=2, practice_trials=0, protocol="2afc")
+    join_url = f"{live_server.url}{reverse('turing:join', args=['pairs'])}"
+    page.goto(join_url)
+    expect(page.get_by_text("Pick the one you think is real.")).to_be_visible()
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url(join_url.rstrip("/") + "/trial/")
+    expect(page.get_by_text("Which one is the real photograph?")).to_be_visible()
+    left, right = page.locator(".stimulus img").nth(0), page.locator(".stimulus img").nth(1)
+    expect(left).to_be_visible()
+    expect(right).to_be_visible()
+    top, bottom = left.bounding_box(), right.bounding_box()
+    assert top["y"] + top["height"] <= bottom["y"], "stacked on a phone held upright"
+    assert bottom["y"] + bottom["height"] <= PHONE["height"], "both on screen"
+    # The default exposure of 1 s, then both are hidden and the answer is given at leisure.
+    expect(left).to_be_hidden(timeout=3000)
+    expect(right).to_be_hidden()
+    page.get_by_role("button", name="Left is real").click()
+    expect(page.locator(".progress")).to_have_text("2 / 2")
+    expect(left).to_be_visible()
+
+    first = Participant.objects.get(study=study).trials.get(position=1)
+    real_on_left = first.generated_side == "right"
+    assert first.answer == ("generated" if real_on_left else "real")
+    assert first.exposure_ms == 1000
+    # Painted to hidden, by animation frames: within a frame or two of the second asked (headless, no vsync).
+    assert 1000 - 20 <= first.achieved_exposure_ms <= 1000 + 50, first.achieved_exposure_ms
+    participant = first.participant
+    participant.refresh_from_db()
+    assert (participant.viewport_width, participant.viewport_height) == (PHONE["width"], PHONE["height"])
+    assert participant.device_pixel_ratio == 2
+
+
+def test_a_hype_time_trial_masks_the_image_after_the_staircase_exposure(page, live_server, build_study):
+    study = build_study("timed", scenes=6, size=64, trials_per_participant=3, practice_trials=0, protocol="hype-time")
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['timed'])}")
+    image = page.locator(".stimulus img")
+    expect(image).to_be_hidden(timeout=3000)
+    expect(page.locator(".stimulus canvas.noise-mask")).to_be_visible()
+    page.get_by_role("button", name="Real").click()
+    expect(page.locator(".progress")).to_have_text("2 / 3")
+    expect(page.locator(".stimulus canvas.noise-mask")).to_have_count(0, timeout=3000)
+
+    first = Participant.objects.get(study=study).trials.get(position=1)
+    assert first.exposure_ms == 500
+    assert 500 - 20 <= first.achieved_exposure_ms <= 500 + 50, first.achieved_exposure_ms

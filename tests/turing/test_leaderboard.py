@@ -116,20 +116,20 @@ def test_leaderboard_ranks_within_a_protocol(two_studies):
 
 def test_a_protocol_without_an_estimate_is_left_out_with_its_reason(two_studies):
     study_a, study_b = two_studies
-    type(study_b).objects.filter(pk=study_b.pk).update(protocol="2afc")
+    # HYPE-time scores a model by exposure thresholds, not by a rate to pool with the others.
+    type(study_b).objects.filter(pk=study_b.pk).update(protocol="hype-time")
     study_b.refresh_from_db()
     board = lb.leaderboard([study_a, study_b])
     entry = board.studies[1]
-    assert entry.estimates is None and "protocol '2afc'" in entry.left_out
+    assert entry.estimates is None and "protocol 'hype-time'" in entry.left_out
     assert by_model(board).loc["alpha", "studies"] == 1
     assert board.protocols == ["single"]
 
 
-def test_registered_estimates_are_pooled_per_protocol(two_studies, monkeypatch):
+def test_2afc_rates_are_pooled_and_ranked_apart_from_single_image_rates(two_studies):
     study_a, study_b = two_studies
     type(study_b).objects.filter(pk=study_b.pk).update(protocol="2afc")
     study_b.refresh_from_db()
-    monkeypatch.setitem(lb.ESTIMATORS, "2afc", lb.single_image_estimates)
     table = lb.leaderboard([study_a, study_b]).table
     assert sorted(set(table["protocol"])) == ["2afc", "single"]
     assert table.set_index(["protocol", "model"]).loc[("2afc", "alpha"), "rate"] == pytest.approx(ALPHA_B)

@@ -70,3 +70,28 @@ def test_old_votes_keep_their_kind_order_and_people(back_to_the_first_version):
         assert trials == [("practice", 1, "s0", "real"), ("scored", 2, "s1", "generated"), ("scored", 3, "s2", "")]
     tokens = list(Trial.objects.values_list("image_token", flat=True))
     assert len(set(tokens)) == len(tokens) == 15 and all(len(token) == 22 for token in tokens)
+
+
+@pytest.fixture
+def before_protocols(transactional_db):
+    yield migrate([("turing", "0009_crowd_platforms_cohorts_series")])
+    migrate(newest())
+
+
+def test_trials_shown_under_an_exposure_limit_keep_it_when_the_limit_moves_onto_the_trial(before_protocols):
+    old = before_protocols
+    OldStudy, OldStimulus, OldParticipant, OldTrial = (
+        old.get_model("turing", name) for name in ("Study", "Stimulus", "Participant", "Trial")
+    )
+    flash = OldStudy.objects.create(slug="flash", title="Timed", exposure_ms=800)
+    stimulus = OldStimulus.objects.create(
+        study=flash, scene="s", source="real", image="stimuli/s.png", width=4, height=4
+    )
+    person = OldParticipant.objects.create(study=flash)
+    OldTrial.objects.create(participant=person, position=1, stimulus=stimulus, shown_at="2026-01-01T00:00:00Z")
+    OldTrial.objects.create(participant=person, position=2, stimulus=stimulus)
+
+    migrate(newest())
+
+    exposures = list(Trial.objects.order_by("position").values_list("exposure_ms", flat=True))
+    assert exposures == [800, None], "the shown trial keeps its limit; the unshown one gets it when shown"

@@ -53,7 +53,7 @@ def resume(client, study, label):
 def without_urls(reply):
     """A JSON vote reply without its URLs, which differ between participants by design."""
     if isinstance(reply, dict):
-        return {key: without_urls(value) for key, value in reply.items() if not key.endswith("url")}
+        return {key: without_urls(value) for key, value in reply.items() if not key.endswith(("url", "urls"))}
     return reply
 
 

@@ -19,6 +19,7 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
     study, participants = vote_study
     votes = reporting.votes_frame(study)
     assert list(votes.columns) == [
+        "protocol",
         "participant",
         "label",
         "cohort",
@@ -34,8 +35,12 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
         "response_ms",
         "answered_at",
         "expertise",
+        "exposure_ms",
+        "achieved_exposure_ms",
+        "generated_side",
     ]
     assert len(votes) == TOTAL_VOTES
+    assert set(votes["protocol"]) == {"single"} and votes["exposure_ms"].isna().all()
     ids = {key: participant.pk for key, participant in participants.items()}
     assert votes["participant"].dtype == "int64"
     assert votes.groupby("participant").size().to_dict() == {

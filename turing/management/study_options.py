@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from colorization.cli import parse_named
 from turing.assignment import pool_scenes, trial_counts
 from turing.models import Pool, Study
+from turing.protocols import get_protocol, protocol_names
 from turing.stimuli import DEFAULT_STIMULUS_SIZE
 
 
@@ -24,6 +25,13 @@ def study_or_error(slug):
 def add_study_arguments(parser):
     parser.add_argument("slug", help="Short name used in the join URL /s/SLUG/.")
     parser.add_argument("--title", required=True)
+    parser.add_argument(
+        "--protocol",
+        default="single",
+        choices=protocol_names(),
+        help="What a trial asks (default single): "
+        + "; ".join(f"{name}, {get_protocol(name).label}" for name in protocol_names()),
+    )
     parser.add_argument("--trials", type=int, default=20, help="Scored trials per participant (default 20).")
     parser.add_argument("--real-fraction", type=float, default=0.5, help="Share of real images (default 0.5).")
     parser.add_argument(
@@ -106,6 +114,7 @@ def study_fields(options) -> dict:
                 "e.g. colour-2026"
             ) from None
     return {
+        "protocol": options["protocol"],
         "trials_per_participant": options["trials"],
         "real_fraction": options["real_fraction"],
         "control_fraction": options["control_fraction"],

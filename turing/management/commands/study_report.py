@@ -4,11 +4,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from turing import preregistration
 from turing.management.study_options import study_or_error
+from turing.protocols import protocol_of
 from turing.reporting import (
+    EXPOSURE_TOLERANCE_MS,
     Selection,
     attention_summary,
     metric_tables,
     participation,
+    report_tables,
     study_summary,
     write_metrics_csv,
     write_summary_csv,
@@ -60,6 +63,8 @@ class Command(BaseCommand):
             hype_infinity=summary["hype_infinity"].map(percent),
         )[["source", "group", "votes", "participants", "judged_real", "interval_95", "wilson_95", "hype_infinity"]]
         self.stdout.write(f"{study.title} ({study.slug}): {int(summary['votes'].sum())} votes")
+        protocol = protocol_of(study)
+        self.stdout.write(f"Protocol: {study.protocol} ({protocol.label})")
         frozen = preregistration.status(study, selection)
         if frozen:
             self.stdout.write(f"Preregistered plan sha256 {frozen['sha256']}")
@@ -93,6 +98,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 "interval_95 counts both samples, participants and images; wilson_95 takes every "
                 "vote as independent and is too narrow when people or images differ."
+            )
+        tables = report_tables(study, selection)
+        for line in protocol.report_lines(tables["protocol_tables"]):
+            self.stdout.write(line)
+        flags = tables["exposure_flags"]
+        if flags:
+            self.stdout.write(
+                f"Exposure: {flags['measured']} timed trials measured by the browser, {flags['flagged']} off by more "
+                f"than one frame ({EXPOSURE_TOLERANCE_MS} ms) from the exposure asked"
+                + (f", {flags['unmeasured']} not measured." if flags["unmeasured"] else ".")
             )
         if csv:
             self.stdout.write(f"Wrote {csv}")

@@ -29,7 +29,8 @@
     const form = document.querySelector("form.vote");
     const answering = document.querySelector(".answering");
     const figure = document.querySelector(".stimulus");
-    const image = figure.querySelector("img");
+    // One image, or a pair (2afc): shown, timed and swapped together.
+    const images = Array.from(figure.querySelectorAll("img"));
     const progress = document.querySelector(".progress");
     const status = document.querySelector(".status");
     const feedback = document.querySelector(".feedback");
@@ -39,43 +40,43 @@
     const titleRest = document.title.slice(document.title.indexOf(" · "));
 
     let shownAt = null;
-    let exposureTimer = null;
+    let exposure = null;
     let busy = false;
     let preloaded = null;
     let continueFeedback = null;
 
-    function preload(url) {
-      if (!url) {
-        return null;
-      }
-      const next = new Image();
-      next.src = url;
-      return next;
+    function preload(urls) {
+      return (urls || []).map(function (url) {
+        const next = new Image();
+        next.src = url;
+        return next;
+      });
     }
 
-    // Response time runs from the moment the image is on screen, as does the exposure limit.
+    // Response time runs from the moment the images are on screen, as does the exposure limit (exposure.js).
     function imageShown() {
+      const loaded = images.every(function (image) { return image.complete && image.naturalWidth; });
+      if (shownAt !== null || !loaded) {
+        return;
+      }
       shownAt = performance.now();
       figure.classList.remove("expired");
-      clearTimeout(exposureTimer);
-      if (trial.exposure_ms) {
-        exposureTimer = setTimeout(function () { figure.classList.add("expired"); }, trial.exposure_ms);
-      }
+      TuringExposure.clearMask(figure);
+      TuringExposure.stop(exposure);
+      exposure = TuringExposure.start(figure, trial.exposure_ms, trial.mask);
     }
 
     async function show(next) {
-      if (preloaded) {
-        // Decoding before the swap is what keeps the old image from flashing to an empty frame.
-        await preloaded.decode().catch(function () {});
-      }
+      // Decoding before the swap is what keeps the old image from flashing to an empty frame.
+      await Promise.all(preloaded.map(function (next) { return next.decode().catch(function () {}); }));
       trial = next;
       shownAt = null;
-      clearTimeout(exposureTimer);
-      image.src = trial.image_url;
+      TuringExposure.stop(exposure);
+      images.forEach(function (image, index) { image.src = trial.image_urls[index]; });
       form.action = trial.vote_url;
       progress.textContent = trial.progress;
       document.title = trial.progress + titleRest;
-      preloaded = preload(trial.next_image_url);
+      preloaded = preload(trial.next_image_urls);
     }
 
     function showFeedback(result) {
@@ -113,6 +114,12 @@
       form.classList.add("busy");
       const body = new URLSearchParams({ answer: answer });
       body.set("response_ms", String(Math.round(performance.now() - shownAt)));
+      if (exposure && exposure.achieved !== null) {
+        body.set("achieved_exposure_ms", String(exposure.achieved));
+      }
+      body.set("viewport_width", String(window.innerWidth));
+      body.set("viewport_height", String(window.innerHeight));
+      body.set("device_pixel_ratio", String(window.devicePixelRatio));
       // A lost connection or a server without its database (503 with retry) is retried with the same answer,
       // backing off up to RETRY_MAX_MS: the server records a repeated answer once, so an answer stored
       // before the failure is accepted as the repeat it is.
@@ -174,20 +181,22 @@
     stillHere();
     ["pointerdown", "keydown"].forEach(function (type) { document.addEventListener(type, stillHere); });
 
-    image.addEventListener("load", imageShown);
-    image.addEventListener("error", function () {
-      // Without its image a trial cannot be judged; the server's page loads it afresh.
-      status.textContent = "The image did not load. Reloading…";
-      setTimeout(function () { window.location.reload(); }, 2000);
+    images.forEach(function (image) {
+      image.addEventListener("load", imageShown);
+      image.addEventListener("error", function () {
+        // Without its image a trial cannot be judged; the server's page loads it afresh.
+        status.textContent = "The image did not load. Reloading…";
+        setTimeout(function () { window.location.reload(); }, 2000);
+      });
     });
     if (trial.expired) {
       // Reloaded after the exposure limit ran out: the server sent no image, only the answer buttons.
       figure.classList.add("expired");
       shownAt = performance.now();
-    } else if (image.complete && image.naturalWidth) {
+    } else {
       imageShown();
     }
-    preloaded = preload(trial.next_image_url);
+    preloaded = preload(trial.next_image_urls);
 
     keysAnywhere.checked = sessionStorage.getItem(KEYS_ANYWHERE) === "on";
     keysAnywhere.addEventListener("change", function () {
@@ -210,7 +219,8 @@
       if (event.altKey || event.ctrlKey || event.metaKey || event.repeat || continueFeedback) {
         return;
       }
-      const answer = KEYS[event.key];
+      // A protocol may name its own keys (2afc: the arrows for left and right).
+      const answer = (trial.keys || KEYS)[event.key];
       const focused = document.activeElement;
       if (!answer || !(answering.contains(focused) || keysAnywhere.checked)) {
         return;

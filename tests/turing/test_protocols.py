@@ -1,0 +1,305 @@
+"""The study protocols (turing.protocols) through the real participant views, the bots, the report and the export."""
+
+import io
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError
+from django.urls import reverse
+from django.utils import timezone
+from scipy import stats
+
+from tests.turing.conftest import run_command
+from tests.turing.participant_steps import current_trial, join
+from turing import views
+from turing.importing import StudyImportError
+from turing.models import GENERATED, LEFT, REAL, RIGHT, Participant, Trial
+from turing.protocols import hype_time, protocol_names
+from turing.reporting import VOTE_COLUMNS, build_report, votes_frame, write_votes_csv
+from turing.views import mark_shown
+
+
+def test_the_registry_holds_the_three_protocols_and_the_study_refuses_others(small_study):
+    assert protocol_names() == ["2afc", "hype-time", "single"]
+    small_study.protocol = "3afc"
+    with pytest.raises(ValidationError, match="unknown protocol '3afc'; choose one of 2afc, hype-time, single"):
+        small_study.full_clean()
+
+
+def test_create_study_offers_the_registered_protocols(image_folders):
+    folders = image_folders(4)
+    with pytest.raises(CommandError, match="invalid choice: '3afc'"):
+        run_command(
+            "create_study", "s", "--title", "T", "--real", str(folders.real), "--protocol", "3afc",
+            "--generated", f"perceptual={folders.generated['perceptual']}",
+        )  # fmt: skip
+
+
+# 2AFC
+
+
+@pytest.fixture
+def pair_study(build_study):
+    return build_study("pairs", scenes=12, trials_per_participant=8, practice_trials=2, protocol="2afc", seed=3)
+
+
+def test_a_2afc_study_gets_the_default_exposure_and_refuses_a_control_group_and_catch_trials(build_study, pair_study):
+    assert pair_study.exposure_ms == 1000
+    with pytest.raises(StudyImportError, match="2afc study has no control group"):
+        build_study("c", scenes=6, protocol="2afc", control_fraction=0.2)
+    with pytest.raises(StudyImportError, match="no attention checks"):
+        build_study("k", scenes=6, protocol="2afc", catch_trials=1)
+
+
+def test_2afc_pairs_a_colorization_with_its_own_real_photo_on_balanced_sides(client, pair_study):
+    participant = join(client, pair_study)
+    trials = list(participant.trials.select_related("stimulus", "paired_stimulus"))
+    assert len(trials) == 10
+    for trial in trials:
+        assert not trial.stimulus.is_real
+        assert trial.paired_stimulus.is_real and trial.paired_stimulus.scene == trial.stimulus.scene
+    scored = [t.generated_side for t in trials if t.kind == Trial.Kind.SCORED]
+    practice = [t.generated_side for t in trials if t.practice]
+    assert sorted(scored) == [LEFT] * 4 + [RIGHT] * 4
+    assert sorted(practice) == [LEFT, RIGHT]
+    assert len({t.stimulus.scene for t in trials}) == 10, "one pair per scene"
+
+
+def test_2afc_sides_are_balanced_for_every_participant_and_vary_between_them(client, pair_study):
+    orders = set()
+    for _ in range(6):
+        client.cookies.clear()
+        participant = join(client, pair_study)
+        sides = list(participant.trials.filter(kind=Trial.Kind.SCORED).values_list("generated_side", flat=True))
+        assert sides.count(LEFT) == sides.count(RIGHT) == 4
+        orders.add(tuple(sides))
+    assert len(orders) > 1
+
+
+def test_a_2afc_trial_shows_both_images_each_at_its_own_url(client, pair_study):
+    participant = join(client, pair_study)
+    data, trial = current_trial(client, pair_study)
+    assert len(data["image_urls"]) == 2 and data["image_url"] == data["image_urls"][0]
+    assert data["exposure_ms"] == 1000
+    assert data["keys"] == {"ArrowLeft": LEFT, "ArrowRight": RIGHT}
+    page = client.get(reverse("turing:trial", args=[pair_study.slug]))
+    assert b"Which one is the real photograph?" in page.content
+    assert page.content.count(b'name="answer"') == 2 and b'value="left"' in page.content
+    served = [b"".join(client.get(url).streaming_content) for url in data["image_urls"]]
+    left, right = (trial.stimulus, trial.paired_stimulus)[:: 1 if trial.generated_side == LEFT else -1]
+    assert served == [left.image.open("rb").read(), right.image.open("rb").read()]
+    trial.refresh_from_db()
+    assert trial.exposure_ms == 1000 and trial.shown_at is not None
+    assert participant.trials.exclude(pk=trial.pk).filter(exposure_ms__isnull=False).count() == 0
+
+
+def test_a_2afc_vote_names_a_side_and_stores_what_the_colorization_was_judged(client, pair_study):
+    participant = join(client, pair_study)
+    data, trial = current_trial(client, pair_study)
+    real_side = RIGHT if trial.generated_side == LEFT else LEFT
+    reply = client.post(
+        data["vote_url"],
+        {"answer": real_side, "response_ms": 900, "achieved_exposure_ms": 1001, "viewport_width": 390,
+         "viewport_height": 844, "device_pixel_ratio": 3},
+        headers={"accept": "application/json"},
+    )  # fmt: skip
+    assert reply.status_code == 200
+    assert reply.json()["feedback"]["truth"] == f"The real photograph was on the {real_side}."
+    assert reply.json()["feedback"]["correct"] is True
+    trial.refresh_from_db()
+    assert (trial.answer, trial.achieved_exposure_ms) == (GENERATED, 1001)
+    participant.refresh_from_db()
+    assert (participant.viewport_width, participant.viewport_height, participant.device_pixel_ratio) == (390, 844, 3)
+
+    data, trial = current_trial(client, pair_study)
+    assert client.post(data["vote_url"], {"answer": "real"}).status_code == 400, "a pair is answered with a side"
+    client.post(data["vote_url"], {"answer": trial.generated_side, "device_pixel_ratio": "nonsense"})
+    trial.refresh_from_db()
+    assert trial.answer == REAL, "picking the colorization is being fooled; an odd measurement is dropped"
+
+
+def answer_pairs(client, study, fooled):
+    """Answer every trial, picking the colorization when fooled(trial)."""
+    while True:
+        data, trial = current_trial(client, study)
+        if data is None:
+            return
+        real_side = RIGHT if trial.generated_side == LEFT else LEFT
+        client.post(data["vote_url"], {"answer": trial.generated_side if fooled(trial) else real_side})
+
+
+def test_the_2afc_fooling_rate_is_the_share_of_pairs_whose_colorization_was_picked(client, pair_study, staff_client):
+    for _ in range(3):
+        client.cookies.clear()
+        join(client, pair_study)
+        answer_pairs(client, pair_study, lambda trial: trial.stimulus.source == "perceptual")
+    report = build_report(pair_study)
+    rates = {row["source"]: row["rate"] for row in report["summary"]}
+    assert rates == {"koalarization": 0.0, "perceptual": 1.0}, "no real rows: every trial showed one"
+    sides = {row["side"]: row["votes"] for row in report["protocol_tables"]["two_afc_sides"]}
+    assert sides == {LEFT: 12, RIGHT: 12}
+    page = staff_client.get(reverse("staff:report", args=[pair_study.slug]))
+    assert page.status_code == 200
+    assert b"Two-alternative forced choice" in page.content and b"<code>2afc</code>" in page.content
+
+    votes = votes_frame(pair_study)
+    assert list(votes.columns) == VOTE_COLUMNS
+    assert set(votes["protocol"]) == {"2afc"} and set(votes["exposure_ms"]) == {1000}
+    assert set(votes["generated_side"]) == {LEFT, RIGHT}
+    out = io.StringIO()
+    write_votes_csv(pair_study, out)
+    exported = pd.read_csv(io.StringIO(out.getvalue()))
+    assert {"protocol", "exposure_ms", "achieved_exposure_ms", "generated_side"} <= set(exported.columns)
+
+
+def test_bots_take_a_2afc_study_through_the_views(pair_study):
+    out = run_command("simulate_participants", "pairs", n=12, seed=4, p_real=["perceptual=0.9", "koalarization=0.1"])
+    assert "12 bots took study 'pairs'" in out
+    scored = Trial.objects.filter(participant__study=pair_study, kind=Trial.Kind.SCORED)
+    assert scored.count() == 96 and not scored.filter(answer="").exists()
+    for source, p in {"perceptual": 0.9, "koalarization": 0.1}.items():
+        share = (
+            scored.filter(stimulus__source=source, answer=REAL).count() / scored.filter(stimulus__source=source).count()
+        )
+        assert abs(share - p) < 0.15, (source, share)
+    assert not scored.filter(stimulus__source=REAL).exists()
+    report = run_command("study_report", "pairs", include_bots=True)
+    assert "Protocol: 2afc (Two-alternative forced choice" in report
+    assert "Colorization picked, by its side: left " in report and "right " in report
+
+
+# HYPE-time
+
+
+@pytest.fixture
+def timed_study(build_study):
+    return build_study("timed", scenes=16, trials_per_participant=12, practice_trials=1, protocol="hype-time", seed=5)
+
+
+def test_the_staircase_steps_down_after_three_correct_answers_and_up_after_an_error():
+    assert hype_time.staircase([]) == 500
+    assert hype_time.staircase([True, True]) == 500
+    assert hype_time.staircase([True, True, True]) == 450
+    assert hype_time.staircase([True, True, False]) == 550
+    assert hype_time.staircase([True] * 60) == 100, "never below 100 ms"
+    assert hype_time.staircase([False] * 20) == 1000, "never above 1000 ms"
+
+
+def test_a_hype_time_study_refuses_a_fixed_exposure_and_a_control_group(build_study):
+    with pytest.raises(StudyImportError, match="sets each exposure itself"):
+        build_study("e", scenes=6, protocol="hype-time", exposure_ms=800)
+    with pytest.raises(StudyImportError, match="no control group"):
+        build_study("c", scenes=6, protocol="hype-time", control_fraction=0.5)
+
+
+def test_hype_time_exposures_follow_the_staircase_through_the_views(client, timed_study):
+    participant = join(client, timed_study)
+    scored = participant.trials.filter(kind=Trial.Kind.SCORED).select_related("stimulus")
+    assert len({t.stimulus.source for t in scored} - {REAL}) == 1, "one model per participant"
+    data, trial = current_trial(client, timed_study)
+    assert trial.practice and data["exposure_ms"] == 500 and data["mask"] is True
+    client.post(data["vote_url"], {"answer": GENERATED})  # practice: wrong or right, the staircase does not move
+
+    pattern = [True, True, True, True, False, True, True, True]
+    asked = []
+    reply = None
+    for right in pattern:
+        if reply is None:
+            data, trial = current_trial(client, timed_study)
+        else:
+            data = reply
+            trial = Trial.objects.select_related("stimulus").get(pk=int(data["vote_url"].rstrip("/").split("/")[-1]))
+        asked.append(data["exposure_ms"])
+        truth = REAL if trial.stimulus.is_real else GENERATED
+        answer = truth if right else (GENERATED if truth == REAL else REAL)
+        reply = client.post(data["vote_url"], {"answer": answer}, headers={"accept": "application/json"}).json()["next"]
+    assert asked == [500, 500, 500, 450, 450, 500, 500, 500]
+    stored = list(
+        participant.trials.filter(kind=Trial.Kind.SCORED).order_by("position").values_list("exposure_ms", flat=True)
+    )
+    assert stored[:9] == [500, 500, 500, 450, 450, 500, 500, 500, 450], (
+        "the next trial's exposure is recorded when sent"
+    )
+
+
+def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
+    rows = []
+    thresholds = {1: 300.0, 2: 500.0, 3: 400.0, 4: 800.0}
+    for participant, threshold in thresholds.items():
+        for position in range(1, 9):
+            # First half anywhere; the second half at the threshold.
+            exposure = 1000 if position <= 4 else threshold
+            source = "m" if position % 2 else REAL
+            rows.append({"participant": participant, "kind": "scored", "position": position, "source": source,
+                         "exposure_ms": exposure})  # fmt: skip
+    table = hype_time.hype_time_table(pd.DataFrame(rows))
+    values = np.array(list(thresholds.values()))
+    half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
+    assert table.loc[0, "model"] == "m" and table.loc[0, "participants"] == 4
+    assert table.loc[0, "hype_time_ms"] == pytest.approx(500.0)
+    assert (table.loc[0, "ci_low"], table.loc[0, "ci_high"]) == pytest.approx((500 - half, 500 + half))
+
+
+def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study, staff_client):
+    run_command(
+        "simulate_participants", "timed", n=6, seed=2, p_real=["real=0.9", "perceptual=0.2", "koalarization=0.2"]
+    )
+    scored = Trial.objects.filter(participant__study=timed_study, kind=Trial.Kind.SCORED)
+    assert not scored.filter(exposure_ms=None).exists()
+    assert set(scored.values_list("exposure_ms", flat=True)) - {500}, "the staircase moved"
+    page = staff_client.get(reverse("staff:report", args=[timed_study.slug]) + "?bots=1")
+    assert page.status_code == 200
+    report = page.context
+    models = {row["model"]: row for row in report["protocol_tables"]["hype_time"]}
+    assert set(models) == {"perceptual", "koalarization"}
+    assert sum(row["participants"] for row in models.values()) == 6
+    assert b"HYPE-time" in page.content
+    printed = run_command("study_report", "timed", include_bots=True)
+    assert "Protocol: hype-time" in printed and "HYPE-time per model" in printed
+    assert "Exposure: 0 timed trials measured by the browser" in printed, "bots measure nothing"
+
+
+# Every protocol
+
+
+def test_the_report_flags_exposures_off_by_more_than_a_frame(client, staff_client, build_study):
+    study = build_study("flash", scenes=6, trials_per_participant=3, exposure_ms=500)
+    join(client, study)
+    for achieved in (510, 560, None):
+        data, _ = current_trial(client, study)
+        fields = {"answer": REAL} | ({"achieved_exposure_ms": achieved} if achieved else {})
+        client.post(data["vote_url"], fields)
+    flags = build_report(study)["exposure_flags"]
+    assert (flags["measured"], flags["unmeasured"], flags["flagged"]) == (2, 1, 1)
+    assert flags["rows"][0]["achieved_exposure_ms"] == 560
+    page = staff_client.get(reverse("staff:report", args=[study.slug]))
+    assert b"Exposure achieved" in page.content and b"more than one frame" in page.content
+    assert "Single image" in page.content.decode()
+    assert list(Participant.objects.filter(study=study).values_list("viewport_width", flat=True)) == [None]
+
+
+def test_a_short_exposure_that_runs_out_before_the_vote_reply_leaves_still_sends_the_image(
+    client, timed_study, monkeypatch
+):
+    join(client, timed_study)
+    client.post(current_trial(client, timed_study)[0]["vote_url"], {"answer": REAL})  # the practice trial
+    data, _ = current_trial(client, timed_study)
+
+    def slow_mark_shown(trial, exposure_ms):
+        # A slow commit (a busy disk) outlasts the 500 ms asked before the reply is written.
+        marked = mark_shown(trial, exposure_ms)
+        trial.shown_at -= timedelta(milliseconds=1500)
+        return marked
+
+    monkeypatch.setattr(views, "mark_shown", slow_mark_shown)
+    reply = client.post(data["vote_url"], {"answer": REAL}, headers={"accept": "application/json"}).json()
+    assert not reply["next"]["expired"] and reply["next"]["image_urls"], "the participant gets to see the image"
+    # A reload after the limit is looking again: no image.
+    Trial.objects.filter(pk=reply["next"]["vote_url"].rstrip("/").split("/")[-1]).update(
+        shown_at=timezone.now() - timedelta(seconds=1)
+    )
+    data, _ = current_trial(client, timed_study)
+    assert data["expired"] and data["image_urls"] == []

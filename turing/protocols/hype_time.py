@@ -1,0 +1,148 @@
+"""HYPE-time (Zhou et al. 2019, "HYPE: A Benchmark for Human eYe Perceptual Evaluation of Generative Models",
+NeurIPS; stanfordhci.github.io/gen-eval): single images, real or generated, each shown for an exposure that
+adapts to the participant, followed by a noise mask so that the image cannot linger on the retina.
+
+The staircase, per participant (what is used, and where it comes from):
+- exposures within 100-1000 ms, starting at 500 ms, shorter after correct answers and longer after an
+  error (the project's notes on the paper, /work/shared/references/human-evaluation.md);
+- shorter after THREE correct answers in a row, longer after ONE error: the paper's 3-up/1-down staircase
+  as we recall it (unverified against the paper). A transformed up-down staircase converges where
+  P(three right in a row) = 1/2, about 79% correct (Levitt 1971, "Transformed up-down methods in
+  psychoacoustics", JASA 49(2)); a 1-up/1-down rule would converge at 50% correct, which in a real-or-
+  generated task is guessing, and would drive every exposure to the floor. CORRECT_IN_A_ROW changes it;
+- a step of STEP_MS (an assumption: the notes give no step size);
+- only scored trials move the staircase; practice is shown at the start exposure, and attention checks at
+  the current exposure without moving it.
+
+Each treatment participant judges one model's images and real photos, as each of the paper's evaluators
+judged one model: the model the fewest scored trials have shown so far. A participant's threshold is the
+mean exposure asked over the second half of their scored trials, where the staircase has converged; the
+model's HYPE-time score is the mean threshold of its participants, in ms: the longer, the longer people need
+to tell the model's images from real photos. Its 95% interval counts the participants sampled (the paper
+bootstraps over evaluators; here turing.crossed's closed-form variance of the same resampling, with t
+quantiles); the images enter each threshold through the staircase and are not resampled apart.
+"""
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import ValidationError
+
+from turing import crossed
+from turing.models import Participant, Stimulus, Study, Trial
+from turing.protocols import Protocol, register_protocol
+
+START_MS, MIN_MS, MAX_MS = 500, 100, 1000
+STEP_MS = 50
+CORRECT_IN_A_ROW = 3
+
+
+def staircase(correct: list[bool]) -> int:
+    """The exposure after these answers (True: correct), in order."""
+    exposure, streak = START_MS, 0
+    for right in correct:
+        if right:
+            streak += 1
+            if streak == CORRECT_IN_A_ROW:
+                exposure, streak = max(exposure - STEP_MS, MIN_MS), 0
+        else:
+            exposure, streak = min(exposure + STEP_MS, MAX_MS), 0
+    return exposure
+
+
+class HypeTime(Protocol):
+    name = "hype-time"
+    label = "HYPE-time (Zhou et al. 2019): real or generated, adaptive exposure with a noise mask"
+    join_template = "turing/protocols/join_hype_time.html"
+    report_template = "turing/protocols/report_hype_time.html"
+
+    def clean_study(self, study: Study) -> None:
+        if study.control_fraction:
+            raise ValidationError(
+                {"control_fraction": "a hype-time study has no control group: each staircase runs over one model"}
+            )
+        if study.exposure_ms is not None:
+            raise ValidationError(
+                {"exposure_ms": f"a hype-time study sets each exposure itself ({MIN_MS}-{MAX_MS} ms); leave it empty"}
+            )
+
+    def exposure_ms(self, study: Study, trials: list[Trial], trial: Trial) -> int | None:
+        if trial.practice:
+            return START_MS
+        before = [t for t in trials if t.position < trial.position and t.kind == Trial.Kind.SCORED and t.answer]
+        return staircase([bool(t.correct) for t in before])
+
+    def models_for(self, participant: Participant, models: list[str], stimuli: list[Stimulus], rng) -> list[str]:
+        if not models:
+            return models
+        shown = {model: 0 for model in models}
+        for stimulus in stimuli:
+            if stimulus.source in shown:
+                shown[stimulus.source] += stimulus.times_shown  # type: ignore[attr-defined]  # from ViewCounts
+        fewest = min(shown.values())
+        return [rng.choice([model for model in models if shown[model] == fewest])]
+
+    def trial_data(self, trial: Trial) -> dict:
+        return {"mask": True}
+
+    def report_lines(self, tables: dict) -> list[str]:
+        lines = ["HYPE-time per model (mean staircase threshold of its participants; longer fools longer):"]
+        for row in tables.get("hype_time", []):
+            interval = (
+                f"{row['ci_low']:.0f}-{row['ci_high']:.0f} ms" if row["ci_low"] is not None else "needs 2 participants"
+            )
+            lines.append(
+                f"  {row['model']}: {row['hype_time_ms']:.0f} ms (95% {interval}), {row['participants']} participants"
+            )
+        return lines if len(lines) > 1 else []
+
+    def report_tables(self, votes) -> dict:
+        table = hype_time_table(votes)
+        # None, not NaN, where there is no interval: templates can test for None.
+        return {"hype_time": table.astype(object).where(table.notna(), None).to_dict("records")}
+
+
+def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
+    """One row per treatment participant with an exposure on record: participant, model (the generated source
+    they judged), trials, threshold_ms (mean asked exposure over the second half of their scored trials)."""
+    scored = votes[(votes["kind"] == Trial.Kind.SCORED) & votes["exposure_ms"].notna()]
+    rows = []
+    for participant, own in scored.sort_values("position").groupby("participant", sort=True):
+        models = sorted(set(own["source"]) - {"real"})
+        if len(models) != 1:
+            continue
+        second_half = own["exposure_ms"].to_numpy(dtype=float)[len(own) // 2 :]
+        rows.append(
+            {"participant": participant, "model": models[0], "trials": len(own), "threshold_ms": second_half.mean()}
+        )
+    return pd.DataFrame(rows, columns=["participant", "model", "trials", "threshold_ms"])
+
+
+def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
+    """Per model: participants, HYPE-time (their mean threshold, ms) and its 95% interval (ci_low, ci_high;
+    NaN with fewer than two participants)."""
+    thresholds = participant_thresholds(votes)
+    columns = ["model", "participants", "hype_time_ms", "ci_low", "ci_high"]
+    if thresholds.empty:
+        return pd.DataFrame(columns=columns)
+    model_code, models = pd.factorize(thresholds["model"], sort=True)
+    counts = np.bincount(model_code, minlength=len(models))
+    means = np.bincount(model_code, weights=thresholds["threshold_ms"], minlength=len(models)) / counts
+    influence = (thresholds["threshold_ms"].to_numpy() - means[model_code]) / counts[model_code]
+    people = crossed.Sums(model_code, np.arange(len(thresholds)), influence)
+    no_scenes = crossed.Sums(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    squares = np.bincount(model_code, weights=influence**2, minlength=len(models))
+    variance, df, _ = crossed.crossed_variance(people, no_scenes, squares, counts, len(models))
+    low, high = crossed.wald_interval(means, variance, df)
+    few = counts < 2
+    return pd.DataFrame(
+        {
+            "model": list(models),
+            "participants": counts,
+            "hype_time_ms": means,
+            "ci_low": np.where(few, np.nan, low),
+            "ci_high": np.where(few, np.nan, high),
+        }
+    )[columns]
+
+
+register_protocol(HypeTime())

@@ -1,0 +1,120 @@
+"""Two-alternative forced choice, the colorization Turing test of Zhang, Isola & Efros 2016 ("Colorful Image
+Colorization", ECCV, section 4.1; arXiv 1603.08511).
+
+A trial shows the real photo and one model's colorization of the same scene side by side (stacked on a
+phone held upright), left or right at random, for 1 s by default; then both are hidden and the participant
+answers at leisure "Which one is the real photograph?". Practice pairs, with feedback, come from the
+practice pool. The fooling rate is the share of pairs where the colorization was picked: 50% means people
+cannot tell them apart.
+
+Each trial's stimulus is the generated image and paired_stimulus the real photo; generated_side says where
+the generated one was. The sides are balanced per participant (half left, half right, an odd one at
+random, separately for practice and the rest), so that a side bias cannot raise or lower a fooling rate.
+The stored answer is what the colorization was judged: "real" when it was picked, so the report's
+statistics are those of the single protocol with a model's trials (no real-photo rows; no control group,
+which would have no colorizations to see, and no catch trials, whose scenes keep no real photo to pair).
+"""
+
+import random
+
+from django.core.exceptions import ValidationError
+
+from turing.models import GENERATED, LEFT, REAL, RIGHT, Stimulus, Study, Trial, new_token
+from turing.protocols import Protocol, register_protocol
+
+DEFAULT_EXPOSURE_MS = 1000
+
+
+class TwoAFC(Protocol):
+    name = "2afc"
+    label = "Two-alternative forced choice (Zhang et al. 2016): which one is the real photograph?"
+    trial_template = "turing/protocols/trial_2afc.html"
+    join_template = "turing/protocols/join_2afc.html"
+    report_template = "turing/protocols/report_2afc.html"
+    answer_choices = [(LEFT, "Left"), (RIGHT, "Right")]
+
+    def clean_study(self, study: Study) -> None:
+        errors = {}
+        if study.control_fraction:
+            errors["control_fraction"] = "a 2afc study has no control group: every pair shows a real photo"
+        if study.catch_trials:
+            errors["catch_trials"] = "a 2afc study has no attention checks yet: catch scenes keep no real photo to pair"
+        if errors:
+            raise ValidationError(errors)
+        if study.exposure_ms is None:
+            study.exposure_ms = DEFAULT_EXPOSURE_MS
+
+    def real_fraction(self, study: Study) -> float:
+        return 0.0
+
+    def scored_candidates(self, stimuli: list[Stimulus]) -> list[Stimulus]:
+        return [stimulus for stimulus in stimuli if not stimulus.is_real]
+
+    def pick_practice(self, stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]:
+        """One pair per practice scene, its model drawn at random."""
+        models: dict[str, list[Stimulus]] = {}
+        for stimulus in stimuli:
+            if not stimulus.is_real:
+                models.setdefault(stimulus.scene, []).append(stimulus)
+        scenes = sorted(models)
+        rng.shuffle(scenes)
+        return [rng.choice(sorted(models[scene], key=lambda s: s.source)) for scene in scenes]
+
+    def prepare_trials(self, trials: list[Trial], stimuli: list[Stimulus], rng: random.Random) -> None:
+        reals = {stimulus.scene: stimulus for stimulus in stimuli if stimulus.is_real}
+        for practice in (True, False):
+            group = [trial for trial in trials if trial.practice == practice]
+            sides = [LEFT, RIGHT] * (len(group) // 2) + ([rng.choice([LEFT, RIGHT])] if len(group) % 2 else [])
+            rng.shuffle(sides)
+            for trial, side in zip(group, sides):
+                trial.paired_stimulus = reals[trial.stimulus.scene]
+                trial.generated_side = side
+                trial.second_image_token = new_token()
+
+    def images(self, trial: Trial) -> list[Stimulus]:
+        real = trial.paired_stimulus
+        assert real is not None, "prepare_trials pairs every 2afc trial"
+        return [trial.stimulus, real] if trial.generated_side == LEFT else [real, trial.stimulus]
+
+    def image_tokens(self, trial: Trial) -> list[str]:
+        assert trial.second_image_token is not None, "prepare_trials gives every 2afc trial a second token"
+        return [trial.image_token, trial.second_image_token]
+
+    def stored_answer(self, trial: Trial, posted: str) -> str:
+        # The participant names the side they think is real.
+        return REAL if posted == trial.generated_side else GENERATED
+
+    def posted_answer(self, trial: Trial, judged_real: bool) -> str:
+        other = RIGHT if trial.generated_side == LEFT else LEFT
+        return trial.generated_side if judged_real else other
+
+    def truth(self, trial: Trial) -> str:
+        real_side = RIGHT if trial.generated_side == LEFT else LEFT
+        return f"The real photograph was on the {real_side}."
+
+    def trial_data(self, trial: Trial) -> dict:
+        return {"keys": {"ArrowLeft": LEFT, "ArrowRight": RIGHT}}
+
+    def report_tables(self, votes) -> dict:
+        """Fooling rate by side: a side bias shows as different rates on the left and on the right."""
+        sides = votes[votes["generated_side"] != ""]
+        by_side = sides.groupby("generated_side")["answer"].agg(votes="size", picked=lambda a: (a == REAL).sum())
+        return {
+            "two_afc_sides": [
+                {"side": side, "votes": int(row.votes), "rate": row.picked / row.votes if row.votes else None}
+                for side, row in by_side.iterrows()
+            ]
+        }
+
+    def report_lines(self, tables: dict) -> list[str]:
+        sides = ", ".join(
+            f"{row['side']} {row['rate']:.1%} of {row['votes']}" for row in tables.get("two_afc_sides", [])
+        )
+        lines = [
+            "judged_real of a model is the share of its pairs in which the colorization was picked (50%: no "
+            "better than chance at telling them apart)."
+        ]
+        return lines + ([f"Colorization picked, by its side: {sides}."] if sides else [])
+
+
+register_protocol(TwoAFC())
