@@ -73,9 +73,15 @@ def test_2afc_sides_are_balanced_for_every_participant_and_vary_between_them(cli
     for _ in range(6):
         client.cookies.clear()
         participant = join(client, pair_study)
-        sides = list(participant.trials.filter(kind=Trial.Kind.SCORED).values_list("generated_side", flat=True))
+        scored = participant.trials.filter(kind=Trial.Kind.SCORED).order_by("position")
+        sides = list(scored.values_list("generated_side", flat=True))
         assert sides.count(LEFT) == sides.count(RIGHT) == 4
         orders.add(tuple(sides))
+        # Within each model too: else a participant who always picks the left image moves one model's rate up
+        # and another's down.
+        for model in set(scored.values_list("stimulus__source", flat=True)):
+            own = list(scored.filter(stimulus__source=model).values_list("generated_side", flat=True))
+            assert abs(own.count(LEFT) - own.count(RIGHT)) <= 1, (model, own)
     assert len(orders) > 1
 
 
