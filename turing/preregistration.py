@@ -128,7 +128,13 @@ def build_plan(
         "study": {"slug": study.slug, "title": study.title},
         "design": study_design(study),
         "target_participants": target_participants,
-        "exclusions": {"rehearsal_bots": True, "failed_attention_checks": exclude_failed_checks},
+        # The time limit decides who is left out as returned or timed out (turing.crowd.timed_out) and stays
+        # editable once people joined, so it is frozen with the other exclusions (departures compares it).
+        "exclusions": {
+            "rehearsal_bots": True,
+            "failed_attention_checks": exclude_failed_checks,
+            "time_limit_minutes": study.time_limit_minutes,
+        },
         "analysed_trials": [SCORED],
         "primary_analysis": {
             "statistic": primary_analysis,
@@ -225,6 +231,10 @@ def design_departures(study: Study, plan: dict, *, hashes: bool = False) -> list
     return found
 
 
+def _minutes(limit: int | None) -> str:
+    return "none" if limit is None else f"{limit} minutes"
+
+
 def planned_selection(plan: dict) -> Selection:
     """The report's switches as the plan set them."""
     return Selection(
@@ -259,6 +269,13 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
         found.append(f"trials analysed: {', '.join(selection.kinds)}; the plan analyses {', '.join(planned.kinds)}")
     if selection.cohort is not None:
         found.append(f"only the {selection.cohort} cohort is analysed; the plan analyses every participant")
+    # A plan frozen before time limits were recorded had none to apply (absent: None, no limit).
+    planned_limit = plan["exclusions"].get("time_limit_minutes")
+    if study.time_limit_minutes != planned_limit:
+        found.append(
+            f"the time limit is {_minutes(study.time_limit_minutes)}, the plan froze {_minutes(planned_limit)}: "
+            "it decides who is left out as returned or timed out"
+        )
     found += design_departures(study, plan)
     target, finished = plan["target_participants"], finished_people(study, plan).count()
     if finished != target:

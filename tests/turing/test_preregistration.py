@@ -165,6 +165,23 @@ def test_stimuli_and_a_target_changed_after_freezing_are_departures(vote_study):
     ]
 
 
+def test_a_time_limit_changed_after_freezing_is_a_departure(vote_study):
+    # The time limit decides who is left out as timed out, and stays editable after people joined: shortening it
+    # after seeing the data would drop participants with no word in the departures.
+    study, participants = vote_study
+    Study.objects.filter(pk=study.pk).update(time_limit_minutes=60)
+    study.refresh_from_db()
+    freeze_votes(study, target_participants=2)
+    finish(participants, ["p1", "p2"])
+    assert preregistration.registration_of(study).plan["exclusions"]["time_limit_minutes"] == 60
+    assert preregistration.status(study, Selection())["departures"] == []
+    Study.objects.filter(pk=study.pk).update(time_limit_minutes=None)
+    study.refresh_from_db()
+    assert preregistration.status(study, Selection())["departures"] == [
+        "the time limit is none, the plan froze 60 minutes: it decides who is left out as returned or timed out"
+    ]
+
+
 def test_report_shows_the_hash_and_marks_departures_next_to_the_numbers(staff_client, vote_study):
     study, participants = vote_study
     registration = freeze_votes(study, target_participants=2)

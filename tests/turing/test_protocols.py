@@ -73,9 +73,15 @@ def test_2afc_sides_are_balanced_for_every_participant_and_vary_between_them(cli
     for _ in range(6):
         client.cookies.clear()
         participant = join(client, pair_study)
-        sides = list(participant.trials.filter(kind=Trial.Kind.SCORED).values_list("generated_side", flat=True))
+        scored = participant.trials.filter(kind=Trial.Kind.SCORED).order_by("position")
+        sides = list(scored.values_list("generated_side", flat=True))
         assert sides.count(LEFT) == sides.count(RIGHT) == 4
         orders.add(tuple(sides))
+        # Within each model too: else a participant who always picks the left image moves one model's rate up
+        # and another's down.
+        for model in set(scored.values_list("stimulus__source", flat=True)):
+            own = list(scored.filter(stimulus__source=model).values_list("generated_side", flat=True))
+            assert abs(own.count(LEFT) - own.count(RIGHT)) <= 1, (model, own)
     assert len(orders) > 1
 
 
@@ -229,9 +235,9 @@ def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
     rows = []
     thresholds = {1: 300.0, 2: 500.0, 3: 400.0, 4: 800.0}
     for participant, threshold in thresholds.items():
-        for position in range(1, 9):
+        for position in range(1, hype_time.MIN_TRIALS + 1):
             # First half anywhere; the second half at the threshold.
-            exposure = 1000 if position <= 4 else threshold
+            exposure = 1000 if position <= hype_time.MIN_TRIALS // 2 else threshold
             source = "m" if position % 2 else REAL
             rows.append({"participant": participant, "kind": "scored", "position": position, "source": source,
                          "exposure_ms": exposure})  # fmt: skip
@@ -241,6 +247,26 @@ def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
     assert table.loc[0, "model"] == "m" and table.loc[0, "participants"] == 4
     assert table.loc[0, "hype_time_ms"] == pytest.approx(500.0)
     assert (table.loc[0, "ci_low"], table.loc[0, "ci_high"]) == pytest.approx((500 - half, 500 + half))
+
+
+def test_a_hype_time_score_from_staircases_too_short_to_settle_gets_no_interval():
+    # 20 trials (the default): the staircase, 50 ms per three correct answers from 500 ms, cannot reach a 200 ms
+    # threshold in the first half, so every such study scores about 290 ms and its interval missed 200 ms in
+    # all of 200 simulated studies (hype_time.MIN_TRIALS). The score stays; its interval is withheld and says why.
+    assert hype_time.MIN_TRIALS == 48
+    rows = []
+    for participant, trials in {1: 20, 2: 48, 3: 48}.items():
+        for position in range(trials):
+            rows.append({"participant": participant, "kind": "scored", "position": position,
+                         "source": "m" if position % 2 else REAL, "exposure_ms": 400 + participant})  # fmt: skip
+    protocol = hype_time.HypeTime()
+    tables = protocol.report_tables(pd.DataFrame(rows))
+    (row,) = tables["hype_time"]
+    assert row["hype_time_ms"] == pytest.approx(402.0) and row["short"] == 1
+    assert row["ci_low"] is None and row["ci_high"] is None
+    assert "withheld: 1 participants had under 48 scored trials" in "\n".join(protocol.report_lines(tables))
+    long_enough = hype_time.hype_time_table(pd.DataFrame([r for r in rows if r["participant"] > 1]))
+    assert long_enough.loc[0, "short"] == 0 and not np.isnan(long_enough.loc[0, "ci_low"])
 
 
 def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study, staff_client):

@@ -34,6 +34,14 @@ from turing.protocols import Protocol, register_protocol
 START_MS, MIN_MS, MAX_MS = 500, 100, 1000
 STEP_MS = 50
 CORRECT_IN_A_ROW = 3
+# Fewest scored trials a participant needs for their threshold to mean anything: the staircase must be able to
+# travel from the start to the floor within the first half, which takes CORRECT_IN_A_ROW correct answers per
+# step (8 steps, 24 answers; 48 trials). With fewer the threshold leans towards START_MS whatever people can
+# see. Measured (30 simulated participants, Weibull psychometric functions, true thresholds at the 79% point
+# ~ N(mu, 60 ms), 200 studies per row; coverage of mu by the 95% interval): 20 trials, mu = 200 ms: score
+# +92 ms off, coverage 0.00; mu = 700 ms: -81 ms, 0.00; mu = 350: 0.12. 40 trials: 0.85 / 0.47 (mu 200 / 700).
+# 60 trials: 0.94 / 0.92; 100 trials: 0.93-0.96 for mu 200-700. So the interval is withheld below this.
+MIN_TRIALS = 2 * CORRECT_IN_A_ROW * (START_MS - MIN_MS) // STEP_MS
 
 
 def staircase(correct: list[bool]) -> int:
@@ -87,9 +95,12 @@ class HypeTime(Protocol):
     def report_lines(self, tables: dict) -> list[str]:
         lines = ["HYPE-time per model (mean staircase threshold of its participants; longer fools longer):"]
         for row in tables.get("hype_time", []):
-            interval = (
-                f"{row['ci_low']:.0f}-{row['ci_high']:.0f} ms" if row["ci_low"] is not None else "needs 2 participants"
-            )
+            if row["short"]:
+                interval = f"withheld: {row['short']} participants had under {MIN_TRIALS} scored trials"
+            elif row["ci_low"] is None:
+                interval = "needs 2 participants"
+            else:
+                interval = f"{row['ci_low']:.0f}-{row['ci_high']:.0f} ms"
             lines.append(
                 f"  {row['model']}: {row['hype_time_ms']:.0f} ms (95% {interval}), {row['participants']} participants"
             )
@@ -98,7 +109,10 @@ class HypeTime(Protocol):
     def report_tables(self, votes) -> dict:
         table = hype_time_table(votes)
         # None, not NaN, where there is no interval: templates can test for None.
-        return {"hype_time": table.astype(object).where(table.notna(), None).to_dict("records")}
+        return {
+            "hype_time": table.astype(object).where(table.notna(), None).to_dict("records"),
+            "min_trials": MIN_TRIALS,
+        }
 
 
 def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
@@ -118,10 +132,11 @@ def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
 
 
 def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
-    """Per model: participants, HYPE-time (their mean threshold, ms) and its 95% interval (ci_low, ci_high;
-    NaN with fewer than two participants)."""
+    """Per model: participants, HYPE-time (their mean threshold, ms), its 95% interval (ci_low, ci_high; NaN with
+    fewer than two participants, or when any participant had fewer than MIN_TRIALS scored trials) and short (how
+    many participants had fewer than MIN_TRIALS: their staircase cannot have settled, see MIN_TRIALS)."""
     thresholds = participant_thresholds(votes)
-    columns = ["model", "participants", "hype_time_ms", "ci_low", "ci_high"]
+    columns = ["model", "participants", "hype_time_ms", "ci_low", "ci_high", "short"]
     if thresholds.empty:
         return pd.DataFrame(columns=columns)
     model_code, models = pd.factorize(thresholds["model"], sort=True)
@@ -133,7 +148,8 @@ def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
     squares = np.bincount(model_code, weights=influence**2, minlength=len(models))
     variance, df, _ = crossed.crossed_variance(people, no_scenes, squares, counts, len(models))
     low, high = crossed.wald_interval(means, variance, df)
-    few = counts < 2
+    short = np.bincount(model_code, weights=thresholds["trials"] < MIN_TRIALS, minlength=len(models)).astype(int)
+    few = (counts < 2) | (short > 0)
     return pd.DataFrame(
         {
             "model": list(models),
@@ -141,6 +157,7 @@ def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
             "hype_time_ms": means,
             "ci_low": np.where(few, np.nan, low),
             "ci_high": np.where(few, np.nan, high),
+            "short": short,
         }
     )[columns]
 

@@ -8,8 +8,9 @@ practice pool. The fooling rate is the share of pairs where the colorization was
 cannot tell them apart.
 
 Each trial's stimulus is the generated image and paired_stimulus the real photo; generated_side says where
-the generated one was. The sides are balanced per participant (half left, half right, an odd one at
-random, separately for practice and the rest), so that a side bias cannot raise or lower a fooling rate.
+the generated one was. The sides are balanced per participant and model (half left, half right, the odd
+ones balanced among themselves, separately for practice and the rest), so that a side bias cannot raise or
+lower a fooling rate.
 The stored answer is what the colorization was judged: "real" when it was picked, so the report's
 statistics are those of the single protocol with a model's trials (no real-photo rows; no control group,
 which would have no colorizations to see, and no catch trials, whose scenes keep no real photo to pair).
@@ -63,13 +64,26 @@ class TwoAFC(Protocol):
     def prepare_trials(self, trials: list[Trial], stimuli: list[Stimulus], rng: random.Random) -> None:
         reals = {stimulus.scene: stimulus for stimulus in stimuli if stimulus.is_real}
         for practice in (True, False):
-            group = [trial for trial in trials if trial.practice == practice]
-            sides = [LEFT, RIGHT] * (len(group) // 2) + ([rng.choice([LEFT, RIGHT])] if len(group) % 2 else [])
-            rng.shuffle(sides)
-            for trial, side in zip(group, sides):
-                trial.paired_stimulus = reals[trial.stimulus.scene]
-                trial.generated_side = side
-                trial.second_image_token = new_token()
+            # Balanced within each model, not only over the participant's trials: balanced over all of them, a
+            # participant who always picks the left image could still raise one model's rate and lower another's
+            # (4 pairs of each of two models: 3 left of one model and 1 of the other in half the orders). Each
+            # model's odd pair takes a side from a balanced list of its own, so the whole stays balanced too.
+            by_model: dict[str, list[Trial]] = {}
+            for trial in trials:
+                if trial.practice == practice:
+                    by_model.setdefault(trial.stimulus.source, []).append(trial)
+            odd = [model for model in sorted(by_model) if len(by_model[model]) % 2]
+            spare = [LEFT, RIGHT] * (len(odd) // 2) + ([rng.choice([LEFT, RIGHT])] if len(odd) % 2 else [])
+            rng.shuffle(spare)
+            spare_side = dict(zip(odd, spare))
+            for model in sorted(by_model):
+                group = by_model[model]
+                sides = [LEFT, RIGHT] * (len(group) // 2) + ([spare_side[model]] if model in spare_side else [])
+                rng.shuffle(sides)
+                for trial, side in zip(group, sides):
+                    trial.paired_stimulus = reals[trial.stimulus.scene]
+                    trial.generated_side = side
+                    trial.second_image_token = new_token()
 
     def images(self, trial: Trial) -> list[Stimulus]:
         real = trial.paired_stimulus
