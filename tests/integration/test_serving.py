@@ -245,7 +245,7 @@ def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_ke
 def test_a_phone_mid_study_carries_on_through_a_serve_restart(restartable):
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.turing.test_browser import CHROMIUM, CHROMIUM_ARGS, LOOK_MS, PHONE, start_study
+    from tests.turing.conftest import CHROMIUM, CHROMIUM_ARGS, LOOK_MS, PHONE, start_study
 
     base = restartable.base
     process = restartable.start()
