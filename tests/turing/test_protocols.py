@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from scipy import stats
@@ -223,6 +224,23 @@ def test_hype_time_exposures_follow_the_staircase_through_the_views(client, time
     assert stored[:9] == [500, 500, 500, 450, 450, 500, 500, 500, 450], (
         "the next trial's exposure is recorded when sent"
     )
+
+
+def test_without_javascript_the_next_image_is_timed_from_its_own_page_not_from_the_vote(client, timed_study):
+    """A vote sent as a plain form is answered by a redirect to the trial page: the next image is on screen only
+    once that page has come back. Timing it from the vote expired a 100-500 ms exposure on any network slower
+    than that, and the participant was asked to answer "from memory" an image never shown."""
+    join(client, timed_study)
+    client.post(current_trial(client, timed_study)[0]["vote_url"], {"answer": REAL})  # the practice trial
+    data, _ = current_trial(client, timed_study)
+    assert client.post(data["vote_url"], {"answer": REAL}).status_code == 302
+    # The redirect and the page's request take 600 ms on a phone (500 ms are asked).
+    Trial.objects.exclude(shown_at=None).update(shown_at=F("shown_at") - timedelta(milliseconds=600))
+
+    data, trial = current_trial(client, timed_study)
+
+    assert not data["expired"] and len(data["image_urls"]) == 1, "the participant gets to see the image"
+    assert timezone.now() - Trial.objects.get(pk=trial.pk).shown_at < timedelta(milliseconds=500)
 
 
 def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
