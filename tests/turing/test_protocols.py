@@ -252,13 +252,30 @@ def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
             exposure = 1000 if position <= 4 else threshold
             source = "m" if position % 2 else REAL
             rows.append({"participant": participant, "kind": "scored", "position": position, "source": source,
-                         "exposure_ms": exposure})  # fmt: skip
+                         "exposure_ms": exposure, "answer": REAL if position % 3 else GENERATED})  # fmt: skip
     table = hype_time.hype_time_table(pd.DataFrame(rows))
     values = np.array(list(thresholds.values()))
     half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
     assert table.loc[0, "model"] == "m" and table.loc[0, "participants"] == 4
     assert table.loc[0, "hype_time_ms"] == pytest.approx(500.0)
     assert (table.loc[0, "ci_low"], table.loc[0, "ci_high"]) == pytest.approx((500 - half, 500 + half))
+
+
+def test_hype_time_counts_the_participants_who_gave_one_answer_to_every_image():
+    """Pressing "generated" on every image is wrong on every real photo, so the staircase climbs to 1000 ms
+    (about 980 ms over the second half of 50 trials) as for someone the model fools completely, and passes
+    every attention check (catch images are generated). Such a threshold says nothing about the model's
+    images; the report must say how many of a model's participants it counts."""
+    rows = []
+    for participant in (1, 2, 3):
+        for position in range(1, 9):
+            answer = GENERATED if participant == 3 or position % 3 == 0 else REAL
+            rows.append({"participant": participant, "kind": "scored", "position": position,
+                         "source": "m" if position % 2 else REAL, "exposure_ms": 1000, "answer": answer})  # fmt: skip
+    table = hype_time.hype_time_table(pd.DataFrame(rows))
+    assert table.loc[0, "participants"] == 3 and table.loc[0, "one_answer"] == 1
+    lines = hype_time.HypeTime().report_lines({"hype_time": table.to_dict("records")})
+    assert "1 of the 3 gave one answer to every image" in lines[1]
 
 
 def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study, staff_client):
