@@ -303,6 +303,12 @@ def trial_data(study, trials, trial, following, *, shown_now=False):
     next_urls = (
         [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []
     )
+    exposure_ms = trial.exposure_ms or protocol.exposure_ms(study, trials, trial)
+    if not shown_now and not expired and trial.shown_at is not None and trial.exposure_ms:
+        # Shown before (a reload): only what is left of the exposure, which participant.js times from the new
+        # paint. The full exposure again would let a reload just before the limit double it unflagged.
+        elapsed_ms = (timezone.now() - trial.shown_at) / timedelta(milliseconds=1)
+        exposure_ms = max(1, round(trial.exposure_ms - elapsed_ms))
     return {
         "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
         "image_url": None if expired else urls[0],
@@ -311,8 +317,9 @@ def trial_data(study, trials, trial, following, *, shown_now=False):
         "progress": progress,
         "next_image_url": next_urls[0] if next_urls else None,
         "next_image_urls": next_urls,
-        # What was recorded when the image was first shown; what the protocol asks if it has not been yet.
-        "exposure_ms": trial.exposure_ms or protocol.exposure_ms(study, trials, trial),
+        # What was recorded when the image was first shown (what is left of it on a reload); what the protocol
+        # asks if it has not been shown yet.
+        "exposure_ms": exposure_ms,
         "expired": expired,
         **protocol.trial_data(trial),
     }

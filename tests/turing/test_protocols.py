@@ -226,6 +226,21 @@ def test_hype_time_exposures_follow_the_staircase_through_the_views(client, time
     )
 
 
+def test_reloading_the_trial_page_during_the_exposure_shows_the_images_only_for_what_is_left(client, pair_study):
+    """The exposure runs from the moment the pair was first handed out. A reload just before it ran out got the
+    full exposure again (participant.js times the page's exposure_ms from the new paint): a second second on
+    the pair, with an achieved exposure that matched the one asked, so the report flagged nothing."""
+    join(client, pair_study)
+    data, trial = current_trial(client, pair_study)
+    assert data["exposure_ms"] == 1000 and not data["expired"]
+    Trial.objects.filter(pk=trial.pk).update(shown_at=F("shown_at") - timedelta(milliseconds=900))
+
+    data, _ = current_trial(client, pair_study)
+
+    assert not data["expired"] and 0 < data["exposure_ms"] <= 100
+    assert Trial.objects.get(pk=trial.pk).exposure_ms == 1000, "the exposure asked is what was recorded"
+
+
 def test_without_javascript_the_next_image_is_timed_from_its_own_page_not_from_the_vote(client, timed_study):
     """A vote sent as a plain form is answered by a redirect to the trial page: the next image is on screen only
     once that page has come back. Timing it from the vote expired a 100-500 ms exposure on any network slower
