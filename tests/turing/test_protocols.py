@@ -267,7 +267,7 @@ def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
             exposure = 1000 if position <= 4 else threshold
             source = "m" if position % 2 else REAL
             rows.append({"participant": participant, "kind": "scored", "position": position, "source": source,
-                         "exposure_ms": exposure, "answer": REAL if position % 3 else GENERATED})  # fmt: skip
+                         "exposure_ms": exposure})  # fmt: skip
     table = hype_time.hype_time_table(pd.DataFrame(rows))
     values = np.array(list(thresholds.values()))
     half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2

@@ -125,7 +125,8 @@ def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
                 "model": models[0],
                 "trials": len(own),
                 "threshold_ms": second_half.mean(),
-                "one_answer": own["answer"].nunique() == 1,
+                # Frames of exposures alone (no answers) have no such participant.
+                "one_answer": "answer" in own and own["answer"].nunique() == 1,
             }
         )
     return pd.DataFrame(rows, columns=["participant", "model", "trials", "threshold_ms", "one_answer"])
