@@ -44,6 +44,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from scipy.optimize import linear_sum_assignment
 
+from turing.crowd import timed_out
 from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial, model_names
 from turing.protocols import protocol_of
 
@@ -102,9 +103,11 @@ def existing_participant(study: Study, *, label: str = "", join_key: str | None 
 
 
 def is_full(study: Study) -> bool:
-    """Whether the study has its max_participants people (bots do not count)."""
+    """Whether the study has its max_participants people (bots do not count, nor do participants past the time
+    limit: a crowd platform gives a returned or timed-out participant's place to someone else, and the report
+    leaves them out, so counting them would close the study short of the people it can use)."""
     return study.max_participants is not None and (
-        study.participants.filter(kind=PERSON).count() >= study.max_participants
+        study.participants.filter(kind=PERSON).exclude(timed_out(study)).count() >= study.max_participants
     )
 
 

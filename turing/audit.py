@@ -8,7 +8,8 @@ audit_study(study) reads every stored stimulus file and returns a list of proble
 - mode, size and encoding (bit depth, colour type, interlacing, zlib header, which records the compression
   level) must be the same for every stimulus;
 - storage names must be stimuli/<random token>.png, so a name reveals neither source nor scene;
-- file size alone must not classify real vs generated (see file_size_leak for the rule);
+- file size alone must not classify real vs generated (see file_size_leak for the rule), nor, in a 2afc
+  study, tell which side of a pair is the real photo (see pair_size_problems);
 - pools: a scene is scored, practice or catch, never two of them, only catch stimuli are in the catch pool,
   and no practice image has the same pixels as a scored one: practice feedback must say nothing about the
   scored images (see pool_problems);
@@ -27,7 +28,7 @@ from collections import Counter, defaultdict
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy.ndimage import gaussian_filter
-from scipy.stats import mannwhitneyu
+from scipy.stats import binomtest, mannwhitneyu
 from skimage import color
 
 from .models import CATCH, REAL, Pool, stimulus_upload_to
@@ -82,6 +83,8 @@ def audit_study(study, *, check_luminance=True) -> list[str]:
         values = {stimulus: fact[attribute] for stimulus, fact in facts.items() if fact[attribute] is not None}
         problems += consistency_problems(attribute, values)
     problems += file_size_problems({stimulus: fact["bytes"] for stimulus, fact in facts.items()})
+    if study.protocol == "2afc":
+        problems += pair_size_problems({stimulus: fact["bytes"] for stimulus, fact in facts.items()})
     problems += practice_copy_problems(digests)
     if check_luminance:
         # Unreadable files were reported above; comparing them again would only repeat that.
@@ -220,6 +223,34 @@ def file_size_problems(sizes: dict) -> list[str]:
             problems.append(
                 f"file size alone separates real from {name}: AUC {auc:.2f} (Mann-Whitney p = {p_value:.1e}; "
                 f"{len(real)} real, {len(generated)} generated files)"
+            )
+    return problems
+
+
+def pair_size_problems(sizes: dict) -> list[str]:
+    """A 2afc trial shows a scene's real photo beside one model's colorization of it, and the browser receives
+    both files' sizes: a model whose outputs are a little smaller (or larger) than their own photos in most
+    scenes gives the answer away, although across scenes its sizes may overlap the photos' so that the
+    unpaired rule (file_size_problems) passes them. Same thresholds, on the pairs: flag when the real file
+    is the larger in a share of a model's pairs more than SIZE_LEAK_MIN_AUC_DISTANCE from half, with a sign
+    test p below SIZE_LEAK_MAX_P (pairs of equal size left out)."""
+    real = {stimulus.scene: size for stimulus, size in sizes.items() if stimulus.source == REAL}
+    by_model = defaultdict(list)
+    for stimulus, size in sizes.items():
+        if stimulus.source not in (REAL, CATCH) and stimulus.scene in real:
+            by_model[stimulus.source].append((real[stimulus.scene], size))
+    problems = []
+    for model, pairs in sorted(by_model.items()):
+        larger = sum(real_size > size for real_size, size in pairs)
+        differing = sum(real_size != size for real_size, size in pairs)
+        if not differing:
+            continue
+        p_value = binomtest(larger, differing).pvalue
+        if p_value < SIZE_LEAK_MAX_P and abs(larger / differing - 0.5) > SIZE_LEAK_MIN_AUC_DISTANCE:
+            which, count = ("larger", larger) if larger > differing / 2 else ("smaller", differing - larger)
+            problems.append(
+                f"file size tells the sides of a 2afc pair apart: the real photo is the {which} file in {count} of "
+                f"{differing} pairs of {model} (sign test p = {p_value:.1e})"
             )
     return problems
 

@@ -303,6 +303,12 @@ def trial_data(study, trials, trial, following, *, shown_now=False):
     next_urls = (
         [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []
     )
+    exposure_ms = trial.exposure_ms or protocol.exposure_ms(study, trials, trial)
+    if not shown_now and not expired and trial.shown_at is not None and trial.exposure_ms:
+        # Shown before (a reload): only what is left of the exposure, which participant.js times from the new
+        # paint. The full exposure again would let a reload just before the limit double it unflagged.
+        elapsed_ms = (timezone.now() - trial.shown_at) / timedelta(milliseconds=1)
+        exposure_ms = max(1, round(trial.exposure_ms - elapsed_ms))
     return {
         "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
         "image_url": None if expired else urls[0],
@@ -311,8 +317,9 @@ def trial_data(study, trials, trial, following, *, shown_now=False):
         "progress": progress,
         "next_image_url": next_urls[0] if next_urls else None,
         "next_image_urls": next_urls,
-        # What was recorded when the image was first shown; what the protocol asks if it has not been yet.
-        "exposure_ms": trial.exposure_ms or protocol.exposure_ms(study, trials, trial),
+        # What was recorded when the image was first shown (what is left of it on a reload); what the protocol
+        # asks if it has not been shown yet.
+        "exposure_ms": exposure_ms,
         "expired": expired,
         **protocol.trial_data(trial),
     }
@@ -410,12 +417,14 @@ def refuse(request, participant, status, message):
     )
 
 
-def store_answer(participant, trials, trial, answer, response_ms, measured=None):
+def store_answer(participant, trials, trial, answer, response_ms, measured=None, *, hands_out_next=True):
     """Write the answer to trial, the participant's first open trial when trials were read, and count it, as one
     transaction of two statements (three with an exposure limit, which starts the next image's clock); False
     if another request (a double tap) answered the trial first. measured: what the browser measured
     (achieved_exposure_ms for the trial; viewport_width, viewport_height, device_pixel_ratio for the
-    participant), entries None when not sent.
+    participant), entries None when not sent. hands_out_next: the reply itself shows the next image (a vote
+    sent by participant.js); a plain form's vote is answered by a redirect, and the trial page it leads to
+    records the moment itself.
 
     The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
     stores nothing. No later trial can have been answered since trials were read (answers go in order, and
@@ -442,7 +451,9 @@ def store_answer(participant, trials, trial, answer, response_ms, measured=None)
             Participant.objects.filter(pk=participant.pk).update(**counted)
             # participant.js shows the next image as soon as the reply comes, except after practice feedback,
             # where it loads the trial page instead (which records the moment itself).
-            if following and not trial.practice:
+            # Timing a plain form's next image from here would count the redirect's round trip, which on a phone
+            # outlasts a 100-500 ms exposure: its page would come back expired, the image never shown.
+            if following and not trial.practice and hands_out_next:
                 # The next exposure may depend on this answer (a staircase).
                 trial.answer = answer
                 exposure = protocol_of(participant.study).exposure_ms(participant.study, trials, following[0])
@@ -476,7 +487,9 @@ def vote(request, participant, trial_id):
         response_ms = form.cleaned_data["response_ms"]
         if response_ms is None:
             response_ms = server_response_ms(form.cleaned_data["shown"], trial)
-        stored = store_answer(participant, trials, trial, answer, response_ms, form.measured())
+        stored = store_answer(
+            participant, trials, trial, answer, response_ms, form.measured(), hands_out_next=wants_json(request)
+        )
     if not trial.answer and not stored:
         # Either a concurrent request (a double tap) answered this trial since it was read, or this is a
         # later trial while an earlier one is still open.

@@ -380,3 +380,31 @@ def test_a_scene_in_two_pools_and_a_practice_copy_of_a_scored_image_are_caught(b
         overwrite(practice, file.read())
     problems = audit_study(study)
     assert any("practice image identical to the scored image" in p and scored.scene in p for p in problems), problems
+
+
+def test_a_2afc_study_is_checked_pair_by_pair_for_the_larger_file(build_study):
+    """A 2afc trial shows a scene's real photo beside its colorization, and both files' sizes reach the browser
+    (Content-Length): a colorization slightly smaller than its own photo in every scene tells the sides apart
+    although, across scenes, the sizes of reals and colorizations overlap (the unpaired rule passes them)."""
+    study = build_study("pairsizes", scenes=20, models=("perceptual",), size=SIZE, protocol="2afc")
+    rng = np.random.default_rng(7)
+    scenes = sorted(set(study.stimuli.values_list("scene", flat=True)))
+    flat_rows = {scene: int(rng.integers(0, SIZE - 2)) for scene in scenes}
+    noise = {scene: rng.integers(0, 256, (SIZE, SIZE, 3)) for scene in scenes}
+    for stimulus in study.stimuli.all():
+        pixels = noise[stimulus.scene].copy()
+        # Each scene compresses differently; its colorization has one more flat row than its photo.
+        pixels[: flat_rows[stimulus.scene] + (stimulus.source != REAL)] = 128
+        overwrite(stimulus, png_bytes(Image.fromarray(pixels.astype(np.uint8)), compress_level=6))
+    sizes = {(s.scene, s.source): s.image.size for s in study.stimuli.all()}
+    real = [sizes[scene, REAL] for scene in flat_rows]
+    generated = [sizes[scene, "perceptual"] for scene in flat_rows]
+    assert file_size_leak(real, generated) is None, "the unpaired rule alone sees nothing"
+
+    [problem] = audit_study(study, check_luminance=False)
+
+    assert problem.startswith("file size tells the sides of a 2afc pair apart: the real photo is the larger file")
+    assert "in 20 of 20 pairs of perceptual" in problem
+    study.protocol = "single"
+    # One image per trial: the size of a scene's other version is never seen beside it.
+    assert audit_study(study, check_luminance=False) == []

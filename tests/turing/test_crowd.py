@@ -291,6 +291,23 @@ def test_without_a_time_limit_nobody_is_left_out(vote_study):
     assert len(reporting.votes_frame(study)) == 26
 
 
+def test_a_returned_participant_does_not_hold_a_place_under_the_cap(small_study):
+    """Prolific replaces a participant who returns or times out with a new one; the cap (max_participants, set
+    to the platform's places) counted the returned one, so the replacement was told the study was full and
+    the study closed short of the people it can use, who are the ones the time limit keeps."""
+    Study.objects.filter(pk=small_study.pk).update(max_participants=2, time_limit_minutes=20)
+    first, second = Client(), Client()
+    join(first, small_study, {**PROLIFIC, "PROLIFIC_PID": "returned"})
+    join(second, small_study, {**PROLIFIC, "PROLIFIC_PID": "finishing"})
+    assert Client().get(join_url(small_study, {**PROLIFIC, "PROLIFIC_PID": "third"})).context["reason"] == "full"
+    Participant.objects.filter(label="returned").update(started_at=timezone.now() - dt.timedelta(minutes=21))
+
+    replacement = join(Client(), small_study, {**PROLIFIC, "PROLIFIC_PID": "replacement"})
+
+    assert replacement.label == "replacement"
+    assert Client().get(join_url(small_study, {**PROLIFIC, "PROLIFIC_PID": "fourth"})).context["reason"] == "full"
+
+
 # Settings
 
 

@@ -42,8 +42,8 @@ def test_a_vote_stored_before_the_outage_is_accepted_once_when_retried(client, s
     # The answer is committed, then the connection drops before the reply.
     real = views.store_answer
 
-    def then_the_outage(*args):
-        real(*args)
+    def then_the_outage(*args, **kwargs):
+        real(*args, **kwargs)
         raise OperationalError("the database went away")
 
     monkeypatch.setattr(views, "store_answer", then_the_outage)

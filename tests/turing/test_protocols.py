@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from scipy import stats
@@ -231,6 +232,38 @@ def test_hype_time_exposures_follow_the_staircase_through_the_views(client, time
     )
 
 
+def test_reloading_the_trial_page_during_the_exposure_shows_the_images_only_for_what_is_left(client, pair_study):
+    """The exposure runs from the moment the pair was first handed out. A reload just before it ran out got the
+    full exposure again (participant.js times the page's exposure_ms from the new paint): a second second on
+    the pair, with an achieved exposure that matched the one asked, so the report flagged nothing."""
+    join(client, pair_study)
+    data, trial = current_trial(client, pair_study)
+    assert data["exposure_ms"] == 1000 and not data["expired"]
+    Trial.objects.filter(pk=trial.pk).update(shown_at=F("shown_at") - timedelta(milliseconds=900))
+
+    data, _ = current_trial(client, pair_study)
+
+    assert not data["expired"] and 0 < data["exposure_ms"] <= 100
+    assert Trial.objects.get(pk=trial.pk).exposure_ms == 1000, "the exposure asked is what was recorded"
+
+
+def test_without_javascript_the_next_image_is_timed_from_its_own_page_not_from_the_vote(client, timed_study):
+    """A vote sent as a plain form is answered by a redirect to the trial page: the next image is on screen only
+    once that page has come back. Timing it from the vote expired a 100-500 ms exposure on any network slower
+    than that, and the participant was asked to answer "from memory" an image never shown."""
+    join(client, timed_study)
+    client.post(current_trial(client, timed_study)[0]["vote_url"], {"answer": REAL})  # the practice trial
+    data, _ = current_trial(client, timed_study)
+    assert client.post(data["vote_url"], {"answer": REAL}).status_code == 302
+    # The redirect and the page's request take 600 ms on a phone (500 ms are asked).
+    Trial.objects.exclude(shown_at=None).update(shown_at=F("shown_at") - timedelta(milliseconds=600))
+
+    data, trial = current_trial(client, timed_study)
+
+    assert not data["expired"] and len(data["image_urls"]) == 1, "the participant gets to see the image"
+    assert timezone.now() - Trial.objects.get(pk=trial.pk).shown_at < timedelta(milliseconds=500)
+
+
 def test_hype_time_is_the_mean_threshold_with_a_t_interval_over_participants():
     rows = []
     thresholds = {1: 300.0, 2: 500.0, 3: 400.0, 4: 800.0}
@@ -267,6 +300,23 @@ def test_a_hype_time_score_from_staircases_too_short_to_settle_gets_no_interval(
     assert "withheld: 1 participants had under 48 scored trials" in "\n".join(protocol.report_lines(tables))
     long_enough = hype_time.hype_time_table(pd.DataFrame([r for r in rows if r["participant"] > 1]))
     assert long_enough.loc[0, "short"] == 0 and not np.isnan(long_enough.loc[0, "ci_low"])
+
+
+def test_hype_time_counts_the_participants_who_gave_one_answer_to_every_image():
+    """Pressing "generated" on every image is wrong on every real photo, so the staircase climbs to 1000 ms
+    (about 980 ms over the second half of 50 trials) as for someone the model fools completely, and passes
+    every attention check (catch images are generated). Such a threshold says nothing about the model's
+    images; the report must say how many of a model's participants it counts."""
+    rows = []
+    for participant in (1, 2, 3):
+        for position in range(1, 9):
+            answer = GENERATED if participant == 3 or position % 3 == 0 else REAL
+            rows.append({"participant": participant, "kind": "scored", "position": position,
+                         "source": "m" if position % 2 else REAL, "exposure_ms": 1000, "answer": answer})  # fmt: skip
+    table = hype_time.hype_time_table(pd.DataFrame(rows))
+    assert table.loc[0, "participants"] == 3 and table.loc[0, "one_answer"] == 1
+    lines = hype_time.HypeTime().report_lines({"hype_time": table.to_dict("records")})
+    assert "1 of the 3 gave one answer to every image" in lines[1]
 
 
 def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study, staff_client):

@@ -101,8 +101,15 @@ class HypeTime(Protocol):
                 interval = "needs 2 participants"
             else:
                 interval = f"{row['ci_low']:.0f}-{row['ci_high']:.0f} ms"
+            one_answer = (
+                f"; {row['one_answer']} of the {row['participants']} gave one answer to every image (a threshold "
+                "that climbs to the maximum whatever they saw)"
+                if row["one_answer"]
+                else ""
+            )
             lines.append(
                 f"  {row['model']}: {row['hype_time_ms']:.0f} ms (95% {interval}), {row['participants']} participants"
+                + one_answer
             )
         return lines if len(lines) > 1 else []
 
@@ -117,7 +124,8 @@ class HypeTime(Protocol):
 
 def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
     """One row per treatment participant with an exposure on record: participant, model (the generated source
-    they judged), trials, threshold_ms (mean asked exposure over the second half of their scored trials)."""
+    they judged), trials, threshold_ms (mean asked exposure over the second half of their scored trials),
+    one_answer (they gave the same answer to every scored image)."""
     scored = votes[(votes["kind"] == Trial.Kind.SCORED) & votes["exposure_ms"].notna()]
     rows = []
     for participant, own in scored.sort_values("position").groupby("participant", sort=True):
@@ -126,17 +134,28 @@ def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
             continue
         second_half = own["exposure_ms"].to_numpy(dtype=float)[len(own) // 2 :]
         rows.append(
-            {"participant": participant, "model": models[0], "trials": len(own), "threshold_ms": second_half.mean()}
+            {
+                "participant": participant,
+                "model": models[0],
+                "trials": len(own),
+                "threshold_ms": second_half.mean(),
+                # Frames of exposures alone (no answers) have no such participant.
+                "one_answer": "answer" in own and own["answer"].nunique() == 1,
+            }
         )
-    return pd.DataFrame(rows, columns=["participant", "model", "trials", "threshold_ms"])
+    return pd.DataFrame(rows, columns=["participant", "model", "trials", "threshold_ms", "one_answer"])
 
 
 def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
     """Per model: participants, HYPE-time (their mean threshold, ms), its 95% interval (ci_low, ci_high; NaN with
-    fewer than two participants, or when any participant had fewer than MIN_TRIALS scored trials) and short (how
-    many participants had fewer than MIN_TRIALS: their staircase cannot have settled, see MIN_TRIALS)."""
+    fewer than two participants, or when any participant had fewer than MIN_TRIALS scored trials), short (how
+    many participants had fewer than MIN_TRIALS: their staircase cannot have settled, see MIN_TRIALS) and
+    one_answer: how many of the participants gave the same answer to every image. Such a participant is wrong on
+    every real photo (or every generated image), so their staircase climbs to MAX_MS whatever they saw, like
+    someone the model fools completely, and one who always answers "generated" passes every attention check;
+    the report names their count beside the score."""
     thresholds = participant_thresholds(votes)
-    columns = ["model", "participants", "hype_time_ms", "ci_low", "ci_high", "short"]
+    columns = ["model", "participants", "hype_time_ms", "ci_low", "ci_high", "short", "one_answer"]
     if thresholds.empty:
         return pd.DataFrame(columns=columns)
     model_code, models = pd.factorize(thresholds["model"], sort=True)
@@ -158,6 +177,9 @@ def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
             "ci_low": np.where(few, np.nan, low),
             "ci_high": np.where(few, np.nan, high),
             "short": short,
+            "one_answer": np.bincount(
+                model_code, weights=thresholds["one_answer"].astype(float), minlength=len(models)
+            ).astype(int),
         }
     )[columns]
 
