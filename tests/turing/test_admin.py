@@ -71,7 +71,7 @@ def test_study_change_form_shows_read_only_thumbnails_through_the_staff_image_vi
 @pytest.mark.django_db
 def test_before_anyone_joins_options_and_status_can_be_edited_but_not_slug_or_seed(admin_client, small_study):
     url = reverse("admin:turing_study_change", args=[small_study.pk])
-    stimuli_before = list(small_study.stimuli.values_list("pk", "scene", "source"))
+    stimuli_before = list(small_study.stimuli.order_by("pk").values_list("pk", "scene", "source"))
     data = unchanged_form_data(admin_client.get(url))
     data.update(status="closed", real_fraction=0.3, trials_per_participant=5, slug="renamed", seed=99)
 
@@ -81,7 +81,7 @@ def test_before_anyone_joins_options_and_status_can_be_edited_but_not_slug_or_se
     small_study.refresh_from_db()
     assert (small_study.status, small_study.real_fraction, small_study.trials_per_participant) == ("closed", 0.3, 5)
     assert (small_study.slug, small_study.seed) == ("small", 7)
-    assert list(small_study.stimuli.values_list("pk", "scene", "source")) == stimuli_before
+    assert list(small_study.stimuli.order_by("pk").values_list("pk", "scene", "source")) == stimuli_before
 
 
 @pytest.mark.django_db
