@@ -180,20 +180,6 @@ class ParticipantAdmin(admin.ModelAdmin):
     )
     list_filter = ("study", "kind", "cohort", "group", "expertise")
     search_fields = ("label", "token")
-    readonly_fields = (
-        "study",
-        "token",
-        "kind",
-        "cohort",
-        "platform_study",
-        "platform_session",
-        "submit_to",
-        "group",
-        "expertise",
-        "started_at",
-        "consented_at",
-        "finished_at",
-    )
     fields = (
         "study",
         "token",
@@ -209,6 +195,8 @@ class ParticipantAdmin(admin.ModelAdmin):
         "consented_at",
         "finished_at",
     )
+    # Only the label can be corrected by hand; everything else is what the participant's join recorded.
+    readonly_fields = tuple(name for name in fields if name != "label")
     inlines = [TrialInline]
 
     def has_add_permission(self, request):
