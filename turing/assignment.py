@@ -183,7 +183,7 @@ def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus
         quotas = {REAL: n_scored}
     else:
         # From the stimuli in hand: no query while the study is locked.
-        models = protocol.models_for(participant, model_names(s.source for s in stimuli), candidates, rng)
+        models = protocol.models_for(model_names(s.source for s in stimuli), candidates, rng)
         quotas = treatment_quotas(n_scored, protocol.real_fraction(study), models, rng)
     main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(candidates, quotas, rng)]
     main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]

@@ -384,7 +384,6 @@ def trial(request, participant):
         "images": protocol.images(current),
         "data": data,
         "shown": shown_token(current),
-        "answer_choices": protocol.answer_choices,
     }
     if in_kiosk(request, study.pk):
         # Someone who walks away from a shared device must not leave their trials to the next person.
@@ -448,6 +447,7 @@ def store_answer(participant, trials, trial, answer, response_ms, measured=None,
             achieved_exposure_ms=measured.get("achieved_exposure_ms"),
         )
         if stored:
+            trial.answer = answer
             Participant.objects.filter(pk=participant.pk).update(**counted)
             # participant.js shows the next image as soon as the reply comes, except after practice feedback,
             # where it loads the trial page instead (which records the moment itself).
@@ -455,7 +455,6 @@ def store_answer(participant, trials, trial, answer, response_ms, measured=None,
             # outlasts a 100-500 ms exposure: its page would come back expired, the image never shown.
             if following and not trial.practice and hands_out_next:
                 # The next exposure may depend on this answer (a staircase).
-                trial.answer = answer
                 exposure = protocol_of(participant.study).exposure_ms(participant.study, trials, following[0])
                 if exposure:
                     mark_shown(following[0], exposure)
@@ -496,8 +495,6 @@ def vote(request, participant, trial_id):
         trial.refresh_from_db(fields=["answer"])
         if not trial.answer:
             return refuse(request, participant, 409, "Please answer the images in order.")
-    if stored:
-        trial.answer = answer
     if trial.answer != answer:
         return refuse(request, participant, 409, "This image has already been answered; answers cannot be changed.")
 

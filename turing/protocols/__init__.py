@@ -10,11 +10,12 @@ image as the real one. So a model's fooling rate is the share of its trials answ
 protocol, and the report's statistics need no per-protocol branch.
 """
 
+import functools
 import random
 
 from django.core.exceptions import ValidationError
 
-from turing.models import GENERATED, REAL, Participant, Stimulus, Study, Trial
+from turing.models import GENERATED, REAL, Stimulus, Study, Trial
 
 _REGISTRY: dict[str, "Protocol"] = {}
 
@@ -44,7 +45,7 @@ class Protocol:
         """Share of a treatment participant's scored trials whose stimulus is a real photo."""
         return study.real_fraction
 
-    def models_for(self, participant: Participant, models: list[str], stimuli: list[Stimulus], rng) -> list[str]:
+    def models_for(self, models: list[str], stimuli: list[Stimulus], rng) -> list[str]:
         """The models a treatment participant's scored trials are spread over (stimuli: the scored pool, each
         with .times_shown)."""
         return models
@@ -101,8 +102,10 @@ def register_protocol(protocol: Protocol) -> Protocol:
     return protocol
 
 
+@functools.cache
 def _load() -> None:
-    # Every module of this package registers its protocol on import.
+    # Every module of this package registers its protocol on import; once per process, since protocol_of runs
+    # on every participant request.
     import importlib
     import pkgutil
 

@@ -28,7 +28,7 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 
 from turing import crossed
-from turing.models import Participant, Stimulus, Study, Trial
+from turing.models import Stimulus, Study, Trial
 from turing.protocols import Protocol, register_protocol
 
 START_MS, MIN_MS, MAX_MS = 500, 100, 1000
@@ -79,7 +79,7 @@ class HypeTime(Protocol):
         before = [t for t in trials if t.position < trial.position and t.kind == Trial.Kind.SCORED and t.answer]
         return staircase([bool(t.correct) for t in before])
 
-    def models_for(self, participant: Participant, models: list[str], stimuli: list[Stimulus], rng) -> list[str]:
+    def models_for(self, models: list[str], stimuli: list[Stimulus], rng) -> list[str]:
         if not models:
             return models
         shown = {model: 0 for model in models}
@@ -114,10 +114,10 @@ class HypeTime(Protocol):
         return lines if len(lines) > 1 else []
 
     def report_tables(self, votes) -> dict:
-        table = hype_time_table(votes)
-        # None, not NaN, where there is no interval: templates can test for None.
+        from turing.reporting import records
+
         return {
-            "hype_time": table.astype(object).where(table.notna(), None).to_dict("records"),
+            "hype_time": records(hype_time_table(votes)),
             "min_trials": MIN_TRIALS,
         }
 
@@ -162,10 +162,9 @@ def hype_time_table(votes: pd.DataFrame) -> pd.DataFrame:
     counts = np.bincount(model_code, minlength=len(models))
     means = np.bincount(model_code, weights=thresholds["threshold_ms"], minlength=len(models)) / counts
     influence = (thresholds["threshold_ms"].to_numpy() - means[model_code]) / counts[model_code]
-    people = crossed.Sums(model_code, np.arange(len(thresholds)), influence)
-    no_scenes = crossed.Sums(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+    # Participants are the one sampled factor, each giving one threshold.
     squares = np.bincount(model_code, weights=influence**2, minlength=len(models))
-    variance, df, _ = crossed.crossed_variance(people, no_scenes, squares, counts, len(models))
+    variance, df = crossed.one_factor_variance(squares, counts)
     low, high = crossed.wald_interval(means, variance, df)
     short = np.bincount(model_code, weights=thresholds["trials"] < MIN_TRIALS, minlength=len(models)).astype(int)
     few = (counts < 2) | (short > 0)

@@ -5,9 +5,6 @@
 window.TuringExposure = (function () {
   "use strict";
 
-  // Where the display's frame interval has not been seen yet (the first frames).
-  const ASSUMED_FRAME_MS = 1000 / 60;
-
   // Hide figure's images ms after the frame that paints them; returns the run, whose .achieved is set when
   // they are hidden. With mask, a field of random grey noise covers the place of the images (HYPE-time).
   function start(figure, ms, mask) {
@@ -17,12 +14,11 @@ window.TuringExposure = (function () {
     }
     requestAnimationFrame(function (painted) {
       let previous = painted;
-      let frame = ASSUMED_FRAME_MS;
       function tick(now) {
         if (run.stopped) {
           return;
         }
-        frame = Math.min(Math.max(now - previous, 1), 100);
+        const frame = Math.min(Math.max(now - previous, 1), 100);
         previous = now;
         // Hide on the frame nearest the limit: this one, unless the next would be closer.
         if (now - painted + frame / 2 >= ms) {
