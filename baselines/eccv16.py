@@ -82,7 +82,6 @@ import dataclasses
 import functools
 import hashlib
 import math
-import os
 import random
 import sys
 from collections.abc import Mapping
@@ -94,6 +93,7 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from colorization.backbones import RANDOM_INIT, read_state_dict
+from colorization.checkpoint import LAST_NAME, save_atomically
 from colorization.config import ConfigError, Recipe, TrainConfig
 from colorization.images import ImageError, load_image
 from colorization.lab import AB_SCALE, rgb_to_lab_norm
@@ -360,7 +360,6 @@ def _block(in_channels, out_channels, convolutions, stride, dilation, batch_norm
 
 @register_model(MODEL_NAME, recipe=ECCV16_RECIPE)
 class ECCV16(nn.Module):
-    bin_centres: torch.Tensor  # a buffer, registered in __init__
     """Zhang et al.'s colorization network: forward(L_norm (N, 1, H, W)) -> logits (N, Q, ceil(H/4), ceil(W/4)).
 
     Kwargs (JSON-serializable, stored in checkpoints):
@@ -372,6 +371,8 @@ class ECCV16(nn.Module):
     num_bins: the number of classes, for a model whose bins come from a checkpoint's state (the converter
         stores 313 for the released model); left out, the computed bins (or the weights file's) decide.
     """
+
+    bin_centres: torch.Tensor  # a buffer, registered in __init__
 
     output_space = "ab_bins"
 
@@ -501,9 +502,6 @@ def _centres_from_model_out(module, state_dict, prefix, local_metadata, strict, 
 
 @register_loss(LOSS_NAME)
 class RebalancedCrossEntropy(nn.Module):
-    bin_centres: torch.Tensor  # buffers, registered in __init__
-    class_weights: torch.Tensor
-    smoothed_prior: torch.Tensor
     """Zhang et al.'s class-rebalanced multinomial cross-entropy over soft-encoded targets (paper, 2.1-2.2).
 
     loss_fn(logits (N, Q, h, w), batch, "ab_bins"): batch["ab"] (N, 2, H, W) is subsampled at every 4th pixel
@@ -515,6 +513,10 @@ class RebalancedCrossEntropy(nn.Module):
     in ab units, in the order of the model's classes (default: the computed bins). from_config estimates the
     prior from the run's training images and takes the centres from the weights file the model starts from.
     """
+
+    bin_centres: torch.Tensor  # buffers, registered in __init__
+    class_weights: torch.Tensor
+    smoothed_prior: torch.Tensor
 
     output_spaces = ("ab_bins",)
 
@@ -586,7 +588,7 @@ def convert_released(weights, out, *, image_size=256, temperature=TEMPERATURE) -
     are in model_state. Refuses to overwrite an existing last.pt.
     """
     out = Path(out)
-    last = out / "last.pt"
+    last = out / LAST_NAME
     if last.exists():
         raise FileExistsError(f"{last} exists: choose another --out, or delete it first")
     width = width_of(read_released_state(weights))
@@ -625,9 +627,7 @@ def convert_released(weights, out, *, image_size=256, temperature=TEMPERATURE) -
         "source_weights": {"file": Path(weights).name, "sha256": digest},
     }
     out.mkdir(parents=True, exist_ok=True)
-    temporary = last.with_name(last.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, last)
+    save_atomically(state, last)
     return last
 
 

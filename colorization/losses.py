@@ -72,14 +72,15 @@ class MSELoss(nn.Module):
 
 @register_loss("perceptual")
 class PerceptualLoss(nn.Module):
-    mean: torch.Tensor  # buffers, registered in __init__
-    std: torch.Tensor
     """sum_j lambda_j * ||phi_j(I) - phi_j(I')||^2 / (C_j H_j W_j), averaged over the batch, + pixel term.
 
     phi_j: frozen VGG16 ReLU outputs named in `layers` (keys of VGG16_LAYERS); `layer_weights` are the lambda_j
     (default 1 each); vgg_weights: "imagenet" | PATH | "none" (see colorization.backbones); pixel_weight
     adds pixel_weight * pixel_mse.
     """
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, layers=("relu2_2", "relu3_3"), layer_weights=None, vgg_weights="imagenet", pixel_weight=0.0):
         super().__init__()

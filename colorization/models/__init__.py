@@ -127,6 +127,8 @@ def _load_entry_point(entry) -> None:
 
 
 def _resolve(name: str) -> str:
+    if name in _builders:
+        return name  # without listing the installed packages' entry points
     for load in _sources():
         if name in _builders:
             break
