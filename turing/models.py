@@ -48,6 +48,10 @@ class Pool(models.TextChoices):
     CATCH = "catch", "Attention check"
 
 
+# Why a design is locked when people have joined (Study.design_lock); its message then suggests deleting them.
+PEOPLE_JOINED = "already has participants"
+
+
 class StudyLocked(ValidationError):
     """A design setting was changed after participants joined."""
 
@@ -176,7 +180,7 @@ class Study(models.Model):
         if self.pk is None:
             return None
         if self.participants.exists():
-            return "already has participants"
+            return PEOPLE_JOINED
         # A frozen plan records the design; changing it would make the preregistration describe another study.
         if Preregistration.objects.filter(study_id=self.pk).exists():
             return "was frozen with its preregistered plan"
@@ -194,10 +198,10 @@ class Study(models.Model):
 
     def locked_error(self, changed) -> StudyLocked:
         reason = self.design_lock()
+        hint = "delete them, or " if reason == PEOPLE_JOINED else ""
         return StudyLocked(
             {
-                name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} {reason} "
-                f"({'delete them, or ' if self.participants.exists() else ''}create a new study)"
+                name: f"cannot change {name.replace('_', ' ')}: study {self.slug!r} {reason} ({hint}create a new study)"
                 for name in changed
             }
         )
