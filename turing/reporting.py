@@ -571,17 +571,34 @@ def _cached(name, study, selection, compute):
 
 def report_tables(study, selection=Selection()):
     """Everything the staff report shows except the study itself and its metrics section (metric_tables),
-    cached per study, selection and votes_version, so that an unchanged dashboard or report costs a cache read.
+    cached per study, selection and votes_version, so that an unchanged report costs a cache read.
     Lists of images and of participants are cut at REPORT_ROWS (counts of all are kept); the exports have
     every row."""
     return _cached("report", study, selection, _report_tables)
 
 
+def live_tables(study, selection=Selection()):
+    """What the live dashboard shows (headline, participation, summary), cached apart from report_tables: the
+    dashboard polls after every vote and needs none of the report's other sections (per-image tables, the
+    long votes table for exposures and protocols, cohorts, comparisons)."""
+    return _cached("live", study, selection, _live_tables)
+
+
+def _live_tables(study, selection):
+    headline = headline_counts(study, selection)
+    summary = summary_frame(study_tally(study, selection), study.model_names)
+    return {
+        "headline": headline,
+        "participation": participation(study, selection, headline),
+        "summary": records(summary),
+    }
+
+
 def metric_tables(study, selection=Selection()):
     """The report's section on whether the colorization metrics predict what fools people
     (turing.metric_correlation): every generated image's fooling rate and metrics, and Spearman's ρ per model
-    and metric with its bootstrap interval. Cached like report_tables but apart from it, so that the
-    dashboard, which reads report_tables after every vote, does not pay for the bootstrap."""
+    and metric with its bootstrap interval. Cached like report_tables but apart from it, so that the gallery
+    and study_report, which read report_tables, do not pay for the bootstrap."""
     return _cached("metrics", study, selection, _metric_tables)
 
 

@@ -125,7 +125,7 @@ def selection(request, *, all_kinds=False):
 
 
 def dashboard_context(study: Study) -> dict[str, object]:
-    tables = reporting.report_tables(study)
+    tables = reporting.live_tables(study)
     return {
         "study": study,
         "participation": tables["participation"],
