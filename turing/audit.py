@@ -32,6 +32,7 @@ from scipy.stats import binomtest, mannwhitneyu
 from skimage import color
 
 from .models import CATCH, REAL, Pool, stimulus_upload_to
+from .protocols import protocol_of
 from .stimuli import stored_rgb
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -82,9 +83,10 @@ def audit_study(study, *, check_luminance=True) -> list[str]:
         # Files that are not PNGs have no PNG encoding; they were reported above.
         values = {stimulus: fact[attribute] for stimulus, fact in facts.items() if fact[attribute] is not None}
         problems += consistency_problems(attribute, values)
-    problems += file_size_problems({stimulus: fact["bytes"] for stimulus, fact in facts.items()})
-    if study.protocol == "2afc":
-        problems += pair_size_problems({stimulus: fact["bytes"] for stimulus, fact in facts.items()})
+    sizes = {stimulus: fact["bytes"] for stimulus, fact in facts.items()}
+    problems += file_size_problems(sizes)
+    if protocol_of(study).shows_pairs:
+        problems += pair_size_problems(sizes)
     problems += practice_copy_problems(digests)
     if check_luminance:
         # Unreadable files were reported above; comparing them again would only repeat that.

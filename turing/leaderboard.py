@@ -46,12 +46,13 @@ stricter test than a test of the difference, so the ranges err on the wide side,
 the number of models. Models are ranked within a protocol: a 2AFC fooling rate (50% is indistinguishable) and
 a single-image one measure different things.
 
-Each protocol's per-study estimate is one function registered with ``@estimator(protocol)``; a study whose
-protocol has none is listed as left out, with the reason, rather than pooled as if it were another protocol.
+A study's protocol says whether it scores models by a rate (turing.protocols, Protocol.scores_by_rate); a study
+whose protocol does not (HYPE-time's exposure thresholds) is listed as left out, with the reason, rather than
+pooled as if it were another protocol.
 """
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 from turing import crossed
 from turing import statistics as st
 from turing.models import Study
+from turing.protocols import protocol_of
 from turing.reporting import Selection, study_tally
 
 # One study's estimate per model: its votes, how many of them said real, the rate, the rate's crossed variance
@@ -83,19 +85,6 @@ LEADERBOARD_COLUMNS = [
     "participants",
 ]
 
-Estimator = Callable[[Study, Selection], pd.DataFrame]
-ESTIMATORS: dict[str, Estimator] = {}
-
-
-def estimator(protocol: str) -> Callable[[Estimator], Estimator]:
-    """Register ``function(study, selection)`` as the per-model estimate (ESTIMATE_COLUMNS) of ``protocol``."""
-
-    def register(function: Estimator) -> Estimator:
-        ESTIMATORS[protocol] = function
-        return function
-
-    return register
-
 
 def model_estimates(votes, models: Iterable[str] = ()) -> pd.DataFrame:
     """ESTIMATE_COLUMNS per model judged in the treatment group of ``votes`` (a Tally or a votes table), and a
@@ -116,15 +105,6 @@ def model_estimates(votes, models: Iterable[str] = ()) -> pd.DataFrame:
         rows.append((model, n, k, k / n, variance, df, participants))
     rows += [(model, 0, 0, math.nan, math.nan, math.nan, 0) for model in sorted(set(models) - set(judged))]
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
-
-
-@estimator("single")
-@estimator("2afc")
-def single_image_estimates(study: Study, selection: Selection) -> pd.DataFrame:
-    """One image at a time, real or generated: the fooling rate is the share of a model's images judged real.
-    A 2afc pair stores what its colorization was judged (real: picked as the photograph), so the same share is
-    its fooling rate, ranked apart from single-image rates (50% means indistinguishable there)."""
-    return model_estimates(study_tally(study, selection), study.model_names)
 
 
 def study_interval(estimates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -217,10 +197,11 @@ class Leaderboard:
 
 
 def _entry(study: Study, selection: Selection) -> StudyEntry:
-    function = ESTIMATORS.get(study.protocol)
-    if function is None:
-        return StudyEntry(study, None, f"no leaderboard estimate for protocol {study.protocol!r} yet")
-    return StudyEntry(study, function(study, selection))
+    if not protocol_of(study).scores_by_rate:
+        return StudyEntry(study, None, f"protocol {study.protocol!r} scores models by another measure than a rate")
+    # The share of a model's images judged real; a 2afc pair stores what its colorization was judged (real:
+    # picked as the photograph), so the same share is its fooling rate, ranked apart from single-image rates.
+    return StudyEntry(study, model_estimates(study_tally(study, selection), study.model_names))
 
 
 def leaderboard(studies: Iterable[Study], selection: Selection = Selection()) -> Leaderboard:

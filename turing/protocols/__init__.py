@@ -32,6 +32,10 @@ class Protocol:
     report_template: str | None = None
     # The values the vote form accepts (the buttons' values), with labels.
     answer_choices = [(REAL, "Real"), (GENERATED, "Generated")]
+    # A trial shows a real photo and a colorization of one scene side by side (the audit compares their files).
+    shows_pairs = False
+    # A model's score is the share of its images judged real, which turing.leaderboard pools over studies.
+    scores_by_rate = True
 
     def clean_study(self, study: Study) -> None:
         """Refuse (ValidationError by field) or complete a study's settings for this protocol."""

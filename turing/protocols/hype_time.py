@@ -62,6 +62,8 @@ class HypeTime(Protocol):
     label = "HYPE-time (Zhou et al. 2019): real or generated, adaptive exposure with a noise mask"
     join_template = "turing/protocols/join_hype_time.html"
     report_template = "turing/protocols/report_hype_time.html"
+    # Its score is an exposure threshold; its rates pool every exposure the staircase set.
+    scores_by_rate = False
 
     def clean_study(self, study: Study) -> None:
         if study.control_fraction:

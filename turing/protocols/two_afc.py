@@ -33,6 +33,7 @@ class TwoAFC(Protocol):
     join_template = "turing/protocols/join_2afc.html"
     report_template = "turing/protocols/report_2afc.html"
     answer_choices = [(LEFT, "Left"), (RIGHT, "Right")]
+    shows_pairs = True
 
     def clean_study(self, study: Study) -> None:
         errors = {}
