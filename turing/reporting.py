@@ -556,12 +556,14 @@ def votes_version(study):
     return counts["people"], counts["newest"], counts["answers"], counts["finished"], counts["timed_out"]
 
 
-def _cached(name, study, selection, compute):
-    """compute(study, selection), cached per study, selection and votes_version under ``name``."""
+def _cached(name, study, selection, compute, *version):
+    """compute(study, selection), cached per study, selection, votes_version and ``version`` (what else the
+    tables are computed from) under ``name``."""
     switches = (
         f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}-{selection.cohort}"
     )
-    key = "turing.{}.{}.{}.{}-{}-{}-{}-{}".format(name, study.pk, switches, *votes_version(study))
+    versions = "-".join(map(str, (*votes_version(study), *version)))
+    key = f"turing.{name}.{study.pk}.{switches}.{versions}"
     tables = cache.get(key)
     if tables is None:
         tables = compute(study, selection)
@@ -599,7 +601,9 @@ def metric_tables(study, selection=Selection()):
     (turing.metric_correlation): every generated image's fooling rate and metrics, and Spearman's ρ per model
     and metric with its bootstrap interval. Cached like report_tables but apart from it, so that the gallery
     and study_report, which read report_tables, do not pay for the bootstrap."""
-    return _cached("metrics", study, selection, _metric_tables)
+    # Stored metrics change without a vote when manage.py stimulus_metrics fills in an older study's.
+    measured = study.stimuli.filter(metrics__isnull=False).count()
+    return _cached("metrics", study, selection, _metric_tables, measured)
 
 
 def _metric_tables(study, selection):

@@ -24,7 +24,7 @@ from turing.metric_correlation import (
     metric_correlations,
     stored_metrics_frame,
 )
-from turing.models import CATCH, REAL, Participant, Trial
+from turing.models import CATCH, REAL, Participant, Stimulus, Trial
 from turing.stimuli import stored_rgb
 from turing.stimulus_metrics import METRICS, fill_metrics, from_stored, to_stored
 
@@ -198,6 +198,15 @@ def test_a_study_whose_judged_real_share_rises_with_psnr_reports_rho_one(psnr_st
     koalarization = correlations.loc["koalarization"]
     assert koalarization["rho"].isna().all() and (koalarization["images"] == 3).all()
     assert tables["metric_images_total"] == 9 and tables["metric_images_unmeasured"] == 0
+
+
+def test_metrics_filled_in_after_the_votes_reach_the_cached_report(psnr_study):
+    stored = {stimulus.pk: stimulus.metrics for stimulus in psnr_study.stimuli.exclude(metrics=None)}
+    psnr_study.stimuli.update(metrics=None)
+    assert reporting.metric_tables(psnr_study)["metric_images_unmeasured"] == 9
+    for pk, metrics in stored.items():  # as manage.py stimulus_metrics does, with no new vote
+        Stimulus.objects.filter(pk=pk).update(metrics=metrics)
+    assert reporting.metric_tables(psnr_study)["metric_images_unmeasured"] == 0
 
 
 def test_the_report_section_shows_n_beside_every_rho_and_why_some_have_none(staff_client, psnr_study):
