@@ -69,12 +69,13 @@ def outputs_of(folder: Path, scenes: list[Path]) -> list[Path]:
     return [path for path in found if path is not None]
 
 
-def crop_like(prediction, photo, crop_size: int):
-    """The prediction cropped as the photo is (colorization.data.eval_transform). A prediction of another size
-    must have the photo's shape: a different aspect ratio would show another field of view than the real crop."""
+def crop_like(prediction, photo_size: tuple[int, int], crop_size: int):
+    """The prediction cropped as its photo (of photo_size) is (colorization.data.eval_transform). A prediction of
+    another size must have the photo's shape: a different aspect ratio would show another field of view than the
+    real crop."""
     from colorization.data import eval_transform
 
-    (width, height), (photo_width, photo_height) = prediction.size, photo.size
+    (width, height), (photo_width, photo_height) = prediction.size, photo_size
     if abs(width * photo_height - height * photo_width) > max(photo_width, photo_height):
         raise ValueError(f"{width}x{height} does not have the shape of its photo ({photo_width}x{photo_height})")
     return eval_transform(prediction, crop_size)
@@ -186,11 +187,14 @@ def build_study(plan: BuildPlan, log: Callable[[str], None] = lambda line: None,
         real_dir = Path(work) / REAL
         real_dir.mkdir()
         log(f"Cropping {len(scenes)} held-out photos to {crop_size} px (seed {seed})")
+        photo_sizes = {}  # as loaded (EXIF-rotated), for cropping other tools' outputs the same way
         for path in scenes:
             try:
-                eval_transform(load_image(path), crop_size).save(real_dir / f"{path.stem}.png")
+                image = load_image(path)
             except ImageError as error:
                 raise StudyBuildError(str(error)) from None
+            photo_sizes[path] = image.size
+            eval_transform(image, crop_size).save(real_dir / f"{path.stem}.png")
         crops = sorted(real_dir.iterdir())
         generated = {}
         for name, files in predictions.items():
@@ -199,7 +203,7 @@ def build_study(plan: BuildPlan, log: Callable[[str], None] = lambda line: None,
             generated[name].mkdir()
             for photo, prediction in zip(scenes, files):
                 try:
-                    crop = crop_like(load_image(prediction), load_image(photo), crop_size)
+                    crop = crop_like(load_image(prediction), photo_sizes[photo], crop_size)
                 except (ImageError, ValueError) as error:
                     raise StudyBuildError(f"{prediction}: {error}") from None
                 crop.save(generated[name] / f"{photo.stem}.png")
