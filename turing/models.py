@@ -9,6 +9,7 @@ feedback from becoming an answer key to the scored images.
 
 import json
 import secrets
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -416,7 +417,7 @@ class Preregistration(models.Model):
     def __str__(self):
         return f"{self.study.slug} plan {self.sha256[:12]}"
 
-    @property
+    @cached_property
     def plan(self) -> dict:
         return json.loads(self.canonical)
 

@@ -16,9 +16,8 @@ import json
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 
-from turing.models import Participant, Preregistration, Study
+from turing.models import Preregistration, Study
 from turing.reporting import SCORED, Selection
 
 FORMAT = "turing-preregistration/1"
@@ -244,11 +243,6 @@ def planned_selection(plan: dict) -> Selection:
     )
 
 
-def finished_people(study: Study, plan: dict) -> QuerySet[Participant]:
-    """The people who finished and whom the plan's exclusions keep: the sample its target counts."""
-    return planned_selection(plan).participants(study).filter(finished_at__isnull=False)
-
-
 def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
     """Every way an analysis with ``selection`` of the study as it is now departs from the frozen ``plan``."""
     planned = planned_selection(plan)
@@ -277,7 +271,9 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
             "it decides who is left out as returned or timed out"
         )
     found += design_departures(study, plan)
-    target, finished = plan["target_participants"], finished_people(study, plan).count()
+    # The people who finished and whom the plan's exclusions keep: the sample its target counts.
+    finished = planned.participants(study).filter(finished_at__isnull=False).count()
+    target = plan["target_participants"]
     if finished != target:
         found.append(
             f"{finished} participant(s) finished and kept by the plan's exclusions; the plan's target is {target} "
@@ -288,10 +284,10 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
     return found
 
 
-def status(study: Study, selection: Selection) -> dict | None:
-    """What the report shows of a frozen plan: hash, date, target, primary analysis and the departures of
-    ``selection``; None for a study that was not preregistered."""
-    registration = registration_of(study)
+def status(study: Study, selection: Selection, registration: Preregistration | None = None) -> dict | None:
+    """What the report shows of a frozen plan (``registration``, read when not given): hash, date, target,
+    primary analysis and the departures of ``selection``; None for a study that was not preregistered."""
+    registration = registration or registration_of(study)
     if registration is None:
         return None
     plan = registration.plan

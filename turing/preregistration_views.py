@@ -35,7 +35,8 @@ def freeze(request, slug):
         messages.error(request, f"{preregistration.already_frozen(registration)}.")
     context = {"study": study, "registration": registration, "form": form}
     if registration is not None:
-        context["status"] = preregistration.status(study, preregistration.planned_selection(registration.plan))
+        selection = preregistration.planned_selection(registration.plan)
+        context["status"] = preregistration.status(study, selection, registration)
     return render(request, "turing/staff/preregistration.html", context)
 
 
