@@ -98,7 +98,7 @@ from colorization.config import ConfigError, Recipe, TrainConfig
 from colorization.images import ImageError, load_image
 from colorization.lab import AB_SCALE, rgb_to_lab_norm
 from colorization.losses import register_loss
-from colorization.models import register_model
+from colorization.models import register_model, scaled
 from colorization.models.padding import crop_to, pad_to_multiple
 from colorization.split import read_split
 
@@ -189,10 +189,6 @@ ECCV16_RECIPE = Recipe(
         ),
     ),
 )
-
-
-def scaled(channels: int, width: float) -> int:
-    return max(1, round(channels * width))
 
 
 # --------------------------------------------------------------------------------------------------- bins

@@ -59,7 +59,7 @@ from torch import nn
 
 from colorization.backbones import load_backbone
 from colorization.config import Recipe
-from colorization.models import register_model
+from colorization.models import register_model, scaled
 from colorization.models.padding import crop_to, pad_to_multiple
 
 IRV2 = "inception_resnet_v2"
@@ -102,10 +102,6 @@ def conv_relu(in_channels, out_channels, stride=1):
 
 def upsample():
     return nn.Upsample(scale_factor=2, mode="nearest")
-
-
-def scaled(channels, width):
-    return max(1, round(channels * width))
 
 
 def weights_fingerprint(module):

@@ -38,6 +38,11 @@ _recipes: dict[str, Recipe] = {}
 _modules: dict[str, str] = {}
 
 
+def scaled(channels: int, width: float) -> int:
+    """A layer's channel count under a model's `width` multiplier (at least 1 channel)."""
+    return max(1, round(channels * width))
+
+
 def register_model(name: str, *, recipe: Recipe):
     """Decorator registering a builder `build(**kwargs) -> nn.Module` (a class works) under name."""
 

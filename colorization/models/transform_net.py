@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from colorization.config import Recipe
-from colorization.models import register_model
+from colorization.models import register_model, scaled
 from colorization.models.padding import crop_to, pad_to_multiple
 
 ENCODER_CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512, 512, 512)
@@ -97,9 +97,6 @@ class TransformNet(nn.Module):
         self.total_stride = 2 ** len(down_layers)
         act = _ACTIVATIONS[activation]
 
-        def channels(count: int) -> int:
-            return max(1, round(count * width))
-
         def norm_act(c_out: int) -> list[nn.Module]:
             return [nn.BatchNorm2d(c_out), act()] if batch_norm else [act()]
 
@@ -110,7 +107,7 @@ class TransformNet(nn.Module):
         encoder, c_in = [], 1
         for layer, base in enumerate(ENCODER_CHANNELS, start=1):
             halves = layer in down_layers
-            c_out = channels(base)
+            c_out = scaled(base, width)
             if halves and downsample == "maxpool":
                 encoder.append(nn.Sequential(*conv_block(c_in, c_out), nn.MaxPool2d(2)))
             else:
@@ -118,7 +115,7 @@ class TransformNet(nn.Module):
             c_in = c_out
         self.encoder = nn.Sequential(*encoder)
 
-        c_out = channels(DECODER_CHANNELS)
+        c_out = scaled(DECODER_CHANNELS, width)
         decoder = [nn.Sequential(*conv_block(c_in, c_out))]
         for _ in down_layers:
             c_in, c_out = c_out, max(1, c_out // 2)
