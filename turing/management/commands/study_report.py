@@ -8,9 +8,7 @@ from turing.protocols import protocol_of
 from turing.reporting import (
     EXPOSURE_TOLERANCE_MS,
     Selection,
-    attention_summary,
     metric_tables,
-    participation,
     report_tables,
     study_summary,
     write_metrics_csv,
@@ -72,10 +70,12 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"DEPARTS FROM THE PLAN: {departure}"))
             if not frozen["departures"]:
                 self.stdout.write("Analysed as planned.")
-        bots = participation(study, selection)["bots_left_out"]
+        # The cached report's tables, which the summary above came from too.
+        tables = report_tables(study, selection)
+        bots = tables["participation"]["bots_left_out"]
         if bots:
             self.stdout.write(f"People only: {bots} rehearsal bots left out (--include-bots counts them).")
-        attention = attention_summary(study, selection)
+        attention = tables["attention"]
         if attention:
             self.stdout.write(
                 f"Attention checks: {attention['failed']} of {attention['checked']} participants failed"
@@ -99,7 +99,6 @@ class Command(BaseCommand):
                 "interval_95 counts both samples, participants and images; wilson_95 takes every "
                 "vote as independent and is too narrow when people or images differ."
             )
-        tables = report_tables(study, selection)
         for line in protocol.report_lines(tables["protocol_tables"]):
             self.stdout.write(line)
         flags = tables["exposure_flags"]
