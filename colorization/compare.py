@@ -37,7 +37,7 @@ from colorization.gallery import gallery_figure
 from colorization.images import grayscale_view, load_image, prediction_of
 from colorization.inference import colorize_paths
 from colorization.metrics import METRIC_COLUMNS, evaluate
-from colorization.models import import_model_module, model_defaults, recipe
+from colorization.models import model_defaults, recipe
 from colorization.split import check_trained_apart, read_split
 
 PICKS = ("random", "worst", "best")
@@ -142,9 +142,7 @@ def recipe_table(checkpoints, stored, outputs) -> pd.DataFrame:
     came from: how another tool's model was trained is not known here."""
     rows = []
     for name, checkpoint in checkpoints.items():
-        record = stored[name]
-        if "model_module" in record:  # a rerun colorizes nothing, so nothing else has imported it
-            import_model_module(record["model_module"])
+        record = stored[name]  # load_checkpoint imported its model's module
         config = record.get("config", {})
         published = recipe(record["model_name"])
         rates = rates_by_epoch(config.get("schedule") or published.schedule, lr=config.get("lr"),

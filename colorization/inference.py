@@ -31,10 +31,11 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.transforms.functional import to_tensor
 from tqdm import tqdm
 
+from colorization.checkpoint import load_checkpoint
 from colorization.devices import resolve_device
 from colorization.images import DuplicateStemError, by_stem, load_image
 from colorization.lab import lab_norm_to_rgb, rgb_to_lab_norm
-from colorization.models import create_model, import_model_module
+from colorization.models import create_model
 
 # Images per forward pass in colorize_paths when its batch_size is None, by device type (benchmarks/inference.py,
 # benchmarks/README.md): on CPU the fastest for the paper's network; CUDA keeps the earlier 8, not yet measured
@@ -54,15 +55,7 @@ def load_model(checkpoint_path, device="auto", *, optimize=False) -> tuple[torch
     rounding, but batch norm is folded away, so the model's state_dict no longer matches the checkpoint's and
     it is for inference only. Without it, the model holds exactly the checkpoint's weights.
     """
-    path = Path(checkpoint_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch reports damaged or foreign files with many exception types
-        raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
-    if "model_module" in ckpt:
-        import_model_module(ckpt["model_module"])
+    ckpt = load_checkpoint(checkpoint_path)
     model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
     model.load_state_dict(ckpt["model_state"])
     return prepare_model(model, device, optimize=optimize), ckpt

@@ -61,7 +61,7 @@ from colorization.checkpoint import (
 from colorization.config import ConfigError, TrainConfig
 from colorization.data import ColorizationDataset, collate_skip_none, has_images
 from colorization.losses import loss_from_config
-from colorization.models import create_model, import_model_module
+from colorization.models import create_model
 from colorization.split import read_split
 
 LOG_NAME = "log.csv"
@@ -277,14 +277,12 @@ def config_for_resume(out, **overrides) -> TrainConfig:
 
     Model options are merged key by key: `--resume --irv2-weights PATH` must not drop the stored width.
     """
-    checkpoint = load_checkpoint(Path(out) / LAST_NAME)
+    checkpoint = load_checkpoint(Path(out) / LAST_NAME, missing="no checkpoint to resume from")
     if "optimizer_state" not in checkpoint:
         raise ConfigError(
             f"{Path(out) / LAST_NAME} holds weights but no training state (converted from released weights?), so "
             "it cannot be resumed; train a new run instead (eccv16: --model-opt weights=PATH starts from them)"
         )
-    if "model_module" in checkpoint:
-        import_model_module(checkpoint["model_module"])
     stored = checkpoint["config"]
     if overrides.get("model") not in (None, stored["model"]):
         raise ConfigError(f"--resume continues the run's {stored['model']} model; a new --out trains another")
