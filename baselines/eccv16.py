@@ -78,7 +78,6 @@ the released model, train with `--model-opt weights=PATH`.
 
 import argparse
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import math
@@ -94,7 +93,7 @@ from torch import nn
 
 from colorization.backbones import RANDOM_INIT, read_state_dict
 from colorization.checkpoint import LAST_NAME, save_atomically
-from colorization.config import ConfigError, Recipe, TrainConfig
+from colorization.config import ConfigError, Recipe, field_defaults
 from colorization.images import ImageError, load_image
 from colorization.lab import AB_SCALE, rgb_to_lab_norm
 from colorization.losses import register_loss
@@ -628,16 +627,8 @@ def convert_released(weights, out, *, image_size=256, temperature=TEMPERATURE) -
 
 
 def _default_config() -> dict:
-    """TrainConfig's fields with their defaults (no TrainConfig is built: it would need a split)."""
-    config = {}
-    for item in dataclasses.fields(TrainConfig):
-        if item.default is not dataclasses.MISSING:
-            config[item.name] = item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            config[item.name] = item.default_factory()
-        else:
-            config[item.name] = None
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}
+    """TrainConfig's defaults as a checkpoint stores its config (tuples as lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in field_defaults().items()}
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,6 @@ exits with status 2; `--traceback` shows the full traceback instead.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -74,9 +73,9 @@ def _run_split(args, parser):
 
 
 def _add_train(commands):
-    from colorization.config import OPTIMIZERS, TrainConfig
+    from colorization.config import OPTIMIZERS, field_defaults
 
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    defaults = field_defaults()
 
     def default(name):
         value = defaults[name]

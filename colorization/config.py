@@ -185,12 +185,26 @@ def recipe_changes(settings: Mapping, published: Recipe, model_defaults: Mapping
     model_opts = {key: value for key, value in (settings.get("model_opts") or {}).items()
                   if key not in model_defaults or plain(model_defaults[key]) != plain(value)}  # fmt: skip
     changed += [f"{key}={json.dumps(value)}" for key, value in sorted(model_opts.items())]
-    defaults = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
+    defaults = field_defaults()
     # The VGG settings belong to the perceptual loss: another loss never reads them.
     perceptual = ("vgg_layers", "vgg_layer_weights", "vgg_weights", "pixel_weight")
     used = ("limit_images", *(perceptual if (settings.get("loss") or published.loss) == "perceptual" else ()))
     changed += [option_of(name) for name in used if name in settings and plain(settings[name]) != plain(defaults[name])]
     return changed
+
+
+def field_defaults() -> dict:
+    """TrainConfig's fields with their defaults (None for the required ones), without building one (that
+    needs a split)."""
+    defaults = {}
+    for item in dataclasses.fields(TrainConfig):
+        if item.default is not dataclasses.MISSING:
+            defaults[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            defaults[item.name] = item.default_factory()
+        else:
+            defaults[item.name] = None
+    return defaults
 
 
 def parse_schedule(text: str) -> list[tuple[int, float]]:
