@@ -55,6 +55,8 @@ CHROMIUM_ARGS = [
     "--disable-features=LocalNetworkAccessChecks",
 ]
 PHONE = {"width": 390, "height": 844}
+# The join page's consent checkbox, by its label.
+CONSENT = "I have read the information above and agree to take part."
 # participant.js ignores an answer sooner than 400 ms after its image showed (MIN_ANSWER_MS): people look first.
 LOOK_MS = 450
 
@@ -173,7 +175,17 @@ def page(chromium):
 def start_study(page, join_url):
     """Consent on the join page at join_url and Start; return once the first trial's image has loaded."""
     page.goto(join_url)
-    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(join_url.rstrip("/") + "/trial/")
     expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+
+
+def log_in_as_staff(page, live_server, django_user_model, path):
+    """Log in through the admin's login form on the way to the staff page at path."""
+    django_user_model.objects.create_superuser("researcher", password="poster-session-2")
+    page.goto(live_server.url + path)
+    page.get_by_label("Username").fill("researcher")
+    page.get_by_label("Password").fill("poster-session-2")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**" + path)

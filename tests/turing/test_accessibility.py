@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.turing.conftest import LOOK_MS, PHONE, start_study
+from tests.turing.conftest import LOOK_MS, PHONE, log_in_as_staff, start_study
 from tests.turing.participant_steps import answer_all, join
 from turing import staff_views
 from turing.models import Participant
@@ -21,7 +21,6 @@ pytestmark = pytest.mark.browser
 
 AXE_SCRIPT = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-CONSENT = "I have read the information above and agree to take part."
 
 
 @pytest.fixture(scope="session")
@@ -66,16 +65,6 @@ def submit_without_consent(page):
     page.locator("form.join").evaluate("(form) => { form.noValidate = true; }")
     page.get_by_role("button", name="Start").click()
     expect(page.locator(".errorlist")).to_be_visible()
-
-
-def log_in_as_staff(page, live_server, django_user_model, path):
-    """Log in through the admin's login form on the way to the staff page at path."""
-    django_user_model.objects.create_superuser("researcher", password="poster-session-2")
-    page.goto(live_server.url + path)
-    page.get_by_label("Username").fill("researcher")
-    page.get_by_label("Password").fill("poster-session-2")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**" + path)
 
 
 def test_every_page_passes_axe_wcag_21_aa(chromium, live_server, build_study, django_user_model, axe_source):

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.turing.conftest import LOOK_MS, PHONE, start_study
+from tests.turing.conftest import CONSENT, LOOK_MS, PHONE, log_in_as_staff, start_study
 from turing.models import Participant, Trial
 
 pytestmark = pytest.mark.browser
@@ -27,7 +27,7 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
 
     page.goto(f"{live_server.url}{reverse('turing:join', args=['poster'])}?participant_label=phone-1")
     expect(page.get_by_text("Half of the images are real photographs")).to_be_visible()
-    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(f"**{reverse('turing:trial', args=['poster'])}")
     # Lost if the page reloads: proves the trials below are swapped in by participant.js.
@@ -81,12 +81,7 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
         image_url = live_server.url + reverse("turing:image", args=[trial.image_token])
         assert requests.index(("GET", image_url)) < previous_vote
 
-    django_user_model.objects.create_superuser("researcher", password="poster-session-2")
-    page.goto(live_server.url + reverse("staff:report", args=["poster"]))
-    page.get_by_label("Username").fill("researcher")
-    page.get_by_label("Password").fill("poster-session-2")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{reverse('staff:report', args=['poster'])}")
+    log_in_as_staff(page, live_server, django_user_model, reverse("staff:report", args=["poster"]))
     expect(page.locator("#total-votes")).to_have_text("4")
 
 
@@ -95,7 +90,7 @@ def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_st
         "kiosk", scenes=6, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1, show_score=True
     )
     join_url = live_server.url + reverse("turing:join", args=["kiosk"])
-    consent = page.get_by_label("I have read the information above and agree to take part.")
+    consent = page.get_by_label(CONSENT)
 
     page.goto(live_server.url + reverse("turing:kiosk", args=["kiosk"]))
     for _ in range(2):
@@ -134,7 +129,7 @@ def test_without_javascript_forms_and_css_do_the_job(chromium, live_server, buil
     )
     page = chromium.new_context(viewport=PHONE, java_script_enabled=False).new_page()
     page.goto(live_server.url + reverse("turing:join", args=["plain"]))
-    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
 
     image = page.locator(".stimulus img")
@@ -161,7 +156,7 @@ def test_a_double_tap_answers_one_image_only(page, live_server, build_study, gap
     # The second tap of a double tap used to land on the image that the first tap's answer brought up.
     study = build_study("tap", scenes=6, size=64, trials_per_participant=4, practice_trials=0)
     page.goto(f"{live_server.url}{reverse('turing:join', args=['tap'])}")
-    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
     expect(page.locator(".progress")).to_have_text("1 / 4")
     expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
@@ -182,7 +177,7 @@ def test_a_kiosk_left_alone_returns_to_the_start(page, live_server, build_study,
     monkeypatch.setattr(views, "KIOSK_IDLE_SECONDS", 2)
     study = build_study("idle", scenes=6, size=64, trials_per_participant=4, practice_trials=0)
     page.goto(f"{live_server.url}{reverse('turing:kiosk', args=['idle'])}")
-    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
     expect(page.locator(".progress")).to_have_text("1 / 4")
     page.wait_for_timeout(LOOK_MS)
@@ -288,7 +283,7 @@ def test_mturk_frames_the_hit_and_the_finish_page_hands_the_assignment_back(page
     with page.context.expect_page() as opened:
         link.click()
     tab = opened.value
-    tab.get_by_label("I have read the information above and agree to take part.").check()
+    tab.get_by_label(CONSENT).check()
     tab.get_by_role("button", name="Start").click()
     for _ in range(2):
         expect(tab.locator(".stimulus img")).to_have_js_property("complete", True)
@@ -308,7 +303,7 @@ def test_a_2afc_trial_shows_two_images_stacked_on_a_phone_and_hides_both_after_t
     join_url = f"{live_server.url}{reverse('turing:join', args=['pairs'])}"
     page.goto(join_url)
     expect(page.get_by_text("Pick the one you think is real.")).to_be_visible()
-    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(join_url.rstrip("/") + "/trial/")
     expect(page.get_by_text("Which one is the real photograph?")).to_be_visible()
