@@ -15,7 +15,9 @@ import urllib.parse
 import urllib.request
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+import zxingcpp
 from django.conf import settings
 from PIL import Image
 
@@ -101,6 +103,30 @@ def server():
             process.wait(timeout=30)
 
 
+# How a terminal draws segno's compact QR code: each character cell is one module wide and two tall, the glyph's
+# painted half in the terminal's foreground colour (light on a dark terminal) and the rest its background.
+PAINTED = {"█": (1, 1), "▀": (1, 0), "▄": (0, 1), " ": (0, 0)}
+
+
+def terminal_qr_codes(output):
+    """What a phone's QR scanner reads from the QR code in output as a terminal shows it: the lines drawn with
+    block characters are stacked cell by cell exactly as printed, blank lines included."""
+    lines = output.splitlines()
+    drawn = [i for i, line in enumerate(lines) if line and set(line) <= set(PAINTED) and "█" in line]
+    if not drawn:
+        return []
+    rows = lines[drawn[0] : drawn[-1] + 1]
+    width = max(len(row) for row in rows)
+    modules = np.zeros((2 * len(rows), width), dtype=np.uint8)
+    for y, row in enumerate(rows):
+        for x, char in enumerate(row):
+            modules[2 * y : 2 * y + 2, x] = PAINTED.get(char, (0, 0))
+    picture = Image.fromarray(modules * 255).resize((width * 8, 2 * len(rows) * 8), Image.Resampling.NEAREST)
+    bordered = Image.new("L", (picture.width + 64, picture.height + 64), 0)
+    bordered.paste(picture, (32, 32))
+    return [found.text for found in zxingcpp.read_barcodes(bordered)]
+
+
 def make_study(env):
     manage(env, "migrate", "--noinput")
     manage(env, "shell", "-c", "from turing.models import Study; Study.objects.create(slug='lan', title='LAN')")
@@ -126,7 +152,8 @@ def test_serve_runs_gunicorn_with_static_files_and_prints_the_urls(tmp_path, ser
 
     os.killpg(process.pid, signal.SIGTERM)
     output = process.communicate(timeout=30)[0]
-    assert "Participants of 'LAN': http://" in output and "/s/lan/" in output
+    join = re.search(r"Participants of 'LAN': (http://\S+/s/lan/)", output).group(1)
+    assert terminal_qr_codes(output) == [join]
     assert "/staff/" in output and "gunicorn" in output.lower()
 
 

@@ -6,6 +6,7 @@ machine's LAN address. It prints the participant URL with a QR code to scan, and
 the process over to gunicorn (Ctrl-C stops it).
 """
 
+import io
 import os
 import subprocess
 import sys
@@ -89,7 +90,11 @@ class Command(BaseCommand):
         if shown is not None:
             join = f"{base}/s/{shown.slug}/"
             self.stdout.write(f"Participants of '{shown.title}': {join}")
-            segno.make(join, error="m").terminal(out=self.stdout, compact=True)
+            # Rendered first and written as one piece: OutputWrapper ends every write() with a newline, so
+            # segno writing row by row into self.stdout put a blank line under each row and no phone could scan it.
+            qr = io.StringIO()
+            segno.make(join, error="m").terminal(out=qr, compact=True)
+            self.stdout.write(qr.getvalue(), ending="")
         self.stdout.write(f"Staff: {base}/staff/   (health: {base}/healthz)")
         self.stdout.flush()
         # --preload: workers fork from a master that has imported Django, numpy and scipy already, so a worker
