@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/calibration.py [--studies 1000] [--seed 0] [--json PATH] [--quick]
 
-(run from the repository root). Each scenario simulates ``--studies`` studies with turing.simulation and
+(run from the repository root). Each scenario simulates ``--studies`` studies with turing.analysis.simulation and
 measures, against the design's population rates:
 - coverage of a model's 95% rate interval: the crossed one (ci_low..ci_high of statistics.rate_table) and,
   for comparison, Wilson's, which takes the votes as independent;
@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from turing import statistics  # noqa: E402
-from turing.simulation import Design, simulate_votes  # noqa: E402
-from turing.tally import Tally  # noqa: E402
+from turing.analysis import statistics  # noqa: E402
+from turing.analysis.simulation import Design, simulate_votes  # noqa: E402
+from turing.analysis.tally import Tally  # noqa: E402
 
 RATES = {statistics.REAL: 0.7, "alpha": 0.3, "beta": 0.3}
 REAL_TRIALS = 10

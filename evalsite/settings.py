@@ -157,7 +157,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
-# Joins accepted per client address and minute (0: no limit); see turing/throttle.py.
+# Joins accepted per client address and minute (0: no limit); see turing/participant/throttle.py.
 TURING_JOINS_PER_MINUTE = int(os.environ.get("TURING_JOINS_PER_MINUTE", "30"))
 # After its answer, a trial's image URL keeps working this long, for a reload of the page that showed it.
 TURING_IMAGE_GRACE_SECONDS = 10

@@ -12,6 +12,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="staff:study_list"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("staff/", include("turing.staff_urls")),
-    path("", include("turing.urls")),
+    path("staff/", include("turing.staff.urls")),
+    path("", include("turing.participant.urls")),
 ]

@@ -25,7 +25,7 @@ def _empty_cache():
 def _one_torch_thread():
     # The test machine's two cores are shared with other test runs; one torch thread per test process is faster
     # than oversubscription. Session scope, so that it also holds while session-, package- and module-scoped
-    # fixtures train their tiny runs (tests/colorization, tests/baselines, tests/turing/test_build_study.py).
+    # fixtures train their tiny runs (tests/colorization, tests/baselines, tests/turing/stimuli/test_building.py).
     import torch
 
     previous = torch.get_num_threads()

@@ -77,7 +77,7 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         # Pages only: on an image the policy would do nothing, and its nonce would make two images' headers
-        # differ (tests/turing/test_votes.py checks that nothing about an image tells its source).
+        # differ (tests/turing/participant/test_votes.py checks that nothing about an image tells its source).
         if response.get("Content-Type", "").startswith("text/html"):
             directives = {
                 "default-src": "'self'",
@@ -88,7 +88,8 @@ class SecurityHeadersMiddleware:
                 "base-uri": "'none'",
                 "frame-ancestors": "'none'",
                 "form-action": "'self'",
-                # A view may widen a directive for its own response: MTurk's pages (turing.views.frameable_by_mturk).
+                # A view may widen a directive for its own response: MTurk's pages
+                # (turing.participant.views.frameable_by_mturk).
                 **getattr(response, "csp_overrides", {}),
             }
             response.headers.setdefault(

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 REAL = "real"
 GENERATED = "generated"
-# Source of the attention-check stimuli (turing.stimuli.catch_version of a real photo); not a model name.
+# Source of the attention-check stimuli (turing.stimuli.normalize.catch_version of a real photo); not a model name.
 CATCH = "catch"
 ANSWERS = [(REAL, "Real"), (GENERATED, "Generated")]
 LEFT, RIGHT = "left", "right"
@@ -127,7 +127,7 @@ class Study(models.Model):
     completion_url = models.URLField(
         blank=True, help_text="Redirect here after the last vote (e.g. a Prolific completion link)."
     )
-    # Crowd platforms (turing.crowd). Like the completion URL, these stay editable once people joined.
+    # Crowd platforms (turing.participant.crowd). Like the completion URL, these stay editable once people joined.
     completion_code = models.CharField(
         max_length=64, blank=True, help_text="Shown on the finish page (e.g. the Prolific study's completion code)."
     )
@@ -244,7 +244,7 @@ class Stimulus(models.Model):
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     original_name = models.CharField(max_length=500, blank=True, help_text="File it was imported from (staff only).")
-    # A generated stimulus's colorization metrics against its scene's real stimulus (turing.stimulus_metrics),
+    # A generated stimulus's colorization metrics against its scene's real stimulus (turing.stimuli.metrics),
     # stored at import so that the report can set them against the votes; null for real and catch stimuli and
     # for generated ones imported before metrics were stored (manage.py stimulus_metrics fills those).
     metrics = models.JSONField(null=True, blank=True, editable=False)
@@ -278,7 +278,7 @@ class Participant(models.Model):
         BOT = "bot", "Rehearsal bot"
 
     class Cohort(models.TextChoices):
-        """How the participant came (turing.crowd.crowd_join): the report breaks rates down by it."""
+        """How the participant came (turing.participant.crowd.crowd_join): the report breaks rates down by it."""
 
         POSTER = "poster", "Poster (QR code)"
         KIOSK = "kiosk", "Kiosk (shared device)"

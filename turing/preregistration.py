@@ -18,7 +18,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from turing.models import Preregistration, Study
-from turing.reporting import SCORED, Selection
+from turing.report.reporting import SCORED, Selection
 
 FORMAT = "turing-preregistration/1"
 # The report's statistics a plan can name as its primary analysis, with what the report shows for each.
@@ -127,7 +127,7 @@ def build_plan(
         "study": {"slug": study.slug, "title": study.title},
         "design": study_design(study),
         "target_participants": target_participants,
-        # The time limit decides who is left out as returned or timed out (turing.crowd.timed_out) and stays
+        # The time limit decides who is left out as returned or timed out (turing.participant.crowd.timed_out) and stays
         # editable once people joined, so it is frozen with the other exclusions (departures compares it).
         "exclusions": {
             "rehearsal_bots": True,

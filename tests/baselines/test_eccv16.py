@@ -531,8 +531,8 @@ def test_two_training_steps_from_scratch(tmp_path):
 def test_converted_checkpoint_builds_a_study(tmp_path):
     from django.core.management import call_command
 
-    from turing.audit import audit_study
     from turing.models import Study
+    from turing.stimuli.audit import audit_study
 
     write_color_images(tmp_path / "photos", 6, size=(48, 40))
     make_split(tmp_path / "photos", tmp_path / "split", holdout=4, seed=0)

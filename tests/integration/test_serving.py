@@ -189,8 +189,8 @@ def test_the_wsgi_module_loads_every_view_and_no_database_connection(tmp_path):
     # connection opened there would be shared by all of them.
     probe = (
         "import sys, evalsite.wsgi; from django.db import connections; "
-        "print(all(c.connection is None for c in connections.all()), 'turing.views' in sys.modules, "
-        "'turing.staff_views' in sys.modules)"
+        "print(all(c.connection is None for c in connections.all()), 'turing.participant.views' in sys.modules, "
+        "'turing.staff.views' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=environment(tmp_path), check=True, capture_output=True, text=True

@@ -7,7 +7,7 @@
   scenes become real-only for that model). Every scene gets its own random picture; each model's version
   is the real one with its colours changed, much as a colorizer would.
 - ``build_study(slug="study", *, scenes=8, models=DEFAULT_MODELS, size=32, missing=None, **study_fields)``
-  writes such folders and imports them with turing.importing.import_study; study_fields are Study options
+  writes such folders and imports them with turing.stimuli.importing.import_study; study_fields are Study options
   (trials_per_participant, real_fraction, control_fraction, practice_trials (default 0 here), catch_trials,
   seed, exposure_ms, ...); with ``missing`` it passes allow_missing=True, which the import needs for that.
 - ``staff_client``: a django.test.Client logged in as a staff user, apart from the ``client`` fixture, so a
@@ -39,7 +39,7 @@ from playwright.sync_api import expect, sync_playwright
 from skimage import color
 
 from tests.turing.report_data import make_vote_study
-from turing.importing import import_study
+from turing.stimuli.importing import import_study
 
 DEFAULT_MODELS = ("perceptual", "koalarization")
 

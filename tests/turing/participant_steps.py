@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from turing.decorators import participant_key
 from turing.models import GENERATED, REAL, Participant
+from turing.participant.decorators import participant_key
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
 

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from tests.turing.conftest import LOOK_MS, PHONE, log_in_as_staff, start_study
 from tests.turing.participant_steps import answer_all, join
-from turing import staff_views
 from turing.models import Participant
+from turing.staff import views
 
 pytestmark = pytest.mark.browser
 
@@ -153,7 +153,7 @@ def test_both_answer_buttons_are_the_same_size_and_fully_on_screen(chromium, liv
 def test_the_dashboard_updates_in_place_and_can_be_paused(
     page, live_server, build_study, django_user_model, monkeypatch
 ):
-    monkeypatch.setattr(staff_views, "DASHBOARD_REFRESH_SECONDS", 1)
+    monkeypatch.setattr(views, "DASHBOARD_REFRESH_SECONDS", 1)
     study = build_study("wall", scenes=6, size=32, trials_per_participant=2)
     log_in_as_staff(page, live_server, django_user_model, reverse("staff:dashboard", args=["wall"]))
     votes = page.locator("#total-votes")

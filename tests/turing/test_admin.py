@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from turing.assignment import enroll_participant
 from turing.models import REAL, Participant, Study, StudyLocked, Trial
+from turing.participant.enrollment import enroll_participant
 
 
 def unchanged_form_data(response):

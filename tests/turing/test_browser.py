@@ -172,7 +172,7 @@ def test_a_double_tap_answers_one_image_only(page, live_server, build_study, gap
 
 
 def test_a_kiosk_left_alone_returns_to_the_start(page, live_server, build_study, monkeypatch):
-    from turing import views
+    from turing.participant import views
 
     monkeypatch.setattr(views, "KIOSK_IDLE_SECONDS", 2)
     study = build_study("idle", scenes=6, size=64, trials_per_participant=4, practice_trials=0)

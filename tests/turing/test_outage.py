@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.turing.participant_steps import current_trial, join, join_form, right_answer
-from turing import decorators, views
+from turing.participant import decorators, views
 
 pytestmark = pytest.mark.django_db
 

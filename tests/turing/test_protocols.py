@@ -15,12 +15,12 @@ from scipy import stats
 
 from tests.turing.conftest import run_command
 from tests.turing.participant_steps import current_trial, join
-from turing import views
-from turing.importing import StudyImportError
 from turing.models import GENERATED, LEFT, REAL, RIGHT, Participant, Trial
+from turing.participant import views
+from turing.participant.views import mark_shown
 from turing.protocols import hype_time, protocol_names
-from turing.reporting import VOTE_COLUMNS, build_report, votes_frame, write_votes_csv
-from turing.views import mark_shown
+from turing.report.reporting import VOTE_COLUMNS, build_report, votes_frame, write_votes_csv
+from turing.stimuli.importing import StudyImportError
 
 
 def test_the_registry_holds_the_three_protocols_and_the_study_refuses_others(small_study):

@@ -16,8 +16,8 @@ from PIL import Image
 
 from tests.turing.conftest import run_command
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
-from turing import reporting
 from turing.models import CATCH, GENERATED, REAL, Participant, Pool, Study, Trial
+from turing.report import reporting
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from colorization.cli import parse_named
-from turing.assignment import pool_scenes, trial_counts
 from turing.models import Pool, Study
+from turing.participant.enrollment import pool_scenes, trial_counts
 from turing.protocols import get_protocol, protocol_names
-from turing.stimuli import DEFAULT_STIMULUS_SIZE
+from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE
 
 
 def study_or_error(slug):

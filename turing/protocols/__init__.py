@@ -2,7 +2,7 @@
 
 A protocol is one module in this package that subclasses Protocol and registers an instance with
 register_protocol; Study.protocol names it. Adding one touches no other module: the views, the assignment
-(turing.assignment), the report and the bots ask the study's protocol through this interface.
+(turing.participant.enrollment), the report and the bots ask the study's protocol through this interface.
 
 Every protocol stores an answer as what the trial's stimulus was judged: "real" or "generated". For a
 single image that is the participant's button; for a pair (2afc) it is whether they picked the generated
@@ -34,7 +34,7 @@ class Protocol:
     answer_choices = [(REAL, "Real"), (GENERATED, "Generated")]
     # A trial shows a real photo and a colorization of one scene side by side (the audit compares their files).
     shows_pairs = False
-    # A model's score is the share of its images judged real, which turing.leaderboard pools over studies.
+    # A model's score is the share of its images judged real, which turing.report.leaderboard pools over studies.
     scores_by_rate = True
 
     def clean_study(self, study: Study) -> None:
@@ -59,7 +59,7 @@ class Protocol:
         return stimuli
 
     def pick_practice(self, stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]:
-        from turing.assignment import pick_practice
+        from turing.participant.enrollment import pick_practice
 
         return pick_practice(stimuli, rng)
 
@@ -91,7 +91,7 @@ class Protocol:
         return {}
 
     def report_tables(self, votes) -> dict:
-        """Extra report entries from the study's votes (turing.reporting.votes_frame, scored trials)."""
+        """Extra report entries from the study's votes (turing.report.reporting.votes_frame, scored trials)."""
         return {}
 
     def report_lines(self, tables: dict) -> list[str]:

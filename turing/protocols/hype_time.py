@@ -19,7 +19,7 @@ judged one model: the model the fewest scored trials have shown so far. A partic
 mean exposure asked over the second half of their scored trials, where the staircase has converged; the
 model's HYPE-time score is the mean threshold of its participants, in ms: the longer, the longer people need
 to tell the model's images from real photos. Its 95% interval counts the participants sampled (the paper
-bootstraps over evaluators; here turing.crossed's closed-form variance of the same resampling, with t
+bootstraps over evaluators; here turing.analysis.crossed's closed-form variance of the same resampling, with t
 quantiles); the images enter each threshold through the staircase and are not resampled apart.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 
-from turing import crossed
+from turing.analysis import crossed
 from turing.models import Stimulus, Study, Trial
 from turing.protocols import Protocol, register_protocol
 
@@ -116,7 +116,7 @@ class HypeTime(Protocol):
         return lines if len(lines) > 1 else []
 
     def report_tables(self, votes) -> dict:
-        from turing.reporting import records
+        from turing.report.reporting import records
 
         return {
             "hype_time": records(hype_time_table(votes)),

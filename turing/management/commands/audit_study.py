@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.audit import audit_study
 from turing.management.study_options import study_or_error
+from turing.stimuli.audit import audit_study
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""build_study: from trained colorization runs to a Turing-test study in one command (turing.building does the
+"""build_study: from trained colorization runs to a Turing-test study in one command (turing.stimuli.building does the
 work: draw the scenes, crop, colorize, import and audit).
 
 `--outputs NAME=DIR` adds a model this package cannot run: a folder of another tool's colorizations of the
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.building import CHECKPOINTS, BuildPlan, StudyBuildError, build_study
 from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
 from turing.network import join_url_line
+from turing.stimuli.building import CHECKPOINTS, BuildPlan, StudyBuildError, build_study
 
 
 def saturation_factor(text: str) -> float:

@@ -3,10 +3,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.importing import StudyImportError, import_study
 from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
 from turing.models import Pool
 from turing.network import join_url_line
+from turing.stimuli.importing import StudyImportError, import_study
 
 
 class Command(BaseCommand):

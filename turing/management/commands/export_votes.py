@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import study_or_error
-from turing.reporting import ALL_KINDS, SCORED, Selection, write_votes_csv
+from turing.report.reporting import ALL_KINDS, SCORED, Selection, write_votes_csv
 
 
 class Command(BaseCommand):

@@ -1,15 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from turing.leaderboard import leaderboard
 from turing.management.study_options import study_or_error
 from turing.models import Study
+from turing.report.leaderboard import leaderboard
 from turing.templatetags.staff_format import interval, percent
 
 
 class Command(BaseCommand):
     help = (
         "Print every model's fooling rate per protocol, pooled over studies with study as a random effect "
-        "(turing/leaderboard.py says how), with 95% intervals and rank ranges ('1–2'). People's scored votes "
+        "(turing/report/leaderboard.py says how), with 95% intervals and rank ranges ('1–2'). People's scored votes "
         "only, as the report counts them. Every study unless --study names some."
     )
 

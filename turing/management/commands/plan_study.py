@@ -3,15 +3,15 @@ from dataclasses import asdict
 
 from django.core.management.base import BaseCommand, CommandError
 
-from turing import power
+from turing.analysis import power
 from turing.management.study_options import study_or_error
-from turing.reporting import pilot_estimate
+from turing.report.reporting import pilot_estimate
 
 
 class Command(BaseCommand):
     help = (
         "Print the number of participants a study needs to tell two models' fooling rates apart, found by "
-        "simulating studies and running the report's own test on each (turing.power). Participants and "
+        "simulating studies and running the report's own test on each (turing.analysis.power). Participants and "
         "images differ by --participant-sd and --image-sd on the logit scale, or by what a pilot study's "
         "votes (--pilot, people only) say."
     )

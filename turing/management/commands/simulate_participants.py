@@ -1,22 +1,23 @@
-"""Rehearse a study with bots that take it through the real participant pages (turing.bots), as oTree's do.
+"""Rehearse a study with bots that take it through the real participant pages (turing.participant.bots), as oTree's do.
 
 A bot answers "real" with probability --p-real SOURCE=P for an image of that source, so a researcher can
 see what the report shows for known fooling rates before the poster session. Real people and images differ:
 --participant-sd S gives each bot, and --image-sd S each image, its own offset drawn from N(0, S) on the
 logit scale, so that p = expit(mu + bot offset + image offset), with mu set so that the average of p over
-bots and images is P (turing.simulation.logit_mean): P is then the rate the report estimates, and a dry run
+bots and images is P (turing.analysis.simulation.logit_mean): P is then the rate the report estimates, and a dry run
 shows the interval widths a real study would have.
 
---cohort makes the bots join the way that cohort does (turing.bots): with Prolific's or MTurk's query string, the
-poster's QR code, a kiosk, or a plain link, so that a rehearsal of a crowd study exercises its join URL and finish.
+--cohort makes the bots join the way that cohort does (turing.participant.bots): with Prolific's or MTurk's query
+string, the poster's QR code, a kiosk, or a plain link, so that a rehearsal of a crowd study exercises its join URL
+and finish.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 
-from turing import bots
 from turing.management.study_options import study_or_error
 from turing.models import CATCH, REAL, Participant, Study, Trial
+from turing.participant import bots
 
 
 def parse_p_real(values, sources):

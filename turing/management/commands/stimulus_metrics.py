@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import study_or_error
 from turing.models import Study
-from turing.stimulus_metrics import MetricsError, fill_metrics
+from turing.stimuli.metrics import MetricsError, fill_metrics
 
 
 class Command(BaseCommand):

@@ -3,9 +3,10 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 
 from turing import preregistration
+from turing.analysis.statistics import row_label
 from turing.management.study_options import study_or_error
 from turing.protocols import protocol_of
-from turing.reporting import (
+from turing.report.reporting import (
     EXPOSURE_TOLERANCE_MS,
     Selection,
     metric_tables,
@@ -14,7 +15,6 @@ from turing.reporting import (
     write_metrics_csv,
     write_summary_csv,
 )
-from turing.statistics import row_label
 from turing.templatetags.staff_format import decimal, interval, percent
 
 

@@ -1,0 +1,483 @@
+import math
+
+import pandas as pd
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.turing.report_data import ALL_ANSWERS, START, TOTAL_VOTES, d_prime_by_formula, wilson_by_formula
+from turing.analysis import statistics as st
+from turing.analysis.tally import Tally
+from turing.models import REAL, Participant, Study, Trial
+from turing.report import reporting
+
+pytestmark = pytest.mark.django_db
+
+
+def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
+    study, participants = vote_study
+    votes = reporting.votes_frame(study)
+    assert list(votes.columns) == [
+        "protocol",
+        "participant",
+        "label",
+        "cohort",
+        "participant_kind",
+        "group",
+        "kind",
+        "position",
+        "stimulus",
+        "scene",
+        "source",
+        "answer",
+        "correct",
+        "response_ms",
+        "answered_at",
+        "expertise",
+        "exposure_ms",
+        "achieved_exposure_ms",
+        "generated_side",
+    ]
+    assert len(votes) == TOTAL_VOTES
+    assert set(votes["protocol"]) == {"single"} and votes["exposure_ms"].isna().all()
+    ids = {key: participant.pk for key, participant in participants.items()}
+    assert votes["participant"].dtype == "int64"
+    assert votes.groupby("participant").size().to_dict() == {
+        ids["p1"]: 6,
+        ids["p2"]: 6,
+        ids["p3"]: 6,
+        ids["c1"]: 4,
+        ids["c2"]: 4,
+    }
+    assert dict(zip(votes["participant"], votes["label"])) == {
+        ids["p1"]: "p1",
+        ids["p2"]: "",
+        ids["p3"]: "p3",
+        ids["c1"]: "c1",
+        ids["c2"]: "c2",
+    }
+    assert set(votes["kind"]) == {"scored"} and set(votes["participant_kind"]) == {"person"}
+    # One presentation order per participant: p1 practised first, p3 met an attention check after 3 votes.
+    positions = votes.groupby("participant")["position"].apply(list).to_dict()
+    assert positions[ids["p1"]] == [2, 3, 4, 5, 6, 7] and positions[ids["p3"]] == [1, 2, 3, 5, 6, 7]
+    # Opaque image ids: the stimulus column is the token, never the scene or the source.
+    tokens = dict(study.stimuli.values_list("token", "source"))
+    assert set(votes["stimulus"]) <= set(tokens)
+    assert all(tokens[token] == source for token, source in zip(votes["stimulus"], votes["source"]))
+    assert votes["correct"].sum() == 3 + 4 + 5 + 3 + 2
+    assert votes.loc[votes["label"] == "p1", "expertise"].unique().tolist() == ["yes"]
+    assert votes.loc[votes["label"] == "c1", "expertise"].isna().all()
+    assert votes["response_ms"].dtype == "Int64" and votes["response_ms"].min() == 1010
+    assert str(votes["answered_at"].dt.tz) == "UTC"
+
+
+def test_votes_frame_of_a_study_without_votes_keeps_the_columns(db):
+    votes = reporting.votes_frame(Study.objects.create(slug="empty", title="Empty"))
+    assert votes.empty and list(votes.columns) == reporting.VOTE_COLUMNS
+
+
+def test_summary_numbers_equal_hand_counts(vote_study):
+    study, _ = vote_study
+    summary = reporting.study_summary(study).set_index(["source", "group"])
+    # The data keeps source and group apart; "real (control)" is only how tables name the control row.
+    assert list(summary.index) == [
+        ("real", "treatment"),
+        ("real", "control"),
+        ("alpha", "treatment"),
+        ("beta", "treatment"),
+        ("gamma", "treatment"),
+    ]
+    expected = {
+        ("real", "treatment"): (6, 4, 3),
+        ("real", "control"): (8, 5, 2),
+        ("alpha", "treatment"): (6, 3, 3),
+        ("beta", "treatment"): (6, 1, 3),
+    }
+    for row_key, (n, k, people) in expected.items():
+        row = summary.loc[row_key]
+        assert (row["votes"], row["judged_real"], row["participants"]) == (n, k, people)
+        assert row["rate"] == pytest.approx(k / n)
+        assert (row["wilson_low"], row["wilson_high"]) == pytest.approx(wilson_by_formula(k, n), abs=1e-12)
+        assert row["ci_low"] <= row["rate"] <= row["ci_high"]
+    # HYPE-infinity: (fakes judged real + the 2 of 6 treatment reals judged generated) / (6 + 6).
+    assert summary.loc[("alpha", "treatment"), "hype_infinity"] == pytest.approx((3 + 2) / 12)
+    assert summary.loc[("beta", "treatment"), "hype_infinity"] == pytest.approx((1 + 2) / 12)
+    assert math.isnan(summary.loc[("real", "treatment"), "hype_infinity"])
+    assert math.isnan(summary.loc[("real", "control"), "hype_infinity"])
+    gamma = summary.loc[("gamma", "treatment")]
+    assert gamma["votes"] == 0 and math.isnan(gamma["rate"]) and math.isnan(gamma["ci_low"])
+    assert math.isnan(gamma["hype_infinity"])
+
+
+def test_the_interval_counts_participants_who_disagree(vote_study):
+    study, _ = vote_study
+    first, second = reporting.study_summary(study), reporting.study_summary(study)
+    pd.testing.assert_frame_equal(first, second)
+    # alpha per participant: 2/2, 1/2, 0/2: people differ, so the interval is wider than the votes-independent one.
+    alpha = first.set_index(["source", "group"]).loc[("alpha", "treatment")]
+    assert alpha["ci_high"] - alpha["ci_low"] > alpha["wilson_high"] - alpha["wilson_low"]
+
+
+def test_report_statistics_equal_hand_values(vote_study):
+    study, _ = vote_study
+    report = reporting.build_report(study)
+    assert report["total_votes"] == TOTAL_VOTES and report["voters"] == 5
+
+    treatment, control = report["signal_detection"]
+    # Treatment: 12 generated shown, 8 judged generated; 6 real shown, 2 judged generated.
+    counts = [treatment[key] for key in ("signal_trials", "hits", "noise_trials", "false_alarms")]
+    assert counts == [12, 8, 6, 2]
+    assert treatment["hit_rate"] == pytest.approx(8 / 12) and treatment["false_alarm_rate"] == pytest.approx(2 / 6)
+    assert treatment["d_prime"] == pytest.approx(d_prime_by_formula(8, 12, 2, 6))
+    assert control["false_alarm_rate"] == pytest.approx(3 / 8) and control["d_prime"] is None
+
+    # gamma has no votes yet, so it is in no comparison: one pair, and Holm leaves its p-value as it is.
+    (alpha_beta,) = report["comparisons"]
+    assert (alpha_beta["model_a"], alpha_beta["model_b"]) == ("alpha", "beta")
+    assert alpha_beta["difference"] == pytest.approx(3 / 6 - 1 / 6)
+    assert alpha_beta["ci_low"] < alpha_beta["difference"] < alpha_beta["ci_high"]
+    assert alpha_beta["p_holm"] == alpha_beta["p_value"]
+
+    versus = report["treatment_vs_control"]
+    assert (versus["rate_treatment"], versus["rate_control"]) == pytest.approx((4 / 6, 5 / 8))
+    assert versus["difference"] == pytest.approx(4 / 6 - 5 / 8)
+    assert versus["ci_low"] < versus["difference"] < versus["ci_high"]
+    assert 0.5 < versus["p_value"] <= 1.0
+
+
+def test_per_image_participant_and_expertise_tables(vote_study):
+    study, participants = vote_study
+    report = reporting.build_report(study)
+    fooling = report["fooling_images"]
+    assert all(row["source"] != "real" for row in fooling)
+    assert [row["rate"] for row in fooling] == sorted((row["rate"] for row in fooling), reverse=True)
+    assert {(row["source"], row["scene"]) for row in fooling if row["rate"] == 1.0} == {
+        ("alpha", "s3"),
+        ("alpha", "s4"),
+        ("alpha", "s5"),
+        ("beta", "s1"),
+    }
+    doubted = {row["scene"]: (row["votes"], row["rate"]) for row in report["doubted_real_images"]}
+    assert doubted["s2"] == (3, pytest.approx(1 / 3)) and doubted["s1"] == (3, pytest.approx(2 / 3))
+    assert report["doubted_real_images"][0]["rate"] == min(rate for _, rate in doubted.values())
+
+    accuracy = {row["participant"]: row["accuracy"] for row in report["participant_accuracy"]}
+    by_key = {key: accuracy[participant.pk] for key, participant in participants.items()}
+    assert by_key["p1"] == pytest.approx(3 / 6) and by_key["p3"] == pytest.approx(5 / 6)
+    assert by_key["c1"] == pytest.approx(3 / 4) and by_key["c2"] == pytest.approx(2 / 4)
+    assert {row["participant"]: row["label"] for row in report["participant_accuracy"]}[participants["p2"].pk] == ""
+    assert report["mean_accuracy"] == pytest.approx((3 / 6 + 4 / 6 + 5 / 6 + 3 / 4 + 2 / 4) / 5)
+    assert sum(row["participants"] for row in report["accuracy_histogram"]) == 5
+
+    expertise = {(row["expertise"], row["row"]): (row["judged_real"], row["votes"]) for row in report["expertise"]}
+    assert expertise[("yes", "alpha")] == (2, 2) and expertise[("yes", "beta")] == (0, 2)
+    assert expertise[("no", "real")] == (2, 2) and expertise[("no", "alpha")] == (1, 2)
+    assert expertise[("not answered", "real (control)")] == (5, 8)
+    assert [row["expertise"] for row in report["expertise"]][:3] == ["yes"] * 3
+
+
+def test_csv_exports(vote_study, tmp_path):
+    study, _ = vote_study
+    assert reporting.write_votes_csv(study, tmp_path / "votes.csv") == TOTAL_VOTES
+    votes = pd.read_csv(tmp_path / "votes.csv")
+    assert list(votes.columns) == reporting.VOTE_COLUMNS
+    assert set(votes["answer"]) == {"real", "generated"} and set(votes["group"]) == {"treatment", "control"}
+    reporting.write_summary_csv(study, tmp_path / "summary.csv")
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary.columns[:7]) == ["source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high"]
+    assert list(zip(summary["source"], summary["group"])) == [
+        ("real", "treatment"),
+        ("real", "control"),
+        ("alpha", "treatment"),
+        ("beta", "treatment"),
+        ("gamma", "treatment"),
+    ]
+    assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
+
+
+def test_every_kind_of_trial_on_request(vote_study):
+    study, participants = vote_study
+    votes = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    assert len(votes) == ALL_ANSWERS
+    assert votes["kind"].value_counts().to_dict() == {"scored": TOTAL_VOTES, "practice": 1, "catch": 1}
+    practice = votes[votes["kind"] == "practice"].iloc[0]
+    assert (practice["participant"], practice["position"], practice["scene"]) == (participants["p1"].pk, 1, "s0")
+    catch = votes[votes["kind"] == "catch"].iloc[0]
+    assert (catch["participant"], catch["source"], catch["correct"]) == (participants["p3"].pk, "catch", True)
+
+
+def test_a_summary_of_every_kind_of_trial_counts_only_the_scored_ones(vote_study):
+    # An `export_votes --all` table read back for the analysis: practice and catch rows must not become data.
+    study, _ = vote_study
+    everything = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    summary = reporting.summary_frame(everything, study.model_names)
+    pd.testing.assert_frame_equal(summary, reporting.summary_frame(reporting.votes_frame(study), study.model_names))
+    assert "catch" not in set(summary["source"])
+
+
+def test_hype_infinity_in_the_summary_weighs_reals_and_fakes_equally():
+    # 30 people who always answer "real", each with 3 images of the model and 7 real ones: pooled over votes
+    # they would score 3 / 10; as published, exactly chance.
+    rows = [
+        (p, "treatment", source, f"{source}-{i}", "real")
+        for p in range(30)
+        for source, count in (("model", 3), ("real", 7))
+        for i in range(count)
+    ]
+    votes = pd.DataFrame(rows, columns=["participant", "group", "source", "stimulus", "answer"])
+    votes["scene"] = votes["stimulus"]
+    votes["correct"] = (votes["answer"] == "real") == (votes["source"] == "real")
+    model = reporting.summary_frame(votes).set_index("source").loc["model"]
+    assert (model["hype_infinity"], model["hype_low"], model["hype_high"]) == (0.5, 0.5, 0.5)
+
+
+def test_d_prime_and_criterion_per_model_with_intervals(vote_study):
+    study, _ = vote_study
+    table = st.signal_detection_by_model(reporting.votes_frame(study)).set_index("model")
+    assert list(table.index) == ["alpha", "beta"]  # gamma has no votes
+    # Treatment reals: 6 shown, 2 judged generated (false alarms). alpha: 3 of 6 judged generated, beta: 5 of 6.
+    for model, hits in (("alpha", 3), ("beta", 5)):
+        row = table.loc[model]
+        assert (row["hits"], row["signal_trials"], row["false_alarms"], row["noise_trials"]) == (hits, 6, 2, 6)
+        assert row["d_prime"] == pytest.approx(d_prime_by_formula(hits, 6, 2, 6))
+        assert row["d_low"] <= row["d_prime"] <= row["d_high"] and row["d_low"] < row["d_high"]
+        assert row["c_low"] <= row["criterion"] <= row["c_high"]
+    assert table.loc["beta", "d_prime"] > table.loc["alpha", "d_prime"]
+    page = reporting.build_report(study)["signal_detection_by_model"]
+    assert [row["model"] for row in page] == ["alpha", "beta"]
+
+
+def test_participants_without_labels_stay_apart(vote_study):
+    study, participants = vote_study
+    # Two people who joined without a label share label "", never an identity.
+    Participant.objects.filter(pk=participants["c1"].pk).update(label="")
+    votes = reporting.votes_frame(study)
+    assert (votes["label"] == "").sum() == 6 + 4 and votes["participant"].nunique() == 5
+    control = reporting.study_summary(study).set_index(["source", "group"]).loc[("real", "control")]
+    assert control["participants"] == 2
+    tally = Tally.from_votes(votes)
+    assert sorted(tally.by_participant.groupby("participant")["votes"].sum()) == [4, 4, 6, 6, 6]
+    report = reporting.build_report(study)
+    assert report["voters"] == 5 and len(report["participant_accuracy"]) == 5
+
+
+def add_stages(study, participants):
+    """To the vote study (5 people who all voted, none finished): p1 and c1 finish; one person per group joins
+    and never votes (the treatment one answers only a practice trial, which is no vote); a bot votes and finishes."""
+    Participant.objects.filter(pk__in=[participants["p1"].pk, participants["c1"].pk]).update(finished_at=START)
+    practice = study.stimuli.get(pool="practice")
+    idle = Participant.objects.create(study=study, label="idle-t", group="treatment")
+    Trial.objects.create(
+        participant=idle, kind=Trial.Kind.PRACTICE, position=1, stimulus=practice, answer=REAL, answered_at=START
+    )
+    Participant.objects.create(study=study, label="idle-c", group="control")
+    bot = Participant.objects.create(
+        study=study, label="bot-1", group="treatment", kind=Participant.Kind.BOT, finished_at=timezone.now()
+    )
+    Trial.objects.create(
+        participant=bot,
+        position=1,
+        stimulus=study.stimuli.get(source="real", scene="s1"),
+        answer=REAL,
+        answered_at=START,
+    )
+
+
+def test_headline_counts_people_at_each_stage_per_group(vote_study):
+    study, participants = vote_study
+    add_stages(study, participants)
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = reporting.headline_counts(study)
+    assert len(queries.captured_queries) <= 2
+    assert counts == {
+        "started": {"treatment": 4, "control": 3, "total": 7},
+        "voted": {"treatment": 3, "control": 2, "total": 5},
+        "finished": {"treatment": 1, "control": 1, "total": 2},
+        "bots_left_out": 1,
+    }
+    with_bots = reporting.headline_counts(study, reporting.Selection(include_bots=True))
+    assert with_bots["started"]["treatment"] == 5 and with_bots["voted"]["total"] == 6
+    assert with_bots["finished"]["total"] == 3 and with_bots["bots_left_out"] == 0
+
+
+def test_headline_counts_agree_with_the_rest_of_the_report(vote_study):
+    study, participants = vote_study
+    add_stages(study, participants)
+    # p3 now calls the attention check real: left out of every stage when failed checks are excluded.
+    Trial.objects.filter(participant=participants["p3"], kind=Trial.Kind.CATCH).update(answer=REAL)
+
+    for selection in (
+        reporting.Selection(),
+        reporting.Selection(include_bots=True),
+        reporting.Selection(exclude_failed_checks=True),
+    ):
+        report = reporting.build_report(study, selection)
+        headline = report["headline"]
+        # The people who voted are the people in the per-participant tables, and the dashboard's counts are
+        # the same numbers.
+        assert headline["voted"]["total"] == report["voters"] == report["participant_accuracy_total"]
+        assert report["participation"]["started"] == headline["started"]["total"]
+        assert report["participation"]["finished"] == headline["finished"]["total"]
+        assert report["participation"]["control"] == headline["started"]["control"]
+    assert headline["started"] == {"treatment": 3, "control": 3, "total": 6}
+
+
+def test_report_and_dashboard_headline_show_the_same_counts(staff_client, vote_study):
+    study, participants = vote_study
+    add_stages(study, participants)
+    for name in ("report", "dashboard"):
+        page = staff_client.get(f"/staff/{study.slug}/{name}/").content.decode()
+        for tile, text in (
+            ("participants", "7"),
+            ("voted", "5"),
+            ("finished", "2"),
+            ("bots-left-out", "1"),
+            ("started-split", "4 treatment · 3 control"),
+            ("voted-split", "3 treatment · 2 control"),
+            ("finished-split", "1 treatment · 1 control"),
+        ):
+            assert f'id="{tile}">{text}<' in page, (name, tile)
+        assert "participants who voted" not in page
+
+
+def built_manifest():
+    """A manifest as build_study writes it, with the import_study entry, on paths that were temporary."""
+    work = "/tmp/build_study-poster-k2j4x9"
+    return {
+        "description": "12 scenes drawn at random from the held-out set (40 images) with seed 3, not hand-picked.",
+        "split": "/home/ana/experiments/runs/split",
+        "seed": 3,
+        "n_scenes": 12,
+        "heldout_images": 40,
+        "crop_size": 32,
+        "scenes": [f"img{i:02d}" for i in range(12)],
+        "scene_files": [f"photos/nested/img{i:02d}.jpg" for i in range(12)],
+        "runs": {
+            "perceptual": {
+                "checkpoint": "/tmp/pytest-of-ana/pytest-7/runs/perceptual/last.pt",
+                "model_name": "transform_net",
+                "model_kwargs": {"width": 0.5},
+                "step": 1200,
+                "config": {"seed": 11, "image_size": 32, "lr": 0.001},
+                "saturation": 1.4,
+            },
+            "koalarization": {
+                "checkpoint": "C:\\Users\\ana\\runs\\koalarization\\best.pt",
+                "model_name": "koalarization",
+                "model_kwargs": {},
+                "step": 800,
+                "config": {"seed": 12},
+            },
+        },
+        "import": {
+            "real_dir": f"{work}/real",
+            "generated": {"koalarization": f"{work}/koalarization", "perceptual": f"{work}/perceptual"},
+            "size": 256,
+            "scenes": [f"img{i:02d}" for i in range(12)],
+            "practice_scenes": ["img00"],
+            "catch_scenes": [],
+        },
+        "luminance_mismatch": ["img03 [perceptual]: lightness differs"],
+        "missing_scenes": {"koalarization": ["img03", "img07"]},
+        "excluded": {"perceptual": ["img09"], "reason": {"by": "hand", "file": "/home/ana/excluded.csv"}},
+        "note": f"copied from {work}/notes/readme.txt; " + "very long " * 40,
+    }
+
+
+def every_string(provenance):
+    yield provenance["description"] or ""
+    for run in provenance["runs"]:
+        yield from run.values()
+    for row in provenance["rows"]:
+        yield row["label"]
+        yield row["value"] or ""
+        for key, value in row["items"] or []:
+            yield from (key, value)
+
+
+def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
+    provenance = reporting.provenance(built_manifest())
+
+    assert provenance["description"].startswith("12 scenes drawn at random")
+    assert provenance["runs"] == [
+        {
+            "name": "perceptual",
+            "model": "transform_net",
+            "checkpoint": "last.pt",
+            "step": "1200",
+            "seed": "11",
+            "options": "width: 0.5",
+            "saturation": "1.4",
+        },
+        # Studies built before --saturation record none: their colours were shown as predicted.
+        {
+            "name": "koalarization",
+            "model": "koalarization",
+            "checkpoint": "best.pt",
+            "step": "800",
+            "seed": "12",
+            "options": "",
+            "saturation": "as predicted",
+        },
+    ]
+    rows = {row["label"]: row for row in provenance["rows"]}
+    assert rows["Split"]["value"] == "split" and rows["Seed (drawing scenes)"]["value"] == "3"
+    assert rows["Scenes"]["value"].startswith("img00, img01") and rows["Scenes"]["value"].endswith("(12 in all)")
+    assert "img10" not in rows["Scenes"]["value"]
+    assert rows["Scene files"]["value"].startswith("img00.jpg, img01.jpg")
+    assert rows["Real photos from"]["value"] == "real"
+    assert rows["Generated images from"]["items"] == [("koalarization", "koalarization"), ("perceptual", "perceptual")]
+    assert rows["Practice scenes"]["value"] == "img00" and rows["Attention-check scenes"]["value"] == "none"
+    # A mapping of lists reads as one line per key; a key the report does not know is shown under its own name.
+    assert rows["Scenes without a model's image"]["items"] == [("koalarization", "img03, img07")]
+    assert rows["excluded"]["items"] == [("perceptual", "img09"), ("reason", "by: hand; file: excluded.csv")]
+    note = rows["note"]["value"]
+    assert note.startswith("copied from readme.txt; very long") and note.endswith("…")
+    assert len(note) <= reporting.MANIFEST_TEXT_LIMIT
+    # The luminance problems have their own warning at the top of the report.
+    assert "luminance_mismatch" not in rows
+    shown = list(every_string(provenance))
+    assert not [text for text in shown if "/tmp" in text or "/home" in text or "\\" in text or "{" in text]
+
+
+def test_provenance_of_other_manifests():
+    assert reporting.provenance({}) == {"description": None, "runs": [], "rows": []}
+    assert reporting.provenance(None) == {"description": None, "runs": [], "rows": []}
+    # Runs recorded as bare paths, and a list where a mapping was expected: shown, not dropped.
+    provenance = reporting.provenance(
+        {"runs": {"perceptual": "/srv/runs/perceptual"}, "import": ["a", "b"], "flag": True, "empty": None}
+    )
+    assert provenance["runs"][0]["checkpoint"] == "perceptual"
+    rows = {row["label"]: row["value"] for row in provenance["rows"]}
+    assert rows == {"import": "a, b", "flag": "yes", "empty": "—"}
+
+
+@pytest.mark.parametrize("deleted", ["p1", "c2"])
+def test_a_participant_deleted_while_the_report_reads_is_left_out_not_merged(vote_study, monkeypatch, deleted):
+    study, participants = vote_study
+    read_people = reporting._people_and_images
+
+    def delete_first(*args):
+        if participants[deleted].pk is not None:  # once, on the tally's read
+            participants[deleted].delete()
+        return read_people(*args)
+
+    monkeypatch.setattr(reporting, "_people_and_images", delete_first)
+    tally = reporting.study_tally(study)
+    assert tally.votes == TOTAL_VOTES - (6 if deleted == "p1" else 4)
+    per_person = tally.by_participant.groupby("participant")["votes"].sum()
+    counted = dict(zip(tally.participants["participant"].iloc[per_person.index], per_person))
+    # Nobody inherits the deleted participant's votes: every count is what the database now holds.
+    assert counted == reporting.votes_frame(study).groupby("participant").size().to_dict()
+
+
+def test_a_long_participant_list_shows_both_ends(vote_study, monkeypatch):
+    study, _ = vote_study
+    monkeypatch.setattr(reporting, "REPORT_ROWS", 2)
+    report = reporting.build_report(study)
+    shown = [row["accuracy"] for row in report["participant_accuracy"]]
+    every = st.participant_accuracy(reporting.study_tally(study))["accuracy"]
+    assert report["participant_accuracy_total"] == 5 and len(shown) == 2
+    assert shown == [every.max(), every.min()]

@@ -1,0 +1,95 @@
+"""Participant forms: joining (consent, the optional question, the link's label and crowd IDs) and voting."""
+
+import unicodedata
+
+from django import forms
+
+from turing.models import ANSWERS, LABEL_MAX_LENGTH
+from turing.participant.crowd import CROWD_PARAMETERS
+
+# Join-URL parameters that carry a participant label, in order of precedence (workerId: MTurk's).
+LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID", "workerId")
+
+EXPERTISE_CHOICES = [("", "Prefer not to say"), ("yes", "Yes"), ("no", "No")]
+
+# Longer than any honest look at one image; a larger value is a tab left open, not a response time.
+MAX_RESPONSE_MS = 10 * 60 * 1000
+
+
+class JoinForm(forms.Form):
+    consent = forms.BooleanField(
+        label="I have read the information above and agree to take part.",
+        error_messages={"required": "Please tick the box to take part."},
+    )
+    expertise = forms.ChoiceField(choices=EXPERTISE_CHOICES, required=False, widget=forms.RadioSelect)
+    # Carried over from ?participant_label=, ?PROLIFIC_PID= or ?workerId= on the join URL (checked by label_problem).
+    participant_label = forms.CharField(max_length=LABEL_MAX_LENGTH, required=False, widget=forms.HiddenInput)
+    # Drawn when the page is rendered: the same form submitted twice (a double tap on Start) finds the
+    # participant its first submission created instead of making a second one.
+    join_key = forms.RegexField(regex=r"^[A-Za-z0-9_-]{22}$", widget=forms.HiddenInput)
+
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The join URL's crowd parameters (turing.participant.crowd), carried through the form like the label.
+        for name in CROWD_PARAMETERS:
+            self.fields[name] = forms.CharField(max_length=LABEL_MAX_LENGTH, required=False, widget=forms.HiddenInput)
+        if study.ask_expertise:
+            self.fields["expertise"].label = study.expertise_question
+        else:
+            del self.fields["expertise"]
+
+    def clean_expertise(self):
+        return {"yes": True, "no": False}.get(self.cleaned_data["expertise"])
+
+
+class VoteForm(forms.Form):
+    answer = forms.ChoiceField(choices=ANSWERS)
+    # Measured by participant.js from image load to click; absent without JavaScript.
+    response_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
+    # The page's signed render time (turing.participant.views.shown_token), for a response time without JavaScript.
+    shown = forms.CharField(required=False)
+    # Measured by exposure.js: from the frame that painted the image to the frame that hid it.
+    achieved_exposure_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
+    # The browser's viewport (CSS pixels) and devicePixelRatio; the bounds only keep nonsense out.
+    viewport_width = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    viewport_height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    device_pixel_ratio = forms.FloatField(required=False, min_value=0.1, max_value=20)
+
+    def __init__(self, *args, answer_choices=ANSWERS, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The study's protocol names its buttons (real/generated, or left/right for a pair).
+        self.fields["answer"].choices = answer_choices
+
+    def full_clean(self):
+        super().full_clean()
+        # A browser's odd measurement is left out, never a reason to refuse the participant's answer.
+        for name in MEASURED:
+            if self._errors and self._errors.pop(name, None) is not None:
+                self.cleaned_data[name] = None
+
+    def measured(self) -> dict:
+        """What the browser measured, for turing.participant.views.store_answer (None where it sent nothing usable)."""
+        return {name: self.cleaned_data.get(name) for name in MEASURED}
+
+
+MEASURED = ("achieved_exposure_ms", "viewport_width", "viewport_height", "device_pixel_ratio")
+
+
+def normalize_label(label: str) -> str:
+    """The label as stored: NFKC-normalized and stripped, so that "ｐ１ " and "p1" are one person."""
+    return unicodedata.normalize("NFKC", label).strip()
+
+
+def label_problem(label: str) -> str | None:
+    """Why a participant label from a join URL cannot be used, or None. Any printable text up to
+    LABEL_MAX_LENGTH characters is a label: crowd platforms' IDs vary, and refusing one locks a person out."""
+    if len(label) > LABEL_MAX_LENGTH:
+        return (
+            f"This link's participant label is {len(label)} characters long; at most {LABEL_MAX_LENGTH} "
+            "are allowed. Please ask the researcher for a corrected link."
+        )
+    if not label.isprintable():
+        return (
+            "This link's participant label contains control characters. Please ask the researcher for a corrected link."
+        )
+    return None
