@@ -16,7 +16,7 @@ from turing.staff.gallery import FIGURE_DPI, gallery_rows, study_gallery_figure
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 SCENES = ("cat", "dog", "owl")
 # Votes judging each (scene, source) real, out of three votes each; owl's real photo gets no votes.
