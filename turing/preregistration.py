@@ -263,8 +263,7 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
         found.append(f"trials analysed: {', '.join(selection.kinds)}; the plan analyses {', '.join(planned.kinds)}")
     if selection.cohort is not None:
         found.append(f"only the {selection.cohort} cohort is analysed; the plan analyses every participant")
-    # A plan frozen before time limits were recorded had none to apply (absent: None, no limit).
-    planned_limit = plan["exclusions"].get("time_limit_minutes")
+    planned_limit = plan["exclusions"]["time_limit_minutes"]
     if study.time_limit_minutes != planned_limit:
         found.append(
             f"the time limit is {_minutes(study.time_limit_minutes)}, the plan froze {_minutes(planned_limit)}: "
