@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from colorization.errors import UserError
 from turing.models import Preregistration, Study
 from turing.report.reporting import SCORED, Selection
 
@@ -41,7 +42,7 @@ PLAN_FILE_KEYS = (
 LISTED = 5
 
 
-class PlanError(ValueError):
+class PlanError(UserError):
     """A plan that cannot be frozen, or a second freeze; the message names the setting and the problem."""
 
 

@@ -34,6 +34,7 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from PIL import Image
 
+from colorization.errors import UserError
 from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
 from turing.stimuli.audit import audit_study, luminance_problems
@@ -67,7 +68,7 @@ LIGHTNESS_HINT = (
 )
 
 
-class StudyImportError(ValueError):
+class StudyImportError(UserError):
     """A study could not be imported; the message names the offending file or option."""
 
 

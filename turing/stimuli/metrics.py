@@ -10,6 +10,7 @@ turing.stimuli.metric_values.
 from itertools import groupby
 from operator import attrgetter
 
+from colorization.errors import UserError
 from colorization.metrics import image_metrics
 from turing.models import CATCH, REAL, Stimulus, Study
 from turing.stimuli.audit import describe
@@ -17,7 +18,7 @@ from turing.stimuli.metric_values import to_stored
 from turing.stimuli.normalize import stored_rgb
 
 
-class MetricsError(ValueError):
+class MetricsError(UserError):
     """A stimulus could not be measured; the message names the study, scene and model."""
 
 

@@ -77,7 +77,7 @@ def test_a_generated_stimulus_without_a_real_one_is_refused(build_study):
     study = build_study("orphan", scenes=5)
     study.stimuli.filter(source=REAL, scene="scene03").update(source="photo")
     study.stimuli.update(metrics=None)
-    with pytest.raises(ValueError, match=r"koalarization/scene03 .* has no real stimulus of its scene"):
+    with pytest.raises(MetricsError, match=r"koalarization/scene03 .* has no real stimulus of its scene"):
         fill_metrics(study)
 
 

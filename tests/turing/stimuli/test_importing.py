@@ -10,6 +10,7 @@ from PIL import Image
 
 from turing import network
 from turing.models import CATCH, Stimulus, Study
+from turing.stimuli import importing
 from turing.stimuli.importing import (
     StudyImportError,
     _list_folder,
@@ -440,6 +441,24 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders,
     # --trials 4, but a scene is never repeated and only 3 are scored.
     assert "each participant: 1 practice, 3 scored and 1 catch trials" in output
     assert "Join URL (once `manage.py serve` runs on port 8000): http://192.168.1.20:8000/s/poster/" in output
+
+
+@pytest.mark.django_db
+def test_create_study_lets_a_programming_error_through_with_its_traceback(image_folders, monkeypatch):
+    folders = image_folders(3)
+
+    def broken(path, size):
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(importing, "normalize_image", broken)
+    # The ValueError itself, not a one-line CommandError: a bug is not reported as the user's mistake.
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        create_study("bug", "--title", "Bug", "--real", folders.real, *generated_options(folders), "--practice", 0)
+    assert snapshot() == (0, 0, [])
+
+
+def generated_options(folders):
+    return [option for name, folder in folders.generated.items() for option in ("--generated", f"{name}={folder}")]
 
 
 @pytest.mark.django_db
