@@ -1,25 +1,22 @@
-"""What a WSGI server does once at start-up: checks, so that a deployment mistake stops the server with a
-message instead of answering every page with a 500, and the imports every worker needs."""
+"""What a WSGI server does once at start-up: the deployment checks (turing.checks), so that a deployment mistake
+stops the server with a message instead of answering every page with a 500, and the imports every worker needs."""
 
-from pathlib import Path
-
-from django.conf import settings
-from django.contrib.staticfiles.storage import ManifestFilesMixin
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.storage import storages
 from django.urls import get_resolver
 
+from turing.checks import STARTUP
 
-def check_static_manifest():
-    """Raise if the static files storage needs collectstatic's manifest and there is none."""
-    storage = storages["staticfiles"]
-    if not isinstance(storage, ManifestFilesMixin):
-        return
-    manifest = Path(settings.STATIC_ROOT) / storage.manifest_name
-    if not manifest.is_file():
+
+def check_deployment():
+    """Raise ImproperlyConfigured, saying what to do, if a start-up check fails (those `manage.py check --deploy`
+    runs too)."""
+    errors = [
+        message for message in checks.run_checks(include_deployment_checks=True, tags=[STARTUP]) if message.is_serious()
+    ]
+    if errors:
         raise ImproperlyConfigured(
-            f"no static files manifest at {manifest}: run `python manage.py collectstatic --noinput` with these "
-            "settings before starting the server (manage.py serve does it for you)"
+            "\n".join(f"{error.msg}: {error.hint}" if error.hint else error.msg for error in errors)
         )
 
 

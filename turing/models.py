@@ -150,12 +150,6 @@ class Study(models.Model):
         help_text="Imported with --allow-luminance-mismatch: generated images may differ from the real photos "
         "in lightness, a cue other than colour.",
     )
-    created_before_pools = models.BooleanField(
-        default=False,
-        editable=False,
-        help_text="Made before practice scenes were kept apart from the scored ones and before the lightness "
-        "audit: practice images were also scored images, and lightness was never compared.",
-    )
     manifest = models.JSONField(
         default=dict, blank=True, help_text="How the stimuli were chosen (split, runs, seed, scenes)."
     )
@@ -245,8 +239,7 @@ class Stimulus(models.Model):
     height = models.PositiveIntegerField(default=0)
     original_name = models.CharField(max_length=500, blank=True, help_text="File it was imported from (staff only).")
     # A generated stimulus's colorization metrics against its scene's real stimulus (turing.stimuli.metrics),
-    # stored at import so that the report can set them against the votes; null for real and catch stimuli and
-    # for generated ones imported before metrics were stored (manage.py stimulus_metrics fills those).
+    # stored at import so that the report can set them against the votes; null for real and catch stimuli.
     metrics = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -344,8 +337,7 @@ class Trial(models.Model):
         CATCH = "catch", "Attention check"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
-    # Stored, not read off the stimulus's pool: studies from before the pools had practice trials on stimuli
-    # that are in the scored pool, and every report filters on it without a join.
+    # Stored, not read off the stimulus's pool: every report filters on it without a join.
     kind = models.CharField(
         max_length=10,
         choices=Kind.choices,

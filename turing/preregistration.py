@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from colorization.errors import UserError
 from turing.models import Preregistration, Study
 from turing.report.reporting import SCORED, Selection
 
@@ -41,7 +42,7 @@ PLAN_FILE_KEYS = (
 LISTED = 5
 
 
-class PlanError(ValueError):
+class PlanError(UserError):
     """A plan that cannot be frozen, or a second freeze; the message names the setting and the problem."""
 
 
@@ -263,8 +264,7 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
         found.append(f"trials analysed: {', '.join(selection.kinds)}; the plan analyses {', '.join(planned.kinds)}")
     if selection.cohort is not None:
         found.append(f"only the {selection.cohort} cohort is analysed; the plan analyses every participant")
-    # A plan frozen before time limits were recorded had none to apply (absent: None, no limit).
-    planned_limit = plan["exclusions"].get("time_limit_minutes")
+    planned_limit = plan["exclusions"]["time_limit_minutes"]
     if study.time_limit_minutes != planned_limit:
         found.append(
             f"the time limit is {_minutes(study.time_limit_minutes)}, the plan froze {_minutes(planned_limit)}: "

@@ -36,7 +36,7 @@ from scipy import stats
 
 from turing.analysis.statistics import CONFIDENCE
 from turing.models import CATCH, REAL, Pool
-from turing.stimuli.metrics import METRICS, from_stored
+from turing.stimuli.metric_values import METRICS, from_stored
 
 # Below this many images no rank correlation is reported: 4 images without ties allow 11 values of rho, and
 # chance alone puts them in perfect order (rho = +-1) one time in 12 (with 5 images, one time in 60).

@@ -45,6 +45,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import norm
 
+from colorization.errors import UserError
 from turing.analysis.simulation import Design, simulate_votes
 from turing.analysis.statistics import REAL, TREATMENT, model_comparisons, row_label
 
@@ -70,12 +71,16 @@ MIN_SIMULATIONS = 20
 BASELINE_MODEL, COMPARED_MODEL = "a-baseline", "b-compared"
 
 
+class PlanError(UserError):
+    """Settings or a pilot study that no power analysis can be planned from; the message names the setting."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a study is to detect: model B's fooling rate differs from model A's (``baseline``) by
     ``difference``, each participant judges ``trials_per_model`` images of each of the two models, drawn
     from ``scenes`` scenes; participants and images differ by ``participant_sd`` and ``image_sd`` on the
-    logit scale. Raises ValueError, naming the setting, for a plan that cannot be simulated."""
+    logit scale. Raises PlanError, naming the setting, for a plan that cannot be simulated."""
 
     baseline: float
     difference: float
@@ -89,29 +94,29 @@ class Plan:
 
     def __post_init__(self):
         if not 0 < self.baseline < 1:
-            raise ValueError(f"the baseline rate must lie strictly between 0 and 1, got {self.baseline}")
+            raise PlanError(f"the baseline rate must lie strictly between 0 and 1, got {self.baseline}")
         if self.difference == 0:
-            raise ValueError("the difference must not be 0: a study cannot be planned to detect no difference")
+            raise PlanError("the difference must not be 0: a study cannot be planned to detect no difference")
         if not 0 < self.compared < 1:
-            raise ValueError(f"baseline + difference must lie strictly between 0 and 1, got {self.compared:g}")
+            raise PlanError(f"baseline + difference must lie strictly between 0 and 1, got {self.compared:g}")
         if self.trials_per_model < 1:
-            raise ValueError(f"trials per model must be at least 1, got {self.trials_per_model}")
+            raise PlanError(f"trials per model must be at least 1, got {self.trials_per_model}")
         if 2 * self.trials_per_model > self.scenes:
-            raise ValueError(
+            raise PlanError(
                 f"each participant needs 2 x {self.trials_per_model} distinct scenes and the plan has "
                 f"{self.scenes}: raise the number of scenes or lower the trials per model"
             )
         if not (0 <= self.participant_sd <= MAX_SD and 0 <= self.image_sd <= MAX_SD):
-            raise ValueError(
+            raise PlanError(
                 f"the participant and image standard deviations must lie between 0 and {MAX_SD} "
                 "(logit scale; 1 is already a large spread)"
             )
         if not 0 < self.power < 1:
-            raise ValueError(f"the power must lie strictly between 0 and 1, got {self.power}")
+            raise PlanError(f"the power must lie strictly between 0 and 1, got {self.power}")
         if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
+            raise PlanError(f"alpha must lie strictly between 0 and 1, got {self.alpha}")
         if self.models < 2:
-            raise ValueError(f"a comparison needs at least 2 models, got {self.models}")
+            raise PlanError(f"a comparison needs at least 2 models, got {self.models}")
 
     @property
     def pairs(self):
@@ -225,11 +230,11 @@ def participants_needed(plan, *, simulations=DEFAULT_SIMULATIONS, seed=0, max_pa
     """The smallest number of participants whose simulated power reaches plan.power, as a PowerResult
     (search described in the module docstring)."""
     if simulations < 1:
-        raise ValueError(f"the number of simulations must be at least 1, got {simulations}")
+        raise PlanError(f"the number of simulations must be at least 1, got {simulations}")
     if seed < 0:
-        raise ValueError(f"the seed must be zero or more, got {seed}")
+        raise PlanError(f"the seed must be zero or more, got {seed}")
     if max_participants < 2:
-        raise ValueError(f"the largest number of participants searched must be at least 2, got {max_participants}")
+        raise PlanError(f"the largest number of participants searched must be at least 2, got {max_participants}")
     curve = {}
 
     def evaluate(n, drawn_from=None):
@@ -290,12 +295,12 @@ def estimate_sds(votes, seed=0, scenes=None):
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
     if votes.empty:
-        raise ValueError("the pilot has no votes (scored votes of people; rehearsal bots do not count)")
+        raise PlanError("the pilot has no votes (scored votes of people; rehearsal bots do not count)")
     treated_fakes = votes[(votes["group"] == TREATMENT) & (votes["source"] != REAL)]
     if treated_fakes.empty:
-        raise ValueError("the pilot has no votes on generated images in its treatment group")
+        raise PlanError("the pilot has no votes on generated images in its treatment group")
     if votes["participant"].nunique() < 2:
-        raise ValueError("the pilot needs votes from at least 2 participants to estimate how much they differ")
+        raise PlanError("the pilot needs votes from at least 2 participants to estimate how much they differ")
     rows = np.arange(len(votes))
     participant, people = pd.factorize(votes["participant"])
     stimulus, images = pd.factorize(votes["stimulus"])
@@ -335,15 +340,15 @@ def plan_from(settings, estimate_pilot=None):
     A pilot supplies the standard deviations and, where not given, the scenes and trials per model; without
     one the sds are 0 and the scenes DEFAULT_SCENES. ``estimate_pilot`` returns the pilot's PilotEstimate;
     it is called only once the settings are known to be consistent, because the fit takes seconds.
-    Raises ValueError for a pilot together with an sd, or trials per model missing, or a Plan's error.
+    Raises PlanError for a pilot together with an sd, or trials per model missing, or a Plan's error.
     """
     settings = {key: value for key, value in settings.items() if value is not None}
     if estimate_pilot is not None and {"participant_sd", "image_sd"} & settings.keys():
-        raise ValueError(
+        raise PlanError(
             "give either a pilot study or the standard deviations, not both: the pilot's votes estimate them"
         )
     if estimate_pilot is None and "trials_per_model" not in settings:
-        raise ValueError("the trials per model are needed unless a pilot study supplies them")
+        raise PlanError("the trials per model are needed unless a pilot study supplies them")
     pilot = None
     if estimate_pilot is not None:
         pilot = estimate_pilot()

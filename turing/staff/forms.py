@@ -5,7 +5,7 @@ import json
 from django import forms
 
 from turing import preregistration
-from turing.analysis.power import DEFAULT_SCENES, MIN_SIMULATIONS, PLAN_SETTINGS, plan_from
+from turing.analysis.power import DEFAULT_SCENES, MIN_SIMULATIONS, PLAN_SETTINGS, PlanError, plan_from
 from turing.models import Study
 from turing.report.reporting import pilot_estimate
 
@@ -79,7 +79,7 @@ class PlanForm(forms.Form):
         estimate_pilot = None if pilot is None else lambda: pilot_estimate(pilot, cleaned["seed"])
         try:
             cleaned["plan"], cleaned["pilot_estimate"] = plan_from(settings, estimate_pilot)
-        except ValueError as error:
+        except PlanError as error:
             message = str(error)
             raise forms.ValidationError(f"{message[0].upper()}{message[1:]}.") from error
         return cleaned

@@ -320,37 +320,40 @@ def luminance_problems(stimuli) -> list[str]:
         except IMAGE_ERRORS as error:
             problems.append(f"{describe(real)}: lightness not compared, not a readable image ({error})")
             continue
-        for stimulus in others:
-            try:
-                lightness = stored_lightness(stimulus)
-            except IMAGE_ERRORS as error:
-                problems.append(f"{describe(stimulus)}: lightness not compared, not a readable image ({error})")
-                continue
-            if lightness.shape != real_lightness.shape:
-                (height, width), (real_height, real_width) = lightness.shape, real_lightness.shape
-                problems.append(
-                    f"{describe(stimulus)}: size {width}x{height} differs from the real photo's "
-                    f"{real_width}x{real_height}; lightness not compared"
-                )
-                continue
-            mean_difference, detail_ratio = lightness_measures(real_lightness, lightness)
-            failures = []
-            if mean_difference > LIGHTNESS_MAX_MEAN_DIFFERENCE:
-                failures.append(
-                    f"mean |ΔL| {mean_difference:.1f} (limit {LIGHTNESS_MAX_MEAN_DIFFERENCE:.1f}): "
-                    "lighter or darker than the photo"
-                )
-            low, high = DETAIL_RATIO_RANGE
-            if detail_ratio is not None and not low <= detail_ratio <= high:
-                cue = (
-                    "much less fine detail than the photo (made at a lower resolution, or blurred?)"
-                    if detail_ratio < low
-                    else "much more fine detail than the photo (noise or sharpening?)"
-                )
-                failures.append(f"high-frequency energy ratio {detail_ratio:.2f} (allowed {low:.2f}–{high:.2f}): {cue}")
-            if failures:
-                problems.append(f"{describe(stimulus)}: lightness differs from the real photo: " + ", ".join(failures))
+        problems += [problem for stimulus in others if (problem := _lightness_problem(stimulus, real_lightness))]
     return problems
+
+
+def _lightness_problem(stimulus, real_lightness: np.ndarray) -> str | None:
+    """The problem luminance_problems reports for one stimulus against its photo's lightness, or None."""
+    try:
+        lightness = stored_lightness(stimulus)
+    except IMAGE_ERRORS as error:
+        return f"{describe(stimulus)}: lightness not compared, not a readable image ({error})"
+    if lightness.shape != real_lightness.shape:
+        (height, width), (real_height, real_width) = lightness.shape, real_lightness.shape
+        return (
+            f"{describe(stimulus)}: size {width}x{height} differs from the real photo's "
+            f"{real_width}x{real_height}; lightness not compared"
+        )
+    mean_difference, detail_ratio = lightness_measures(real_lightness, lightness)
+    failures = []
+    if mean_difference > LIGHTNESS_MAX_MEAN_DIFFERENCE:
+        failures.append(
+            f"mean |ΔL| {mean_difference:.1f} (limit {LIGHTNESS_MAX_MEAN_DIFFERENCE:.1f}): "
+            "lighter or darker than the photo"
+        )
+    low, high = DETAIL_RATIO_RANGE
+    if detail_ratio is not None and not low <= detail_ratio <= high:
+        cue = (
+            "much less fine detail than the photo (made at a lower resolution, or blurred?)"
+            if detail_ratio < low
+            else "much more fine detail than the photo (noise or sharpening?)"
+        )
+        failures.append(f"high-frequency energy ratio {detail_ratio:.2f} (allowed {low:.2f}–{high:.2f}): {cue}")
+    if failures:
+        return f"{describe(stimulus)}: lightness differs from the real photo: " + ", ".join(failures)
+    return None
 
 
 def stored_lightness(stimulus) -> np.ndarray:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from colorization.errors import UserError
 from turing.models import REAL, Study
 from turing.stimuli.importing import StudyImportError, check_model_names, import_study
 from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE
@@ -29,7 +30,7 @@ CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
 OUTPUTS_CROP_SIZE = 256
 
 
-class StudyBuildError(Exception):
+class StudyBuildError(UserError):
     """Why a study cannot be built, naming the file or option at fault; nothing was created."""
 
 

@@ -24,6 +24,8 @@ database back and deletes the files already written, so a failed import leaves n
 import io
 import logging
 import random
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -32,6 +34,7 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from PIL import Image
 
+from colorization.errors import UserError
 from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
 from turing.models import CATCH, REAL, Pool, Stimulus, Study
 from turing.stimuli.audit import audit_study, luminance_problems
@@ -65,7 +68,7 @@ LIGHTNESS_HINT = (
 )
 
 
-class StudyImportError(ValueError):
+class StudyImportError(UserError):
     """A study could not be imported; the message names the offending file or option."""
 
 
@@ -90,41 +93,57 @@ def import_study(
     and the practice and catch scenes, and with allow_missing a "missing_scenes" entry {model: [scenes]} for
     the models that lack some. warn(line) receives the one warning about files that are not images (default:
     this module's logger).
-    Checks run in the order a user fixes them: names and paths, then counts, then the slow normalizing.
+    Checks run in the order a user fixes them: names and paths, then counts (plan_import), then the slow
+    normalizing (write_stimuli), then the audit and the metrics (audit_and_measure).
     Raises StudyImportError, leaving the database and media storage unchanged.
     """
-    if Study.objects.filter(slug=slug).exists():
-        raise StudyImportError(f"study {slug!r} already exists; choose another slug")
+    plan = plan_import(
+        slug,
+        title,
+        real_dir,
+        generated,
+        size=size,
+        allow_luminance_mismatch=allow_luminance_mismatch,
+        allow_missing=allow_missing,
+        warn=warn,
+        **study_fields,
+    )
+    written: list[str] = []
+    with _all_or_nothing(written):
+        written += write_stimuli(plan)
+        audit_and_measure(plan.study)
+    return plan.study
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """Everything an import writes, decided before anything is: the validated, unsaved study (its manifest
+    included), the stimulus size, and each stimulus to store as (scene, source, pool, file), in storing order."""
+
+    study: Study
+    size: int
+    stimuli: list[tuple[str, str, str, Path]]
+
+
+def plan_import(
+    slug,
+    title,
+    real_dir,
+    generated,
+    *,
+    size=DEFAULT_STIMULUS_SIZE,
+    allow_luminance_mismatch=False,
+    allow_missing=False,
+    warn=None,
+    **study_fields,
+) -> ImportPlan:
+    """Read and check the folders and options of an import (import_study's arguments) and decide the study,
+    its manifest and every stimulus; nothing is written. StudyImportError names the first problem found."""
     real_dir = Path(real_dir)
     generated = {name: Path(folder) for name, folder in generated.items()}
-    check_model_names(generated)
-    unknown = sorted(set(study_fields) - STUDY_OPTIONS)
-    if unknown:
-        raise StudyImportError(f"unknown study option(s): {', '.join(unknown)}")
-    # Every folder's existence before any folder's content, so that a typo is not hidden behind another error.
-    for folder in [real_dir, *generated.values()]:
-        if not folder.is_dir():
-            raise StudyImportError(f"{folder}: no such folder")
-    if size < 1:
-        raise StudyImportError(f"stimulus size must be a positive number of pixels, got {size}")
-
-    listed = {REAL: _list_folder(real_dir), **{name: _list_folder(folder) for name, folder in generated.items()}}
-    ignored = [f"{path.parent.name}/{path.name}" for _, others in listed.values() for path in others]
-    if ignored:
-        (warn or logger.warning)(
-            f"ignoring {len(ignored)} file(s) that are not images (images end in "
-            f"{', '.join(sorted(IMAGE_EXTENSIONS))}): {first_few(ignored, shown=10)}"
-        )
-    real_files = _images_by_stem(real_dir, *listed[REAL])
-    generated_files = {name: _images_by_stem(folder, *listed[name]) for name, folder in generated.items()}
-    for stems in generated_files.values():
-        for stem, path in stems.items():
-            if stem not in real_files:
-                raise StudyImportError(f"{path}: no real image with stem {stem!r} in {real_dir}")
-    # A model folder with fewer scenes is most often an unfinished colorize run, not a design: refuse it
-    # unless asked, since that model would then be scored on other scenes than the rest.
-    missing = {name: sorted(set(real_files) - set(files)) for name, files in sorted(generated_files.items())}
-    missing = {name: stems for name, stems in missing.items() if stems}
+    _check_names_and_paths(slug, real_dir, generated, size, study_fields)
+    real_files, generated_files = _scan_folders(real_dir, generated, warn or logger.warning)
+    missing = _missing_scenes(real_dir, generated, real_files, generated_files)
     if missing and not allow_missing:
         lines = [
             f"  {name} ({generated[name]}): {len(stems)} of {len(real_files)} scenes missing: {first_few(stems)}"
@@ -158,57 +177,132 @@ def import_study(
         manifest["missing_scenes"] = missing
     study.manifest = manifest
 
-    files = [(scene, CATCH if pool_of[scene] == Pool.CATCH else REAL, real_files[scene]) for scene in scenes]
+    stimuli = [
+        (scene, CATCH if pool_of[scene] == Pool.CATCH else REAL, pool_of[scene], real_files[scene]) for scene in scenes
+    ]
     for name in sorted(generated_files):
-        files += [
-            (scene, name, path) for scene, path in sorted(generated_files[name].items()) if pool_of[scene] != Pool.CATCH
+        stimuli += [
+            (scene, name, pool_of[scene], path)
+            for scene, path in sorted(generated_files[name].items())
+            if pool_of[scene] != Pool.CATCH
         ]
+    return ImportPlan(study, size, stimuli)
 
+
+def write_stimuli(plan: ImportPlan) -> list[str]:
+    """Save plan's study and its stimuli, each image normalised (turing.stimuli.normalize; a catch stimulus
+    made an attention check) and stored under a random name; return the names of the files stored.
+
+    All or nothing: on any error the database is rolled back and the files already stored are deleted.
+    StudyImportError for an image that cannot be read, or a slug another import took meanwhile.
+    """
     image_field = Stimulus._meta.get_field("image")
-    storage = image_field.storage
-    written = []
+    written: list[str] = []
     try:
-        with transaction.atomic():
-            study.save()
-            for scene, source, path in files:
-                stimulus = Stimulus(
-                    study=study, scene=scene, source=source, pool=pool_of[scene], original_name=str(path)
-                )
-                try:
-                    png = normalize_image(path, size)
-                except StimulusError as error:
-                    raise StudyImportError(str(error)) from None
-                if source == CATCH:
-                    png = encode_png(catch_version(Image.open(io.BytesIO(png))))
+        with _all_or_nothing(written):
+            plan.study.save()
+            for scene, source, pool, path in plan.stimuli:
+                stimulus = Stimulus(study=plan.study, scene=scene, source=source, pool=pool, original_name=str(path))
+                png = _stimulus_png(path, source, plan.size)
                 stimulus.image.save(f"{stimulus.token}.png", ContentFile(png), save=False)
-                written.append(stimulus.image.name)
+                written.append(str(stimulus.image.name))
                 # FieldFile.save measures the already consumed upload and records no width/height;
                 # measure the stored file instead.
                 image_field.update_dimension_fields(stimulus, force=True)
                 stimulus.save()
-            problems = audit_study(study, check_luminance=False)
-            lightness = luminance_problems(study.stimuli.all())
-            if allow_luminance_mismatch:
-                # Kept so that the report can say which models and scenes differ, not only that some may.
-                study.manifest["luminance_mismatch"] = lightness
-                study.save(update_fields=["manifest"])
-            elif lightness:
-                problems += [*lightness, LIGHTNESS_HINT]
-            if problems:
-                raise StudyImportError(f"study {slug!r} failed the stimulus audit:\n" + "\n".join(problems))
-            try:
-                fill_metrics(study)
-            except MetricsError as error:
-                raise StudyImportError(str(error)) from None
-    except BaseException as error:
+    except IntegrityError as error:
+        # A concurrent import took the slug between plan_import's checks and save.
+        raise StudyImportError(f"study {plan.study.slug!r}: {error}") from None
+    return written
+
+
+def audit_and_measure(study: Study) -> None:
+    """Audit a study's stored stimuli (turing.stimuli.audit.audit_study), lightness included unless the study
+    allows a mismatch, which its manifest then records under "luminance_mismatch", and store every generated
+    stimulus's metrics (turing.stimuli.metrics). StudyImportError listing the problems, or naming the stimulus
+    that cannot be measured."""
+    problems = audit_study(study, check_luminance=False)
+    lightness = luminance_problems(study.stimuli.all())
+    if study.luminance_mismatch_allowed:
+        # Kept so that the report can say which models and scenes differ, not only that some may.
+        study.manifest["luminance_mismatch"] = lightness
+        study.save(update_fields=["manifest"])
+    elif lightness:
+        problems += [*lightness, LIGHTNESS_HINT]
+    if problems:
+        raise StudyImportError(f"study {study.slug!r} failed the stimulus audit:\n" + "\n".join(problems))
+    try:
+        fill_metrics(study)
+    except MetricsError as error:
+        raise StudyImportError(str(error)) from None
+
+
+@contextmanager
+def _all_or_nothing(written: list[str]):
+    """A transaction that, should anything in it fail, is rolled back and deletes the stimulus files named in
+    written, a list the block fills as it stores them."""
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        storage = Stimulus._meta.get_field("image").storage
         for name in written:
-            if name:
-                storage.delete(name)
-        if isinstance(error, IntegrityError):
-            # A concurrent import took the slug between full_clean and save.
-            raise StudyImportError(f"study {slug!r}: {error}") from None
+            storage.delete(name)
         raise
-    return study
+
+
+def _check_names_and_paths(slug, real_dir: Path, generated: dict[str, Path], size, study_fields) -> None:
+    if Study.objects.filter(slug=slug).exists():
+        raise StudyImportError(f"study {slug!r} already exists; choose another slug")
+    check_model_names(generated)
+    unknown = sorted(set(study_fields) - STUDY_OPTIONS)
+    if unknown:
+        raise StudyImportError(f"unknown study option(s): {', '.join(unknown)}")
+    # Every folder's existence before any folder's content, so that a typo is not hidden behind another error.
+    for folder in [real_dir, *generated.values()]:
+        if not folder.is_dir():
+            raise StudyImportError(f"{folder}: no such folder")
+    if size < 1:
+        raise StudyImportError(f"stimulus size must be a positive number of pixels, got {size}")
+
+
+def _scan_folders(real_dir: Path, generated: dict[str, Path], warn) -> tuple[dict[str, Path], dict[str, dict]]:
+    """({stem: real photo}, {model: {stem: its image}}); warn(line) is told of the files that are not images.
+    StudyImportError for a folder without images, a stem twice in a folder, or a generated image without
+    a real photo of its stem."""
+    listed = {REAL: _list_folder(real_dir), **{name: _list_folder(folder) for name, folder in generated.items()}}
+    ignored = [f"{path.parent.name}/{path.name}" for _, others in listed.values() for path in others]
+    if ignored:
+        warn(
+            f"ignoring {len(ignored)} file(s) that are not images (images end in "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))}): {first_few(ignored, shown=10)}"
+        )
+    real_files = _images_by_stem(real_dir, *listed[REAL])
+    generated_files = {name: _images_by_stem(folder, *listed[name]) for name, folder in generated.items()}
+    for stems in generated_files.values():
+        for stem, path in stems.items():
+            if stem not in real_files:
+                raise StudyImportError(f"{path}: no real image with stem {stem!r} in {real_dir}")
+    return real_files, generated_files
+
+
+def _missing_scenes(real_dir, generated, real_files, generated_files) -> dict[str, list[str]]:
+    """{model: the real scenes its folder lacks}, for the models that lack some."""
+    # A model folder with fewer scenes is most often an unfinished colorize run, not a design: import_study
+    # refuses it unless asked, since that model would then be scored on other scenes than the rest.
+    missing = {name: sorted(set(real_files) - set(files)) for name, files in sorted(generated_files.items())}
+    return {name: stems for name, stems in missing.items() if stems}
+
+
+def _stimulus_png(path: Path, source: str, size: int) -> bytes:
+    """The stored PNG of the image at path: normalised, and turned into an attention check for a catch stimulus."""
+    try:
+        png = normalize_image(path, size)
+    except StimulusError as error:
+        raise StudyImportError(str(error)) from None
+    if source == CATCH:
+        return encode_png(catch_version(Image.open(io.BytesIO(png))))
+    return png
 
 
 def reserve_scenes(scenes, with_generated, n_practice, n_catch, seed) -> dict[str, str]:

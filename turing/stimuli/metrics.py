@@ -3,41 +3,23 @@
 The metrics are colorization.metrics.image_metrics (PSNR, SSIM, ab error, AuC, colourfulness) of the stored,
 normalised PNGs, the very pixels participants judged: a generated stimulus against the real stimulus of the
 same scene, both at the study's stimulus size. import_study computes them when it stores the stimuli, since a
-study's images never change and the report is recomputed after every vote.
-
-Studies imported before the metrics were stored get them from ``manage.py stimulus_metrics`` (fill_metrics),
-not lazily on the report's first view: that would make a staff GET write to the database and take seconds for
-a study of hundreds of images, and a missing media file would break the report instead of being reported by a
-command. Until then the report says how many images have no metrics and names the command.
-
-JSON has no infinity, and PostgreSQL's jsonb refuses one: the PSNR of a stimulus identical to its photo
-(+inf) is stored as null and read back as +inf (to_stored, from_stored).
+study's images never change and the report is recomputed after every vote. How they are stored as JSON is
+turing.stimuli.metric_values.
 """
 
-import math
 from itertools import groupby
 from operator import attrgetter
 
-from colorization.metrics import METRIC_COLUMNS, image_metrics
+from colorization.errors import UserError
+from colorization.metrics import image_metrics
 from turing.models import CATCH, REAL, Stimulus, Study
 from turing.stimuli.audit import describe
+from turing.stimuli.metric_values import to_stored
 from turing.stimuli.normalize import stored_rgb
 
-METRICS = METRIC_COLUMNS
 
-
-class MetricsError(ValueError):
+class MetricsError(UserError):
     """A stimulus could not be measured; the message names the study, scene and model."""
-
-
-def to_stored(scores: dict[str, float]) -> dict[str, float | None]:
-    """image_metrics' scores as JSON can hold them (an infinite PSNR as null)."""
-    return {**scores, "psnr": None if scores["psnr"] == math.inf else scores["psnr"]}
-
-
-def from_stored(metrics: dict[str, float | None]) -> dict[str, float]:
-    """Stored metrics as image_metrics gave them: null, which to_stored writes only for PSNR, back to +inf."""
-    return {name: math.inf if value is None else value for name, value in metrics.items()}
 
 
 def fill_metrics(study: Study) -> int:

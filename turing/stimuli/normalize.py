@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from skimage import color
 
+from colorization.errors import UserError
 from colorization.images import ImageError, load_image
 
 DEFAULT_STIMULUS_SIZE = 256
@@ -26,7 +27,7 @@ DEFAULT_STIMULUS_SIZE = 256
 PNG_SETTINGS = {"optimize": False, "compress_level": 0}
 
 
-class StimulusError(ValueError):
+class StimulusError(UserError):
     """A file that cannot become a stimulus; the message starts with the file's path."""
 
 

@@ -3,11 +3,12 @@
 import io
 import math
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from django.core.management import CommandError
 from django.urls import reverse
 from PIL import Image
 from scipy import stats
@@ -25,7 +26,8 @@ from turing.analysis.metric_correlation import (
 from turing.models import CATCH, REAL, Participant, Stimulus, Trial
 from turing.report import reporting
 from turing.stimuli.importing import import_study
-from turing.stimuli.metrics import METRICS, fill_metrics, from_stored, to_stored
+from turing.stimuli.metric_values import METRICS, from_stored, to_stored
+from turing.stimuli.metrics import MetricsError, fill_metrics
 from turing.stimuli.normalize import stored_rgb
 
 pytestmark = pytest.mark.django_db
@@ -60,34 +62,22 @@ def test_an_image_identical_to_its_photo_has_an_infinite_psnr_that_survives_the_
     assert to_stored({"psnr": 31.5, "ssim": 0.9}) == {"psnr": 31.5, "ssim": 0.9}
 
 
-def test_the_command_measures_studies_imported_before_metrics_were_stored(build_study):
-    study = build_study("older", scenes=5)
-    before = {stimulus.token: stimulus.metrics for stimulus in study.stimuli.exclude(metrics=None)}
-    study.stimuli.update(metrics=None)
-    assert "older: measured 10 generated stimuli" in run_command("stimulus_metrics", "older")
-    after = {stimulus.token: stimulus.metrics for stimulus in study.stimuli.exclude(metrics=None)}
-    assert after.keys() == before.keys() and all(after[token] == pytest.approx(before[token]) for token in before)
-    assert "every generated stimulus has its metrics already" in run_command("stimulus_metrics")
-
-
-def test_the_command_names_a_stimulus_it_cannot_read(build_study):
+def test_a_stimulus_that_cannot_be_read_is_named_and_nothing_is_saved(build_study):
     study = build_study("broken", scenes=5)
     stimulus = study.stimuli.get(source="perceptual", scene="scene02")
     study.stimuli.update(metrics=None)
     stimulus.image.storage.delete(stimulus.image.name)
-    with pytest.raises(CommandError, match=r"study 'broken': perceptual/scene02 \(stimuli/.*\.png\): cannot read"):
-        run_command("stimulus_metrics", "broken")
+    with pytest.raises(MetricsError, match=r"study 'broken': perceptual/scene02 \(stimuli/.*\.png\): cannot read"):
+        fill_metrics(study)
     # All or nothing: the stimuli measured before the broken one were not saved either.
     assert not study.stimuli.exclude(metrics=None).exists()
-    with pytest.raises(CommandError, match="no study with slug 'nope'"):
-        run_command("stimulus_metrics", "nope")
 
 
 def test_a_generated_stimulus_without_a_real_one_is_refused(build_study):
     study = build_study("orphan", scenes=5)
     study.stimuli.filter(source=REAL, scene="scene03").update(source="photo")
     study.stimuli.update(metrics=None)
-    with pytest.raises(ValueError, match=r"koalarization/scene03 .* has no real stimulus of its scene"):
+    with pytest.raises(MetricsError, match=r"koalarization/scene03 .* has no real stimulus of its scene"):
         fill_metrics(study)
 
 
@@ -204,7 +194,7 @@ def test_metrics_filled_in_after_the_votes_reach_the_cached_report(psnr_study):
     stored = {stimulus.pk: stimulus.metrics for stimulus in psnr_study.stimuli.exclude(metrics=None)}
     psnr_study.stimuli.update(metrics=None)
     assert reporting.metric_tables(psnr_study)["metric_images_unmeasured"] == 9
-    for pk, metrics in stored.items():  # as manage.py stimulus_metrics does, with no new vote
+    for pk, metrics in stored.items():  # with no new vote
         Stimulus.objects.filter(pk=pk).update(metrics=metrics)
     assert reporting.metric_tables(psnr_study)["metric_images_unmeasured"] == 0
 
@@ -254,14 +244,13 @@ def test_bots_are_left_out_of_the_correlations_unless_asked_for(psnr_study):
     assert set(with_bots["metric_correlations_frame"]["model"]) == {"koalarization", "perceptual"}
 
 
-def test_a_study_without_stored_metrics_says_so_and_names_the_command(staff_client, vote_study):
+def test_a_study_without_stored_metrics_says_so(staff_client, vote_study):
     study, _ = vote_study
     tables = reporting.metric_tables(study)
     # alpha and beta have 6 judged images each, none measured (made with the ORM, as before metrics were stored).
     assert tables["metric_images_unmeasured"] == 12 and tables["metric_correlations_frame"].empty
     page = " ".join(staff_client.get(reverse("staff:report", args=[study.slug])).content.decode().split())
     assert "12 judged generated images have no metrics" in page
-    assert f"manage.py stimulus_metrics {study.slug}" in page
     assert "Needs votes on generated images that have metrics." in page
 
 
@@ -278,3 +267,14 @@ def test_image_table_joins_the_per_image_rates_on_the_stimulus():
     table = image_table(per_image, stored)
     assert list(table["stimulus"]) == ["b", "a"]
     assert list(table["votes"]) == [4, 0] and table["rate"].iloc[0] == 0.75 and math.isnan(table["rate"].iloc[1])
+
+
+def test_the_metric_names_and_their_json_need_no_django():
+    # The analysis reads them where no model is loaded (turing.analysis runs outside the web site too).
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, turing.stimuli.metric_values; print('django' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"

@@ -3,10 +3,13 @@ point everywhere: each costs about 10 ms of CPU, and the figures asserted are fa
 
 import json
 import math
+import subprocess
+import sys
 from io import StringIO
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from scipy.stats import norm
@@ -94,7 +97,7 @@ def test_a_target_out_of_reach_is_said_so():
     ],
 )
 def test_plans_that_cannot_be_simulated_are_refused(fields, problem):
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(power.PlanError, match=problem):
         Plan(**{"baseline": 0.3, "difference": 0.1, "trials_per_model": 10, **fields})
 
 
@@ -145,6 +148,30 @@ def test_invalid_options_are_named(options, problem):
     arguments = {key: value for key, value in {**EASY, **options}.items() if value is not None}
     with pytest.raises(CommandError, match=problem):
         plan_study(**arguments)
+
+
+def test_a_bad_setting_is_one_line_on_the_command_line():
+    options = ["--baseline", "0.3", "--difference", "0", "--trials-per-model", "5"]
+    done = subprocess.run(
+        [sys.executable, "manage.py", "plan_study", *options],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "CommandError: the difference must not be 0: a study cannot be planned to detect no difference.\n"
+    )
+
+
+def test_a_programming_error_keeps_its_traceback(monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(power, "participants_needed", broken)
+    # The ValueError itself, not a CommandError: a bug is not reported as the user's mistake.
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        plan_study(**EASY, simulations=20)
 
 
 def test_a_missing_pilot_is_named(db):
@@ -227,7 +254,7 @@ def test_more_models_plan_for_holms_strictest_step(alike_answer):
     assert (
         power.participants_needed(three, simulations=40, seed=0).participants_needed > alike_answer.participants_needed
     )
-    with pytest.raises(ValueError, match="at least 2 models"):
+    with pytest.raises(power.PlanError, match="at least 2 models"):
         Plan(baseline=0.3, difference=0.1, trials_per_model=10, models=1)
 
 

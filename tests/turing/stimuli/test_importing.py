@@ -10,7 +10,15 @@ from PIL import Image
 
 from turing import network
 from turing.models import CATCH, Stimulus, Study
-from turing.stimuli.importing import StudyImportError, _list_folder, import_study
+from turing.stimuli import importing
+from turing.stimuli.importing import (
+    StudyImportError,
+    _list_folder,
+    audit_and_measure,
+    import_study,
+    plan_import,
+    write_stimuli,
+)
 from turing.stimuli.normalize import catch_version, normalize_image
 
 MODELS = ("perceptual", "koalarization")
@@ -229,6 +237,41 @@ def test_bad_import_names_the_problem_and_leaves_nothing(build_study, image_fold
 
 
 @pytest.mark.django_db
+def test_the_stages_of_an_import_plan_then_write_then_audit(image_folders):
+    folders = image_folders(4, size=40)
+    plan = plan_import("staged", "Staged", folders.real, folders.generated, size=32, practice_trials=1, catch_trials=1)
+    # The plan decides everything and writes nothing.
+    assert snapshot() == (0, 0, []) and plan.study.pk is None
+    (practice,) = plan.study.manifest["import"]["practice_scenes"]
+    (catch,) = plan.study.manifest["import"]["catch_scenes"]
+    assert Counter(source for _, source, _, _ in plan.stimuli) == {
+        "real": 3,
+        "catch": 1,
+        "perceptual": 3,
+        "koalarization": 3,
+    }
+    assert {(scene, pool) for scene, _, pool, _ in plan.stimuli} >= {(practice, "practice"), (catch, "catch")}
+
+    written = write_stimuli(plan)
+    assert sorted(written) == media_files() and len(written) == 10
+    assert not plan.study.stimuli.exclude(source__in=("real", "catch")).exclude(metrics=None).exists()
+    audit_and_measure(plan.study)
+    assert not plan.study.stimuli.filter(source="perceptual", metrics=None).exists()
+
+
+@pytest.mark.django_db
+def test_writing_stops_at_an_unreadable_image_and_leaves_nothing(image_folders):
+    folders = image_folders(4)
+    plan = plan_import("half", "Half", folders.real, folders.generated, size=32, practice_trials=0)
+    (folders.generated["perceptual"] / "scene02.png").write_bytes(b"not a png")
+
+    with pytest.raises(StudyImportError, match="scene02.png"):
+        write_stimuli(plan)
+
+    assert snapshot() == (0, 0, [])
+
+
+@pytest.mark.django_db
 def test_existing_slug_is_refused_and_changes_nothing(build_study, image_folders):
     build_study("taken", scenes=2)
     before = snapshot()
@@ -398,6 +441,24 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders,
     # --trials 4, but a scene is never repeated and only 3 are scored.
     assert "each participant: 1 practice, 3 scored and 1 catch trials" in output
     assert "Join URL (once `manage.py serve` runs on port 8000): http://192.168.1.20:8000/s/poster/" in output
+
+
+@pytest.mark.django_db
+def test_create_study_lets_a_programming_error_through_with_its_traceback(image_folders, monkeypatch):
+    folders = image_folders(3)
+
+    def broken(path, size):
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(importing, "normalize_image", broken)
+    # The ValueError itself, not a one-line CommandError: a bug is not reported as the user's mistake.
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        create_study("bug", "--title", "Bug", "--real", folders.real, *generated_options(folders), "--practice", 0)
+    assert snapshot() == (0, 0, [])
+
+
+def generated_options(folders):
+    return [option for name, folder in folders.generated.items() for option in ("--generated", f"{name}={folder}")]
 
 
 @pytest.mark.django_db

@@ -128,14 +128,7 @@ class Command(BaseCommand):
         photos = write_demo_photos(workdir / "photos", crops_per_photo=options["crops_per_photo"])
         split_dir = workdir / "split"
         # Split by photo, not by crop: a held-out crop of a photo the models trained on would flatter them.
-        try:
-            split = make_split(workdir / "photos", split_dir, holdout_frac=1 / 3, seed=0, group_by=CROPS_OF_ONE_PHOTO)
-        except FileExistsError:
-            raise CommandError(
-                f"{split_dir} holds a split made by an older version of the demo (by crop, so held-out crops "
-                f"shared photos with training ones). Start over: delete {workdir} and run `make clean-demo` (the demo "
-                "database and media), then run the demo again."
-            ) from None
+        split = make_split(workdir / "photos", split_dir, holdout_frac=1 / 3, seed=0, group_by=CROPS_OF_ONE_PHOTO)
         self.stdout.write(
             f"  {len(photos)} crops of {len(PHOTOS)} photos in {workdir / 'photos'}; split by photo in {split_dir}: "
             f"{len(split.train)} training crops, {len(split.heldout)} held-out crops"

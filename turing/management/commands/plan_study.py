@@ -89,7 +89,7 @@ class Command(BaseCommand):
         try:
             plan, estimate = power.plan_from(settings, None if pilot is None else estimate_pilot)
             result = power.participants_needed(plan, simulations=simulations, seed=seed)
-        except ValueError as error:
+        except power.PlanError as error:
             raise CommandError(f"{error}.") from error
         if options["json"]:
             self.stdout.write(

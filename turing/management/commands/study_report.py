@@ -86,11 +86,6 @@ class Command(BaseCommand):
                     else " (--exclude-failed-checks leaves them out)."
                 )
             )
-        if study.created_before_pools:
-            self.stdout.write(
-                "Made before practice scenes were kept apart and before the lightness audit: practice "
-                "images were also scored images, and lightness was never compared (audit_study does)."
-            )
         if study.luminance_mismatch_allowed:
             self.stdout.write("Imported with --allow-luminance-mismatch: generated images may differ in lightness.")
         self.stdout.write(table.to_string(index=False) if len(table) else "No votes yet.")
@@ -122,8 +117,7 @@ class Command(BaseCommand):
         correlations = tables["metric_correlations_frame"]
         if tables["metric_images_unmeasured"]:
             self.stdout.write(
-                f"{tables['metric_images_unmeasured']} judged generated images have no metrics and are left out "
-                f"(manage.py stimulus_metrics {study.slug} computes them)."
+                f"{tables['metric_images_unmeasured']} judged generated images have no metrics and are left out."
             )
         if len(correlations):
             table = correlations.assign(
