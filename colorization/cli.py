@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from colorization.config import OPTIMIZERS, TrainConfig
-from colorization.errors import UserError
+from colorization.errors import ConfigError, UserError
 from colorization.models import import_model_module
 
 # What the commands raise for a path the user named: a split, run folder, checkpoint or --out that is missing,
@@ -376,18 +376,18 @@ def parse_key_value(text: str) -> tuple[str, object]:
 
 
 def parse_named(text: str) -> tuple[str, str]:
-    """ "NAME=VALUE" -> (NAME, VALUE), both stripped; ValueError when either is missing. Shared with the Django
+    """ "NAME=VALUE" -> (NAME, VALUE), both stripped; ConfigError when either is missing. Shared with the Django
     commands (turing.management.study_options), which take the same --run NAME=RUN_DIR pairs."""
     name, sep, value = str(text).partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+        raise ConfigError(f"expected NAME=VALUE, got {text!r}")
     return name.strip(), value.strip()
 
 
 def _named_path(text: str, what: str) -> tuple[str, Path]:
     try:
         name, path = parse_named(text)
-    except ValueError:
+    except ConfigError:
         raise argparse.ArgumentTypeError(f"expected NAME={what}, got {text!r}") from None
     return name, Path(path)
 

@@ -20,7 +20,7 @@ contents and --out), and
 only then are the networks built, which may download pretrained weights: a typo in a path is reported in a
 second, not after a download.
 
-Settings a run does not give come from its model's published recipe (colorization.config.Recipe; README's
+Settings a run does not give come from its model's published recipe (colorization.models.Recipe; README's
 recipe table). A batch is one optimizer step; --micro-batch-size splits it into chunks whose gradients add up
 to the whole batch's (gradient accumulation), for recipes whose batch does not fit in memory.
 
