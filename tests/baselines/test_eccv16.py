@@ -514,6 +514,19 @@ def test_converter_runs_as_a_module(tmp_path):
     assert failed.returncode == 1 and "nope.pth: no such file" in failed.stderr
 
 
+def test_converter_prints_a_user_error_and_keeps_a_bugs_traceback(tmp_path, monkeypatch, capsys):
+    argv = ["--weights", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "run")]
+    assert convert.main(argv) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not the user's input")
+
+    monkeypatch.setattr(convert, "convert_released", bug)
+    with pytest.raises(ValueError, match="a bug, not the user's input"):
+        convert.main(argv)
+
+
 def test_two_training_steps_from_scratch(tmp_path):
     write_color_images(tmp_path / "images", 8)
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
