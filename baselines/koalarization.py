@@ -58,8 +58,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorization.backbones import load_backbone
-from colorization.config import Recipe
-from colorization.models import register_model, scaled
+from colorization.errors import ConfigError
+from colorization.models import Recipe, register_model, scaled
 from colorization.models.padding import crop_to, pad_to_multiple
 
 IRV2 = "inception_resnet_v2"
@@ -172,7 +172,7 @@ def keep_own_backbone(module, state_dict, prefix, local_metadata, strict, missin
     """Checkpoints carry no backbone: keep the one built from irv2_weights, after checking it is the same."""
     saved = state_dict.pop(prefix + "fingerprint", None)
     if saved is not None and not torch.allclose(saved.double().cpu(), module.fingerprint, rtol=1e-6):
-        raise ValueError(
+        raise ConfigError(
             "this checkpoint was trained with different Inception-ResNet-v2 weights than the ones built now "
             "(irv2_weights points at other weights, or the file changed); pass the irv2_weights it was trained with"
         )

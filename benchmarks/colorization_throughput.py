@@ -65,7 +65,7 @@ def main():
     config = TrainConfig(
         model=args.model, split=".", out=".", batch_size=args.batch_size, image_size=args.image_size,
         loss=args.loss, vgg_weights=args.vgg_weights, model_opts=model_opts, lr=1e-4,
-    )  # fmt: skip
+    ).resolve()  # fmt: skip
     model, loss_fn, optimizer = build_training(config, device)
     batch = synthetic_batch(args.batch_size, args.image_size)
     timing = dict(steps=args.steps, warmup=args.warmup, batch_size=args.batch_size, device=device)

@@ -14,12 +14,15 @@ import torch
 import torchvision
 from torch import nn
 
+from colorization.errors import ConfigError, UserError
+
 IMAGENET = "imagenet"
 RANDOM_INIT = "none"
 
 
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights could not be obtained (usually: no network to download them)."""
+class WeightsUnavailable(UserError, RuntimeError):
+    """Pretrained weights could not be obtained (usually: no network to download them); the message names the
+    options that do without them."""
 
 
 def imagenet_vgg16() -> torchvision.models.VGG:
@@ -65,7 +68,7 @@ def load_backbone(
 def read_state_dict(path, *, missing: str) -> Mapping:
     """The mapping saved in `path` with torch.save, loaded with weights_only=True (no code runs).
 
-    FileNotFoundError with the message `missing` when there is no such file; ValueError naming the file when it
+    FileNotFoundError with the message `missing` when there is no such file; ConfigError naming the file when it
     is not loadable or holds something other than a mapping.
     """
     path = Path(path)
@@ -76,9 +79,9 @@ def read_state_dict(path, *, missing: str) -> Mapping:
     except Exception as error:  # torch.load raises many types (pickle, zip, unpickler refusals)
         # The first line only: torch goes on to suggest weights_only=False, which would run the file's code.
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ValueError(f"{path}: not a loadable state_dict file ({type(error).__name__}: {reason})") from None
+        raise ConfigError(f"{path}: not a loadable state_dict file ({type(error).__name__}: {reason})") from None
     if not isinstance(state, Mapping):
-        raise ValueError(f"{path}: expected a state_dict (a mapping of tensors), got {type(state).__name__}")
+        raise ConfigError(f"{path}: expected a state_dict (a mapping of tensors), got {type(state).__name__}")
     return state
 
 
@@ -91,18 +94,25 @@ def _matching_state_dict(path: Path, module: nn.Module, *, name: str, option: st
     for prefix in _candidate_prefixes(state, needed[0]):
         if all(prefix + key in state for key in needed):
             matched = {key: state[prefix + key] for key in needed}
-            mismatched = [
-                f"{key} {tuple(value.shape)} != {tuple(matched[key].shape)}"
-                for key, value in module.state_dict().items()
-                if tuple(value.shape) != tuple(matched[key].shape)
-            ]
+            mismatched = shape_mismatches(matched, module.state_dict())
             if mismatched:
-                raise ValueError(f"{path}: tensor shapes do not fit {name}: " + "; ".join(mismatched[:5]))
+                raise ConfigError(
+                    f"{path}: tensor shapes do not fit {name} (file / model): " + "; ".join(mismatched[:5])
+                )
             return matched
-    raise ValueError(
+    raise ConfigError(
         f"{path}: not a {name} state_dict. Expected keys like {needed[:4]} (optionally with a prefix such as "
         f"'features.'), found {list(state)[:4]} ({len(state)} keys)"
     )
+
+
+def shape_mismatches(state: Mapping, own: Mapping) -> list[str]:
+    """ "KEY (file shape) != (model shape)" for every key of both state_dicts whose tensors differ in shape."""
+    return [
+        f"{key} {tuple(state[key].shape)} != {tuple(own[key].shape)}"
+        for key in sorted(set(state) & set(own))
+        if tuple(state[key].shape) != tuple(own[key].shape)
+    ]
 
 
 def _candidate_prefixes(state: Mapping, first_needed_key: str) -> list[str]:

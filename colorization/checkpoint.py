@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from colorization.errors import ConfigError
 from colorization.models import import_model_module, model_module
 
 LAST_NAME, BEST_NAME = "last.pt", "best.pt"
@@ -22,14 +23,14 @@ LAST_NAME, BEST_NAME = "last.pt", "best.pt"
 def load_checkpoint(path, missing: str = "no such checkpoint") -> dict:
     """A checkpoint's dict, on the CPU, loaded with weights_only=True (no code runs), with the module that
     registered its model imported so that the model can be built. FileNotFoundError "PATH: `missing`" when
-    there is no file, ValueError when it is not a readable checkpoint."""
+    there is no file, ConfigError when it is not a readable checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: {missing}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch reports damaged or foreign files with many exception types
-        raise ValueError(f"{path}: not a readable checkpoint ({error})") from None
+        raise ConfigError(f"{path}: not a readable checkpoint ({error})") from None
     if "model_module" in checkpoint:
         import_model_module(checkpoint["model_module"])
     return checkpoint

@@ -1,15 +1,25 @@
 """`python -m colorization COMMAND ...`: split, train, colorize, evaluate, plot, compare.
 
 Each command imports its (torch-heavy) module only when it runs, so `--help` stays fast. Bad input (a corrupt
-or missing file, an unknown model, weights that cannot be fetched offline, ...) prints one line to stderr and
-exits with status 2; `--traceback` shows the full traceback instead.
+or missing file, an unknown model, weights that cannot be fetched offline, ...: a colorization.errors.UserError,
+or a missing, existing or non-folder path the user named) prints one line to stderr and exits with status 2;
+`--traceback` shows the full traceback instead. Any other exception is a bug and keeps its traceback.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
+
+from colorization.config import OPTIMIZERS, TrainConfig
+from colorization.errors import ConfigError, UserError
+from colorization.models import import_model_module
+
+# What the commands raise for a path the user named: a split, run folder, checkpoint or --out that is missing,
+# already there, or not a folder.
+PATH_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
 def main(argv=None) -> int:
@@ -17,12 +27,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         for module in getattr(args, "model_modules", None) or ():
-            from colorization.models import import_model_module
-
             import_model_module(module)
         args.handler(args, parser)
-    except Exception as error:
-        if args.traceback or not _is_input_error(error):
+    except (UserError, *PATH_ERRORS) as error:
+        if args.traceback:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -73,9 +81,7 @@ def _run_split(args, parser):
 
 
 def _add_train(commands):
-    from colorization.config import OPTIMIZERS, field_defaults
-
-    defaults = field_defaults()
+    defaults = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
 
     def default(name):
         value = defaults[name]
@@ -152,7 +158,6 @@ def _add_train(commands):
 
 
 def _run_train(args, parser):
-    from colorization.config import TrainConfig
     from colorization.train import config_for_resume, train
 
     given = {name: value for name, value in vars(args).items() if name not in ("handler", "traceback", "model_modules")}
@@ -167,6 +172,9 @@ def _run_train(args, parser):
         parser.error("train needs --model and --split (or --resume to continue a run)")
     else:
         config = TrainConfig(**given)
+    # Before train() starts torch's work (and, under torchrun, the process group): a typo fails in a second.
+    config.check_paths()
+    config = config.resolve()
     is_main = int(os.environ.get("RANK", 0)) == 0  # under torchrun, one message rather than one per process
     try:
         result = train(config)
@@ -368,18 +376,18 @@ def parse_key_value(text: str) -> tuple[str, object]:
 
 
 def parse_named(text: str) -> tuple[str, str]:
-    """ "NAME=VALUE" -> (NAME, VALUE), both stripped; ValueError when either is missing. Shared with the Django
+    """ "NAME=VALUE" -> (NAME, VALUE), both stripped; ConfigError when either is missing. Shared with the Django
     commands (turing.management.study_options), which take the same --run NAME=RUN_DIR pairs."""
     name, sep, value = str(text).partition("=")
     if not sep or not name.strip() or not value.strip():
-        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+        raise ConfigError(f"expected NAME=VALUE, got {text!r}")
     return name.strip(), value.strip()
 
 
 def _named_path(text: str, what: str) -> tuple[str, Path]:
     try:
         name, path = parse_named(text)
-    except ValueError:
+    except ConfigError:
         raise argparse.ArgumentTypeError(f"expected NAME={what}, got {text!r}") from None
     return name, Path(path)
 
@@ -409,9 +417,3 @@ def _floats(text: str) -> tuple[float, ...]:
         return tuple(float(value) for value in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _is_input_error(error: Exception) -> bool:
-    from colorization.backbones import WeightsUnavailable
-
-    return isinstance(error, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, WeightsUnavailable))

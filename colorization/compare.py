@@ -33,6 +33,7 @@ from scipy.stats import bootstrap
 
 from colorization.checkpoint import load_checkpoint, run_checkpoint, without_weights
 from colorization.config import rates_by_epoch, recipe_changes
+from colorization.errors import ConfigError
 from colorization.gallery import gallery_figure
 from colorization.images import grayscale_view, load_image, prediction_of
 from colorization.inference import colorize_paths
@@ -79,24 +80,24 @@ def compare(split_dir, runs, out_dir, *, outputs=None, pick="random", n_rows=6, 
     (seeded), or "worst"/"best" by PSNR averaged over the models. Returns a Comparison; files as listed above.
     """
     if pick not in PICKS:
-        raise ValueError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
+        raise ConfigError(f"pick must be one of {', '.join(PICKS)}, got {pick!r}")
     outputs = {name: Path(folder) for name, folder in (outputs or {}).items()}
     if not runs and not outputs:
-        raise ValueError("compare needs at least one run or folder of outputs")
+        raise ConfigError("compare needs at least one run or folder of outputs")
     if n_rows < 1:
-        raise ValueError(f"n_rows must be at least 1, got {n_rows}")
+        raise ConfigError(f"n_rows must be at least 1, got {n_rows}")
     both = sorted(set(runs) & set(outputs))
     if both:
-        raise ValueError(f"{', '.join(both)}: each name is either a run or a folder of outputs, not both")
+        raise ConfigError(f"{', '.join(both)}: each name is either a run or a folder of outputs, not both")
     for name in [*runs, *outputs]:
         if not RUN_NAME.fullmatch(name) or name in OUTPUT_FILES:
-            raise ValueError(
+            raise ConfigError(
                 f"run name {name!r} must be letters, digits, '_', '.' or '-' and none of {', '.join(OUTPUT_FILES)} "
                 "(it names a folder beside those files)"
             )
     split = read_split(split_dir)
     if not split.heldout:
-        raise ValueError(f"{split_dir}: the split has no held-out images to compare on")
+        raise ConfigError(f"{split_dir}: the split has no held-out images to compare on")
     checkpoints = {name: run_checkpoint(run) for name, run in runs.items()}
     stored = {name: without_weights(load_checkpoint(path)) for name, path in checkpoints.items()}
     # Scores on images a run trained on would flatter it.
@@ -179,7 +180,7 @@ def record_runs(out_dir, checkpoints, saturation):
     for name, checkpoint in checkpoints.items():
         entry = {"checkpoint": str(checkpoint), "mtime": checkpoint.stat().st_mtime, "saturation": saturation}
         if name in record and record[name] != entry:
-            raise ValueError(
+            raise ConfigError(
                 f"{out_dir / name}: holds colorizations from {record[name]}, not {entry}; "
                 f"delete that folder or choose another --out"
             )

@@ -1,4 +1,5 @@
-"""Training settings: each model's published Recipe, the TrainConfig dataclass and the learning-rate schedule.
+"""Training settings: the TrainConfig dataclass, how a run differs from its model's Recipe, the learning-rate
+schedule.
 
 Kept free of torch so that the command line can show defaults without the slow torch import.
 """
@@ -9,51 +10,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from colorization.errors import ConfigError
+from colorization.models import Recipe, model_defaults, recipe
+
 OPTIMIZERS = ("rmsprop", "adam")
 # Backbone weight options that name no file (colorization.backbones.IMAGENET and RANDOM_INIT).
 WEIGHT_KEYWORDS = ("imagenet", "none")
 
-
-class ConfigError(ValueError):
-    """An inconsistent or malformed training setting."""
-
-
 # The TrainConfig settings a Recipe gives; any of them given to TrainConfig overrides the recipe.
 RECIPE_SETTINGS = ("loss", "optimizer", "optimizer_options", "schedule", "batch_size", "image_size")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model was trained where it was published: `train` uses it for every setting left out.
-
-    source: where the recipe comes from. assumptions: (setting, note) pairs for what that source leaves open
-    and this package had to choose; each note says what was chosen and the option that changes it. They are
-    listed in README's recipe table and by `compare`.
-    """
-
-    source: str
-    loss: str
-    optimizer: str
-    schedule: str
-    batch_size: int
-    image_size: int
-    optimizer_options: dict = field(default_factory=dict)  # e.g. Adam's betas and weight_decay
-    assumptions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
 class TrainConfig:
     """Everything a run depends on; stored in its checkpoints (see colorization.train).
 
-    Construction checks the settings in the order a user fixes them: paths that do not exist first, then
-    values (sizes, schedule, optimizer). Downloads come last, when train() builds the model and the loss.
+    Plain data: making one checks nothing. train() checks it in the order a user fixes the settings: paths that
+    do not exist first (check_paths), then the model and the values (resolve, which also fills in the recipe).
+    Downloads come last, when train() builds the model and the loss.
     """
 
     model: str
     split: Path
     out: Path
     epochs: int | None = None  # default: the schedule's total
-    # None: the model's Recipe (colorization.models.recipe), resolved when the config is made.
+    # None: the model's Recipe (colorization.models.recipe), filled in by resolve().
     schedule: str | None = None  # "epochs:lr,..." spans
     lr: float | None = None  # a constant learning rate instead of the schedule
     optimizer: str | None = None
@@ -76,27 +57,9 @@ class TrainConfig:
     progress: bool = True
     cache_features: bool = False  # reuse a frozen backbone's output for repeated inputs (baselines.koalarization)
 
-    def __post_init__(self):
-        self.split, self.out = Path(self.split), Path(self.out)
-        self._check_paths()
-        self._apply_recipe()
-        self.vgg_layers = tuple(self.vgg_layers)
-        if self.vgg_layer_weights is not None:
-            self.vgg_layer_weights = tuple(self.vgg_layer_weights)
-            if len(self.vgg_layer_weights) != len(self.vgg_layers):
-                raise ConfigError(
-                    f"{len(self.vgg_layer_weights)} VGG layer weights given for {len(self.vgg_layers)} layers"
-                )
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size", "micro_batch_size", "image_size", "max_steps", "limit_images"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{option_of(name)} must be at least 1, got {value}")
-        self.lr_by_epoch()  # fails early on a malformed schedule
-
-    def _check_paths(self):
-        if not self.split.exists():
+    def check_paths(self) -> None:
+        """FileNotFoundError naming the option when the split or a weights file the settings name is missing."""
+        if not Path(self.split).exists():
             raise FileNotFoundError(f"split {self.split} does not exist; make one with `python -m colorization split`")
         weights = {
             "--vgg-weights": self.vgg_weights,
@@ -109,28 +72,48 @@ class TrainConfig:
                     f"{option} {spec}: no such file (expected {' or '.join(WEIGHT_KEYWORDS)} or a state_dict file)"
                 )
 
-    def _apply_recipe(self):
-        """Fill every recipe setting left as None from the model's recipe (imports the model's module)."""
-        from colorization.models import recipe
-
+    def resolve(self) -> "TrainConfig":
+        """This config with every recipe setting left as None taken from the model's recipe (which imports the
+        model's module), paths as Paths and sequences as tuples. ConfigError for an unknown model, a value out
+        of range or a malformed schedule. Resolving a resolved config gives an equal one.
+        """
         published = recipe(self.model)
         # The recipe's options belong to its optimizer (Adam's betas mean nothing to RMSprop); options given for
         # that optimizer replace the recipe's one by one.
         same = self.optimizer in (None, published.optimizer)
-        self.optimizer_options = {**(published.optimizer_options if same else {}), **(self.optimizer_options or {})}
-        for name in RECIPE_SETTINGS:
-            if getattr(self, name) is None:
-                setattr(self, name, getattr(published, name))
+        resolved = dataclasses.replace(
+            self,
+            split=Path(self.split),
+            out=Path(self.out),
+            optimizer_options={**(published.optimizer_options if same else {}), **(self.optimizer_options or {})},
+            vgg_layers=tuple(self.vgg_layers),
+            vgg_layer_weights=None if self.vgg_layer_weights is None else tuple(self.vgg_layer_weights),
+            **{name: getattr(published, name) for name in RECIPE_SETTINGS
+               if name != "optimizer_options" and getattr(self, name) is None},
+        )  # fmt: skip
+        resolved._check_values()
+        return resolved
+
+    def _check_values(self) -> None:
+        if self.vgg_layer_weights is not None and len(self.vgg_layer_weights) != len(self.vgg_layers):
+            raise ConfigError(
+                f"{len(self.vgg_layer_weights)} VGG layer weights given for {len(self.vgg_layers)} layers"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size", "micro_batch_size", "image_size", "max_steps", "limit_images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{option_of(name)} must be at least 1, got {value}")
+        self.lr_by_epoch()  # fails early on a malformed schedule
 
     def changed_from_recipe(self) -> list[str]:
         """What this run does not take from its model's recipe (see recipe_changes)."""
-        from colorization.models import model_defaults, recipe
-
         return recipe_changes(dataclasses.asdict(self), recipe(self.model), model_defaults(self.model))
 
     def lr_by_epoch(self) -> list[float]:
         """The learning rate of every epoch (index 0 = first epoch); see rates_by_epoch."""
-        assert self.schedule is not None  # filled from the model's recipe on construction
+        assert self.schedule is not None, "resolve() fills the schedule from the model's recipe"
         return rates_by_epoch(self.schedule, lr=self.lr, epochs=self.epochs)
 
     def to_dict(self) -> dict:
@@ -185,26 +168,12 @@ def recipe_changes(settings: Mapping, published: Recipe, model_defaults: Mapping
     model_opts = {key: value for key, value in (settings.get("model_opts") or {}).items()
                   if key not in model_defaults or plain(model_defaults[key]) != plain(value)}  # fmt: skip
     changed += [f"{key}={json.dumps(value)}" for key, value in sorted(model_opts.items())]
-    defaults = field_defaults()
+    defaults = {item.name: item.default for item in dataclasses.fields(TrainConfig)}
     # The VGG settings belong to the perceptual loss: another loss never reads them.
     perceptual = ("vgg_layers", "vgg_layer_weights", "vgg_weights", "pixel_weight")
     used = ("limit_images", *(perceptual if (settings.get("loss") or published.loss) == "perceptual" else ()))
     changed += [option_of(name) for name in used if name in settings and plain(settings[name]) != plain(defaults[name])]
     return changed
-
-
-def field_defaults() -> dict:
-    """TrainConfig's fields with their defaults (None for the required ones), without building one (that
-    needs a split)."""
-    defaults = {}
-    for item in dataclasses.fields(TrainConfig):
-        if item.default is not dataclasses.MISSING:
-            defaults[item.name] = item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            defaults[item.name] = item.default_factory()
-        else:
-            defaults[item.name] = None
-    return defaults
 
 
 def parse_schedule(text: str) -> list[tuple[int, float]]:

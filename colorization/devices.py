@@ -2,8 +2,10 @@
 
 import torch
 
+from colorization.errors import ConfigError
 
-class DeviceError(ValueError):
+
+class DeviceError(ConfigError):
     """The requested device does not exist on this machine."""
 
 

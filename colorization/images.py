@@ -17,14 +17,12 @@ import numpy as np
 from PIL import Image, ImageOps
 from skimage.color import lab2rgb, rgb2lab
 
+from colorization.errors import ImageError
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 _SIXTEEN_BIT_GRAY_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
-
-
-class ImageError(ValueError):
-    """A file that cannot be used as an image; the message starts with the file's path."""
 
 
 def is_image_file(path) -> bool:
@@ -65,7 +63,7 @@ def find_images(directory) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
-class DuplicateStemError(ValueError):
+class DuplicateStemError(ImageError):
     """Two files share a stem, which names a scene, an output file and a stimulus."""
 
     def __init__(self, first, second, stem: str):

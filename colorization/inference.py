@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from colorization.checkpoint import load_checkpoint
 from colorization.devices import resolve_device
+from colorization.errors import ImageError
 from colorization.images import DuplicateStemError, by_stem, load_image
 from colorization.lab import lab_norm_to_rgb, rgb_to_lab_norm
 from colorization.models import create_model
@@ -261,7 +262,7 @@ def _output_paths(paths: list[Path], out_dir: Path) -> list[Path]:
     try:
         by_stem(paths)
     except DuplicateStemError as error:
-        raise ValueError(f"{error}: outputs would collide") from None
+        raise ImageError(f"{error}: outputs would collide") from None
     return [out_dir / f"{path.stem}.png" for path in paths]
 
 

@@ -27,6 +27,7 @@ import torchvision
 from torch import nn
 
 from colorization import backbones
+from colorization.errors import ConfigError
 from colorization.lab import compose_rgb
 
 # Indices of the ReLU outputs in torchvision's vgg16().features.
@@ -87,10 +88,10 @@ class PerceptualLoss(nn.Module):
         layers = tuple(layers)
         unknown = [layer for layer in layers if layer not in VGG16_LAYERS]
         if not layers or unknown:
-            raise ValueError(f"unknown VGG16 layers {unknown or '(none given)'}; choose from {list(VGG16_LAYERS)}")
+            raise ConfigError(f"unknown VGG16 layers {unknown or '(none given)'}; choose from {list(VGG16_LAYERS)}")
         lambdas = [1.0] * len(layers) if layer_weights is None else [float(weight) for weight in layer_weights]
         if len(lambdas) != len(layers):
-            raise ValueError(f"{len(lambdas)} layer weights given for {len(layers)} layers {layers}")
+            raise ConfigError(f"{len(lambdas)} layer weights given for {len(layers)} layers {layers}")
         self.layers = layers
         self.lambdas = lambdas
         self.pixel_weight = float(pixel_weight)
@@ -171,5 +172,5 @@ def loss_from_config(config) -> nn.Module:
 
 def _loss_class(name: str) -> type[nn.Module]:
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
+        raise ConfigError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
     return LOSSES[name]

@@ -23,6 +23,7 @@ import pandas as pd
 from skimage.color import rgb2lab
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
+from colorization.errors import ConfigError, ImageError
 from colorization.images import first_few, load_image, prediction_of
 from colorization.split import read_split
 
@@ -42,7 +43,7 @@ def ssim(pred: np.ndarray, target: np.ndarray) -> float:
     """SSIM on 8-bit RGB; images smaller than the 7x7 window use the largest odd window that fits."""
     window = min(SSIM_WINDOW, _largest_odd_at_most(min(target.shape[:2])))
     if window < 3:
-        raise ValueError(f"SSIM needs images of at least 3x3 pixels, got {target.shape[1]}x{target.shape[0]}")
+        raise ImageError(f"SSIM needs images of at least 3x3 pixels, got {target.shape[1]}x{target.shape[0]}")
     return float(structural_similarity(target, pred, win_size=window, channel_axis=2, data_range=255))
 
 
@@ -75,7 +76,7 @@ def colourfulness(rgb: np.ndarray) -> float:
 def image_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """All metrics for one prediction against its ground truth (both (H, W, 3) uint8, same size)."""
     if pred.shape != target.shape:
-        raise ValueError(f"prediction is {_size(pred)} but the ground truth is {_size(target)}")
+        raise ImageError(f"prediction is {_size(pred)} but the ground truth is {_size(target)}")
     distances = ab_distances(pred, target)
     return {
         "psnr": psnr(pred, target),
@@ -105,14 +106,14 @@ def evaluate(pred_dir, split_dir, subset: str = "heldout") -> pd.DataFrame:
     Returns one row per image (columns image, psnr, ssim, ab_error, auc, colourfulness), in split order.
     Checked before any image is scored: a missing PRED_DIR raises NotADirectoryError, missing predictions a
     FileNotFoundError naming the first few and how many; a prediction whose size differs from its ground
-    truth raises ValueError naming both files.
+    truth raises ImageError naming both files.
     """
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise NotADirectoryError(f"{pred_dir}: no such folder of predictions (run colorize first)")
     split = read_split(split_dir)
     if subset not in ("heldout", "train"):
-        raise ValueError(f"subset must be 'heldout' or 'train', got {subset!r}")
+        raise ConfigError(f"subset must be 'heldout' or 'train', got {subset!r}")
     truths = getattr(split, subset)
     # All at once and before the slow scoring, so a half-finished colorize is reported in full, not one file
     # per attempt.
@@ -130,8 +131,8 @@ def evaluate(pred_dir, split_dir, subset: str = "heldout") -> pd.DataFrame:
         target = np.asarray(load_image(truth_path))
         try:
             scores = image_metrics(pred, target)
-        except ValueError as error:
-            raise ValueError(f"{pred_path} vs {truth_path}: {error}") from None
+        except ImageError as error:
+            raise ImageError(f"{pred_path} vs {truth_path}: {error}") from None
         rows.append({"image": truth_path.stem, **scores})
     return pd.DataFrame(rows, columns=["image", *METRIC_COLUMNS])
 

@@ -13,6 +13,7 @@ import torch
 from matplotlib.figure import Figure
 
 from colorization.devices import resolve_device
+from colorization.errors import ConfigError
 from colorization.images import load_image
 from colorization.inference import load_model, model_input
 from colorization.train import LOG_NAME
@@ -29,7 +30,7 @@ def plot_curves(run_dir, out=None) -> Path:
         raise FileNotFoundError(f"{log_path}: no training log (is {run_dir} a run folder?)")
     log = pd.read_csv(log_path)
     if log.empty:
-        raise ValueError(f"{log_path}: the log has no rows yet")
+        raise ConfigError(f"{log_path}: the log has no rows yet")
     out = Path(out) if out else run_dir / "curves.png"
 
     figure = Figure(figsize=(10, 4), layout="constrained")
@@ -58,9 +59,9 @@ def plot_activations(
     model, ckpt = load_model(checkpoint, device)
     encoder = getattr(model, "encoder", None)
     if not isinstance(encoder, torch.nn.Sequential):
-        raise ValueError(f"model {ckpt['model_name']!r} has no `encoder` layer sequence to show activations of")
+        raise ConfigError(f"model {ckpt['model_name']!r} has no `encoder` layer sequence to show activations of")
     if not 1 <= layer <= len(encoder):
-        raise ValueError(f"--layer must be between 1 and {len(encoder)} for model {ckpt['model_name']!r}")
+        raise ConfigError(f"--layer must be between 1 and {len(encoder)} for model {ckpt['model_name']!r}")
     size = image_size or ckpt["config"]["image_size"]
     L_norm = model_input(load_image(image), size).to(device)
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from colorization.errors import ConfigError, ImageError
 from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, find_images, first_few
 
 SPLIT_FILE = "split.json"
@@ -45,7 +46,7 @@ def make_split(images_dir, out_dir, *, holdout=None, holdout_frac=None, seed=0, 
     relative = [path.relative_to(root).as_posix() for path in find_images(root)]
     if len(relative) < 2:
         # Name the extensions: photos in another format (.heic, .gif) are otherwise silently not counted.
-        raise ValueError(
+        raise ConfigError(
             f"{root}: found {len(relative)} image(s) ({', '.join(sorted(IMAGE_EXTENSIONS))}); a split needs at least 2"
         )
     _check_unique_stems(root, relative)
@@ -80,7 +81,7 @@ def read_split(split_dir) -> Split:
         manifest = json.loads(split_file.read_text())
         split = _from_manifest(manifest)
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{split_file}: not a valid split manifest ({error!r})") from None
+        raise ConfigError(f"{split_file}: not a valid split manifest ({error!r})") from None
     if not split.root.is_dir():
         raise FileNotFoundError(f"{split_file}: its image folder {split.root} does not exist (moved?)")
     return split
@@ -99,7 +100,7 @@ def _check_unique_stems(root: Path, relative: list[str]) -> None:
     try:
         by_stem(relative)
     except DuplicateStemError as error:
-        raise ValueError(f"{root}: {error}; stems name scenes and output files, so rename one of them") from None
+        raise ImageError(f"{root}: {error}; stems name scenes and output files, so rename one of them") from None
 
 
 def _groups(root: Path, relative: list[str], group_by) -> dict[str, list[str]]:
@@ -109,7 +110,7 @@ def _groups(root: Path, relative: list[str], group_by) -> dict[str, list[str]]:
     try:
         pattern = re.compile(group_by)
     except re.error as error:
-        raise ValueError(f"--group-by {group_by!r} is not a regular expression: {error}") from None
+        raise ConfigError(f"--group-by {group_by!r} is not a regular expression: {error}") from None
     groups: dict[str, list[str]] = {}
     matched = 0
     for path in relative:
@@ -120,17 +121,17 @@ def _groups(root: Path, relative: list[str], group_by) -> dict[str, list[str]]:
         groups.setdefault(key, []).append(path)
     # A pattern that groups nothing would split crops of one photo apart, the very leak it is there to stop.
     if not matched:
-        raise ValueError(
+        raise ConfigError(
             f"{root}: --group-by {group_by!r} matches none of the {len(relative)} file stems "
             f"(e.g. {first_few([Path(path).stem for path in relative], shown=3)})"
         )
     if len(groups) == len(relative):
-        raise ValueError(
+        raise ConfigError(
             f"{root}: --group-by {group_by!r} puts every image in a group of its own; its first group ( ) must "
             "capture the part the files of one photo share, e.g. '(.+)-\\d+$' for PHOTO-01, PHOTO-02"
         )
     if len(groups) < 2:
-        raise ValueError(
+        raise ConfigError(
             f"{root}: --group-by {group_by!r} puts all {len(relative)} images in one group ({next(iter(groups))!r}); "
             "a split needs at least 2 groups"
         )
@@ -144,16 +145,16 @@ def _fraction_count(total: int, fraction: float) -> int:
 
 def _holdout_count(root: Path, total: int, holdout, holdout_frac, unit: str = "images") -> int:
     if holdout is not None and holdout_frac is not None:
-        raise ValueError("give either holdout (a count) or holdout_frac (a fraction), not both")
+        raise ConfigError("give either holdout (a count) or holdout_frac (a fraction), not both")
     if holdout is None:
         fraction = DEFAULT_HOLDOUT_FRAC if holdout_frac is None else float(holdout_frac)
         if not 0.0 < fraction < 1.0:
-            raise ValueError(f"holdout_frac must be between 0 and 1 (exclusive), got {fraction}")
+            raise ConfigError(f"holdout_frac must be between 0 and 1 (exclusive), got {fraction}")
         return _fraction_count(total, fraction)
     if not 1 <= holdout <= total - 1:
         # A count copied from a guide (the README's 5000) fails on a small folder: say what fits this one.
         problem = "leaves no images to train on" if holdout >= total else "holds out no image"
-        raise ValueError(
+        raise ConfigError(
             f"{root}: --holdout {holdout} {problem}: the folder has {total} {unit}, so pass a number from 1 to "
             f"{total - 1} (e.g. --holdout {_fraction_count(total, DEFAULT_HOLDOUT_FRAC)}), or a fraction "
             f"with --holdout-frac {DEFAULT_HOLDOUT_FRAC}"
@@ -166,7 +167,7 @@ def check_trained_apart(split_dir, runs: dict) -> None:
 
     runs: {name: the config dict its checkpoint stores}. A run trained on this very split is fine. A run
     trained on another split is fine when none of that split's training images (by stem, which names the
-    scene) is held out here; otherwise, or when its split cannot be read to check, ValueError naming the run.
+    scene) is held out here; otherwise, or when its split cannot be read to check, ConfigError naming the run.
     A run whose config names no split (released weights converted into a checkpoint) is not checked.
     """
     split_file = _split_file(split_dir).resolve()
@@ -178,13 +179,13 @@ def check_trained_apart(split_dir, runs: dict) -> None:
         try:
             trained = {path.stem for path in read_split(trained_on).train}
         except (OSError, ValueError) as error:
-            raise ValueError(
+            raise ConfigError(
                 f"run {name} was trained on the split {trained_on}, not {split_dir}, and that split cannot be read "
                 f"to check that none of its training images is held out here ({error})"
             ) from None
         leaked = sorted(trained & heldout)
         if leaked:
-            raise ValueError(
+            raise ConfigError(
                 f"run {name} was trained on the split {trained_on}, whose training images include {len(leaked)} of "
                 f"the {len(heldout)} held out in {split_dir}: {first_few(leaked)}; its scores and stimuli would come "
                 "from images it has seen. Use the split it was trained on"

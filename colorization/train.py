@@ -15,11 +15,12 @@ cut in half would leave the weights half-updated), writes last.pt and a log row 
 raises TrainingStopped, a KeyboardInterrupt; a second Ctrl-C stops at once, losing the steps since the last
 checkpoint. The command line turns either into one line saying how to resume, and exit status 130.
 
-Order of work: settings and paths are checked first (TrainConfig, then the split's contents and --out), and
+Order of work: settings and paths are checked first (TrainConfig.check_paths and resolve, then the split's
+contents and --out), and
 only then are the networks built, which may download pretrained weights: a typo in a path is reported in a
 second, not after a download.
 
-Settings a run does not give come from its model's published recipe (colorization.config.Recipe; README's
+Settings a run does not give come from its model's published recipe (colorization.models.Recipe; README's
 recipe table). A batch is one optimizer step; --micro-batch-size splits it into chunks whose gradients add up
 to the whole batch's (gradient accumulation), for recipes whose batch does not fit in memory.
 
@@ -58,8 +59,9 @@ from colorization.checkpoint import (
     restore_rng_states,
     save_atomically,
 )
-from colorization.config import ConfigError, TrainConfig
+from colorization.config import TrainConfig
 from colorization.data import ColorizationDataset, collate_skip_none, has_images
+from colorization.errors import ConfigError
 from colorization.losses import loss_from_config
 from colorization.models import create_model
 from colorization.split import read_split
@@ -87,6 +89,10 @@ class TrainingStopped(KeyboardInterrupt):
 
 
 def train(config: TrainConfig) -> TrainResult:
+    """Train config.model as config says (see the module docstring); the settings it leaves out come from the
+    model's recipe (TrainConfig.resolve)."""
+    config.check_paths()
+    config = config.resolve()
     rank, world, device = distributed.setup(config.device)
     is_main = rank == 0
     last_path = config.out / LAST_NAME
@@ -113,7 +119,7 @@ def train(config: TrainConfig) -> TrainResult:
         config.out.mkdir(parents=True, exist_ok=True)
 
     lrs = config.lr_by_epoch()
-    assert config.batch_size is not None  # TrainConfig fills it from the model's recipe
+    assert config.batch_size is not None  # resolve() fills it from the model's recipe
     batches_per_epoch = math.ceil(sampler.num_samples / config.batch_size)
     # One bar for the whole run, counting steps up to where it will stop: --max-steps or the schedule's end.
     run_steps = step + (len(lrs) - epoch) * batches_per_epoch - batch_in_epoch
@@ -213,7 +219,8 @@ class StopOnCtrlC:
 
 
 def build_training(config: TrainConfig, device: torch.device):
-    """(model, loss module, optimizer) for config on device; the model's initial weights come from config.seed."""
+    """(model, loss module, optimizer) for a resolved config (TrainConfig.resolve) on device; the model's initial
+    weights come from config.seed."""
     torch.manual_seed(config.seed)
     model = create_model(config.model, **config.model_opts).to(device)
     loss_fn = loss_from_config(config).to(device)
@@ -330,7 +337,7 @@ class ResumableSampler(DistributedSampler):
 def _data(config: TrainConfig, rank: int, world: int, pin_memory: bool):
     """(train set, its sampler, train loader, held-out loader) for this process."""
     split = read_split(config.split)
-    assert config.image_size is not None  # TrainConfig fills it from the model's recipe
+    assert config.image_size is not None  # resolve() fills it from the model's recipe
     train_set = EpochSeededDataset(
         ColorizationDataset(split.train[: config.limit_images], config.image_size, train=True), config.seed
     )

@@ -23,17 +23,40 @@ Modules are imported on first use, not at import time, so that they can import `
 import importlib
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
-from torch import nn
+from colorization.errors import ConfigError
 
-from colorization.config import Recipe
+if TYPE_CHECKING:  # torch only for the annotations: colorization.config and --help import this module, not torch
+    from torch import nn
 
 BUILTIN_MODULES = ("colorization.models.transform_net",)
 ENTRY_POINT_GROUP = "colorization.models"
 
-_builders: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model was trained where it was published: `train` uses it for every setting left out.
+
+    source: where the recipe comes from. assumptions: (setting, note) pairs for what that source leaves open
+    and this package had to choose; each note says what was chosen and the option that changes it. They are
+    listed in README's recipe table and by `compare`.
+    """
+
+    source: str
+    loss: str
+    optimizer: str
+    schedule: str
+    batch_size: int
+    image_size: int
+    optimizer_options: dict = field(default_factory=dict)  # e.g. Adam's betas and weight_decay
+    assumptions: tuple[tuple[str, str], ...] = ()
+
+
+_builders: dict[str, Callable[..., "nn.Module"]] = {}
 _recipes: dict[str, Recipe] = {}
 _modules: dict[str, str] = {}
 
@@ -43,27 +66,32 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def register_model(name: str, *, recipe: Recipe):
-    """Decorator registering a builder `build(**kwargs) -> nn.Module` (a class works) under name."""
+def register_model(name: str, *, recipe: Recipe, module: str | None = None):
+    """Decorator registering a builder `build(**kwargs) -> nn.Module` (a class works) under name.
+
+    module: what checkpoints import to find the model again (model_module); default: the builder's module. A
+    package that registers a model defined in one of its submodules names itself, the module its entry point
+    and its checkpoints name.
+    """
 
     def decorate(builder):
         if _builders.get(name, builder) is not builder:
             raise ValueError(f"model name {name!r} is already registered by {_builders[name]!r}")
         _builders[name] = builder
         _recipes[name] = recipe
-        _modules[name] = builder.__module__
+        _modules[name] = module or builder.__module__
         return builder
 
     return decorate
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """The model `name` built with kwargs; ValueError naming the options it does not take."""
+def create_model(name: str, **kwargs) -> "nn.Module":
+    """The model `name` built with kwargs; ConfigError naming the options it does not take."""
     known = inspect.signature(_builders[_resolve(name)]).parameters
     if not any(item.kind is inspect.Parameter.VAR_KEYWORD for item in known.values()):
         unknown = sorted(set(kwargs) - set(known))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"the {name} model has no option {', '.join(unknown)} (--model-opt); its options: "
                 f"{', '.join(known) or 'none'}"
             )
@@ -77,7 +105,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
 
 
 def recipe(name: str) -> Recipe:
-    """The training recipe `name` was registered with (colorization.config.Recipe)."""
+    """The training recipe `name` was registered with."""
     return _recipes[_resolve(name)]
 
 
@@ -99,15 +127,15 @@ def list_models() -> list[str]:
 
 
 def import_model_module(module: str) -> None:
-    """Import a module that registers models (`--model-module`); ValueError naming it if it cannot be found."""
+    """Import a module that registers models (`--model-module`); ConfigError naming it if it cannot be found."""
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as error:
         if error.name is None or not module.startswith(error.name):
-            raise ValueError(
+            raise ConfigError(
                 f"model module {module!r} needs the package {error.name!r}, which is not installed here"
             ) from None
-        raise ValueError(
+        raise ConfigError(
             f"model module {module!r} cannot be imported: no module named {error.name!r} (give a dotted module "
             "path importable from here, e.g. my_models.ddcolor; a checkpoint names the module of its model, "
             "which must be importable where it is loaded)"
@@ -125,7 +153,7 @@ def _load_entry_point(entry) -> None:
         entry.load()
     except ImportError as error:
         package = entry.dist.name if entry.dist else "an installed package"
-        raise ValueError(
+        raise ConfigError(
             f"model entry point {entry.name} = {entry.value} (group {ENTRY_POINT_GROUP!r}, declared by {package}) "
             f"cannot be imported: {error}. Reinstall that package, or uninstall it if it is gone"
         ) from error
@@ -139,7 +167,7 @@ def _resolve(name: str) -> str:
             break
         load()
     if name not in _builders:
-        raise ValueError(
+        raise ConfigError(
             f"unknown model {name!r}; available: {', '.join(sorted(_builders))}. A model outside this package "
             f"is found through the {ENTRY_POINT_GROUP!r} entry points of installed packages (in this "
             "repository: `pip install -e .`) or with --model-module MODULE"

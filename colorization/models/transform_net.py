@@ -30,8 +30,8 @@ so forward hooks give the layer activation maps (the paper's figures 24-27; colo
 import torch
 from torch import nn
 
-from colorization.config import Recipe
-from colorization.models import register_model, scaled
+from colorization.errors import ConfigError
+from colorization.models import Recipe, register_model, scaled
 from colorization.models.padding import crop_to, pad_to_multiple
 
 ENCODER_CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512, 512, 512)
@@ -39,7 +39,7 @@ DECODER_CHANNELS = 256
 
 # Sections 4.4, 4.5 and 6 of the paper; the choices it leaves open are listed as assumptions.
 PAPER_RECIPE = Recipe(
-    source="the paper (../shared/paper), sections 3.3, 4.4, 4.5, 6",
+    source='the paper, "Colour image synthesis using CNNs", sections 3.3, 4.4, 4.5, 6',
     loss="perceptual",
     optimizer="rmsprop",
     schedule="30:1e-3,35:1e-4,35:1e-8",
@@ -89,9 +89,9 @@ class TransformNet(nn.Module):
         _check_choice("output", output, _OUTPUTS)
         down_layers = tuple(sorted(set(down_layers)))
         if not down_layers or not all(1 <= layer <= len(ENCODER_CHANNELS) for layer in down_layers):
-            raise ValueError(f"down_layers must name layers 1..{len(ENCODER_CHANNELS)}, got {down_layers}")
+            raise ConfigError(f"down_layers must name layers 1..{len(ENCODER_CHANNELS)}, got {down_layers}")
         if width <= 0:
-            raise ValueError(f"width must be positive, got {width}")
+            raise ConfigError(f"width must be positive, got {width}")
 
         self.output_space = output
         self.total_stride = 2 ** len(down_layers)
@@ -135,4 +135,4 @@ class TransformNet(nn.Module):
 
 def _check_choice(option: str, value, choices) -> None:
     if value not in choices:
-        raise ValueError(f"{option} must be one of {sorted(choices)}, got {value!r}")
+        raise ConfigError(f"{option} must be one of {sorted(choices)}, got {value!r}")

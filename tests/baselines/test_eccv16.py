@@ -1,4 +1,4 @@
-"""Zhang et al.'s ECCV 2016 colorization network (baselines/eccv16.py): layout, decoding, bins, loss, weights."""
+"""Zhang et al.'s ECCV 2016 colorization network (baselines/eccv16/): layout, decoding, bins, loss, weights."""
 
 import io
 import math
@@ -14,9 +14,12 @@ from PIL import Image
 from skimage import color
 from torch.utils.flop_counter import FlopCounterMode
 
-import baselines.eccv16 as eccv16
+from baselines.eccv16 import bins, convert
+from baselines.eccv16.loss import RebalancedCrossEntropy
+from baselines.eccv16.model import ECCV16, bins_for_model_opts
 from colorization.checkpoint import load_checkpoint
-from colorization.config import ConfigError, TrainConfig
+from colorization.config import TrainConfig
+from colorization.errors import ConfigError
 from colorization.inference import colorize_paths, load_model, predict_ab
 from colorization.lab import AB_SCALE
 from colorization.losses import build_loss, loss_from_config
@@ -51,14 +54,14 @@ def tiny_model(**overrides):
     return create_model("eccv16", **{"width": TINY_WIDTH, **overrides}).eval()
 
 
-def released_layout_file(path, *, seed=1, width=TINY_WIDTH, permute=False) -> tuple[Path, eccv16.ECCV16]:
+def released_layout_file(path, *, seed=1, width=TINY_WIDTH, permute=False) -> tuple[Path, ECCV16]:
     """Save a randomly initialized model's state_dict in the released layout (no bin_centres) to path.
 
     With permute, the bins are stored in reverse order (class layer rows and model_out columns alike), as a
     release whose bins are ordered differently from ours would be.
     """
     torch.manual_seed(seed)
-    model = eccv16.ECCV16(width=width).eval()
+    model = ECCV16(width=width).eval()
     with torch.no_grad():  # non-trivial batch-norm statistics, so that loading them is seen
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
@@ -98,7 +101,7 @@ def test_registered_with_zhangs_recipe():
 def test_published_layout_key_names_and_cost():
     # Width 1.0 with the released model's 313 classes, on the meta device: no memory, no arithmetic.
     with torch.device("meta"):
-        model = eccv16.ECCV16(num_bins=313)
+        model = ECCV16(num_bins=313)
     state = model.state_dict()
     assert [key for key in state if key != "bin_centres"] == port_keys()
     shapes = {key: tuple(value.shape) for key, value in state.items()}
@@ -127,7 +130,7 @@ def test_logits_at_a_quarter_and_ab_at_the_input_size(size):
     L = torch.rand(2, 1, *size)
     with torch.no_grad():
         logits = model(L)
-    assert logits.shape == (2, eccv16.BIN_COUNT, math.ceil(size[0] / 4), math.ceil(size[1] / 4))
+    assert logits.shape == (2, bins.BIN_COUNT, math.ceil(size[0] / 4), math.ceil(size[1] / 4))
     ab = predict_ab(model, L)
     assert ab.shape == (2, 2, *size)
     assert ab.abs().max() < 110 / AB_SCALE  # a mean of bin centres stays inside their range
@@ -201,8 +204,8 @@ def test_temperature_one_decodes_as_the_authors_port():
 
 
 def test_bins_are_the_grid_points_around_the_srgb_gamut():
-    centres = eccv16.ab_bins()
-    assert centres.shape == (eccv16.BIN_COUNT, 2) == (309, 2)
+    centres = bins.ab_bins()
+    assert centres.shape == (bins.BIN_COUNT, 2) == (309, 2)
     assert torch.equal(centres, centres.round()) and torch.all(centres % 10 == 0)
     as_tuples = [tuple(point) for point in centres.tolist()]
     assert as_tuples == sorted(set(as_tuples))  # unique, sorted by a then b
@@ -232,9 +235,9 @@ def test_bins_are_the_grid_points_around_the_srgb_gamut():
 
 
 def test_soft_encoding_picks_the_nearest_bins_with_gaussian_weights():
-    centres = eccv16.ab_bins()
+    centres = bins.ab_bins()
     ab = torch.rand(500, 2) * torch.tensor([180.0, 190.0]) - torch.tensor([85.0, 105.0])
-    indices, weights = eccv16.soft_encode(ab.view(20, 25, 2), centres)
+    indices, weights = bins.soft_encode(ab.view(20, 25, 2), centres)
     assert indices.shape == weights.shape == (20, 25, 5)
     indices, weights = indices.reshape(-1, 5), weights.reshape(-1, 5)
     assert torch.allclose(weights.sum(dim=1), torch.ones(500), atol=1e-6)
@@ -246,18 +249,18 @@ def test_soft_encoding_picks_the_nearest_bins_with_gaussian_weights():
 
     # A colour on a bin centre: that bin first, its four grid neighbours (distance 10) at exp(-2) of its weight.
     q = nearest_bin(centres, (20.0, 30.0))
-    indices, weights = eccv16.soft_encode(centres[q].view(1, 2), centres)
+    indices, weights = bins.soft_encode(centres[q].view(1, 2), centres)
     assert int(indices[0, 0]) == q
     assert torch.allclose(weights[0, 1:5] / weights[0, 0], torch.full((4,), math.exp(-2.0)), atol=1e-5)
 
 
 def test_rebalancing_weights_have_expectation_one_and_favour_rare_colours():
-    centres = eccv16.ab_bins()
+    centres = bins.ab_bins()
     generator = torch.Generator().manual_seed(0)
     prior = torch.rand(len(centres), generator=generator) ** 4
     prior[torch.rand(len(centres), generator=generator) < 0.5] = 0  # many colours never seen
     prior = prior / prior.sum()
-    weights, smoothed = eccv16.rebalancing_weights(prior, centres)
+    weights, smoothed = bins.rebalancing_weights(prior, centres)
     assert float(smoothed.sum()) == pytest.approx(1.0, abs=1e-5)
     assert float((smoothed * weights).sum()) == pytest.approx(1.0, abs=1e-5)
     assert torch.all(weights > 0)
@@ -265,13 +268,13 @@ def test_rebalancing_weights_have_expectation_one_and_favour_rare_colours():
     assert torch.all((weights[:, None] > weights[None, :])[rarer])  # rarer bins weigh more
     assert weights.max() <= 2 * len(centres)  # the bound the uniform mix sets (see estimate_prior)
     # lambda = 1 (all uniform): no rebalancing at all.
-    uniform, _ = eccv16.rebalancing_weights(prior, centres, mix=1.0)
+    uniform, _ = bins.rebalancing_weights(prior, centres, mix=1.0)
     assert torch.allclose(uniform, torch.ones(len(centres)), atol=1e-5)
     # Smoothing spreads a single bin's mass over its neighbours, most of it staying put.
     single = torch.zeros(len(centres))
     q = nearest_bin(centres, (0.0, 0.0))
     single[q] = 1.0
-    spread = eccv16.smooth_prior(single, centres)
+    spread = bins.smooth_prior(single, centres)
     assert int(spread.argmax()) == q and 0.2 < float(spread[q]) < 1.0
 
 
@@ -288,7 +291,7 @@ def test_loss_follows_the_calling_convention_and_rewards_the_right_bins():
     loss_fn = build_loss("rebalanced_ce")
     centres = loss_fn.bin_centres
     batch = uniform_batch([(23.0, -41.0), (-30.0, 62.0)])
-    indices, weights = eccv16.soft_encode(batch["ab"][:, :, 0, 0] * AB_SCALE, centres)
+    indices, weights = bins.soft_encode(batch["ab"][:, :, 0, 0] * AB_SCALE, centres)
     target = torch.zeros(2, len(centres)).scatter_(1, indices, weights)
     matching = (target + 1e-6).log()[:, :, None, None].expand(-1, -1, 4, 4)
     random = torch.randn(2, len(centres), 4, 4)
@@ -311,7 +314,7 @@ def test_targets_are_subsampled_every_fourth_pixel():
     loss_fn = build_loss("rebalanced_ce")
     centres = loss_fn.bin_centres
     batch = uniform_batch([(0.0, 60.0)], size=13)
-    indices, weights = eccv16.soft_encode(torch.tensor([[0.0, 60.0]]), centres)
+    indices, weights = bins.soft_encode(torch.tensor([[0.0, 60.0]]), centres)
     target = torch.zeros(1, len(centres)).scatter_(1, indices, weights)
     logits = (target + 1e-6).log()[:, :, None, None].expand(-1, -1, 4, 4)  # 13 -> ceil(13 / 4) = 4
     entropy = float(-(target * (target + 1e-6).log()).sum())
@@ -323,7 +326,7 @@ def test_targets_are_subsampled_every_fourth_pixel():
 
 
 def test_gray_images_weigh_nothing_and_rare_colours_weigh_their_class_weight():
-    centres = eccv16.ab_bins()
+    centres = bins.ab_bins()
     prior = torch.zeros(len(centres))
     common, rare = nearest_bin(centres, (0.0, 10.0)), nearest_bin(centres, (-60.0, 40.0))
     prior[common] = 0.99
@@ -342,23 +345,23 @@ def test_gray_images_weigh_nothing_and_rare_colours_weigh_their_class_weight():
 def test_prior_comes_from_the_runs_training_images(tmp_path):
     paths = write_color_images(tmp_path / "images", 7)
     make_split(tmp_path / "images", tmp_path / "split", holdout=2, seed=0)
-    config = TrainConfig(model="eccv16", split=tmp_path / "split", out=tmp_path / "run", image_size=32)
+    config = TrainConfig(model="eccv16", split=tmp_path / "split", out=tmp_path / "run", image_size=32).resolve()
     loss_fn = loss_from_config(config)
-    assert isinstance(loss_fn, eccv16.RebalancedCrossEntropy)
-    assert torch.equal(loss_fn.bin_centres, eccv16.ab_bins())
+    assert isinstance(loss_fn, RebalancedCrossEntropy)
+    assert torch.equal(loss_fn.bin_centres, bins.ab_bins())
     assert float((loss_fn.smoothed_prior * loss_fn.class_weights).sum()) == pytest.approx(1.0, abs=1e-5)
     assert not torch.allclose(loss_fn.class_weights, torch.ones_like(loss_fn.class_weights))
 
-    centres = eccv16.ab_bins()
-    prior = eccv16.estimate_prior(paths, centres)
+    centres = bins.ab_bins()
+    prior = bins.estimate_prior(paths, centres)
     assert float(prior.sum()) == pytest.approx(1.0) and int((prior > 0).sum()) > 5
     # A seeded sample: the same images for the same seed, a different one otherwise.
-    sampled = [eccv16.estimate_prior(paths, centres, seed=seed, max_images=2) for seed in (0, 0, 1)]
+    sampled = [bins.estimate_prior(paths, centres, seed=seed, max_images=2) for seed in (0, 0, 1)]
     assert torch.equal(sampled[0], sampled[1]) and not torch.equal(sampled[0], sampled[2])
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    assert torch.equal(eccv16.estimate_prior(paths + [tmp_path / "broken.png"], centres), prior)
+    assert torch.equal(bins.estimate_prior(paths + [tmp_path / "broken.png"], centres), prior)
     with pytest.raises(ValueError, match="no readable colour image"):
-        eccv16.estimate_prior([tmp_path / "broken.png"], centres)
+        bins.estimate_prior([tmp_path / "broken.png"], centres)
 
 
 # ------------------------------------------------------------------------------------------- released weights
@@ -388,7 +391,7 @@ def test_bins_come_from_the_files_model_out_in_its_order(tmp_path):
     path, reference = released_layout_file(tmp_path / "release.pth", permute=True)
     loaded = create_model("eccv16", weights=str(path), width=TINY_WIDTH).eval()
     assert torch.equal(loaded.bin_centres, reference.bin_centres.flip(0))
-    assert torch.equal(eccv16.bins_for_model_opts({"weights": str(path)}), loaded.bin_centres)
+    assert torch.equal(bins_for_model_opts({"weights": str(path)}), loaded.bin_centres)
     L = torch.rand(1, 1, 24, 24)
     # The same colours: classes and centres were permuted together.
     assert torch.allclose(predict_ab(loaded, L), predict_ab(reference, L), atol=1e-6)
@@ -445,7 +448,7 @@ def test_bins_of_a_checkpoint_must_be_loaded_before_decoding():
     with pytest.raises(RuntimeError, match="never loaded"):
         placeholder.to_ab(torch.zeros(1, 313, 2, 2), (8, 8))
     with pytest.raises(ConfigError, match="num_bins=313 without weights"):
-        eccv16.bins_for_model_opts({"num_bins": 313})
+        bins_for_model_opts({"num_bins": 313})
 
 
 # ------------------------------------------------------------------------------------------- converter, training
@@ -454,7 +457,7 @@ def test_bins_of_a_checkpoint_must_be_loaded_before_decoding():
 def test_converted_checkpoint_colorizes_without_the_weights_file(tmp_path):
     path, reference = released_layout_file(tmp_path / "release.pth", permute=True)
     run = tmp_path / "run"
-    assert eccv16.main(["--weights", str(path), "--out", str(run)]) == 0
+    assert convert.main(["--weights", str(path), "--out", str(run)]) == 0
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["model_name"] == "eccv16" and ckpt["model_module"] == "baselines.eccv16"
     assert ckpt["model_kwargs"] == {"width": TINY_WIDTH, "temperature": 0.38, "num_bins": 309}
@@ -474,7 +477,7 @@ def test_converted_checkpoint_colorizes_without_the_weights_file(tmp_path):
         with Image.open(output) as colorized, Image.open(image) as original:
             assert colorized.size == original.size and colorized.mode == "RGB"
 
-    assert eccv16.main(["--weights", str(tmp_path / "release.pth"), "--out", str(run)]) == 1  # refuses to overwrite
+    assert convert.main(["--weights", str(tmp_path / "release.pth"), "--out", str(run)]) == 1  # refuses to overwrite
 
 
 def test_a_run_started_from_released_weights_loads_without_them_and_says_where_it_started(tmp_path):
@@ -486,7 +489,7 @@ def test_a_run_started_from_released_weights_loads_without_them_and_says_where_i
     train(TrainConfig(model="eccv16", split=tmp_path / "split", out=tmp_path / "tuned", image_size=32, batch_size=4,
                       workers=0, model_opts={"weights": str(path), "width": TINY_WIDTH}, max_steps=1,
                       progress=False))  # fmt: skip
-    assert eccv16.main(["--weights", str(path), "--out", str(tmp_path / "released")]) == 0
+    assert convert.main(["--weights", str(path), "--out", str(tmp_path / "released")]) == 0
     path.unlink()  # gone, as on another machine: the checkpoints hold the weights
 
     model, ckpt = load_model(tmp_path / "tuned" / "last.pt", "cpu")
@@ -501,14 +504,27 @@ def test_a_run_started_from_released_weights_loads_without_them_and_says_where_i
 
 def test_converter_runs_as_a_module(tmp_path):
     path, _ = released_layout_file(tmp_path / "release.pth")
-    done = subprocess.run([sys.executable, "-m", "baselines.eccv16", "--weights", str(path), "--out",
+    done = subprocess.run([sys.executable, "-m", "baselines.eccv16.convert", "--weights", str(path), "--out",
                            str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model_module"] == "baselines.eccv16"
-    failed = subprocess.run([sys.executable, "-m", "baselines.eccv16", "--weights", str(tmp_path / "nope.pth"),
+    failed = subprocess.run([sys.executable, "-m", "baselines.eccv16.convert", "--weights", str(tmp_path / "nope.pth"),
                              "--out", str(tmp_path / "run2")], cwd=REPO, capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert failed.returncode == 1 and "nope.pth: no such file" in failed.stderr
+
+
+def test_converter_prints_a_user_error_and_keeps_a_bugs_traceback(tmp_path, monkeypatch, capsys):
+    argv = ["--weights", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "run")]
+    assert convert.main(argv) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not the user's input")
+
+    monkeypatch.setattr(convert, "convert_released", bug)
+    with pytest.raises(ValueError, match="a bug, not the user's input"):
+        convert.main(argv)
 
 
 def test_two_training_steps_from_scratch(tmp_path):
@@ -522,7 +538,7 @@ def test_two_training_steps_from_scratch(tmp_path):
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert ckpt["model_kwargs"] == {"width": TINY_WIDTH, "temperature": 0.38, "num_bins": 309}
     assert ckpt["config"]["loss"] == "rebalanced_ce" and ckpt["config"]["optimizer_options"]["betas"] == [0.9, 0.99]
-    assert torch.equal(ckpt["model_state"]["bin_centres"], eccv16.ab_bins())
+    assert torch.equal(ckpt["model_state"]["bin_centres"], bins.ab_bins())
     model, _ = load_model(tmp_path / "run" / "last.pt", "cpu")
     assert predict_ab(model, torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
 
@@ -537,12 +553,12 @@ def test_converted_checkpoint_builds_a_study(tmp_path):
     write_color_images(tmp_path / "photos", 6, size=(48, 40))
     make_split(tmp_path / "photos", tmp_path / "split", holdout=4, seed=0)
     path, _ = released_layout_file(tmp_path / "release.pth")
-    assert eccv16.main(["--weights", str(path), "--out", str(tmp_path / "run"), "--image-size", "32"]) == 0
+    assert convert.main(["--weights", str(path), "--out", str(tmp_path / "run"), "--image-size", "32"]) == 0
     call_command("build_study", "eccv16", split=str(tmp_path / "split"), run=[f"eccv16={tmp_path / 'run'}"],
                  title="Released weights", size=24, device="cpu", n_scenes=3, trials=2, practice=0,
                  catch_trials=0, stdout=io.StringIO())  # fmt: skip
     study = Study.objects.get(slug="eccv16")
     assert study.model_names == ["eccv16"] and audit_study(study) == []
     run = study.manifest["runs"]["eccv16"]
-    assert run["step"] == 0 and run["model_kwargs"]["num_bins"] == eccv16.BIN_COUNT
+    assert run["step"] == 0 and run["model_kwargs"]["num_bins"] == bins.BIN_COUNT
     assert run["config"]["image_size"] == 32

@@ -12,7 +12,9 @@ from PIL import Image
 
 import colorization.compare
 import colorization.models
+import colorization.split
 from colorization.cli import build_parser, main
+from colorization.errors import ConfigError
 from colorization.metrics import METRIC_COLUMNS
 from colorization.split import read_split
 from colorization.train import LOG_COLUMNS
@@ -72,6 +74,25 @@ def test_input_errors_print_one_line_and_exit_2(tiny_run, tmp_path, capsys):
     assert main(["colorize", *arguments]) == 2
     error = capsys.readouterr().err
     assert "broken.png" in error and "Traceback" not in error
+
+
+def test_a_user_error_is_one_line_and_any_other_error_keeps_its_traceback(monkeypatch, tmp_path, capsys):
+    argv = ["split", "--images", str(tmp_path), "--out", str(tmp_path / "split")]
+
+    def refuse(*args, **kwargs):
+        raise ConfigError("--holdout 3 is too many")
+
+    monkeypatch.setattr(colorization.split, "make_split", refuse)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "error: --holdout 3 is too many\n"
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug, not the user's input")
+
+    monkeypatch.setattr(colorization.split, "make_split", bug)
+    with pytest.raises(ValueError, match="a bug, not the user's input"):
+        main(argv)
+    assert capsys.readouterr().err == ""
 
 
 def test_split_with_a_holdout_larger_than_the_folder_says_what_to_pass(tmp_path, capsys):
@@ -154,8 +175,7 @@ def test_a_model_from_any_module_trains_and_its_checkpoint_finds_it_again(monkey
     plugins.mkdir()
     (plugins / "my_colorizer.py").write_text(
         "from torch import nn\n"
-        "from colorization.config import Recipe\n"
-        "from colorization.models import register_model\n"
+        "from colorization.models import Recipe, register_model\n"
         "@register_model('flat_brown', recipe=Recipe(source='test', loss='mse', optimizer='adam', "
         "schedule='1:1e-2', batch_size=4, image_size=32))\n"
         "class FlatBrown(nn.Module):\n"

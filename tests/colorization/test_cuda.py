@@ -99,7 +99,7 @@ def is_channels_last(tensor: torch.Tensor) -> bool:
 def test_a_training_step_runs_in_bf16_autocast_on_channels_last_float32_weights(cuda_split, tmp_path):
     config = TrainConfig(
         model="perceptual", split=cuda_split, out=tmp_path / "run", lr=1e-3, device="cuda", **TINY_TRAINING
-    )
+    ).resolve()
     dataset = ColorizationDataset(read_split(cuda_split).train[:4], config.image_size, train=False)
     batch = collate_skip_none([dataset[index] for index in range(len(dataset))])
     # The same initial weights (build_training seeds them) and batch on the CPU, in float32.

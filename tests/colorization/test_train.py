@@ -3,7 +3,9 @@ import torch
 
 from benchmarks.colorization_throughput import synthetic_batch
 from colorization.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
-from colorization.config import ConfigError, TrainConfig
+from colorization.config import TrainConfig
+from colorization.errors import ConfigError
+from colorization.models import Recipe
 from colorization.split import make_split
 from colorization.train import LOG_COLUMNS, config_for_resume, train
 from tests.colorization.conftest import TINY_TRAINING, read_log, write_color_images
@@ -89,7 +91,7 @@ def test_resume_overrides_one_model_option_and_keeps_the_others(tiny_run):
 
 def test_schedule_gives_the_learning_rate_of_every_epoch(tmp_path):
     def lrs(**options):
-        return TrainConfig(model="perceptual", split=tmp_path, out=tmp_path, **options).lr_by_epoch()
+        return TrainConfig(model="perceptual", split=tmp_path, out=tmp_path, **options).resolve().lr_by_epoch()
 
     assert lrs(schedule="2:1e-3,1:1e-4") == [1e-3, 1e-3, 1e-4]
     assert lrs(schedule="2:1e-3,1:1e-4", epochs=5) == [1e-3, 1e-3, 1e-4, 1e-4, 1e-4]
@@ -123,7 +125,7 @@ def test_unreadable_training_images_are_skipped_and_counted_in_the_log(tmp_path)
 
 
 def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image_split, tmp_path):
-    paper = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "p")
+    paper = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "p").resolve()
     assert (paper.optimizer, paper.schedule, paper.batch_size, paper.image_size, paper.loss) == (
         "rmsprop",
         "30:1e-3,35:1e-4,35:1e-8",
@@ -131,7 +133,7 @@ def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image
         256,
         "perceptual",
     )
-    koala = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "k")
+    koala = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "k").resolve()
     assert (koala.optimizer, koala.lr_by_epoch()[0], koala.batch_size, koala.image_size, koala.loss) == (
         "adam",
         1e-3,
@@ -141,42 +143,42 @@ def test_each_model_trains_with_its_own_recipe_unless_told_otherwise(eight_image
     )
     assert paper.changed_from_recipe() == [] and koala.changed_from_recipe() == []
 
-    changed = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "c", batch_size=8, lr=1e-4)
+    changed = TrainConfig(
+        model="koalarization", split=eight_image_split, out=tmp_path / "c", batch_size=8, lr=1e-4
+    ).resolve()
     assert changed.optimizer == "adam" and changed.changed_from_recipe() == ["--batch-size", "learning rates"]
     # Every way of changing the rates counts, and equal rates written differently do not.
     for options in ({"epochs": 10}, {"schedule": "50:1e-3,50:1e-4"}, {"lr": 1e-3, "epochs": 99}):
-        config = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "d", **options)
+        config = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "d", **options).resolve()
         assert config.changed_from_recipe() == ["learning rates"], options
     same = TrainConfig(model="koalarization", split=eight_image_split, out=tmp_path / "e", schedule="60:0.001,40:1e-3",
-                       lr=None, micro_batch_size=10)  # fmt: skip
+                       lr=None, micro_batch_size=10).resolve()  # fmt: skip
     assert same.changed_from_recipe() == []
     # Beyond the recipe: the model's own options and the perceptual loss's settings.
     altered = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "f", vgg_layers=("relu1_2",),
-                          vgg_weights="none", model_opts={"width": 0.25, "batch_norm": True})  # fmt: skip
+                          vgg_weights="none", model_opts={"width": 0.25, "batch_norm": True}).resolve()  # fmt: skip
     assert altered.changed_from_recipe() == ["width=0.25", "--vgg-layers", "--vgg-weights"]
     with pytest.raises(ValueError, match="unknown model 'nope'"):
-        TrainConfig(model="nope", split=eight_image_split, out=tmp_path / "n")
+        TrainConfig(model="nope", split=eight_image_split, out=tmp_path / "n").resolve()
 
 
 def test_recipe_optimizer_options_stay_with_their_optimizer(eight_image_split, tmp_path, monkeypatch):
-    from colorization import config as config_module
-
-    published = config_module.Recipe(
+    published = Recipe(
         source="test", loss="mse", optimizer="adam", schedule="1:1e-3", batch_size=4, image_size=32,
         optimizer_options={"betas": [0.9, 0.99], "weight_decay": 1e-3},
     )  # fmt: skip
-    monkeypatch.setattr("colorization.models.recipe", lambda name: published)
-    same = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "a")
+    monkeypatch.setattr("colorization.config.recipe", lambda name: published)
+    same = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "a").resolve()
     assert same.optimizer_options == {"betas": [0.9, 0.99], "weight_decay": 1e-3}
-    other = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "b", optimizer="rmsprop")
+    other = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "b", optimizer="rmsprop").resolve()
     assert other.optimizer_options == {}  # Adam's betas would be an error for RMSprop
     # An option given replaces the recipe's one of that name only; betas written as a tuple are no change.
     partial = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "c",
-                          optimizer_options={"weight_decay": 0.0})  # fmt: skip
+                          optimizer_options={"weight_decay": 0.0}).resolve()  # fmt: skip
     assert partial.optimizer_options == {"betas": [0.9, 0.99], "weight_decay": 0.0}
     assert partial.changed_from_recipe() == ["--optimizer-opt"]
     as_tuple = TrainConfig(model="perceptual", split=eight_image_split, out=tmp_path / "d",
-                           optimizer_options={"betas": (0.9, 0.99)})  # fmt: skip
+                           optimizer_options={"betas": (0.9, 0.99)}).resolve()  # fmt: skip
     assert as_tuple.changed_from_recipe() == []
 
 

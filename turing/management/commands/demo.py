@@ -155,6 +155,10 @@ class Command(BaseCommand):
                 weights = config.model_opts.get(backbone_option, config.vgg_weights)
             else:
                 extra = DEMO_TRAINING.get(name, {})
+                if backbone_option == "vgg_weights":  # the perceptual loss's backbone: a training setting
+                    backbone, backbone_opts = {"vgg_weights": weights}, {}
+                else:  # the model's own backbone: a model option
+                    backbone, backbone_opts = {}, {backbone_option: weights}
                 config = TrainConfig(
                     model=name,
                     split=split_dir,
@@ -165,13 +169,10 @@ class Command(BaseCommand):
                     workers=0,
                     optimizer="adam",
                     lr=1e-3,
-                    model_opts={"width": options["width"], **extra.get("model_opts", {})},
+                    model_opts={"width": options["width"], **extra.get("model_opts", {}), **backbone_opts},
                     cache_features=extra.get("cache_features", False),
+                    **backbone,
                 )
-                if backbone_option == "vgg_weights":
-                    config.vgg_weights = weights
-                else:
-                    config.model_opts[backbone_option] = weights
             try:
                 train(config)
                 break
