@@ -247,10 +247,12 @@ class Study(models.Model):
         if not self._state.adding and kwargs.get("update_fields") is None:
             # A study edited in the admin was read before the votes that came in since; writing its data_version
             # back would undo their bumps and make the report's cache serve a stale report as fresh.
+            # Like Django's own save of a partly loaded instance, deferred fields are not written either.
+            left_out = {"data_version", *self.get_deferred_fields()}
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "data_version"
+                if not field.primary_key and field.attname not in left_out
             ]
         super().save(*args, **kwargs)
 
