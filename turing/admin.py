@@ -2,14 +2,13 @@
 trials (read-only: they are written by the participant flow and must stay as the participant left them)."""
 
 from django.contrib import admin
-from django.db import models, transaction
-from django.db.models import Count, F, Q
+from django.db import models
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
 from turing.models import Participant, Stimulus, Study, Trial
-
-PERSON = Participant.Kind.PERSON
+from turing.vocabulary import PERSON
 
 THUMBNAIL_PX = 64
 
@@ -217,16 +216,10 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Trial)
 class TrialAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    # Deleting an answered trial takes it off its participant's answer count, which keys the report's cache.
+    # Through TrialQuerySet.delete, which takes an answered trial off its participant's answer count and bumps
+    # the study's data_version (the admin's own delete of one object would go round it).
     def delete_model(self, request, obj):
-        self.delete_queryset(request, Trial.objects.filter(pk=obj.pk))
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            answered = queryset.exclude(answer="").values("participant").annotate(n=Count("pk")).order_by()
-            for row in answered:
-                Participant.objects.filter(pk=row["participant"]).update(answer_count=F("answer_count") - row["n"])
-            queryset.delete()
+        Trial.objects.filter(pk=obj.pk).delete()
 
     list_display = ("participant", "kind", "position", "stimulus", "answer", "response_ms", "answered_at")
     list_filter = ("participant__study", "participant__kind", "kind", "answer", "stimulus__source")

@@ -13,17 +13,15 @@ from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import Count, F, Q
 from django.urls import reverse
 
-REAL = "real"
-GENERATED = "generated"
-# Source of the attention-check stimuli (turing.stimuli.normalize.catch_version of a real photo); not a model name.
-CATCH = "catch"
-ANSWERS = [(REAL, "Real"), (GENERATED, "Generated")]
-LEFT, RIGHT = "left", "right"
-SIDES = [(LEFT, "Left"), (RIGHT, "Right")]
+from turing import vocabulary
+from turing.protocols import get_protocol, protocol_names
+
+# The names many modules take from here; defined once, in turing.vocabulary.
+from turing.vocabulary import CATCH, GENERATED, LEFT, REAL, RIGHT  # noqa: F401
 
 
 def new_token():
@@ -38,15 +36,15 @@ def stimulus_upload_to(instance, filename):
 
 def model_names(sources) -> list[str]:
     """The generating models among stimulus sources, sorted: every source but real photos and catch images."""
-    return sorted(set(sources) - {REAL, CATCH})
+    return sorted(set(sources) - vocabulary.NOT_MODELS)
 
 
 class Pool(models.TextChoices):
     """What a scene's stimuli are for; a scene is in exactly one pool."""
 
-    SCORED = "scored", "Scored"
-    PRACTICE = "practice", "Practice"
-    CATCH = "catch", "Attention check"
+    SCORED = vocabulary.SCORED, "Scored"
+    PRACTICE = vocabulary.PRACTICE, "Practice"
+    CATCH = vocabulary.CATCH, "Attention check"
 
 
 # Why a design is locked when people have joined (Study.design_lock); its message then suggests deleting them.
@@ -55,6 +53,12 @@ PEOPLE_JOINED = "already has participants"
 
 class StudyLocked(ValidationError):
     """A design setting was changed after participants joined."""
+
+
+class StudyQuerySet(models.QuerySet):
+    def data_changed(self) -> int:
+        """Bump these studies' data_version: call it inside the transaction that changes their data."""
+        return self.update(data_version=F("data_version") + 1)
 
 
 class Study(models.Model):
@@ -154,6 +158,12 @@ class Study(models.Model):
         default=dict, blank=True, help_text="How the stimuli were chosen (split, runs, seed, scenes)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped (StudyQuerySet.data_changed) in the transaction of every join, answer and deletion of participants
+    # or answers: the staff report's cache is valid while it has not moved. Never written by save(), whose
+    # instance may have been read before a vote.
+    data_version = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = StudyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -169,6 +179,16 @@ class Study(models.Model):
     def model_names(self):
         """Names of the generating models in this study, sorted."""
         return model_names(self.stimuli.values_list("source", flat=True).distinct())
+
+    def purge_bots(self) -> tuple[int, int]:
+        """Delete the study's rehearsal bots with their trials, and bump data_version, as one transaction; how many
+        bots and how many of their answers went."""
+        bots = self.participants.filter(kind=Participant.Kind.BOT)
+        with transaction.atomic():
+            answers = Trial.objects.filter(participant__in=bots).exclude(answer="").count()
+            deleted = bots.count()
+            bots.delete()
+        return deleted, answers
 
     def design_lock(self) -> str | None:
         """Why the design settings can no longer change (people joined, or the plan was frozen), or None."""
@@ -206,9 +226,6 @@ class Study(models.Model):
         changed = self.changed_design_fields()
         if changed:
             raise self.locked_error(changed)
-        # Imported here: every protocol module imports these models.
-        from turing.protocols import get_protocol, protocol_names
-
         if self.protocol not in protocol_names():
             raise ValidationError(
                 {"protocol": f"unknown protocol {self.protocol!r}; choose one of {', '.join(protocol_names())}"}
@@ -221,6 +238,16 @@ class Study(models.Model):
         changed = self.changed_design_fields()
         if changed:
             raise self.locked_error(changed)
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # A study edited in the admin was read before the votes that came in since; writing its data_version
+            # back would undo their bumps and make the report's cache serve a stale report as fresh.
+            # Like Django's own save of a partly loaded instance, deferred fields are not written either.
+            left_out = {"data_version", *self.get_deferred_fields()}
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.attname not in left_out
+            ]
         super().save(*args, **kwargs)
 
 
@@ -261,23 +288,31 @@ class Stimulus(models.Model):
 LABEL_MAX_LENGTH = 255
 
 
+class ParticipantQuerySet(models.QuerySet):
+    def delete(self):
+        """Delete these participants with their trials, and bump their studies' data_version, as one transaction."""
+        with transaction.atomic():
+            Study.objects.filter(pk__in=self.values("study")).data_changed()
+            return super().delete()
+
+
 class Participant(models.Model):
     class Group(models.TextChoices):
-        TREATMENT = "treatment", "Treatment"
-        CONTROL = "control", "Control"
+        TREATMENT = vocabulary.TREATMENT, "Treatment"
+        CONTROL = vocabulary.CONTROL, "Control"
 
     class Kind(models.TextChoices):
-        PERSON = "person", "Person"
-        BOT = "bot", "Rehearsal bot"
+        PERSON = vocabulary.PERSON, "Person"
+        BOT = vocabulary.BOT, "Rehearsal bot"
 
     class Cohort(models.TextChoices):
         """How the participant came (turing.participant.crowd.crowd_join): the report breaks rates down by it."""
 
-        POSTER = "poster", "Poster (QR code)"
-        KIOSK = "kiosk", "Kiosk (shared device)"
-        PROLIFIC = "prolific", "Prolific"
-        MTURK = "mturk", "MTurk"
-        LINK = "link", "Link"
+        POSTER = vocabulary.POSTER, "Poster (QR code)"
+        KIOSK = vocabulary.KIOSK, "Kiosk (shared device)"
+        PROLIFIC = vocabulary.PROLIFIC, "Prolific"
+        MTURK = vocabulary.MTURK, "MTurk"
+        LINK = vocabulary.LINK, "Link"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
@@ -316,6 +351,8 @@ class Participant(models.Model):
     viewport_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     device_pixel_ratio = models.FloatField(null=True, blank=True, editable=False)
 
+    objects = ParticipantQuerySet.as_manager()
+
     class Meta:
         ordering = ["started_at"]
         constraints = [
@@ -329,12 +366,30 @@ class Participant(models.Model):
     def __str__(self):
         return self.label or self.token[:8]
 
+    def delete(self, *args, **kwargs):
+        """Delete the participant with their trials, and bump the study's data_version, as one transaction."""
+        with transaction.atomic():
+            Study.objects.filter(pk=self.study_id).data_changed()
+            return super().delete(*args, **kwargs)
+
+
+class TrialQuerySet(models.QuerySet):
+    def delete(self):
+        """Delete these trials, take the answered ones off their participants' answer_count and bump the studies'
+        data_version, as one transaction."""
+        with transaction.atomic():
+            answered = self.exclude(answer="").values("participant").annotate(n=Count("pk")).order_by()
+            for row in answered:
+                Participant.objects.filter(pk=row["participant"]).update(answer_count=F("answer_count") - row["n"])
+            Study.objects.filter(pk__in=self.values("participant__study")).data_changed()
+            return super().delete()
+
 
 class Trial(models.Model):
     class Kind(models.TextChoices):
-        PRACTICE = "practice", "Practice"
-        SCORED = "scored", "Scored"
-        CATCH = "catch", "Attention check"
+        PRACTICE = vocabulary.PRACTICE, "Practice"
+        SCORED = vocabulary.SCORED, "Scored"
+        CATCH = vocabulary.CATCH, "Attention check"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     # Stored, not read off the stimulus's pool: every report filters on it without a join.
@@ -353,7 +408,7 @@ class Trial(models.Model):
     # The image URL of this trial alone: two participants shown one stimulus get different URLs, so they
     # cannot compare notes by URL, and the URL dies once the trial is answered.
     image_token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    answer = models.CharField(max_length=10, choices=ANSWERS, blank=True)
+    answer = models.CharField(max_length=10, choices=vocabulary.ANSWER_CHOICES, blank=True)
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     # Studies with an exposure limit only: when the image was first handed to the participant (its trial page
@@ -369,8 +424,10 @@ class Trial(models.Model):
     paired_stimulus = models.ForeignKey(
         Stimulus, on_delete=models.RESTRICT, null=True, blank=True, related_name="paired_trials"
     )
-    generated_side = models.CharField(max_length=5, choices=SIDES, blank=True)
+    generated_side = models.CharField(max_length=5, choices=vocabulary.SIDE_CHOICES, blank=True)
     second_image_token = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
+
+    objects = TrialQuerySet.as_manager()
 
     class Meta:
         ordering = ["participant", "position"]
@@ -383,6 +440,13 @@ class Trial(models.Model):
     @property
     def practice(self):
         return self.kind == self.Kind.PRACTICE
+
+    def pair_with(self, real: Stimulus, generated_side: str) -> None:
+        """Make this new trial a pair (protocol 2afc): the real photo shown beside its stimulus, which is on
+        generated_side, with a URL token of its own."""
+        self.paired_stimulus = real
+        self.generated_side = generated_side
+        self.second_image_token = new_token()
 
     @property
     def correct(self):

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.turing.participant_steps import current_trial, join, join_form, right_answer
-from turing.participant import decorators, views
+from turing.participant import answers, decorators
 
 pytestmark = pytest.mark.django_db
 
@@ -40,13 +40,13 @@ def test_a_vote_stored_before_the_outage_is_accepted_once_when_retried(client, s
     participant = join(client, small_study)
     data, trial = current_trial(client, small_study)
     # The answer is committed, then the connection drops before the reply.
-    real = views.store_answer
+    real = answers.record_answer
 
     def then_the_outage(*args, **kwargs):
         real(*args, **kwargs)
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(views, "store_answer", then_the_outage)
+    monkeypatch.setattr(answers, "record_answer", then_the_outage)
     vote = {"answer": right_answer(trial)}
     first = client.post(data["vote_url"], vote, headers={"accept": "application/json"})
     assert first.status_code == 503 and first.json() == {"retry": True, "retry_seconds": 3}

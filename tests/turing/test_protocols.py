@@ -16,8 +16,7 @@ from scipy import stats
 from tests.turing.conftest import run_command
 from tests.turing.participant_steps import current_trial, join
 from turing.models import GENERATED, LEFT, REAL, RIGHT, Participant, Trial
-from turing.participant import views
-from turing.participant.views import mark_shown
+from turing.participant import answers
 from turing.protocols import hype_time, protocol_names
 from turing.report.reporting import VOTE_COLUMNS, build_report, votes_frame, write_votes_csv
 from turing.stimuli.importing import StudyImportError
@@ -364,13 +363,15 @@ def test_a_short_exposure_that_runs_out_before_the_vote_reply_leaves_still_sends
     client.post(current_trial(client, timed_study)[0]["vote_url"], {"answer": REAL})  # the practice trial
     data, _ = current_trial(client, timed_study)
 
+    real_mark_shown = answers.mark_shown
+
     def slow_mark_shown(trial, exposure_ms):
         # A slow commit (a busy disk) outlasts the 500 ms asked before the reply is written.
-        marked = mark_shown(trial, exposure_ms)
+        marked = real_mark_shown(trial, exposure_ms)
         trial.shown_at -= timedelta(milliseconds=1500)
         return marked
 
-    monkeypatch.setattr(views, "mark_shown", slow_mark_shown)
+    monkeypatch.setattr(answers, "mark_shown", slow_mark_shown)
     reply = client.post(data["vote_url"], {"answer": REAL}, headers={"accept": "application/json"}).json()
     assert not reply["next"]["expired"] and reply["next"]["image_urls"], "the participant gets to see the image"
     # A reload after the limit is looking again: no image.

@@ -32,11 +32,9 @@ import pandas as pd
 from scipy.stats import fisher_exact, norm
 
 from turing.analysis import crossed
-from turing.analysis.tally import NOT_ANSWERED, REAL, as_tally
+from turing.analysis.tally import NOT_ANSWERED, as_tally
+from turing.vocabulary import CONTROL, REAL, TREATMENT
 
-GENERATED = "generated"
-TREATMENT = "treatment"
-CONTROL = "control"
 CONFIDENCE = crossed.CONFIDENCE
 ALPHA = 0.05
 # The power at which the report states each model pair's minimum detectable difference.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-REAL = "real"
-GROUPS = ("treatment", "control")
+from turing.vocabulary import GROUPS, REAL
+
 NOT_ANSWERED = "not answered"
 EXPERTISE = ("yes", "no", NOT_ANSWERED)
 _EXPERTISE_OF = {True: "yes", False: "no", "yes": "yes", "no": "no"}

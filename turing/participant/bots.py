@@ -27,9 +27,10 @@ from scipy import special
 
 from turing.analysis import simulation
 from turing.models import Participant, Trial, new_token
-from turing.participant.crowd import MTURK_PREVIEW, MTURK_SUBMIT_PATH, TAB_PARAMETER, VIA_PARAMETER, VIA_POSTER, Cohort
+from turing.participant.crowd import MTURK_PREVIEW, MTURK_SUBMIT_PATH, TAB_PARAMETER, VIA_PARAMETER, VIA_POSTER
 from turing.participant.views import BOT_SESSION_KEY
 from turing.protocols import protocol_of
+from turing.vocabulary import KIOSK, LINK, MTURK, POSTER, PROLIFIC
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
 JOIN_KEY = re.compile(r'name="join_key" value="([^"]+)"')
@@ -43,7 +44,7 @@ class BotError(RuntimeError):
     """A page answered a bot with an unexpected status: the study cannot be taken as it stands."""
 
 
-def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0, cohort=Cohort.LINK) -> list[str]:
+def rehearse(study, n, p_real, *, seed=None, participant_sd=0.0, image_sd=0.0, cohort=LINK) -> list[str]:
     """Take the study with n new bots joining as ``cohort``; returns their labels. p_real: {source: P(answer
     "real")}, P being the rate over all bots and images; participant_sd and image_sd spread bots and images on
     the logit scale (see simulate_participants)."""
@@ -82,7 +83,7 @@ def bot_host():
 class Bot:
     """One simulated participant with its own session (marked as a bot's) taking the study page by page."""
 
-    def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None, cohort=Cohort.LINK):
+    def __init__(self, study, label, logit_means, rng, offset=0.0, image_offsets=None, cohort=LINK):
         self.study, self.label, self.logit_means, self.rng = study, label, logit_means, rng
         self.offset, self.image_offsets, self.cohort = offset, image_offsets or {}, cohort
         self.protocol = protocol_of(study)
@@ -102,12 +103,12 @@ class Bot:
 
     def join_query(self):
         """The join URL's query string for the bot's cohort, as the platform or poster would give it."""
-        if self.cohort == Cohort.PROLIFIC:
+        if self.cohort == PROLIFIC:
             return {"PROLIFIC_PID": self.label, "STUDY_ID": f"rehearsal-{self.study.slug}", "SESSION_ID": new_token()}
-        if self.cohort == Cohort.MTURK:
+        if self.cohort == MTURK:
             hit = f"rehearsal-{self.study.slug}"
             return {"assignmentId": new_token(), "hitId": hit, "workerId": self.label, "turkSubmitTo": MTURK_SANDBOX}
-        if self.cohort == Cohort.POSTER:
+        if self.cohort == POSTER:
             return {"participant_label": self.label, VIA_PARAMETER: VIA_POSTER}
         return {"participant_label": self.label}
 
@@ -121,9 +122,9 @@ class Bot:
     def run(self):
         join_url = reverse("turing:join", args=[self.study.slug])
         query = self.join_query()
-        if self.cohort == Cohort.KIOSK:
+        if self.cohort == KIOSK:
             self.request("get", reverse("turing:kiosk", args=[self.study.slug]), expected=(302,))
-        if self.cohort == Cohort.MTURK:
+        if self.cohort == MTURK:
             self.open_mturk_frame(join_url, query)
             query[TAB_PARAMETER] = "1"
         page = self.request("get", join_url, query)
@@ -144,12 +145,12 @@ class Bot:
         """Read the finish page, checking that the last vote led where the bot's platform expects."""
         finish_url = reverse("turing:finish", args=[self.study.slug])
         expected = finish_url
-        if self.cohort in (Cohort.LINK, Cohort.POSTER, Cohort.PROLIFIC):
+        if self.cohort in (LINK, POSTER, PROLIFIC):
             expected = self.study.completion_url or finish_url
         if done != expected:
             raise BotError(f"{self.label}: the last vote led to {done!r}, not to {expected!r}")
         page = self.request("get", finish_url).content.decode()
-        if self.cohort == Cohort.MTURK and f'action="{MTURK_SANDBOX}{MTURK_SUBMIT_PATH}"' not in page:
+        if self.cohort == MTURK and f'action="{MTURK_SANDBOX}{MTURK_SUBMIT_PATH}"' not in page:
             raise BotError(f"{self.label}: the finish page does not submit the assignment to {MTURK_SANDBOX}")
 
     def vote(self, trial):

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
+from colorization.errors import UserError
 from turing.models import Participant, Study
+from turing.vocabulary import KIOSK, LINK, MTURK, POSTER, PROLIFIC
 
 PROLIFIC_PARAMETERS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
 MTURK_PARAMETERS = ("workerId", "assignmentId", "hitId", "turkSubmitTo")
@@ -31,11 +33,20 @@ MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 MTURK_ORIGINS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 MTURK_SUBMIT_PATH = "/mturk/externalSubmit"
 
-Cohort = Participant.Cohort
-
 
 class CrowdError(ValueError):
     """A join URL's crowd parameters cannot be used; the message names the parameter and what is wrong."""
+
+
+class SeriesConflict(UserError):
+    """A participant label that took part in another study of the series (series_conflict); the message asks
+    the participant to return the task."""
+
+    def __init__(self, other: Study):
+        super().__init__(
+            f"You have already taken part in “{other.title}”, a study of the same series, and each person may "
+            "take part in only one of them. Thank you for your interest! Please return this task."
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,12 @@ class CrowdJoin:
     preview: bool = False
     framed: bool = False
 
+    @property
+    def in_mturk_frame(self) -> bool:
+        """Whether the join page is shown inside MTurk's frame, where nobody joins (a preview, or an accepted HIT
+        that is sent to a tab of its own)."""
+        return self.preview or self.framed
+
     def participant_fields(self) -> dict[str, str]:
         """The Participant fields this join sets."""
         fields = asdict(self)
@@ -64,12 +81,12 @@ def crowd_join(params, *, kiosk: bool) -> CrowdJoin:
     kiosk. Raises CrowdError for an MTurk link missing a parameter or naming a turkSubmitTo outside MTurk."""
     value = {name: str(params.get(name, "")).strip() for name in CROWD_PARAMETERS}
     if value["PROLIFIC_PID"]:
-        return CrowdJoin(Cohort.PROLIFIC, platform_study=value["STUDY_ID"], platform_session=value["SESSION_ID"])
+        return CrowdJoin(PROLIFIC, platform_study=value["STUDY_ID"], platform_session=value["SESSION_ID"])
     if mturk_link(value):
         return _mturk_join(value)
     if kiosk:
-        return CrowdJoin(Cohort.KIOSK)
-    return CrowdJoin(Cohort.POSTER if value[VIA_PARAMETER] == VIA_POSTER else Cohort.LINK)
+        return CrowdJoin(KIOSK)
+    return CrowdJoin(POSTER if value[VIA_PARAMETER] == VIA_POSTER else LINK)
 
 
 def mturk_link(params) -> bool:
@@ -79,7 +96,7 @@ def mturk_link(params) -> bool:
 
 def _mturk_join(value: dict[str, str]) -> CrowdJoin:
     if value["assignmentId"] == MTURK_PREVIEW:
-        return CrowdJoin(Cohort.MTURK, platform_study=value["hitId"], preview=True)
+        return CrowdJoin(MTURK, platform_study=value["hitId"], preview=True)
     missing = [name for name in MTURK_PARAMETERS if not value[name]]
     if missing:
         raise CrowdError(
@@ -93,7 +110,7 @@ def _mturk_join(value: dict[str, str]) -> CrowdJoin:
             "Please return the HIT and tell the requester."
         )
     return CrowdJoin(
-        Cohort.MTURK,
+        MTURK,
         platform_study=value["hitId"],
         platform_session=value["assignmentId"],
         submit_to=submit_to,
@@ -103,7 +120,7 @@ def _mturk_join(value: dict[str, str]) -> CrowdJoin:
 
 def mturk_submit_url(participant: Participant) -> str | None:
     """Where the finish page posts an MTurk participant's assignment; None for anyone else."""
-    if participant.cohort != Cohort.MTURK or not participant.submit_to:
+    if participant.cohort != MTURK or not participant.submit_to:
         return None
     return participant.submit_to + MTURK_SUBMIT_PATH
 

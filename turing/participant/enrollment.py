@@ -44,9 +44,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from scipy.optimize import linear_sum_assignment
 
-from turing.models import REAL, Participant, Pool, Stimulus, Study, Trial, model_names
-from turing.participant.crowd import timed_out
+from turing.models import Participant, Pool, Stimulus, Study, Trial, model_names
+from turing.participant.crowd import SeriesConflict, series_conflict, timed_out
 from turing.protocols import protocol_of
+from turing.vocabulary import CONTROL, PERSON, REAL, TREATMENT
 
 # Block sizes searched for the group blocks: small blocks keep the control share right even in a
 # 20-person poster session; larger ones are needed for shares like 0.01.
@@ -54,10 +55,6 @@ MIN_BLOCK, MAX_BLOCK = 4, 100
 BLOCK_SHARE_TOLERANCE = 0.02  # relative to the requested share
 # Far above any sum of view-count costs: a source is placed on a scene it lacks only when unavoidable.
 MISSING_SCENE_COST = 1e9
-
-TREATMENT = Participant.Group.TREATMENT.value
-CONTROL = Participant.Group.CONTROL.value
-PERSON = Participant.Kind.PERSON.value
 
 
 class StudyFull(Exception):
@@ -111,12 +108,29 @@ def is_full(study: Study) -> bool:
     )
 
 
+def accepting_joins(study: Study) -> bool:
+    """Whether anyone may join now: the study is open and has stimuli (a study made in the admin has none until
+    create_study or build_study fills it)."""
+    return study.status == Study.Status.OPEN and study.stimuli.exists()
+
+
+def check_admission(study: Study, label: str, kind: str, *, capacity: bool = True) -> None:
+    """Raise SeriesConflict when label took part in another study of the study's series, and (capacity) StudyFull
+    when a person would find the study full. enroll_participant checks the capacity again under the lock; this
+    says it before anyone reads the instructions."""
+    other = series_conflict(study, label, kind)
+    if other is not None:
+        raise SeriesConflict(other)
+    if capacity and kind == PERSON and is_full(study):
+        raise StudyFull(study.slug)
+
+
 def enroll_participant(
     study: Study, *, kind: str = PERSON, label: str = "", join_key: str | None = None, **participant_fields
 ) -> Participant:
-    """A new participant in the next group slot with all their trials, as one transaction; or the one who
-    already joined with this label or join form (a double-submitted Start, a crowdworker opening the link
-    again), unchanged.
+    """A new participant in the next group slot with all their trials, as one transaction that also bumps the
+    study's data_version; or the one who already joined with this label or join form (a double-submitted Start,
+    a crowdworker opening the link again), unchanged.
 
     Joins are serialized by a lock on the study row, held only for the short part that must see the joins
     before it: the group slot, the views added since the counts were read, and the inserts. Counting every
@@ -142,6 +156,7 @@ def enroll_participant(
                 **participant_fields,
             )
             create_trials(locked, participant, counted.up_to_date())
+            Study.objects.filter(pk=locked.pk).data_changed()
     except IntegrityError:
         # Databases without row locks for select_for_update (SQLite) can still let a twin join through to
         # the unique constraints on label and join form: that twin is the participant we want.
@@ -162,7 +177,9 @@ def assign_trials(participant: Participant) -> list[Trial]:
         existing = list(participant.trials.select_related("stimulus"))
         if existing:
             return existing
-        return create_trials(study, participant, ViewCounts.read(study, participant.kind).stimuli)
+        trials = create_trials(study, participant, ViewCounts.read(study, participant.kind).stimuli)
+        Study.objects.filter(pk=study.pk).data_changed()
+        return trials
 
 
 def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus]) -> list[Trial]:
@@ -281,24 +298,6 @@ def pick_least_shown(stimuli: list[Any], quotas: dict[str, int], rng: random.Ran
     matrix = np.array([costs[source] for source in slots], dtype=float).reshape(len(slots), len(scenes))
     rows, columns = linear_sum_assignment(matrix)
     return [shown[slots[row]][column] for row, column in zip(rows, columns)]
-
-
-def pick_practice(stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]:
-    """One stimulus per practice scene, in random order, about half real and half generated."""
-    by_scene: defaultdict[str, dict[str, Stimulus]] = defaultdict(dict)
-    for stimulus in stimuli:
-        by_scene[stimulus.scene][stimulus.source] = stimulus
-    scenes = sorted(by_scene)
-    rng.shuffle(scenes)
-    n_generated = len(scenes) // 2 + (len(scenes) % 2 and rng.random() < 0.5)
-    wants_generated = [True] * n_generated + [False] * (len(scenes) - n_generated)
-    rng.shuffle(wants_generated)
-    practice = []
-    for scene, generated in zip(scenes, wants_generated):
-        models = sorted(source for source in by_scene[scene] if source != REAL)
-        source = rng.choice(models) if generated and models else REAL
-        practice.append(by_scene[scene][source])
-    return practice
 
 
 def scored_trials(study: Study, scored_scenes: int) -> int:

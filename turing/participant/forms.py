@@ -4,8 +4,9 @@ import unicodedata
 
 from django import forms
 
-from turing.models import ANSWERS, LABEL_MAX_LENGTH
+from turing.models import LABEL_MAX_LENGTH
 from turing.participant.crowd import CROWD_PARAMETERS
+from turing.vocabulary import ANSWER_CHOICES
 
 # Join-URL parameters that carry a participant label, in order of precedence (workerId: MTurk's).
 LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID", "workerId")
@@ -43,7 +44,7 @@ class JoinForm(forms.Form):
 
 
 class VoteForm(forms.Form):
-    answer = forms.ChoiceField(choices=ANSWERS)
+    answer = forms.ChoiceField(choices=ANSWER_CHOICES)
     # Measured by participant.js from image load to click; absent without JavaScript.
     response_ms = forms.IntegerField(required=False, min_value=0, max_value=MAX_RESPONSE_MS)
     # The page's signed render time (turing.participant.views.shown_token), for a response time without JavaScript.
@@ -55,7 +56,7 @@ class VoteForm(forms.Form):
     viewport_height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
     device_pixel_ratio = forms.FloatField(required=False, min_value=0.1, max_value=20)
 
-    def __init__(self, *args, answer_choices=ANSWERS, **kwargs):
+    def __init__(self, *args, answer_choices=ANSWER_CHOICES, **kwargs):
         super().__init__(*args, **kwargs)
         # The study's protocol names its buttons (real/generated, or left/right for a pair).
         self.fields["answer"].choices = answer_choices
@@ -68,7 +69,8 @@ class VoteForm(forms.Form):
                 self.cleaned_data[name] = None
 
     def measured(self) -> dict:
-        """What the browser measured, for turing.participant.views.store_answer (None where it sent nothing usable)."""
+        """What the browser measured, for turing.participant.answers.record_answer (None where it sent nothing
+        usable)."""
         return {name: self.cleaned_data.get(name) for name in MEASURED}
 
 

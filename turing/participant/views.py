@@ -6,13 +6,9 @@ while the participant looked at the current one.
 """
 
 import time
-from datetime import timedelta
 
-from django.conf import settings
 from django.core import signing
-from django.db import transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,19 +18,37 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from turing.models import Participant, Study, Trial, new_token
+from turing.participant.answers import (
+    AnswerRefused,
+    give_answer,
+    image_servable,
+    open_trials,
+    practice_feedback,
+    score,
+    show,
+    trial_data,
+    trials_of,
+    upcoming,
+)
 from turing.participant.crowd import (
     CROWD_PARAMETERS,
     MTURK_ORIGINS,
     TAB_PARAMETER,
-    Cohort,
     CrowdError,
+    SeriesConflict,
     crowd_join,
     mturk_link,
     mturk_submit_url,
-    series_conflict,
 )
 from turing.participant.decorators import closed, participant_key, participant_view
-from turing.participant.enrollment import StudyFull, enroll_participant, existing_participant, is_full, trial_counts
+from turing.participant.enrollment import (
+    StudyFull,
+    accepting_joins,
+    check_admission,
+    enroll_participant,
+    existing_participant,
+    trial_counts,
+)
 from turing.participant.forms import (
     LABEL_PARAMETERS,
     MAX_RESPONSE_MS,
@@ -45,6 +59,7 @@ from turing.participant.forms import (
 )
 from turing.participant.throttle import join_allowed
 from turing.protocols import protocol_of
+from turing.vocabulary import BOT, MTURK, PERSON
 
 # Salt of the signed [trial id, time.time()] a trial page's form carries, so that a vote sent without
 # JavaScript still gets a (server-side) response time without a session write on every page.
@@ -55,9 +70,6 @@ BOT_SESSION_KEY = "turing.bot"
 KIOSK_RETURN_SECONDS = 20
 # A kiosk's trial page left alone this long hands the device to the next person (participant.js).
 KIOSK_IDLE_SECONDS = 120
-# An image whose exposure limit ran out is refused after this much more: enough for a slow network to fetch
-# the image of a page that has just been shown, not enough to look again.
-EXPOSURE_IMAGE_GRACE = timedelta(seconds=2)
 
 
 def kiosk_key(study_id):
@@ -123,7 +135,7 @@ def too_many_joins(request, study):
     return render(request, "turing/too_many_joins.html", {"study": study}, status=429)
 
 
-def resume(request, study, label, bot):
+def resume(request, study, label, kind):
     """The response that takes this browser back to a participation, or None to show the join form.
 
     A label that took part resumes its participant. A browser holding a participant, opening the join page
@@ -131,7 +143,7 @@ def resume(request, study, label, bot):
     the device now is a new person.
     """
     current = current_participant(request, study)
-    if label and request.method == "GET" and not bot and (current is None or current.label != label):
+    if label and request.method == "GET" and kind == PERSON and (current is None or current.label != label):
         # Looking up a label counts as a join, found or not, so trying labels to find (and take over) someone's
         # participation is throttled like joining, and a refusal does not tell whether the label exists.
         if not join_allowed(request):
@@ -191,60 +203,72 @@ def crowd_parameters(request):
 def join_as(request, study, crowd, params):
     """join() for a participant who came as crowd (a turing.participant.crowd.CrowdJoin) says, with the join
     URL's params."""
-    # A study made in the admin has no images until create_study or build_study fills it.
-    if study.status != Study.Status.OPEN or not study.stimuli.exists():
+    if not accepting_joins(study):
         return closed(request, study)
     label = normalize_label(url_label(params))
     label_error = label_problem(label)
     if label_error:
-        return render(request, "turing/label_refused.html", {"study": study, "message": label_error}, status=400)
-    bot = bool(request.session.get(BOT_SESSION_KEY))
-    if request.method == "GET" and (crowd.preview or crowd.framed):
-        # Inside MTurk's frame: the instructions, and once the HIT is accepted a link to the study in its own tab.
-        # Nobody joins here, so nothing is counted or throttled.
-        tab_url = None if crowd.preview else with_parameter(request, TAB_PARAMETER, "1")
-        return render(
-            request, "turing/join.html", join_context(study, None, mturk_preview=crowd.preview, tab_url=tab_url)
-        )
-    resumed = resume(request, study, label, bot)
+        return label_refused(request, study, label_error, status=400)
+    if request.method == "GET" and crowd.in_mturk_frame:
+        return mturk_instructions(request, study, crowd)
+    kind = participant_kind(request)
+    resumed = resume(request, study, label, kind)
     if resumed:
         return resumed
-    kind = Participant.Kind.BOT if bot else Participant.Kind.PERSON
-    other = series_conflict(study, label, kind)
-    if other is not None:
-        message = (
-            f"You have already taken part in “{other.title}”, a study of the same series, and each person may "
-            "take part in only one of them. Thank you for your interest! Please return this task."
-        )
-        return render(request, "turing/label_refused.html", {"study": study, "message": message}, status=403)
-    if request.method == "GET" and not bot and is_full(study):
-        # Said before anyone reads the instructions; enroll_participant checks again under the lock.
+    try:
+        # The capacity is said before anyone reads the instructions; the consent's POST is checked under the lock.
+        check_admission(study, label, kind, capacity=request.method == "GET")
+    except SeriesConflict as conflict:
+        return label_refused(request, study, str(conflict), status=403)
+    except StudyFull:
         return closed(request, study, reason="full")
     initial = {name: request.GET.get(name, "") for name in CROWD_PARAMETERS}
     form = JoinForm(
         request.POST or None, study=study, initial={**initial, "participant_label": label, "join_key": new_token()}
     )
     if request.method == "POST" and form.is_valid():
-        join_key = form.cleaned_data["join_key"]
-        returning = existing_participant(study, join_key=join_key)
-        if returning:
-            return enter(request, study, returning)
-        if not bot and not join_allowed(request):
-            return too_many_joins(request, study)
-        try:
-            participant = enroll_participant(
-                study,
-                kind=kind,
-                label=label,
-                join_key=join_key,
-                expertise=form.cleaned_data.get("expertise"),
-                consented_at=timezone.now(),
-                **crowd.participant_fields(),
-            )
-        except StudyFull:
-            return closed(request, study, reason="full")
-        return enter(request, study, participant)
+        return start(request, study, crowd, form, label, kind)
     return render(request, "turing/join.html", join_context(study, form))
+
+
+def participant_kind(request):
+    """A rehearsal bot's browser (its session marked by simulate_participants) joins as a bot, any other as a
+    person."""
+    return BOT if request.session.get(BOT_SESSION_KEY) else PERSON
+
+
+def label_refused(request, study, message, *, status):
+    return render(request, "turing/label_refused.html", {"study": study, "message": message}, status=status)
+
+
+def mturk_instructions(request, study, crowd):
+    """Inside MTurk's frame: the instructions, and once the HIT is accepted a link to the study in its own tab.
+    Nobody joins here, so nothing is counted or throttled."""
+    tab_url = None if crowd.preview else with_parameter(request, TAB_PARAMETER, "1")
+    return render(request, "turing/join.html", join_context(study, None, mturk_preview=crowd.preview, tab_url=tab_url))
+
+
+def start(request, study, crowd, form, label, kind):
+    """Enroll the participant whose consent form is valid, and send them to their first trial."""
+    join_key = form.cleaned_data["join_key"]
+    returning = existing_participant(study, join_key=join_key)
+    if returning:
+        return enter(request, study, returning)
+    if kind == PERSON and not join_allowed(request):
+        return too_many_joins(request, study)
+    try:
+        participant = enroll_participant(
+            study,
+            kind=kind,
+            label=label,
+            join_key=join_key,
+            expertise=form.cleaned_data.get("expertise"),
+            consented_at=timezone.now(),
+            **crowd.participant_fields(),
+        )
+    except StudyFull:
+        return closed(request, study, reason="full")
+    return enter(request, study, participant)
 
 
 def join_context(study, form, **extra):
@@ -282,76 +306,6 @@ def kiosk(request, slug):
     return redirect("turing:join", slug)
 
 
-def trials_of(participant):
-    """The participant's trials in order, with their stimuli: one query that tells a participant page everything
-    it needs (the current trial, the next, the progress, whether this is the last)."""
-    return list(participant.trials.select_related("stimulus").order_by("position"))
-
-
-def open_trials(trials):
-    return [trial for trial in trials if not trial.answer]
-
-
-def trial_data(study, trials, trial, following, *, shown_now=False):
-    """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image(s).
-
-    Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
-    "expired": the exposure limit ran out since the image was first shown, so there is no image to show.
-    "image_urls" are all the trial's images in screen order (two for a pair), "image_url" the first.
-    shown_now: this request first handed the image out, so it has not expired whatever the clock says since
-    (a slow commit can outlast HYPE-time's 100 ms).
-    """
-    protocol = protocol_of(study)
-    n_practice = sum(t.practice for t in trials)
-    if trial.practice:
-        progress = f"Practice {trial.position} / {n_practice}"
-    else:
-        progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
-    expired = not shown_now and exposure_over(trial)
-    urls = [reverse("turing:image", args=[token]) for token in protocol.image_tokens(trial)]
-    next_urls = (
-        [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []
-    )
-    exposure_ms = trial.exposure_ms or protocol.exposure_ms(study, trials, trial)
-    if not shown_now and not expired and trial.shown_at is not None and trial.exposure_ms:
-        # Shown before (a reload): only what is left of the exposure, which participant.js times from the new
-        # paint. The full exposure again would let a reload just before the limit double it unflagged.
-        elapsed_ms = (timezone.now() - trial.shown_at) / timedelta(milliseconds=1)
-        exposure_ms = max(1, round(trial.exposure_ms - elapsed_ms))
-    return {
-        "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
-        "image_url": None if expired else urls[0],
-        "image_urls": [] if expired else urls,
-        "practice": trial.practice,
-        "progress": progress,
-        "next_image_url": next_urls[0] if next_urls else None,
-        "next_image_urls": next_urls,
-        # What was recorded when the image was first shown (what is left of it on a reload); what the protocol
-        # asks if it has not been shown yet.
-        "exposure_ms": exposure_ms,
-        "expired": expired,
-        **protocol.trial_data(trial),
-    }
-
-
-def exposure_over(trial, grace=timedelta(0)):
-    """Whether trial's exposure limit (plus grace) has run out since its image was first shown."""
-    if not trial.exposure_ms or trial.shown_at is None:
-        return False
-    return timezone.now() - trial.shown_at > timedelta(milliseconds=trial.exposure_ms) + grace
-
-
-def mark_shown(trial, exposure_ms) -> bool:
-    """Record when trial's image is first handed out, and the exposure asked for it, once (trials with an
-    exposure limit); whether this call recorded it."""
-    if trial.shown_at is not None:
-        return False
-    trial.shown_at, trial.exposure_ms = timezone.now(), exposure_ms
-    return bool(
-        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at, exposure_ms=exposure_ms)
-    )
-
-
 def shown_token(trial):
     """The signed moment a trial's page was rendered, carried by its form (VoteForm.shown)."""
     return signing.dumps([trial.pk, time.time()], salt=SHOWN_SALT)
@@ -377,36 +331,24 @@ def trial(request, participant):
 
     The URL never names a position, so the back button can only reach the current trial again.
     """
-    trials = trials_of(participant)
-    upcoming = open_trials(trials)[:2]
-    if not upcoming:
-        return redirect("turing:finish", participant.study.slug)
-    current = upcoming[0]
     study = participant.study
+    trials = trials_of(participant)
+    current, following = upcoming(trials)
+    if current is None:
+        return redirect("turing:finish", study.slug)
+    shown_now = show(study, trials, current)
     protocol = protocol_of(study)
-    exposure = protocol.exposure_ms(study, trials, current)
-    shown_now = bool(exposure) and mark_shown(current, exposure)
-    data = trial_data(study, trials, current, upcoming[1] if len(upcoming) > 1 else None, shown_now=shown_now)
     context = {
         "study": study,
         "trial": current,
         "images": protocol.images(current),
-        "data": data,
+        "data": trial_data(study, trials, current, following, shown_now=shown_now),
         "shown": shown_token(current),
     }
     if in_kiosk(request, study.pk):
         # Someone who walks away from a shared device must not leave their trials to the next person.
         context["kiosk_idle_ms"] = KIOSK_IDLE_SECONDS * 1000
     return render(request, protocol.trial_template, context)
-
-
-def practice_feedback(study, trials, trial):
-    return {
-        "correct": trial.correct,
-        "verdict": "Correct!" if trial.correct else "Not quite.",
-        "truth": protocol_of(study).truth(trial),
-        "last": not any(t.practice and t.position > trial.position for t in trials),
-    }
 
 
 def wants_json(request):
@@ -425,55 +367,18 @@ def refuse(request, participant, status, message):
     )
 
 
-def store_answer(participant, trials, trial, answer, response_ms, measured=None, *, hands_out_next=True):
-    """Write the answer to trial, the participant's first open trial when trials were read, and count it, as one
-    transaction of two statements (three with an exposure limit, which starts the next image's clock); False
-    if another request (a double tap) answered the trial first. measured: what the browser measured
-    (achieved_exposure_ms for the trial; viewport_width, viewport_height, device_pixel_ratio for the
-    participant), entries None when not sent. hands_out_next: the reply itself shows the next image (a vote
-    sent by participant.js); a plain form's vote is answered by a redirect, and the trial page it leads to
-    records the moment itself.
-
-    The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
-    stores nothing. No later trial can have been answered since trials were read (answers go in order, and
-    this one was open), so whether this answer is the participant's last is known from trials.
-    """
-    measured = measured or {}
-    counted = {"answer_count": F("answer_count") + 1}
-    counted |= {
-        name: measured[name]
-        for name in ("viewport_width", "viewport_height", "device_pixel_ratio")
-        if measured.get(name) is not None
-    }
-    following = open_trials(trials)[1:2]
-    if not following:
-        counted["finished_at"] = Coalesce(F("finished_at"), timezone.now())
-    with transaction.atomic():
-        stored = Trial.objects.filter(pk=trial.pk, answer="").update(
-            answer=answer,
-            response_ms=response_ms,
-            answered_at=timezone.now(),
-            achieved_exposure_ms=measured.get("achieved_exposure_ms"),
-        )
-        if stored:
-            trial.answer = answer
-            Participant.objects.filter(pk=participant.pk).update(**counted)
-            # participant.js shows the next image as soon as the reply comes, except after practice feedback,
-            # where it loads the trial page instead (which records the moment itself).
-            # Timing a plain form's next image from here would count the redirect's round trip, which on a phone
-            # outlasts a 100-500 ms exposure: its page would come back expired, the image never shown.
-            if following and not trial.practice and hands_out_next:
-                # The next exposure may depend on this answer (a staircase).
-                exposure = protocol_of(participant.study).exposure_ms(participant.study, trials, following[0])
-                if exposure:
-                    mark_shown(following[0], exposure)
-    return bool(stored)
+def find_trial(trials, trial_id, *, practice_only=False):
+    """The participant's trial with this id (Http404 for anyone else's)."""
+    trial = next((t for t in trials if t.pk == trial_id and (t.practice or not practice_only)), None)
+    if trial is None:
+        raise Http404("No such practice trial." if practice_only else "No such trial.")
+    return trial
 
 
 @require_POST
 @participant_view
 def vote(request, participant, trial_id):
-    """Record one answer, exactly once.
+    """Record one answer, exactly once (turing.participant.answers.give_answer).
 
     The same answer sent again (a double tap, a retried request) is accepted and changes nothing; a
     different answer to an answered trial is refused with 409, as is an answer to a later trial while an
@@ -481,50 +386,30 @@ def vote(request, participant, trial_id):
     the answer was right; a scored or catch vote's reply is the same whatever was answered.
     """
     trials = trials_of(participant)
-    trial = next((t for t in trials if t.pk == trial_id), None)
-    if trial is None:
-        raise Http404("No such trial.")
+    trial = find_trial(trials, trial_id)
     protocol = protocol_of(participant.study)
     form = VoteForm(request.POST, answer_choices=protocol.answer_choices)
     if not form.is_valid():
         return refuse(request, participant, 400, "Please answer with one of the two buttons.")
     answer = protocol.stored_answer(trial, form.cleaned_data["answer"])
-
-    stored = False
-    if not trial.answer and open_trials(trials)[0] is trial:
-        response_ms = form.cleaned_data["response_ms"]
-        if response_ms is None:
-            response_ms = server_response_ms(form.cleaned_data["shown"], trial)
-        stored = store_answer(
+    response_ms = form.cleaned_data["response_ms"]
+    if response_ms is None:
+        response_ms = server_response_ms(form.cleaned_data["shown"], trial)
+    try:
+        stored = give_answer(
             participant, trials, trial, answer, response_ms, form.measured(), hands_out_next=wants_json(request)
         )
-    if not trial.answer and not stored:
-        # Either a concurrent request (a double tap) answered this trial since it was read, or this is a
-        # later trial while an earlier one is still open.
-        trial.refresh_from_db(fields=["answer"])
-        if not trial.answer:
-            return refuse(request, participant, 409, "Please answer the images in order.")
-    if trial.answer != answer:
-        return refuse(request, participant, 409, "This image has already been answered; answers cannot be changed.")
-
-    upcoming = open_trials(trials)[:2]
+    except AnswerRefused as refusal:
+        return refuse(request, participant, 409, str(refusal))
     study = participant.study
-    if upcoming:
-        done_url = None
-    else:
-        # A kiosk always ends on the finish page, which hands the device to the next person.
-        finish_url = reverse("turing:finish", args=[study.slug])
-        # An MTurk worker's finish page hands their assignment back to MTurk.
-        on_finish_page = in_kiosk(request, study.pk) or participant.cohort == Cohort.MTURK
-        done_url = finish_url if on_finish_page else study.completion_url or finish_url
-
+    current, following = upcoming(trials)
+    done_url = None if current else finished_url(request, participant)
     if wants_json(request):
-        following = upcoming[1] if len(upcoming) > 1 else None
         return JsonResponse(
             {
                 "feedback": practice_feedback(study, trials, trial) if trial.practice else None,
-                # A vote stored now has just handed out the next image (store_answer).
-                "next": trial_data(study, trials, upcoming[0], following, shown_now=stored) if upcoming else None,
+                # A vote stored now has just handed out the next image (record_answer).
+                "next": trial_data(study, trials, current, following, shown_now=stored) if current else None,
                 "redirect": done_url,
             }
         )
@@ -533,15 +418,24 @@ def vote(request, participant, trial_id):
     return redirect(done_url or reverse("turing:trial", args=[study.slug]))
 
 
+def finished_url(request, participant):
+    """Where a participant who has answered every trial goes: the study's completion URL, or the finish page."""
+    study = participant.study
+    finish_url = reverse("turing:finish", args=[study.slug])
+    # A kiosk always ends on the finish page, which hands the device to the next person; an MTurk worker's
+    # finish page hands their assignment back to MTurk.
+    if in_kiosk(request, study.pk) or participant.cohort == MTURK:
+        return finish_url
+    return study.completion_url or finish_url
+
+
 @never_cache
 @require_GET
 @participant_view
 def feedback(request, participant, trial_id):
     """After a practice vote (without JavaScript): whether it was right; practice trials only."""
     trials = trials_of(participant)
-    trial = next((t for t in trials if t.pk == trial_id and t.practice), None)
-    if trial is None:
-        raise Http404("No such practice trial.")
+    trial = find_trial(trials, trial_id, practice_only=True)
     if not trial.answer:
         return redirect("turing:trial", participant.study.slug)
     feedback = practice_feedback(participant.study, trials, trial)
@@ -563,15 +457,14 @@ def finish(request, participant):
     trials = trials_of(participant)
     if open_trials(trials):
         return redirect("turing:trial", study.slug)
-    # Every image shown after the practice, attention checks included: the count the participant saw.
-    scored = [trial for trial in trials if not trial.practice]
+    correct, total = score(trials)
     kiosk_mode = in_kiosk(request, study.pk)
     if kiosk_mode:
         request.session.pop(participant_key(study.pk), None)
     context = {
         "study": study,
-        "correct": sum(trial.correct for trial in scored),
-        "total": len(scored),
+        "correct": correct,
+        "total": total,
         "kiosk": kiosk_mode,
         "kiosk_return_seconds": KIOSK_RETURN_SECONDS,
         "mturk_submit_url": mturk_submit_url(participant),
@@ -601,10 +494,7 @@ def image(request, token):
     )
     if trial is None or request.session.get(participant_key(trial.participant.study_id)) != trial.participant_id:
         raise Http404("No such image.")
-    grace = timedelta(seconds=settings.TURING_IMAGE_GRACE_SECONDS)
-    if trial.answered_at is not None and timezone.now() - trial.answered_at > grace:
-        raise Http404("No such image.")
-    if exposure_over(trial, EXPOSURE_IMAGE_GRACE):
+    if not image_servable(trial):
         raise Http404("No such image.")
     protocol = protocol_of(trial.participant.study)
     stimulus = protocol.images(trial)[protocol.image_tokens(trial).index(token)]

@@ -8,16 +8,28 @@ Every protocol stores an answer as what the trial's stimulus was judged: "real" 
 single image that is the participant's button; for a pair (2afc) it is whether they picked the generated
 image as the real one. So a model's fooling rate is the share of its trials answered "real" under every
 protocol, and the report's statistics need no per-protocol branch.
+
+Protocols act on the model instances they are handed and import no model at run time (only for their type
+hints): turing.models asks them to check a study's settings (Study.clean), so they depend on it only one way.
 """
 
+from __future__ import annotations
+
 import functools
+import importlib
+import pkgutil
 import random
+from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 
-from turing.models import GENERATED, REAL, Stimulus, Study, Trial
+from turing.vocabulary import ANSWER_CHOICES, GENERATED, REAL
 
-_REGISTRY: dict[str, "Protocol"] = {}
+if TYPE_CHECKING:
+    from turing.models import Stimulus, Study, Trial
+
+_REGISTRY: dict[str, Protocol] = {}
 
 
 class Protocol:
@@ -31,7 +43,7 @@ class Protocol:
     # Rendered inside the staff report, with the report's context and what report_tables returns.
     report_template: str | None = None
     # The values the vote form accepts (the buttons' values), with labels.
-    answer_choices = [(REAL, "Real"), (GENERATED, "Generated")]
+    answer_choices = list(ANSWER_CHOICES)
     # A trial shows a real photo and a colorization of one scene side by side (the audit compares their files).
     shows_pairs = False
     # A model's score is the share of its images judged real, which turing.report.leaderboard pools over studies.
@@ -59,9 +71,22 @@ class Protocol:
         return stimuli
 
     def pick_practice(self, stimuli: list[Stimulus], rng: random.Random) -> list[Stimulus]:
-        from turing.participant.enrollment import pick_practice
-
-        return pick_practice(stimuli, rng)
+        """The practice trials' stimuli, from the practice pool: one per practice scene, in random order, about
+        half real and half generated."""
+        by_scene: defaultdict[str, dict[str, Stimulus]] = defaultdict(dict)
+        for stimulus in stimuli:
+            by_scene[stimulus.scene][stimulus.source] = stimulus
+        scenes = sorted(by_scene)
+        rng.shuffle(scenes)
+        n_generated = len(scenes) // 2 + (len(scenes) % 2 and rng.random() < 0.5)
+        wants_generated = [True] * n_generated + [False] * (len(scenes) - n_generated)
+        rng.shuffle(wants_generated)
+        practice = []
+        for scene, generated in zip(scenes, wants_generated):
+            models = sorted(source for source in by_scene[scene] if source != REAL)
+            source = rng.choice(models) if generated and models else REAL
+            practice.append(by_scene[scene][source])
+        return practice
 
     def prepare_trials(self, trials: list[Trial], stimuli: list[Stimulus], rng: random.Random) -> None:
         """Fill in what this protocol stores on new trials beyond kind, position and stimulus (before insert)."""
@@ -110,9 +135,6 @@ def register_protocol(protocol: Protocol) -> Protocol:
 def _load() -> None:
     # Every module of this package registers its protocol on import; once per process, since protocol_of runs
     # on every participant request.
-    import importlib
-    import pkgutil
-
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
 

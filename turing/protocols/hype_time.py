@@ -23,13 +23,20 @@ bootstraps over evaluators; here turing.analysis.crossed's closed-form variance 
 quantiles); the images enter each threshold through the staircase and are not resampled apart.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 
 from turing.analysis import crossed
-from turing.models import Stimulus, Study, Trial
 from turing.protocols import Protocol, register_protocol
+from turing.vocabulary import REAL, SCORED
+
+if TYPE_CHECKING:
+    from turing.models import Stimulus, Study, Trial
 
 START_MS, MIN_MS, MAX_MS = 500, 100, 1000
 STEP_MS = 50
@@ -78,7 +85,7 @@ class HypeTime(Protocol):
     def exposure_ms(self, study: Study, trials: list[Trial], trial: Trial) -> int | None:
         if trial.practice:
             return START_MS
-        before = [t for t in trials if t.position < trial.position and t.kind == Trial.Kind.SCORED and t.answer]
+        before = [t for t in trials if t.position < trial.position and t.kind == SCORED and t.answer]
         return staircase([bool(t.correct) for t in before])
 
     def models_for(self, models: list[str], stimuli: list[Stimulus], rng) -> list[str]:
@@ -128,10 +135,10 @@ def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:
     """One row per treatment participant with an exposure on record: participant, model (the generated source
     they judged), trials, threshold_ms (mean asked exposure over the second half of their scored trials),
     one_answer (they gave the same answer to every scored image)."""
-    scored = votes[(votes["kind"] == Trial.Kind.SCORED) & votes["exposure_ms"].notna()]
+    scored = votes[(votes["kind"] == SCORED) & votes["exposure_ms"].notna()]
     rows = []
     for participant, own in scored.sort_values("position").groupby("participant", sort=True):
-        models = sorted(set(own["source"]) - {"real"})
+        models = sorted(set(own["source"]) - {REAL})
         if len(models) != 1:
             continue
         second_half = own["exposure_ms"].to_numpy(dtype=float)[len(own) // 2 :]

@@ -16,12 +16,18 @@ statistics are those of the single protocol with a model's trials (no real-photo
 which would have no colorizations to see, and no catch trials, whose scenes keep no real photo to pair).
 """
 
+from __future__ import annotations
+
 import random
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 
-from turing.models import GENERATED, LEFT, REAL, RIGHT, Stimulus, Study, Trial, new_token
 from turing.protocols import Protocol, register_protocol
+from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT, SIDE_CHOICES
+
+if TYPE_CHECKING:
+    from turing.models import Stimulus, Study, Trial
 
 DEFAULT_EXPOSURE_MS = 1000
 
@@ -32,7 +38,7 @@ class TwoAFC(Protocol):
     trial_template = "turing/protocols/trial_2afc.html"
     join_template = "turing/protocols/join_2afc.html"
     report_template = "turing/protocols/report_2afc.html"
-    answer_choices = [(LEFT, "Left"), (RIGHT, "Right")]
+    answer_choices = list(SIDE_CHOICES)
     shows_pairs = True
 
     def clean_study(self, study: Study) -> None:
@@ -82,9 +88,7 @@ class TwoAFC(Protocol):
                 sides = [LEFT, RIGHT] * (len(group) // 2) + ([spare_side[model]] if model in spare_side else [])
                 rng.shuffle(sides)
                 for trial, side in zip(group, sides):
-                    trial.paired_stimulus = reals[trial.stimulus.scene]
-                    trial.generated_side = side
-                    trial.second_image_token = new_token()
+                    trial.pair_with(reals[trial.stimulus.scene], side)
 
     def images(self, trial: Trial) -> list[Stimulus]:
         real = trial.paired_stimulus

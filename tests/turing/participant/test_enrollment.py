@@ -3,19 +3,11 @@ from collections import Counter
 import pytest
 
 from turing.models import CATCH, REAL, Participant, Pool, Stimulus, Study, Trial
-from turing.participant.enrollment import (
-    CONTROL,
-    PERSON,
-    TREATMENT,
-    ViewCounts,
-    assign_trials,
-    enroll_participant,
-    group_block,
-)
+from turing.participant.enrollment import ViewCounts, assign_trials, enroll_participant, group_block
 from turing.stimuli.importing import StudyImportError
+from turing.vocabulary import BOT, CONTROL, PERSON, TREATMENT
 
 MODELS = ("perceptual", "koalarization")
-BOT = Participant.Kind.BOT
 
 
 def enroll(study, n, **fields):

@@ -1,8 +1,6 @@
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from turing.management.study_options import study_or_error
-from turing.models import Participant, Trial
 
 
 class Command(BaseCommand):
@@ -12,10 +10,5 @@ class Command(BaseCommand):
         parser.add_argument("slug")
 
     def handle(self, slug, **options):
-        study = study_or_error(slug)
-        bots = Participant.objects.filter(study=study, kind=Participant.Kind.BOT)
-        with transaction.atomic():
-            votes = Trial.objects.filter(participant__in=bots).exclude(answer="").count()
-            deleted = bots.count()
-            bots.delete()
+        deleted, votes = study_or_error(slug).purge_bots()
         self.stdout.write(f"Deleted {deleted} bots and their {votes} answers from {slug!r}.")

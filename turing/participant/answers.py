@@ -1,0 +1,205 @@
+"""How a vote is stored: a participant's trials in order and which of them are open, the exposure clock (when
+an image was first handed out, and whether its exposure has run out), and an answer recorded exactly once, in
+order, with the participant's counts and the study's data_version in the same transaction.
+
+turing.participant.views parses the requests and chooses the responses; the rules are here.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from colorization.errors import UserError
+from turing.models import Participant, Study, Trial
+from turing.protocols import protocol_of
+
+# An image whose exposure limit ran out is refused after this much more: enough for a slow network to fetch
+# the image of a page that has just been shown, not enough to look again.
+EXPOSURE_IMAGE_GRACE = timedelta(seconds=2)
+
+
+class AnswerRefused(UserError):
+    """An answer that cannot be stored: to a later trial while an earlier one is open, or changing one given."""
+
+
+def trials_of(participant):
+    """The participant's trials in order, with their stimuli: one query that tells a participant page everything
+    it needs (the current trial, the next, the progress, whether this is the last)."""
+    return list(participant.trials.select_related("stimulus").order_by("position"))
+
+
+def open_trials(trials):
+    return [trial for trial in trials if not trial.answer]
+
+
+def upcoming(trials):
+    """(the current trial, the one after it), None where there is none."""
+    pending = open_trials(trials)
+    return (pending[0] if pending else None), (pending[1] if len(pending) > 1 else None)
+
+
+def trial_data(study, trials, trial, following, *, shown_now=False):
+    """What a trial page (and participant.js, as JSON) needs to show trial and preload the next image(s).
+
+    Nothing in it depends on the trial's kind beyond "practice": a catch trial looks like a scored one.
+    "expired": the exposure limit ran out since the image was first shown, so there is no image to show.
+    "image_urls" are all the trial's images in screen order (two for a pair), "image_url" the first.
+    shown_now: this request first handed the image out, so it has not expired whatever the clock says since
+    (a slow commit can outlast HYPE-time's 100 ms).
+    """
+    protocol = protocol_of(study)
+    n_practice = sum(t.practice for t in trials)
+    if trial.practice:
+        progress = f"Practice {trial.position} / {n_practice}"
+    else:
+        progress = f"{trial.position - n_practice} / {len(trials) - n_practice}"
+    expired = not shown_now and exposure_over(trial)
+    urls = [reverse("turing:image", args=[token]) for token in protocol.image_tokens(trial)]
+    next_urls = (
+        [reverse("turing:image", args=[token]) for token in protocol.image_tokens(following)] if following else []
+    )
+    exposure_ms = trial.exposure_ms or protocol.exposure_ms(study, trials, trial)
+    if not shown_now and not expired and trial.shown_at is not None and trial.exposure_ms:
+        # Shown before (a reload): only what is left of the exposure, which participant.js times from the new
+        # paint. The full exposure again would let a reload just before the limit double it unflagged.
+        elapsed_ms = (timezone.now() - trial.shown_at) / timedelta(milliseconds=1)
+        exposure_ms = max(1, round(trial.exposure_ms - elapsed_ms))
+    return {
+        "vote_url": reverse("turing:vote", args=[study.slug, trial.pk]),
+        "image_url": None if expired else urls[0],
+        "image_urls": [] if expired else urls,
+        "practice": trial.practice,
+        "progress": progress,
+        "next_image_url": next_urls[0] if next_urls else None,
+        "next_image_urls": next_urls,
+        # What was recorded when the image was first shown (what is left of it on a reload); what the protocol
+        # asks if it has not been shown yet.
+        "exposure_ms": exposure_ms,
+        "expired": expired,
+        **protocol.trial_data(trial),
+    }
+
+
+def exposure_over(trial, grace=timedelta(0)):
+    """Whether trial's exposure limit (plus grace) has run out since its image was first shown."""
+    if not trial.exposure_ms or trial.shown_at is None:
+        return False
+    return timezone.now() - trial.shown_at > timedelta(milliseconds=trial.exposure_ms) + grace
+
+
+def image_servable(trial) -> bool:
+    """Whether trial's images may still be served: until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a
+    reload), and with an exposure limit until the limit (plus EXPOSURE_IMAGE_GRACE) has run out since the image
+    was first shown."""
+    grace = timedelta(seconds=settings.TURING_IMAGE_GRACE_SECONDS)
+    if trial.answered_at is not None and timezone.now() - trial.answered_at > grace:
+        return False
+    return not exposure_over(trial, EXPOSURE_IMAGE_GRACE)
+
+
+def mark_shown(trial, exposure_ms) -> bool:
+    """Record when trial's image is first handed out, and the exposure asked for it, once (trials with an
+    exposure limit); whether this call recorded it."""
+    if trial.shown_at is not None:
+        return False
+    trial.shown_at, trial.exposure_ms = timezone.now(), exposure_ms
+    return bool(
+        Trial.objects.filter(pk=trial.pk, shown_at=None).update(shown_at=trial.shown_at, exposure_ms=exposure_ms)
+    )
+
+
+def show(study, trials, trial) -> bool:
+    """Start trial's exposure clock if its protocol limits the exposure and it has not started; whether it
+    started now."""
+    exposure = protocol_of(study).exposure_ms(study, trials, trial)
+    return bool(exposure) and mark_shown(trial, exposure)
+
+
+def give_answer(participant, trials, trial, answer, response_ms, measured=None, *, hands_out_next=True) -> bool:
+    """Record one answer to trial (one of trials, the participant's, as trials_of read them), exactly once;
+    whether this call stored it.
+
+    The same answer sent again (a double tap, a retried request) is accepted and changes nothing. Raises
+    AnswerRefused for an answer to a later trial while an earlier one is open, and for a different answer to an
+    answered trial. For measured and hands_out_next see record_answer.
+    """
+    stored = False
+    if not trial.answer and open_trials(trials)[0] is trial:
+        stored = record_answer(participant, trials, trial, answer, response_ms, measured, hands_out_next=hands_out_next)
+    if not trial.answer and not stored:
+        # Either a concurrent request (a double tap) answered this trial since it was read, or this is a
+        # later trial while an earlier one is still open.
+        trial.refresh_from_db(fields=["answer"])
+        if not trial.answer:
+            raise AnswerRefused("Please answer the images in order.")
+    if trial.answer != answer:
+        raise AnswerRefused("This image has already been answered; answers cannot be changed.")
+    return stored
+
+
+def record_answer(participant, trials, trial, answer, response_ms, measured=None, *, hands_out_next=True):
+    """Write the answer to trial, the participant's first open trial when trials were read, count it and bump
+    the study's data_version, as one transaction of three statements (four with an exposure limit, which starts
+    the next image's clock); False if another request (a double tap) answered the trial first. measured: what
+    the browser measured (achieved_exposure_ms for the trial; viewport_width, viewport_height,
+    device_pixel_ratio for the participant), entries None when not sent. hands_out_next: the reply itself shows
+    the next image (a vote sent by participant.js); a plain form's vote is answered by a redirect, and the trial
+    page it leads to records the moment itself.
+
+    The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
+    stores nothing. No later trial can have been answered since trials were read (answers go in order, and
+    this one was open), so whether this answer is the participant's last is known from trials.
+    """
+    measured = measured or {}
+    counted = {"answer_count": F("answer_count") + 1}
+    counted |= {
+        name: measured[name]
+        for name in ("viewport_width", "viewport_height", "device_pixel_ratio")
+        if measured.get(name) is not None
+    }
+    following = open_trials(trials)[1:2]
+    if not following:
+        counted["finished_at"] = Coalesce(F("finished_at"), timezone.now())
+    with transaction.atomic():
+        stored = Trial.objects.filter(pk=trial.pk, answer="").update(
+            answer=answer,
+            response_ms=response_ms,
+            answered_at=timezone.now(),
+            achieved_exposure_ms=measured.get("achieved_exposure_ms"),
+        )
+        if stored:
+            trial.answer = answer
+            Participant.objects.filter(pk=participant.pk).update(**counted)
+            # participant.js shows the next image as soon as the reply comes, except after practice feedback,
+            # where it loads the trial page instead (which records the moment itself).
+            # Timing a plain form's next image from here would count the redirect's round trip, which on a phone
+            # outlasts a 100-500 ms exposure: its page would come back expired, the image never shown.
+            if following and not trial.practice and hands_out_next:
+                # The next exposure may depend on this answer (a staircase).
+                show(participant.study, trials, following[0])
+            # Last, so that the study row, which every vote of the study updates, is held for the shortest time.
+            Study.objects.filter(pk=participant.study_id).data_changed()
+    return bool(stored)
+
+
+def practice_feedback(study, trials, trial):
+    """What a practice trial's feedback says: whether the answer was right, the truth, and whether it was the
+    last practice trial."""
+    return {
+        "correct": trial.correct,
+        "verdict": "Correct!" if trial.correct else "Not quite.",
+        "truth": protocol_of(study).truth(trial),
+        "last": not any(t.practice and t.position > trial.position for t in trials),
+    }
+
+
+def score(trials):
+    """(correct, total) of the trials shown after the practice, attention checks included: the count the
+    participant saw."""
+    shown = [trial for trial in trials if not trial.practice]
+    return sum(trial.correct for trial in shown), len(shown)

@@ -1,0 +1,52 @@
+"""The words a study is stored in: answers, stimulus sources, pools, trial kinds, groups, participant kinds,
+cohorts and sides, each defined once.
+
+Plain Python, no Django, so that turing.analysis (which runs on exported tables, without a database) and the
+models (whose TextChoices are built from these values, and labelled there) share them. The answers and sides
+carry their labels here too: they are the vote buttons of every protocol (turing.protocols).
+"""
+
+# Answers: what a trial's stimulus was judged. Under every protocol a model's fooling rate is the share of its
+# trials answered REAL (turing.protocols).
+REAL = "real"
+GENERATED = "generated"
+ANSWER_CHOICES = ((REAL, "Real"), (GENERATED, "Generated"))
+ANSWERS = (REAL, GENERATED)
+
+# Stimulus sources besides the models' names: REAL photos, and CATCH, the attention-check stimuli
+# (turing.stimuli.normalize.catch_version of a real photo). Neither may name a model.
+CATCH = "catch"
+NOT_MODELS = frozenset({REAL, CATCH})
+
+# Pools: what a scene's stimuli are for (turing.models explains why they are kept apart).
+SCORED = "scored"
+PRACTICE = "practice"
+POOLS = (SCORED, PRACTICE, CATCH)
+
+# Trial kinds share the pools' words: a practice trial shows a practice stimulus, and so on. Presentation
+# order: practice first.
+TRIAL_KINDS = (PRACTICE, SCORED, CATCH)
+
+# Groups: control participants see only real photos (turing.participant.enrollment).
+TREATMENT = "treatment"
+CONTROL = "control"
+GROUPS = (TREATMENT, CONTROL)
+
+# Participant kinds: rehearsal bots (simulate_participants) are left out of reports unless asked for.
+PERSON = "person"
+BOT = "bot"
+PARTICIPANT_KINDS = (PERSON, BOT)
+
+# Cohorts: how a participant came (turing.participant.crowd).
+POSTER = "poster"
+KIOSK = "kiosk"
+PROLIFIC = "prolific"
+MTURK = "mturk"
+LINK = "link"
+COHORTS = (POSTER, KIOSK, PROLIFIC, MTURK, LINK)
+
+# Sides of a two-image trial (protocol 2afc): where the generated image was, and the buttons' values.
+LEFT = "left"
+RIGHT = "right"
+SIDE_CHOICES = ((LEFT, "Left"), (RIGHT, "Right"))
+SIDES = (LEFT, RIGHT)
