@@ -157,18 +157,7 @@ def test_no_import_inside_a_function_among_the_models_protocols_and_participant_
 
 def test_analysis_needs_no_django_and_nothing_of_turing_but_the_vocabulary(graph):
     imports = outside(graph, "turing.analysis", ["django", "turing"], allowed=["turing.analysis", "turing.vocabulary"])
-    imports.pop("turing.analysis.metric_correlation", None)
     assert imports == {}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="turing.analysis.metric_correlation reads the models (Pool, CATCH) and turing.stimuli.metrics; "
-    "moved off them where stimuli.metrics is redesigned",
-)
-def test_metric_correlation_needs_no_django_and_nothing_of_turing_but_the_vocabulary(graph):
-    imports = outside(graph, "turing.analysis", ["django", "turing"], allowed=["turing.analysis", "turing.vocabulary"])
-    assert "turing.analysis.metric_correlation" not in imports
 
 
 def test_colorization_and_baselines_stand_apart_from_django_and_the_site(graph):

@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from turing.analysis.metric_values import METRICS
 from turing.analysis.statistics import CONFIDENCE
-from turing.models import CATCH, REAL, Pool
-from turing.stimuli.metric_values import METRICS, from_stored
 
 # Below this many images no rank correlation is reported: 4 images without ties allow 11 values of rho, and
 # chance alone puts them in perfect order (rho = +-1) one time in 12 (with 5 images, one time in 60).
@@ -46,22 +45,9 @@ IMAGE_COLUMNS = ["stimulus", "scene", "model", "votes", "judged_real", "rate", *
 CORRELATION_COLUMNS = ["model", "metric", "images", "votes", "rho", "ci_low", "ci_high", "note"]
 
 
-def stored_metrics_frame(study) -> pd.DataFrame:
-    """Every generated stimulus of ``study``'s scored pool: stimulus (token), scene, model and its stored
-    metrics (NaN where it has none yet: imported before they were stored)."""
-    rows = study.stimuli.filter(pool=Pool.SCORED).exclude(source__in=(REAL, CATCH)).order_by("source", "scene")
-    records = [
-        {"stimulus": token, "scene": scene, "model": source, **(from_stored(metrics) if metrics else {})}
-        for token, scene, source, metrics in rows.values_list("token", "scene", "source", "metrics")
-    ]
-    return pd.DataFrame.from_records(records, columns=["stimulus", "scene", "model", *METRICS]).astype(
-        dict.fromkeys(METRICS, float)
-    )
-
-
 def image_table(per_image: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
-    """IMAGE_COLUMNS for every generated image of ``stored`` (stored_metrics_frame), with its votes,
-    judged_real and rate from ``per_image`` (statistics.per_image_table); 0 votes and no rate for images
+    """IMAGE_COLUMNS for every generated image of ``stored`` (turing.stimuli.metrics.stored_metrics_frame), with
+    its votes, judged_real and rate from ``per_image`` (statistics.per_image_table); 0 votes and no rate for images
     nobody judged yet. Sorted by model, then rate (highest first)."""
     counts = per_image[["stimulus", "votes", "judged_real", "rate"]]
     table = stored.merge(counts, on="stimulus", how="left")

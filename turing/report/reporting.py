@@ -19,6 +19,7 @@ from turing.models import REAL, Participant, Pool, Trial
 from turing.participant.crowd import timed_out
 from turing.participant.enrollment import pool_scenes
 from turing.protocols import protocol_of
+from turing.stimuli.metrics import stored_metrics_frame
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
@@ -608,7 +609,7 @@ def metric_tables(study, selection=Selection()):
 
 def _metric_tables(study, selection):
     images = metric_correlation.image_table(
-        report_tables(study, selection)["per_image_frame"], metric_correlation.stored_metrics_frame(study)
+        report_tables(study, selection)["per_image_frame"], stored_metrics_frame(study)
     )
     correlations = metric_correlation.metric_correlations(images, seed=study.seed)
     voted = images[images["votes"] > 0]

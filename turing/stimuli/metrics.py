@@ -4,18 +4,21 @@ The metrics are colorization.metrics.image_metrics (PSNR, SSIM, ab error, AuC, c
 normalised PNGs, the very pixels participants judged: a generated stimulus against the real stimulus of the
 same scene, both at the study's stimulus size. import_study computes them when it stores the stimuli, since a
 study's images never change and the report is recomputed after every vote. How they are stored as JSON is
-turing.stimuli.metric_values.
+turing.analysis.metric_values.
 """
 
 from itertools import groupby
 from operator import attrgetter
 
+import pandas as pd
+
 from colorization.errors import UserError
 from colorization.metrics import image_metrics
-from turing.models import CATCH, REAL, Stimulus, Study
+from turing.analysis.metric_values import METRICS, from_stored, to_stored
+from turing.models import Stimulus, Study
 from turing.stimuli.audit import describe
-from turing.stimuli.metric_values import to_stored
 from turing.stimuli.normalize import stored_rgb
+from turing.vocabulary import CATCH, REAL, SCORED
 
 
 class MetricsError(UserError):
@@ -57,3 +60,16 @@ def _pixels(study, stimulus):
         return stored_rgb(stimulus)
     except OSError as error:  # a missing or unreadable file (Pillow's UnidentifiedImageError is an OSError)
         raise MetricsError(f"study {study.slug!r}: {describe(stimulus)}: cannot read the image ({error})") from None
+
+
+def stored_metrics_frame(study) -> pd.DataFrame:
+    """Every generated stimulus of ``study``'s scored pool: stimulus (token), scene, model and its stored
+    metrics, as turing.analysis.metric_correlation.image_table takes them."""
+    rows = study.stimuli.filter(pool=SCORED).exclude(source__in=(REAL, CATCH)).order_by("source", "scene")
+    records = [
+        {"stimulus": token, "scene": scene, "model": source, **(from_stored(metrics) if metrics else {})}
+        for token, scene, source, metrics in rows.values_list("token", "scene", "source", "metrics")
+    ]
+    return pd.DataFrame.from_records(records, columns=["stimulus", "scene", "model", *METRICS]).astype(
+        dict.fromkeys(METRICS, float)
+    )

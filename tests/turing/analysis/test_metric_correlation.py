@@ -21,13 +21,12 @@ from turing.analysis.metric_correlation import (
     MIN_IMAGES,
     image_table,
     metric_correlations,
-    stored_metrics_frame,
 )
+from turing.analysis.metric_values import METRICS, from_stored, to_stored
 from turing.models import CATCH, REAL, Participant, Stimulus, Trial
 from turing.report import reporting
 from turing.stimuli.importing import import_study
-from turing.stimuli.metric_values import METRICS, from_stored, to_stored
-from turing.stimuli.metrics import MetricsError, fill_metrics
+from turing.stimuli.metrics import MetricsError, fill_metrics, stored_metrics_frame
 from turing.stimuli.normalize import stored_rgb
 
 pytestmark = pytest.mark.django_db
@@ -272,7 +271,7 @@ def test_image_table_joins_the_per_image_rates_on_the_stimulus():
 def test_the_metric_names_and_their_json_need_no_django():
     # The analysis reads them where no model is loaded (turing.analysis runs outside the web site too).
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, turing.stimuli.metric_values; print('django' in sys.modules)"],
+        [sys.executable, "-c", "import sys, turing.analysis.metric_values; print('django' in sys.modules)"],
         capture_output=True,
         text=True,
         check=True,
