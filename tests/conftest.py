@@ -1,10 +1,14 @@
-"""Fixtures shared by every test: its own media folder, an empty cache, and one torch thread.
+"""Fixtures shared by every test: its own media folder, an empty cache, and one torch thread; and ``clock``, a
+django.utils.timezone.now that stands still until the test moves it (``clock.advance(milliseconds=900)``).
 
 The Django-side fixtures (studies, staff client, the vote study) are in tests/turing/conftest.py; the colour
 photos, splits and tiny runs in tests/colorization/conftest.py and tests/baselines/conftest.py.
 """
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +36,25 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+class Clock:
+    """What timezone.now returns: the moment the test began, moved only by advance()."""
+
+    def __init__(self):
+        self.now = timezone.now()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    # Time between two requests is the test's to choose, not the machine's: a busy machine takes hundreds of ms.
+    # Views read django.utils.timezone.now when called, so replacing it there reaches every one of them.
+    clock = Clock()
+    monkeypatch.setattr(timezone, "now", clock)
+    return clock
