@@ -1,5 +1,6 @@
-"""Fixtures shared by every test: its own media folder, an empty cache, and one torch thread; and ``clock``, a
-django.utils.timezone.now that stands still until the test moves it (``clock.advance(milliseconds=900)``).
+"""Fixtures shared by every test: its own media folder, an empty cache, a fast password hasher and one torch
+thread; and ``clock``, a django.utils.timezone.now that stands still until the test moves it
+(``clock.advance(milliseconds=900)``).
 
 The Django-side fixtures (studies, staff client, the vote study) are in tests/turing/conftest.py; the colour
 photos, splits and tiny runs in tests/colorization/conftest.py and tests/baselines/conftest.py.
@@ -23,6 +24,14 @@ def _empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Django's PBKDF2 takes about half a CPU second per password by design, and the login throttle and demo
+    # login tests check dozens of them; what they test is who may log in, not the hash. Django's documentation
+    # recommends a fast hasher in tests ("Speeding up the tests"). Servers started in a subprocess keep PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True, scope="session")
