@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
+from scipy import special
 from scipy.stats import norm
 
 from turing.analysis import power
 from turing.analysis.power import Plan
-from turing.analysis.simulation import simulate_votes
-from turing.models import Participant
+from turing.analysis.simulation import logit_mean, simulate_votes
+from turing.models import GENERATED, REAL, Trial
+from turing.participant.enrollment import enroll_participant
 
 ALIKE = Plan(baseline=0.30, difference=0.10, trials_per_model=10)
 DIFFERING = Plan(baseline=0.30, difference=0.10, trials_per_model=10, participant_sd=0.9, image_sd=1.0)
@@ -156,19 +159,23 @@ def test_a_missing_pilot_is_named(db):
 
 @pytest.fixture
 def pilot(build_study):
+    """20 people who differ (logit sd 1) judging images that differ (sd 1), "real" at rates 0.5 (photos), 0.3
+    and 0.4 (models), their answers written onto the trials enrollment gave them: what is tested here is the
+    estimate from a pilot's votes; the bots that take a study through the views are test_bots'."""
     study = build_study("pilot", scenes=24, trials_per_participant=16, real_fraction=0.5, seed=4)
-    call_command(
-        "simulate_participants",
-        "pilot",
-        n=20,
-        seed=9,
-        participant_sd=1.0,
-        image_sd=1.0,
-        p_real=["perceptual=0.3", "koalarization=0.4"],
-        stdout=StringIO(),
-    )
-    # Bots are left out of every analysis; as people they are the pilot's participants.
-    study.participants.update(kind=Participant.Kind.PERSON)
+    rng = np.random.default_rng(9)
+    rates = {REAL: 0.5, "perceptual": 0.3, "koalarization": 0.4}
+    logit_means = {source: logit_mean(rate, np.hypot(1.0, 1.0)) for source, rate in rates.items()}
+    image_offsets = {pk: rng.normal(0, 1.0) for pk in study.stimuli.values_list("pk", flat=True)}
+    for _ in range(20):
+        offset = rng.normal(0, 1.0)
+        trials = list(enroll_participant(study).trials.select_related("stimulus"))
+        for trial in trials:
+            logit = logit_means[trial.stimulus.source] + offset + image_offsets[trial.stimulus_id]
+            trial.answer = REAL if rng.random() < special.expit(logit) else GENERATED
+            trial.answered_at = timezone.now()
+        Trial.objects.bulk_update(trials, ["answer", "answered_at"])
+    study.participants.update(finished_at=timezone.now())
     return study
 
 
