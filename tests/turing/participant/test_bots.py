@@ -20,9 +20,9 @@ def simulate(*args, **options):
 
 
 def test_bots_take_the_study_through_the_views_which_record_what_they_answered(build_study):
-    # A few bots and a few dozen votes: that the views record the bots' answers. That bots answer "real" at the
-    # rates asked over people and images, and that these differ as asked, is the model's (the spreads below, and
-    # tests/turing/analysis/test_simulation.py on simulated votes), not something 800 votes through the views add.
+    # A few bots and a few dozen votes show that the views record what the bots answer. Rates and spreads over
+    # hundreds of votes are the model's: the spreads below, and tests/turing/analysis/test_simulation.py on
+    # simulated votes, check them without the views' cost per vote.
     study = build_study("rehearsal", scenes=10, trials_per_participant=8, practice_trials=1, seed=5)
     p_real = {REAL: 1.0, "perceptual": 0.0, "koalarization": 0.5}
     pressed = {}
@@ -38,10 +38,10 @@ def test_bots_take_the_study_through_the_views_which_record_what_they_answered(b
         out = simulate("rehearsal", n=4, seed=11, p_real=[f"{source}={p}" for source, p in p_real.items()])
     assert enroll.call_count == 4, "every bot joined through the join view"
 
-    bots = Participant.objects.filter(study=study)
-    assert sorted(bots.values_list("label", flat=True)) == [f"bot-{i:04d}" for i in range(1, 5)]
-    assert set(bots.values_list("kind", flat=True)) == {Participant.Kind.BOT}
-    assert not bots.filter(finished_at=None).exists()
+    joined = Participant.objects.filter(study=study)
+    assert sorted(joined.values_list("label", flat=True)) == [f"bot-{i:04d}" for i in range(1, 5)]
+    assert set(joined.values_list("kind", flat=True)) == {Participant.Kind.BOT}
+    assert not joined.filter(finished_at=None).exists()
     assert not Trial.objects.filter(answer="").exists()
     assert dict(Trial.objects.values_list("pk", "answer")) == pressed, "each trial holds the button its bot pressed"
     assert Trial.objects.filter(kind=Trial.Kind.PRACTICE).count() == 4
