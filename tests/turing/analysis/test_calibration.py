@@ -37,10 +37,14 @@ def test_model_comparison_keeps_its_level(results, number):
     assert results[number]["comparison_fpr"] <= 0.10
 
 
-def test_figures_are_reproducible_with_their_standard_errors():
+def test_figures_are_reproducible_with_their_standard_errors(results):
     def figures(result):
         return {key: value for key, value in result.items() if key != "cpu_seconds"}
 
-    first = calibrate(SCENARIO[PEOPLE_DIFFER], 20, seed=1)
-    assert figures(calibrate(SCENARIO[PEOPLE_DIFFER], 20, seed=1)) == figures(first)
-    assert first["coverage_se"] == pytest.approx((first["coverage"] * (1 - first["coverage"]) / 20) ** 0.5)
+    # Reproducing a few studies shows the seed fixes them; the standard error is checked on the 150 above,
+    # whose coverage lies strictly between 0 and 1.
+    first = calibrate(SCENARIO[PEOPLE_DIFFER], 5, seed=1)
+    assert figures(calibrate(SCENARIO[PEOPLE_DIFFER], 5, seed=1)) == figures(first)
+    for result in results.values():
+        assert 0 < result["coverage"] < 1
+        assert result["coverage_se"] == pytest.approx((result["coverage"] * (1 - result["coverage"]) / STUDIES) ** 0.5)

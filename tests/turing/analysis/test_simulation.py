@@ -110,3 +110,25 @@ def test_a_large_study_recovers_the_designs_rates():
     assert rates[(CONTROL, REAL)] == pytest.approx(0.7, abs=0.02)
     assert rates[(TREATMENT, "alpha")] == pytest.approx(0.3, abs=0.02)
     assert rates[(TREATMENT, "beta")] == pytest.approx(0.45, abs=0.02)
+
+
+def shares_judged_real(votes, by):
+    return (votes["answer"] == REAL).groupby(votes[by]).mean()
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_people_and_images_differ_as_much_as_asked(seed):
+    # The rehearsal's figures (12 votes each from 30 people, 12 scenes): the binomial spread of a 12-vote share at
+    # p = 0.5 is 0.14; a logit sd of 3 spreads people's own rates to about 0.35. Alike people show intervals far
+    # narrower than a real study would have.
+    def votes(**spreads):
+        design = Design(participants=30, scenes=12, rates=dict.fromkeys([REAL, "alpha", "beta"], 0.5),
+                        trials_per_model=4, real_trials=4, **spreads)  # fmt: skip
+        return simulate_votes(design, np.random.default_rng(seed))
+
+    alike, spread = votes(), votes(participant_sd=3.0)
+    assert np.std(shares_judged_real(alike, "participant")) < 0.2 < np.std(shares_judged_real(spread, "participant"))
+
+    images = votes(image_sd=3.0)
+    seen_enough = images.groupby("stimulus").size() >= 8
+    assert np.std(shares_judged_real(images, "stimulus")[seen_enough]) > 0.25
