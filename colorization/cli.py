@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     return 0
 
 
-RECIPE = "(default: the model's recipe, see README)"
+RECIPE = "(default: the model's recipe, see docs/training.md)"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -152,7 +152,7 @@ def _holdout_count(root: Path, total: int, holdout, holdout_frac, unit: str = "i
             raise ConfigError(f"holdout_frac must be between 0 and 1 (exclusive), got {fraction}")
         return _fraction_count(total, fraction)
     if not 1 <= holdout <= total - 1:
-        # A count copied from a guide (the README's 5000) fails on a small folder: say what fits this one.
+        # A count copied from a guide (docs/training.md's 5000) fails on a small folder: say what fits this one.
         problem = "leaves no images to train on" if holdout >= total else "holds out no image"
         raise ConfigError(
             f"{root}: --holdout {holdout} {problem}: the folder has {total} {unit}, so pass a number from 1 to "

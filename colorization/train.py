@@ -20,9 +20,9 @@ contents and --out), and
 only then are the networks built, which may download pretrained weights: a typo in a path is reported in a
 second, not after a download.
 
-Settings a run does not give come from its model's published recipe (colorization.models.Recipe; README's
-recipe table). A batch is one optimizer step; --micro-batch-size splits it into chunks whose gradients add up
-to the whole batch's (gradient accumulation), for recipes whose batch does not fit in memory.
+Settings a run does not give come from its model's published recipe (colorization.models.Recipe; the
+recipe table in docs/training.md). A batch is one optimizer step; --micro-batch-size splits it into chunks whose
+gradients add up to the whole batch's (gradient accumulation), for recipes whose batch does not fit in memory.
 
 Devices: CUDA with bf16 autocast and channels_last when available (--device auto), else CPU in float32.
 Multi-GPU: `torchrun --nproc_per_node=N -m colorization train ...` starts one process per GPU; each trains on

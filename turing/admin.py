@@ -88,7 +88,7 @@ class StudyAdmin(admin.ModelAdmin):
             "Crowd platforms",
             {
                 "fields": ("completion_url", "completion_code", "time_limit_minutes", "series"),
-                "description": "Prolific and MTurk: see the README's “Crowd studies”.",
+                "description": "Prolific and MTurk: see docs/deployment.md, “Crowd platforms”.",
             },
         ),
         ("Provenance", {"fields": ("manifest", "luminance_mismatch_allowed", "created_at"), "classes": ["collapse"]}),

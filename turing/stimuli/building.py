@@ -78,16 +78,16 @@ def crop_like(prediction, photo_size: tuple[int, int], crop_size: int):
 
     (width, height), (photo_width, photo_height) = prediction.size, photo_size
     if abs(width * photo_height - height * photo_width) > max(photo_width, photo_height):
-        raise ValueError(f"{width}x{height} does not have the shape of its photo ({photo_width}x{photo_height})")
+        raise StudyBuildError(f"{width}x{height} does not have the shape of its photo ({photo_width}x{photo_height})")
     return eval_transform(prediction, crop_size)
 
 
 def draw_scenes(heldout: list[Path], n_scenes: int, seed: int) -> list[Path]:
     """n_scenes held-out photos drawn at random with seed, in the split's order."""
     if n_scenes < 1:
-        raise ValueError(f"--n-scenes must be at least 1, got {n_scenes}")
+        raise StudyBuildError(f"--n-scenes must be at least 1, got {n_scenes}")
     if n_scenes > len(heldout):
-        raise ValueError(f"the split holds out {len(heldout)} images; --n-scenes {n_scenes} asks for more")
+        raise StudyBuildError(f"the split holds out {len(heldout)} images; --n-scenes {n_scenes} asks for more")
     chosen = set(random.Random(seed).sample(range(len(heldout)), n_scenes))
     return [path for index, path in enumerate(heldout) if index in chosen]
 
@@ -158,7 +158,7 @@ def build_study(plan: BuildPlan, log: Callable[[str], None] = lambda line: None,
         checkpoints = {name: run_checkpoint(run, CHECKPOINTS[plan.checkpoint]) for name, run in plan.runs.items()}
         scenes = draw_scenes(split.heldout, plan.n_scenes, seed)
         predictions = {name: outputs_of(folder, scenes) for name, folder in plan.outputs.items()}
-    except (OSError, ValueError) as error:
+    except (OSError, UserError) as error:
         raise StudyBuildError(str(error)) from None
 
     from colorization.data import eval_transform
@@ -173,7 +173,7 @@ def build_study(plan: BuildPlan, log: Callable[[str], None] = lambda line: None,
         loaded = {name: (model, without_weights(ckpt)) for name, (model, ckpt) in loaded.items()}
         stored = {name: ckpt for name, (_, ckpt) in loaded.items()}
         check_trained_apart(plan.split_dir, {name: ckpt.get("config", {}) for name, ckpt in stored.items()})
-    except (OSError, ValueError) as error:
+    except (OSError, UserError) as error:
         raise StudyBuildError(str(error)) from None
     crop_size = plan.crop_size or max(
         (ckpt["config"]["image_size"] for ckpt in stored.values()), default=OUTPUTS_CROP_SIZE
@@ -205,7 +205,7 @@ def build_study(plan: BuildPlan, log: Callable[[str], None] = lambda line: None,
             for photo, prediction in zip(scenes, files):
                 try:
                     crop = crop_like(load_image(prediction), photo_sizes[photo], crop_size)
-                except (ImageError, ValueError) as error:
+                except UserError as error:
                     raise StudyBuildError(f"{prediction}: {error}") from None
                 crop.save(generated[name] / f"{photo.stem}.png")
         for name, path in checkpoints.items():
