@@ -18,7 +18,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from turing.models import Preregistration, Study
-from turing.report.reporting import SCORED, Selection
+from turing.report.data import SCORED, Selection
 
 FORMAT = "turing-preregistration/1"
 # The report's statistics a plan can name as its primary analysis, with what the report shows for each.
