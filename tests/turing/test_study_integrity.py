@@ -102,7 +102,7 @@ def what_people_saw(study):
 
 
 def csv_frame(response):
-    return pd.read_csv(io.BytesIO(response.content))
+    return pd.read_csv(io.BytesIO(response.getvalue()))
 
 
 def test_bots_are_left_out_unless_asked_for_and_purged_alone(build_study, staff_client):

@@ -46,16 +46,21 @@ def data_version(study):
     return counts["people"], counts["newest"], counts["answers"], counts["finished"], counts["timed_out"]
 
 
-def _cached(name, study, selection, compute):
-    """compute(study, selection), cached per study, selection and data_version under ``name``."""
+def _key(name, study, selection, version):
     switches = (
         f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}-{selection.cohort}"
     )
-    versions = "-".join(map(str, data_version(study)))
-    key = f"turing.{name}.{study.pk}.{switches}.{versions}"
+    return f"turing.{name}.{study.pk}.{switches}.{'-'.join(map(str, version))}"
+
+
+def cached(name, study, selection, compute):
+    """compute(study, selection, version), cached per study, selection and data_version (``version``) under
+    ``name``."""
+    version = data_version(study)
+    key = _key(name, study, selection, version)
     tables = cache.get(key)
     if tables is None:
-        tables = compute(study, selection)
+        tables = compute(study, selection, version)
         cache.set(key, tables, REPORT_CACHE_SECONDS)
     return tables
 
@@ -65,22 +70,25 @@ def report_tables(study, selection=Selection()):
     cached per study, selection and data_version, so that an unchanged report costs a cache read.
     Lists of images and of participants are cut at REPORT_ROWS (counts of all are kept); the exports have
     every row."""
-    return _cached("report", study, selection, _report_tables)
+    return cached("report", study, selection, _report_tables)
 
 
 def live_tables(study, selection=Selection()):
     """What the live dashboard shows (headline, participation, summary), cached apart from report_tables: the
     dashboard polls after every vote and needs none of the report's other sections (per-image tables, the
     long votes table for exposures and protocols, cohorts, comparisons)."""
-    return _cached("live", study, selection, _live_tables)
+    return cached("live", study, selection, _live_tables)
 
 
-def _live_tables(study, selection):
+def _live_tables(study, selection, version, tally=None):
     headline = headline_counts(study, selection)
-    summary = summary_frame(study_tally(study, selection), study.model_names)
+    if tally is None:
+        tally = study_tally(study, selection)
+    summary = summary_frame(tally, study.model_names)
     return {
         "headline": headline,
-        "participation": participation(study, selection, headline),
+        "participation": participation(study, selection, headline, tally.votes),
+        "summary_frame": summary,
         "summary": records(summary),
     }
 
@@ -90,10 +98,10 @@ def metric_tables(study, selection=Selection()):
     (turing.analysis.metric_correlation): every generated image's fooling rate and metrics, and Spearman's ρ per model
     and metric with its bootstrap interval. Cached like report_tables but apart from it, so that the gallery
     and study_report, which read report_tables, do not pay for the bootstrap."""
-    return _cached("metrics", study, selection, _metric_tables)
+    return cached("metrics", study, selection, _metric_tables)
 
 
-def _metric_tables(study, selection):
+def _metric_tables(study, selection, version):
     images = metric_correlation.image_table(
         report_tables(study, selection)["per_image_frame"], metric_correlation.stored_metrics_frame(study)
     )
@@ -110,15 +118,18 @@ def _metric_tables(study, selection):
     }
 
 
-def _report_tables(study, selection):
+def _report_tables(study, selection, version):
     tally = study_tally(study, selection)
-    summary = summary_frame(tally, study.model_names)
+    live = _live_tables(study, selection, version, tally)
+    # Stored as the live tables of the same version too: the report's chart and the dashboard then draw from
+    # them without reading the votes again.
+    cache.set(_key("live", study, selection, version), live, REPORT_CACHE_SECONDS)
+    summary = live["summary_frame"]
     images = st.per_image_table(tally)
     fooling, reals = images[images["source"] != REAL], images[images["source"] == REAL]
     doubted = reals.sort_values(["rate", "votes"], ascending=[True, False])
     accuracy = st.participant_accuracy(tally)
     histogram = st.accuracy_histogram(accuracy["accuracy"])
-    headline = headline_counts(study, selection)
     protocol = protocol_of(study)
     timed = Trial.objects.filter(participant__study=study, exposure_ms__isnull=False).exists()
     # The long table costs a second read of every vote: only for what needs it.
@@ -126,14 +137,10 @@ def _report_tables(study, selection):
     return {
         "protocol_sections": protocol.report_sections(votes[votes["kind"] == SCORED]) if votes is not None else [],
         "exposure_flags": exposure_flags(votes) if timed else None,
-        "headline": headline,
-        "participation": participation(study, selection, headline),
+        **live,
         "attention": attention_summary(study, selection),
         "total_votes": tally.votes,
         "voters": len(accuracy),
-        "summary_frame": summary,
-        "summary": records(summary),
-        "model_rows": records(summary[summary["hype_infinity"].notna()]),
         "comparisons": records(st.model_comparisons(tally)),
         # Measured (15 participants x 12 scenes): model-pair p-values 7% below 0.05 where 5% should be.
         "few_people_and_scenes": len(accuracy) < FEW and tally.by_stimulus["scene_code"].nunique() < FEW,
@@ -168,5 +175,5 @@ def _report_tables(study, selection):
 
 
 def study_summary(study, selection=Selection()):
-    """summary_frame of a study, from the cached report (see report_tables)."""
-    return report_tables(study, selection)["summary_frame"]
+    """summary_frame of a study, from the cached live tables (which the report stores too)."""
+    return live_tables(study, selection)["summary_frame"]

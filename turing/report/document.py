@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from turing.analysis.statistics import row_label
-from turing.report.cache import metric_tables, report_tables
+from turing.report.cache import cached, metric_tables, report_tables
 from turing.report.data import EXPOSURE_TOLERANCE_MS, REPORT_ROWS, Selection
 from turing.report.provenance import provenance
 from turing.templatetags.staff_format import decimal, interval, percent, pvalue
@@ -67,11 +67,6 @@ class Section:
     name: str = ""
     level: int = 2
     folded: str = ""
-
-    @property
-    def cells(self):
-        """Each row's cells beside their columns, for the page's template."""
-        return [list(zip(self.columns, row)) for row in self.rows]
 
 
 def _n(rate, votes):
@@ -685,7 +680,11 @@ def provenance_sections(manifest):
 def build_report(study, selection=Selection()):
     """The report of ``study`` over the votes ``selection`` keeps, as a list of Sections, in the order shown:
     the protocol's own sections and the exposures, the rates and their comparisons, the images, the metrics,
-    the participants, and how the stimuli were made."""
+    the participants, and how the stimuli were made. Cached like the tables it is drawn from."""
+    return cached("document", study, selection, _build_report)
+
+
+def _build_report(study, selection, version):
     tables = report_tables(study, selection)
     sections = list(tables["protocol_sections"])
     if tables["exposure_flags"]:

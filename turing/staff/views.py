@@ -7,7 +7,7 @@ users without staff status get 403 (Django's staff_member_required would send th
 
 import segno
 from django.contrib import messages
-from django.http import FileResponse, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,8 +21,8 @@ from turing.participant.crowd import VIA_PARAMETER, VIA_POSTER
 from turing.protocols import protocol_of
 from turing.report.cache import live_tables, metric_tables, report_tables, study_summary
 from turing.report.data import ALL_KINDS, SCORED, Selection, headline_counts, participation
-from turing.report.document import build_report
-from turing.report.exports import write_metrics_csv, write_summary_csv, write_votes_csv
+from turing.report.exports import votes_csv, write_metrics_csv, write_summary_csv
+from turing.report.html import page_sections
 from turing.staff.charts import fooling_rate_chart, metric_scatter_chart
 from turing.staff.decorators import staff_required
 from turing.staff.forms import StudyStatusForm, StudyTargetForm
@@ -162,7 +162,7 @@ def report(request, slug):
         "protocol": protocol_of(study),
         # The header's counts, and the tables the sections were drawn from.
         **report_tables(study, chosen),
-        "sections": build_report(study, chosen),
+        "sections": page_sections(study, chosen),
         "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
         "query": request.GET.urlencode(),
     }
@@ -192,29 +192,36 @@ def report_metrics_chart(request, slug):
     return HttpResponse(chart, content_type="image/png")
 
 
-def _csv_download(slug, kind, write, chosen):
-    study = get_object_or_404(Study, slug=slug)
-    response = HttpResponse(
+def _csv_download(study, kind, response_class=HttpResponse, **content):
+    return response_class(
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{study.slug}-{kind}.csv"'},
+        **content,
     )
-    write(study, response, chosen)
-    return response
 
 
 @staff_required
 def export_votes(request, slug):
-    return _csv_download(slug, "votes", write_votes_csv, selection(request, all_kinds=True))
+    # Streamed from the database as it is read: the votes of a large study never sit in memory at once.
+    study = get_object_or_404(Study, slug=slug)
+    rows = votes_csv(study, selection(request, all_kinds=True))
+    return _csv_download(study, "votes", StreamingHttpResponse, streaming_content=rows)
 
 
 @staff_required
 def export_summary(request, slug):
-    return _csv_download(slug, "summary", write_summary_csv, selection(request))
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_download(study, "summary")
+    write_summary_csv(study, response, selection(request))
+    return response
 
 
 @staff_required
 def export_metrics(request, slug):
-    return _csv_download(slug, "metrics", write_metrics_csv, selection(request))
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_download(study, "metrics")
+    write_metrics_csv(study, response, selection(request))
+    return response
 
 
 @staff_required

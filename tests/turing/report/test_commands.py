@@ -41,13 +41,13 @@ def test_study_report_csv_is_the_web_summary(vote_study, staff_client, tmp_path)
 def test_export_votes_writes_the_web_export(vote_study, staff_client, tmp_path):
     target = tmp_path / "votes.csv"
     assert f"Wrote {TOTAL_VOTES} answers to {target}" in run_command("export_votes", "votes", str(target))
-    assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).content
+    assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).getvalue()
     votes = pd.read_csv(target)
     assert list(votes.columns) == data.VOTE_COLUMNS and set(votes["kind"]) == {"scored"}
 
     everything = tmp_path / "all.csv"
     assert f"Wrote {ALL_ANSWERS} answers" in run_command("export_votes", "votes", str(everything), "--all")
-    web = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"}).content
+    web = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"}).getvalue()
     assert everything.read_bytes() == web
     kinds = pd.read_csv(everything)["kind"].value_counts().to_dict()
     assert kinds == {"scored": TOTAL_VOTES, "practice": 1, "catch": 1}

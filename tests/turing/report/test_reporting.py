@@ -197,6 +197,25 @@ def test_csv_exports(vote_study, tmp_path):
     assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
 
 
+def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp_path):
+    # The export is written by the database (exports.votes_csv), the table by pandas (data.votes_frame): the same
+    # rows and values, every kind of trial, times and all.
+    study, participants = vote_study
+    Participant.objects.filter(pk=participants["p1"].pk).update(label="=1+1")
+    every = data.Selection(kinds=("scored", "practice", "catch"))
+    exports.write_votes_csv(study, tmp_path / "votes.csv", every)
+    exported = pd.read_csv(tmp_path / "votes.csv", dtype=str, keep_default_na=False)
+    exported["answered_at"] = pd.to_datetime(exported["answered_at"], utc=True, format="ISO8601")
+    table = exports.neutralize_formulas(data.votes_frame(study, every))
+    assert list(exported.columns) == data.VOTE_COLUMNS and len(exported) == len(table)
+
+    def cells(column):
+        return ["" if pd.isna(value) else str(value) for value in column]
+
+    for column in data.VOTE_COLUMNS:
+        assert cells(exported[column]) == cells(table[column]), column
+
+
 def test_every_kind_of_trial_on_request(vote_study):
     study, participants = vote_study
     votes = data.votes_frame(study, data.Selection(kinds=("scored", "practice", "catch")))

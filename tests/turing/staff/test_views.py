@@ -186,11 +186,11 @@ def test_votes_export_is_the_long_format(staff_client, vote_study):
     response = staff_client.get(reverse("staff:export_votes", args=["votes"]))
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="votes-votes.csv"' in response["Content-Disposition"]
-    votes = pd.read_csv(io.BytesIO(response.content))
+    votes = pd.read_csv(io.BytesIO(response.getvalue()))
     assert list(votes.columns) == data.VOTE_COLUMNS and len(votes) == TOTAL_VOTES
     assert set(votes["kind"]) == {"scored"}
     response = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"})
-    every_kind = pd.read_csv(io.BytesIO(response.content))
+    every_kind = pd.read_csv(io.BytesIO(response.getvalue()))
     assert len(every_kind) == ALL_ANSWERS and set(every_kind["kind"]) == {"scored", "practice", "catch"}
 
 
