@@ -19,8 +19,10 @@ from turing.report.data import VOTE_COLUMNS, Selection, scored_trials
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Text that came from outside: a participant's label (from a URL anyone can type) and scene names (file names).
 FREE_TEXT_COLUMNS = ("label", "scene")
-# Rows fetched and written at a time where the database cannot write CSV itself.
+# Rows fetched and written at a time where the database cannot write CSV itself, and bytes of the database's own
+# CSV sent at a time.
 CSV_BATCH = 10_000
+CSV_CHUNK_BYTES = 1 << 18
 
 
 def neutralize_formulas(frame):
@@ -110,10 +112,16 @@ def votes_csv(study, selection=Selection()):
     yield ",".join(VOTE_COLUMNS) + "\n"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # COPY sends a message per row: joined into chunks, else the response would handle each row alone.
             decoder = codecs.getincrementaldecoder("utf-8")()
+            chunk = bytearray()
             with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
                 for block in copy:
-                    yield decoder.decode(block)
+                    chunk += block
+                    if len(chunk) >= CSV_CHUNK_BYTES:
+                        yield decoder.decode(chunk)
+                        chunk.clear()
+            yield decoder.decode(chunk, final=True)
             return
         cursor.execute(sql, params)
         buffer = io.StringIO()
