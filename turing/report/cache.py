@@ -35,7 +35,7 @@ def data_version(study):
     """What the report's cache is keyed on: participants (count, newest), the answers they gave, how many
     finished (set just after a last answer's transaction) and how many ran out of the study's time limit (which
     happens with no request at all). Any new answer, join, finish, deletion or time-out changes it; one indexed
-    aggregate over the study's participants."""
+    aggregate over the study's participants. A tuple of numbers, joined into the cache keys."""
     counts = study.participants.aggregate(
         people=Count("pk"),
         newest=Max("pk"),

@@ -9,7 +9,8 @@ from os import PathLike
 
 from django.db import connection
 from django.db.models import Case, CharField, F, Func, Q, Value, When
-from django.db.models.functions import Concat, NullIf
+from django.db.models.functions import Concat, Left, NullIf
+from django.db.models.lookups import In
 
 from turing.models import REAL
 from turing.report.cache import metric_tables, study_summary
@@ -39,9 +40,7 @@ def neutralize_formulas(frame):
 def _neutral(field):
     """``field`` as FREE_TEXT_COLUMNS are exported: prefixed with ' if a spreadsheet would run it as a formula
     (neutralize_formulas, in SQL)."""
-    formula = Q()
-    for start in FORMULA_STARTS:
-        formula |= Q(**{f"{field}__startswith": start})
+    formula = In(Left(F(field), 1), FORMULA_STARTS)
     return Case(When(formula, then=Concat(Value("'"), F(field))), default=F(field), output_field=CharField())
 
 
