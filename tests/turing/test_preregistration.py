@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.turing.conftest import run_command
 from turing import preregistration
 from turing.models import Preregistration, PreregistrationChanged, Stimulus, Study, StudyLocked
-from turing.report.reporting import ALL_KINDS, Selection
+from turing.report.data import ALL_KINDS, Selection
 
 pytestmark = pytest.mark.django_db
 

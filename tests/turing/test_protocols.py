@@ -1,6 +1,7 @@
 """The study protocols (turing.protocols) through the real participant views, the bots, the report and the export."""
 
 import io
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -17,7 +18,10 @@ from tests.turing.participant_steps import current_trial, join
 from turing.models import GENERATED, LEFT, REAL, RIGHT, Participant, Trial
 from turing.participant import answers
 from turing.protocols import hype_time, protocol_names
-from turing.report.reporting import VOTE_COLUMNS, build_report, votes_frame, write_votes_csv
+from turing.report.cache import report_tables
+from turing.report.data import VOTE_COLUMNS, records, votes_frame
+from turing.report.exports import write_votes_csv
+from turing.report.text import render
 from turing.stimuli.importing import StudyImportError
 
 
@@ -141,10 +145,11 @@ def test_the_2afc_fooling_rate_is_the_share_of_pairs_whose_colorization_was_pick
         client.cookies.clear()
         join(client, pair_study)
         answer_pairs(client, pair_study, lambda trial: trial.stimulus.source == "perceptual")
-    report = build_report(pair_study)
+    report = report_tables(pair_study)
     rates = {row["source"]: row["rate"] for row in report["summary"]}
     assert rates == {"koalarization": 0.0, "perceptual": 1.0}, "no real rows: every trial showed one"
-    sides = {row["side"]: row["votes"] for row in report["protocol_tables"]["two_afc_sides"]}
+    (sides_section,) = report["protocol_sections"]
+    sides = {side: votes for side, votes, _ in sides_section.rows}
     assert sides == {LEFT: 12, RIGHT: 12}
     page = staff_client.get(reverse("staff:report", args=[pair_study.slug]))
     assert page.status_code == 200
@@ -171,7 +176,7 @@ def test_bots_take_a_2afc_study_through_the_views(pair_study):
     assert not scored.filter(stimulus__source=REAL).exists()
     report = run_command("study_report", "pairs", include_bots=True)
     assert "Protocol: 2afc (Two-alternative forced choice" in report
-    assert "Colorization picked, by its side: left " in report and "right " in report
+    assert re.search(r"^left\s+\d+\s+\d+\.\d%$", report, re.M) and re.search(r"^right\s+\d+\s+\d+\.\d%$", report, re.M)
 
 
 # HYPE-time
@@ -289,11 +294,10 @@ def test_a_hype_time_score_from_staircases_too_short_to_settle_gets_no_interval(
             rows.append({"participant": participant, "kind": "scored", "position": position,
                          "source": "m" if position % 2 else REAL, "exposure_ms": 400 + participant})  # fmt: skip
     protocol = hype_time.HypeTime()
-    tables = protocol.report_tables(pd.DataFrame(rows))
-    (row,) = tables["hype_time"]
+    (row,) = records(hype_time.hype_time_table(pd.DataFrame(rows)))
     assert row["hype_time_ms"] == pytest.approx(402.0) and row["short"] == 1
     assert row["ci_low"] is None and row["ci_high"] is None
-    assert "withheld: 1 participants had under 48 scored trials" in "\n".join(protocol.report_lines(tables))
+    assert "withheld: 1 participants had under 48 scored trials" in render(protocol.report_sections(pd.DataFrame(rows)))
     long_enough = hype_time.hype_time_table(pd.DataFrame([r for r in rows if r["participant"] > 1]))
     assert long_enough.loc[0, "short"] == 0 and not np.isnan(long_enough.loc[0, "ci_low"])
 
@@ -311,8 +315,8 @@ def test_hype_time_counts_the_participants_who_gave_one_answer_to_every_image():
                          "source": "m" if position % 2 else REAL, "exposure_ms": 1000, "answer": answer})  # fmt: skip
     table = hype_time.hype_time_table(pd.DataFrame(rows))
     assert table.loc[0, "participants"] == 3 and table.loc[0, "one_answer"] == 1
-    lines = hype_time.HypeTime().report_lines({"hype_time": table.to_dict("records")})
-    assert "1 of the 3 gave one answer to every image" in lines[1]
+    (section,) = hype_time.HypeTime().report_sections(pd.DataFrame(rows))
+    assert section.columns[-1].title == "Same answer to every image" and section.rows[0][-1] == 1
 
 
 def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study, staff_client):
@@ -325,13 +329,15 @@ def test_bots_take_a_hype_time_study_and_the_report_shows_its_score(timed_study,
     page = staff_client.get(reverse("staff:report", args=[timed_study.slug]) + "?bots=1")
     assert page.status_code == 200
     report = page.context
-    models = {row["model"]: row for row in report["protocol_tables"]["hype_time"]}
+    (section,) = report["protocol_sections"]
+    models = {row[0]: row for row in section.rows}
     assert set(models) == {"perceptual", "koalarization"}
-    assert sum(row["participants"] for row in models.values()) == 4
+    assert sum(row[1] for row in models.values()) == 4
     assert b"HYPE-time" in page.content
     printed = run_command("study_report", "timed", include_bots=True)
     assert "Protocol: hype-time" in printed and "HYPE-time per model" in printed
-    assert "Exposure: 0 timed trials measured by the browser" in printed, "bots measure nothing"
+    exposure = printed[printed.index("Exposure achieved") :]
+    assert exposure.splitlines()[2].startswith("0 timed trials measured by the browser"), "bots measure nothing"
 
 
 # Every protocol
@@ -344,7 +350,7 @@ def test_the_report_flags_exposures_off_by_more_than_a_frame(client, staff_clien
         data, _ = current_trial(client, study)
         fields = {"answer": REAL} | ({"achieved_exposure_ms": achieved} if achieved else {})
         client.post(data["vote_url"], fields)
-    flags = build_report(study)["exposure_flags"]
+    flags = report_tables(study)["exposure_flags"]
     assert (flags["measured"], flags["unmeasured"], flags["flagged"]) == (2, 1, 1)
     assert flags["rows"][0]["achieved_exposure_ms"] == 560
     page = staff_client.get(reverse("staff:report", args=[study.slug]))

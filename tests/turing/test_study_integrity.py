@@ -17,7 +17,7 @@ from PIL import Image
 from tests.turing.conftest import run_command
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from turing.models import CATCH, GENERATED, REAL, Participant, Pool, Study, Trial
-from turing.report import reporting
+from turing.report.data import Selection, attention_summary, votes_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def what_people_saw(study):
 
 
 def csv_frame(response):
-    return pd.read_csv(io.BytesIO(response.content))
+    return pd.read_csv(io.BytesIO(response.getvalue()))
 
 
 def test_bots_are_left_out_unless_asked_for_and_purged_alone(build_study, staff_client):
@@ -178,14 +178,14 @@ def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, s
         [p.pk for p in passing + failing], 2
     )
 
-    assert reporting.attention_summary(study) == {
+    assert attention_summary(study) == {
         "checked": 4,
         "failed": 2,
         "excluded": 0,
         "exclude_failed_checks": False,
         "unchecked": 0,
     }
-    assert reporting.attention_summary(study, reporting.Selection(exclude_failed_checks=True))["excluded"] == 2
+    assert attention_summary(study, Selection(exclude_failed_checks=True))["excluded"] == 2
 
     # The summary without them, counted here straight from the passing participants' scored trials.
     expected = Counter()
@@ -315,7 +315,7 @@ def test_exported_votes_name_participants_by_id_and_trials_by_kind(build_study, 
         labels = {int(row["participant"]): row["label"] for row in csv.DictReader(file)}
     assert labels == {unlabelled[0].pk: "", unlabelled[1].pk: "", labelled.pk: '\'=HYPERLINK("x")'}
     # Empty labels are no identity: the two unlabelled people count as two.
-    per_participant = reporting.votes_frame(study).groupby("participant").size()
+    per_participant = votes_frame(study).groupby("participant").size()
     assert per_participant.to_dict() == {person.pk: 4 for person in [*unlabelled, labelled]}
 
 
@@ -334,7 +334,7 @@ def test_participants_who_stopped_before_any_check_are_counted_apart(build_study
     assert trial.kind == Trial.Kind.SCORED
     client.post(data["vote_url"], {"answer": right_answer(trial)})
 
-    attention = reporting.attention_summary(study, reporting.Selection(exclude_failed_checks=True))
+    attention = attention_summary(study, Selection(exclude_failed_checks=True))
     assert (attention["checked"], attention["failed"], attention["unchecked"]) == (1, 0, 1)
     report = staff_client.get(reverse("staff:report", args=["unchecked"]), {"exclude_failed": "1"})
     assert "1 participant counted here answered none" in " ".join(report.content.decode().split())

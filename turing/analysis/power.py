@@ -276,7 +276,7 @@ class PilotEstimate:
 
 
 def estimate_sds(votes, seed=0, scenes=None):
-    """PilotEstimate from a votes table (turing.report.reporting.votes_frame: people, scored trials). ``scenes`` is the
+    """PilotEstimate from a votes table (turing.report.data.votes_frame: people, scored trials). ``scenes`` is the
     pilot study's number of scored scenes, which a short pilot's votes may not all reach (default: those
     they reach).
 

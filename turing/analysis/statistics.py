@@ -2,7 +2,7 @@
 
 Plain numpy/scipy/pandas, no Django: the same functions work on a study in the database and on an
 exported votes CSV. Functions taking ``votes`` accept either a turing.analysis.tally.Tally or the long votes table
-of ``turing.report.reporting.votes_frame`` (one row per answered scored trial; columns used here: participant,
+of ``turing.report.data.votes_frame`` (one row per answered scored trial; columns used here: participant,
 group, source, scene, stimulus, answer, and expertise and label where present), which they tally first.
 
 Choices, stated once:

@@ -7,7 +7,7 @@ statistics cost as much for 10^6 votes as for 10^3; only building the tally touc
 another design, where a participant judges several versions of a scene, also need sums per (participant,
 stimulus): the tally keeps those too, then (``by_cell``). Plain numpy and pandas, no Django: a tally comes
 from a votes table (an export, a simulation)
-or from the database (turing.report.reporting.study_tally), through the same ``from_codes``.
+or from the database (turing.report.data.study_tally), through the same ``from_codes``.
 """
 
 from dataclasses import dataclass

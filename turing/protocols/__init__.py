@@ -40,8 +40,8 @@ class Protocol:
     # What a trial page is rendered with, and the join page's instructions (None: the single-image ones).
     trial_template = "turing/trial.html"
     join_template: str | None = None
-    # Rendered inside the staff report, with the report's context and what report_tables returns.
-    report_template: str | None = None
+    # report_sections reads the study's long votes table (a second read of every vote: only when it does).
+    reports_from_votes = False
     # The values the vote form accepts (the buttons' values), with labels.
     answer_choices = list(ANSWER_CHOICES)
     # A trial shows a real photo and a colorization of one scene side by side (the audit compares their files).
@@ -115,12 +115,9 @@ class Protocol:
         """Extra entries of a trial's page data (participant.js reads them)."""
         return {}
 
-    def report_tables(self, votes) -> dict:
-        """Extra report entries from the study's votes (turing.report.reporting.votes_frame, scored trials)."""
-        return {}
-
-    def report_lines(self, tables: dict) -> list[str]:
-        """What study_report prints of report_tables' entries."""
+    def report_sections(self, votes) -> list:
+        """The report's sections of this protocol alone (turing.report.document.Section), shown before the rates,
+        from the study's scored votes (turing.report.data.votes_frame)."""
         return []
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
+from django.utils.safestring import mark_safe
 
 from turing.analysis import crossed
 from turing.protocols import Protocol, register_protocol
@@ -37,6 +38,7 @@ from turing.vocabulary import REAL, SCORED
 
 if TYPE_CHECKING:
     from turing.models import Stimulus, Study, Trial
+from turing.report.document import CI, NUM, Column, Mark, Section
 
 START_MS, MIN_MS, MAX_MS = 500, 100, 1000
 STEP_MS = 50
@@ -68,7 +70,7 @@ class HypeTime(Protocol):
     name = "hype-time"
     label = "HYPE-time (Zhou et al. 2019): real or generated, adaptive exposure with a noise mask"
     join_template = "turing/protocols/join_hype_time.html"
-    report_template = "turing/protocols/report_hype_time.html"
+    reports_from_votes = True
     # Its score is an exposure threshold; its rates pool every exposure the staircase set.
     scores_by_rate = False
 
@@ -101,34 +103,59 @@ class HypeTime(Protocol):
     def trial_data(self, trial: Trial) -> dict:
         return {"mask": True}
 
-    def report_lines(self, tables: dict) -> list[str]:
-        lines = ["HYPE-time per model (mean staircase threshold of its participants; longer fools longer):"]
-        for row in tables.get("hype_time", []):
-            if row["short"]:
-                interval = f"withheld: {row['short']} participants had under {MIN_TRIALS} scored trials"
-            elif row["ci_low"] is None:
-                interval = "needs 2 participants"
-            else:
-                interval = f"{row['ci_low']:.0f}-{row['ci_high']:.0f} ms"
-            one_answer = (
-                f"; {row['one_answer']} of the {row['participants']} gave one answer to every image (a threshold "
-                "that climbs to the maximum whatever they saw)"
-                if row["one_answer"]
-                else ""
+    def report_sections(self, votes) -> list[Section]:
+        """Each model's HYPE-time with its interval, or why it has none (hype_time_table)."""
+        return [
+            Section(
+                "HYPE-time per model",
+                name="protocol-hype-time",
+                columns=[
+                    Column("Model"),
+                    Column("Participants", NUM),
+                    Column("HYPE-time (ms)", NUM),
+                    Column("95% interval (ms)", CI),
+                    Column("Same answer to every image", NUM),
+                ],
+                rows=[
+                    [
+                        row.model,
+                        row.participants,
+                        Mark("strong", f"{row.hype_time_ms:.0f}"),
+                        _interval(row),
+                        row.one_answer,
+                    ]
+                    for row in hype_time_table(votes).itertuples()
+                ],
+                empty="No staircase has run yet.",
+                notes=[
+                    mark_safe(
+                        "Each participant judged one model's images and real photos, each image shown for an exposure "
+                        "that a staircase set (100–1000 ms, from 500 ms; 50 ms shorter after three correct answers in "
+                        "a row, 50 ms longer after an error, converging near 79% correct), with a noise mask after it "
+                        "(Zhou et al. 2019). A participant's threshold is the mean exposure over the second half of "
+                        "their scored trials; a model's HYPE-time is the mean threshold of its participants: "
+                        "<strong>the longer, the longer people needed to tell its images from real photos</strong>. "
+                        "The interval is over participants (t quantiles, turing.analysis.crossed); the images enter "
+                        "each threshold through the staircase and are not resampled on their own. The fooling rates "
+                        "below pool all exposures. A participant who gave the same answer to every image is wrong on "
+                        "every real photo (or every generated one), so their staircase climbs towards 1000 ms whatever "
+                        "they saw, as for a model that fools them completely, and one who always answered "
+                        '"generated" passes every attention check: their count is in the last column.'
+                    )
+                ],
             )
-            lines.append(
-                f"  {row['model']}: {row['hype_time_ms']:.0f} ms (95% {interval}), {row['participants']} participants"
-                + one_answer
-            )
-        return lines if len(lines) > 1 else []
+        ]
 
-    def report_tables(self, votes) -> dict:
-        from turing.report.reporting import records
 
-        return {
-            "hype_time": records(hype_time_table(votes)),
-            "min_trials": MIN_TRIALS,
-        }
+def _interval(row) -> str:
+    if row.short:
+        return (
+            f"withheld: {row.short} participants had under {MIN_TRIALS} scored trials, too few for the staircase to "
+            f"settle (the score leans towards {START_MS} ms)"
+        )
+    if np.isnan(row.ci_low):
+        return "needs two participants"
+    return f"{row.ci_low:.0f} – {row.ci_high:.0f}"
 
 
 def participant_thresholds(votes: pd.DataFrame) -> pd.DataFrame:

@@ -22,12 +22,15 @@ import random
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
+from django.utils.safestring import mark_safe
 
 from turing.protocols import Protocol, register_protocol
 from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT, SIDE_CHOICES
 
 if TYPE_CHECKING:
     from turing.models import Stimulus, Study, Trial
+from turing.report.document import NUM, Column, Section
+from turing.templatetags.staff_format import percent
 
 DEFAULT_EXPOSURE_MS = 1000
 
@@ -37,7 +40,7 @@ class TwoAFC(Protocol):
     label = "Two-alternative forced choice (Zhang et al. 2016): which one is the real photograph?"
     trial_template = "turing/protocols/trial_2afc.html"
     join_template = "turing/protocols/join_2afc.html"
-    report_template = "turing/protocols/report_2afc.html"
+    reports_from_votes = True
     answer_choices = list(SIDE_CHOICES)
     shows_pairs = True
 
@@ -114,26 +117,38 @@ class TwoAFC(Protocol):
     def trial_data(self, trial: Trial) -> dict:
         return {"keys": {"ArrowLeft": LEFT, "ArrowRight": RIGHT}}
 
-    def report_tables(self, votes) -> dict:
-        """Fooling rate by side: a side bias shows as different rates on the left and on the right."""
+    def report_sections(self, votes) -> list[Section]:
+        """What a fooling rate means here, and the rate by side: a side bias shows as different rates on the left
+        and on the right."""
         sides = votes[votes["generated_side"] != ""]
         by_side = sides.groupby("generated_side")["answer"].agg(votes="size", picked=lambda a: (a == REAL).sum())
-        return {
-            "two_afc_sides": [
-                {"side": side, "votes": int(row.votes), "rate": row.picked / row.votes if row.votes else None}
-                for side, row in by_side.iterrows()
-            ]
-        }
-
-    def report_lines(self, tables: dict) -> list[str]:
-        sides = ", ".join(
-            f"{row['side']} {row['rate']:.1%} of {row['votes']}" for row in tables.get("two_afc_sides", [])
-        )
-        lines = [
-            "judged_real of a model is the share of its pairs in which the colorization was picked (50%: no "
-            "better than chance at telling them apart)."
+        return [
+            Section(
+                "Two-alternative forced choice",
+                name="protocol-2afc",
+                lead=[
+                    mark_safe(
+                        "Each trial showed a model's colorization beside the real photo of the same scene. A model's "
+                        "<em>fooling rate</em> below is the share of its pairs in which the colorization was picked "
+                        "as the real photograph (Zhang et al. 2016): <strong>50% means people could not tell them "
+                        "apart</strong>, and below 50% they could. The table of rates has no <code>real</code> rows: "
+                        "every trial showed one. HYPE∞, d′ and the criterion need real photos judged on their own and "
+                        "are not computed here; a hit rate below is the share of pairs in which the real photo was "
+                        "picked."
+                    )
+                ],
+                columns=[Column("Colorization on the"), Column("Pairs", NUM), Column("Colorization picked", NUM)],
+                rows=[[side, int(row.votes), percent(row.picked / row.votes)] for side, row in by_side.iterrows()],
+                notes=[
+                    mark_safe(
+                        "Sides are balanced per participant and model, so a leaning towards one side moves these two "
+                        "rates apart without moving the models' rates."
+                    )
+                ]
+                if len(by_side)
+                else [],
+            )
         ]
-        return lines + ([f"Colorization picked, by its side: {sides}."] if sides else [])
 
 
 register_protocol(TwoAFC())

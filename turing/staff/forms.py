@@ -7,7 +7,7 @@ from django import forms
 from turing import preregistration
 from turing.analysis.power import DEFAULT_SCENES, MIN_SIMULATIONS, PLAN_SETTINGS, PlanError, plan_from
 from turing.models import Study
-from turing.report.reporting import pilot_estimate
+from turing.report.data import pilot_estimate
 
 # Simulated studies per point on the staff planner page: enough for a rough answer in a few seconds of one
 # CPU core; plan_study's default (turing.analysis.power.DEFAULT_SIMULATIONS) gives the precise one in half a minute.

@@ -2,7 +2,7 @@
 
 The caption gives each source's judged-real rate over all its images with the report's interval (over
 participants and images). Each image shows its judged-real share and vote count from the report's cached
-tables (reporting.report_tables, from statistics.per_image_table: answered scored trials of people, both
+tables (cache.report_tables, from statistics.per_image_table: answered scored trials of people, both
 groups pooled), so the gallery reads the votes no second time and agrees with the report's default view
 (bots left out, nobody excluded). Rows can be sorted by the
 images of one source that are judged real most often ("fools most" for a model). The grayscale column is
@@ -22,7 +22,7 @@ from PIL import Image
 from colorization.images import grayscale_view
 from turing.analysis import statistics as st
 from turing.models import REAL, Pool
-from turing.report import reporting
+from turing.report import cache
 
 GRAYSCALE = "grayscale"
 FIGURE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
@@ -78,7 +78,7 @@ def gallery_rows(study, sort=None) -> list[GalleryRow]:
     Within equal shares, more votes first; images without votes go last. An unknown sort raises ValueError.
     """
     check_sort(study, sort)
-    counts = reporting.report_tables(study)["image_counts"]
+    counts = cache.report_tables(study)["image_counts"]
     models = study.model_names
     by_scene: dict[str, GalleryRow] = {}
     # Practice and catch scenes are never scored, so they have no votes to compare.
@@ -124,7 +124,7 @@ def caption(study, sort=None) -> str:
 
 def _overall_rates(study) -> str:
     """ "perceptual 31% real (22–41%), ..." for every source with votes in the treatment group."""
-    summary = reporting.study_summary(study)
+    summary = cache.study_summary(study)
     rows = summary[(summary["group"] == st.TREATMENT) & (summary["votes"] > 0)]
     return ", ".join(
         f"{row.source} {100 * row.rate:.0f}% real ({_percent_interval(row.ci_low, row.ci_high)})"

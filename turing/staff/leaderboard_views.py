@@ -4,8 +4,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from turing.models import Study
+from turing.report.data import records
 from turing.report.leaderboard import leaderboard
-from turing.report.reporting import records
 from turing.staff.decorators import staff_required
 from turing.staff.forms import LeaderboardForm
 

@@ -7,7 +7,7 @@ users without staff status get 403 (Django's staff_member_required would send th
 
 import segno
 from django.contrib import messages
-from django.http import FileResponse, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,7 +18,11 @@ from turing import preregistration
 from turing.models import Stimulus, Study
 from turing.network import LOOPBACK_WARNING, phone_url
 from turing.participant.crowd import VIA_PARAMETER, VIA_POSTER
-from turing.report import reporting
+from turing.protocols import protocol_of
+from turing.report.cache import live_tables, metric_tables, report_tables, study_summary
+from turing.report.data import ALL_KINDS, SCORED, Selection, headline_counts, participation
+from turing.report.exports import votes_csv, write_metrics_csv, write_summary_csv
+from turing.report.html import page_sections
 from turing.staff.charts import fooling_rate_chart, metric_scatter_chart
 from turing.staff.decorators import staff_required
 from turing.staff.forms import StudyStatusForm, StudyTargetForm
@@ -53,7 +57,7 @@ def study_list(request):
     # A handful of counting queries per study: researchers have tens of studies, not thousands.
     rows = []
     for study in shown:
-        counts = reporting.participation(study)
+        counts = participation(study)
         rows.append({"study": study, "counts": counts, "progress": progress(study, counts)})
     return render(
         request,
@@ -102,7 +106,7 @@ def manage(request, slug):
         target = study.target_participants
         messages.success(request, f"Target set to {target} participants." if target else "Target removed.")
         return redirect("staff:manage", study.slug)
-    counts = reporting.participation(study)
+    counts = participation(study)
     return render(
         request,
         "turing/staff/manage.html",
@@ -118,15 +122,15 @@ def manage(request, slug):
 def selection(request, *, all_kinds=False):
     """The report's switches from the query string: ?bots=1 counts rehearsal bots, ?exclude_failed=1 leaves
     out participants who failed an attention check, ?all=1 (exports only) adds practice and catch trials."""
-    return reporting.Selection(
+    return Selection(
         include_bots=request.GET.get("bots") == "1",
         exclude_failed_checks=request.GET.get("exclude_failed") == "1",
-        kinds=reporting.ALL_KINDS if all_kinds and request.GET.get("all") == "1" else (reporting.SCORED,),
+        kinds=ALL_KINDS if all_kinds and request.GET.get("all") == "1" else (SCORED,),
     )
 
 
 def dashboard_context(study: Study) -> dict[str, object]:
-    tables = reporting.live_tables(study)
+    tables = live_tables(study)
     return {
         "study": study,
         "participation": tables["participation"],
@@ -152,13 +156,21 @@ def dashboard_live(request, slug):
 def report(request, slug):
     study = get_object_or_404(Study, slug=slug)
     chosen = selection(request)
-    context = reporting.build_report(study, chosen)
-    context["query"] = request.GET.urlencode()
+    context = {
+        "study": study,
+        "selection": chosen,
+        "protocol": protocol_of(study),
+        # The header's counts, and the tables the sections were drawn from.
+        **report_tables(study, chosen),
+        "sections": page_sections(study, chosen),
+        "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
+        "query": request.GET.urlencode(),
+    }
     # Progress to the target counts the people who took part, whatever the report's switches add or leave out
     # (two counting queries then, not a second report).
     people = context["participation"]
-    if chosen != reporting.Selection():
-        headline = reporting.headline_counts(study)
+    if chosen != Selection():
+        headline = headline_counts(study)
         people = {"started": headline["started"]["total"], "finished": headline["finished"]["total"]}
     context["progress"] = progress(study, people)
     context["preregistration"] = preregistration.status(study, chosen)
@@ -168,41 +180,48 @@ def report(request, slug):
 @staff_required
 def report_chart(request, slug):
     study = get_object_or_404(Study, slug=slug)
-    summary = reporting.study_summary(study, selection(request))
+    summary = study_summary(study, selection(request))
     return HttpResponse(fooling_rate_chart(summary, study.title), content_type="image/png")
 
 
 @staff_required
 def report_metrics_chart(request, slug):
     study = get_object_or_404(Study, slug=slug)
-    tables = reporting.metric_tables(study, selection(request))
+    tables = metric_tables(study, selection(request))
     chart = metric_scatter_chart(tables["metric_images_frame"], tables["metric_correlations_frame"], study.title)
     return HttpResponse(chart, content_type="image/png")
 
 
-def _csv_download(slug, kind, write, chosen):
-    study = get_object_or_404(Study, slug=slug)
-    response = HttpResponse(
+def _csv_download(study, kind, response_class=HttpResponse, **content):
+    return response_class(
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{study.slug}-{kind}.csv"'},
+        **content,
     )
-    write(study, response, chosen)
-    return response
 
 
 @staff_required
 def export_votes(request, slug):
-    return _csv_download(slug, "votes", reporting.write_votes_csv, selection(request, all_kinds=True))
+    # Streamed from the database as it is read: the votes of a large study never sit in memory at once.
+    study = get_object_or_404(Study, slug=slug)
+    rows = votes_csv(study, selection(request, all_kinds=True))
+    return _csv_download(study, "votes", StreamingHttpResponse, streaming_content=rows)
 
 
 @staff_required
 def export_summary(request, slug):
-    return _csv_download(slug, "summary", reporting.write_summary_csv, selection(request))
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_download(study, "summary")
+    write_summary_csv(study, response, selection(request))
+    return response
 
 
 @staff_required
 def export_metrics(request, slug):
-    return _csv_download(slug, "metrics", reporting.write_metrics_csv, selection(request))
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_download(study, "metrics")
+    write_metrics_csv(study, response, selection(request))
+    return response
 
 
 @staff_required

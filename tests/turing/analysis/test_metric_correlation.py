@@ -23,8 +23,8 @@ from turing.analysis.metric_correlation import (
     metric_correlations,
 )
 from turing.analysis.metric_values import METRICS, from_stored, to_stored
-from turing.models import CATCH, REAL, Participant, Stimulus, Trial
-from turing.report import reporting
+from turing.models import CATCH, REAL, Participant, Trial
+from turing.report import cache, data
 from turing.stimuli.importing import import_study
 from turing.stimuli.metrics import MetricsError, fill_metrics, stored_metrics_frame
 from turing.stimuli.normalize import stored_rgb
@@ -172,7 +172,7 @@ def psnr_study(build_study):
 
 
 def test_a_study_whose_judged_real_share_rises_with_psnr_reports_rho_one(psnr_study):
-    tables = reporting.metric_tables(psnr_study)
+    tables = cache.metric_tables(psnr_study)
     correlations = tables["metric_correlations_frame"].set_index(["model", "metric"])
     assert correlations.loc[("perceptual", "psnr"), "rho"] == pytest.approx(1)
     assert correlations.loc[("perceptual", "psnr"), "images"] == 6
@@ -186,16 +186,7 @@ def test_a_study_whose_judged_real_share_rises_with_psnr_reports_rho_one(psnr_st
         assert correlations.loc[("perceptual", metric), "rho"] == pytest.approx(expected)
     koalarization = correlations.loc["koalarization"]
     assert koalarization["rho"].isna().all() and (koalarization["images"] == 3).all()
-    assert tables["metric_images_total"] == 9 and tables["metric_images_unmeasured"] == 0
-
-
-def test_metrics_filled_in_after_the_votes_reach_the_cached_report(psnr_study):
-    stored = {stimulus.pk: stimulus.metrics for stimulus in psnr_study.stimuli.exclude(metrics=None)}
-    psnr_study.stimuli.update(metrics=None)
-    assert reporting.metric_tables(psnr_study)["metric_images_unmeasured"] == 9
-    for pk, metrics in stored.items():  # with no new vote
-        Stimulus.objects.filter(pk=pk).update(metrics=metrics)
-    assert reporting.metric_tables(psnr_study)["metric_images_unmeasured"] == 0
+    assert tables["metric_images_total"] == 9
 
 
 def test_the_report_section_shows_n_beside_every_rho_and_why_some_have_none(staff_client, psnr_study):
@@ -231,25 +222,23 @@ def test_the_metrics_csv_has_every_generated_image_with_its_rate_and_metrics(sta
     path = tmp_path / "metrics.csv"
     printed = run_command("study_report", "psnr", metrics_csv=str(path))
     pd.testing.assert_frame_equal(pd.read_csv(path), web)
-    assert "Spearman's rho of fooling rate and metric" in printed and "Wrote 12 images" in printed
+    assert "Do the metrics predict what fools people?" in printed and "Wrote 12 images" in printed
     assert "a rank correlation needs at least 5" in printed
 
 
 def test_bots_are_left_out_of_the_correlations_unless_asked_for(psnr_study):
     Participant.objects.filter(label__startswith="perceptual").update(kind=Participant.Kind.BOT)
-    people = reporting.metric_tables(psnr_study)["metric_correlations_frame"]
+    people = cache.metric_tables(psnr_study)["metric_correlations_frame"]
     assert set(people["model"]) == {"koalarization"}
-    with_bots = reporting.metric_tables(psnr_study, reporting.Selection(include_bots=True))
+    with_bots = cache.metric_tables(psnr_study, data.Selection(include_bots=True))
     assert set(with_bots["metric_correlations_frame"]["model"]) == {"koalarization", "perceptual"}
 
 
-def test_a_study_without_stored_metrics_says_so(staff_client, vote_study):
+def test_a_study_without_stored_metrics_says_what_the_section_needs(staff_client, vote_study):
     study, _ = vote_study
-    tables = reporting.metric_tables(study)
-    # alpha and beta have 6 judged images each, none measured (made with the ORM, as before metrics were stored).
-    assert tables["metric_images_unmeasured"] == 12 and tables["metric_correlations_frame"].empty
+    # alpha and beta have 6 judged images each, none measured (made with the ORM, without metrics).
+    assert cache.metric_tables(study)["metric_correlations_frame"].empty
     page = " ".join(staff_client.get(reverse("staff:report", args=[study.slug])).content.decode().split())
-    assert "12 judged generated images have no metrics" in page
     assert "Needs votes on generated images that have metrics." in page
 
 

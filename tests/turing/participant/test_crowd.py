@@ -15,7 +15,7 @@ from tests.turing.conftest import run_command
 from tests.turing.participant_steps import answer_all, join, session_participant
 from turing.models import Participant, Study
 from turing.participant.crowd import MTURK_ORIGINS, MTURK_PREVIEW
-from turing.report import reporting
+from turing.report import cache, data
 
 pytestmark = pytest.mark.django_db
 
@@ -217,8 +217,8 @@ def test_the_report_breaks_rates_down_by_cohort(vote_study, staff_client):
         ("Prolific", "beta"): (1, 4),
     }
     # The intervals are the report's own, computed from each cohort's votes alone.
-    votes = reporting.votes_frame(study)
-    prolific = reporting.summary_frame(votes[votes["cohort"] == "prolific"])
+    votes = data.votes_frame(study)
+    prolific = data.summary_frame(votes[votes["cohort"] == "prolific"])
     beta = prolific[prolific["source"] == "beta"].iloc[0]
     row = next(row for row in rows if row["cohort"] == "Prolific" and row["row"] == "beta")
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((beta["ci_low"], beta["ci_high"]))
@@ -227,7 +227,7 @@ def test_the_report_breaks_rates_down_by_cohort(vote_study, staff_client):
 
 def test_one_cohort_is_the_summary_itself(vote_study):
     study, _ = vote_study
-    tables = reporting.report_tables(study)
+    tables = cache.report_tables(study)
     summary = tables["summary_frame"]
     voted = summary[summary["votes"] > 0]
     assert [row["cohort"] for row in tables["cohorts"]] == ["Link"] * len(voted)
@@ -237,8 +237,8 @@ def test_one_cohort_is_the_summary_itself(vote_study):
 def test_a_cohorts_report_is_cached_apart_from_the_whole_studys(vote_study):
     study, participants = vote_study
     set_cohorts(participants, p1="prolific")
-    assert reporting.report_tables(study)["total_votes"] == 26
-    assert reporting.report_tables(study, reporting.Selection(cohort="prolific"))["total_votes"] == 6
+    assert cache.report_tables(study)["total_votes"] == 26
+    assert cache.report_tables(study, data.Selection(cohort="prolific"))["total_votes"] == 6
 
 
 def test_export_votes_has_each_votes_cohort(vote_study, tmp_path):
@@ -247,7 +247,7 @@ def test_export_votes_has_each_votes_cohort(vote_study, tmp_path):
     target = tmp_path / "votes.csv"
     run_command("export_votes", "votes", str(target))
     votes = pd.read_csv(target)
-    assert list(votes.columns) == reporting.VOTE_COLUMNS
+    assert list(votes.columns) == data.VOTE_COLUMNS
     cohorts = votes.groupby("participant")["cohort"].first().to_dict()
     assert cohorts.pop(participants["p1"].pk) == "mturk" and set(cohorts.values()) == {"link"}
 
@@ -280,15 +280,15 @@ def test_returned_and_timed_out_participants_are_left_out_and_listed(vote_study,
     page = " ".join(staff_client.get(report_url).content.decode().split())
     assert "2 participants did not finish within the study's time limit of 30 minutes and are left out" in page
     study.refresh_from_db()
-    exported = reporting.votes_frame(study)
+    exported = data.votes_frame(study)
     assert started["p1"] not in set(exported["participant"]) and started["p2"] in set(exported["participant"])
 
 
 def test_without_a_time_limit_nobody_is_left_out(vote_study):
     study, participants = vote_study
     Participant.objects.filter(pk=participants["p1"].pk).update(started_at=timezone.now() - dt.timedelta(days=3))
-    assert reporting.report_tables(study)["timed_out_total"] == 0
-    assert len(reporting.votes_frame(study)) == 26
+    assert cache.report_tables(study)["timed_out_total"] == 0
+    assert len(data.votes_frame(study)) == 26
 
 
 def test_a_returned_participant_does_not_hold_a_place_under_the_cap(small_study):

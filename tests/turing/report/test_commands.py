@@ -9,7 +9,7 @@ from django.urls import reverse
 from tests.turing.conftest import run_command
 from tests.turing.report_data import ALL_ANSWERS, OTHER_TRIALS, TOTAL_VOTES, VOTES, make_vote_study
 from turing.models import Participant, Stimulus, Study
-from turing.report import reporting
+from turing.report import data
 
 pytestmark = pytest.mark.django_db
 
@@ -35,19 +35,19 @@ def test_study_report_csv_is_the_web_summary(vote_study, staff_client, tmp_path)
     assert f"Wrote {target}" in run_command("study_report", "votes", "--csv", str(target))
     web = staff_client.get(reverse("staff:export_summary", args=["votes"])).content
     assert target.read_bytes() == web
-    assert list(pd.read_csv(target).columns) == reporting.SUMMARY_COLUMNS
+    assert list(pd.read_csv(target).columns) == data.SUMMARY_COLUMNS
 
 
 def test_export_votes_writes_the_web_export(vote_study, staff_client, tmp_path):
     target = tmp_path / "votes.csv"
     assert f"Wrote {TOTAL_VOTES} answers to {target}" in run_command("export_votes", "votes", str(target))
-    assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).content
+    assert target.read_bytes() == staff_client.get(reverse("staff:export_votes", args=["votes"])).getvalue()
     votes = pd.read_csv(target)
-    assert list(votes.columns) == reporting.VOTE_COLUMNS and set(votes["kind"]) == {"scored"}
+    assert list(votes.columns) == data.VOTE_COLUMNS and set(votes["kind"]) == {"scored"}
 
     everything = tmp_path / "all.csv"
     assert f"Wrote {ALL_ANSWERS} answers" in run_command("export_votes", "votes", str(everything), "--all")
-    web = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"}).content
+    web = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"}).getvalue()
     assert everything.read_bytes() == web
     kinds = pd.read_csv(everything)["kind"].value_counts().to_dict()
     assert kinds == {"scored": TOTAL_VOTES, "practice": 1, "catch": 1}
@@ -74,7 +74,7 @@ def test_exported_labels_cannot_run_as_formulas(tmp_path):
     assert label_of[participants["p2"].pk] == ""
     # Only text is touched: ids, positions and times read back as the numbers they were.
     exported = pd.read_csv(target)
-    original = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    original = data.votes_frame(study, data.Selection(kinds=("scored", "practice", "catch")))
     for column in ("participant", "position", "response_ms"):
         assert exported[column].tolist() == original[column].tolist()
     assert "-startsWithAHyphen0000" in set(exported["stimulus"])

@@ -22,10 +22,10 @@ from scipy.stats import t as student_t
 
 from tests.turing.conftest import run_command
 from tests.turing.report_data import R, make_vote_study
-from turing.analysis import simulation
+from turing.analysis import pooling, simulation
 from turing.models import Participant
 from turing.report import leaderboard as lb
-from turing.report.reporting import study_summary
+from turing.report.cache import study_summary
 
 ALL_REAL = {
     key: ("treatment", key, None, [("alpha", scene, R) for scene in alpha_scenes] + [("real", real_scene, R)])
@@ -100,12 +100,12 @@ def test_unjudged_models_are_listed_unranked(two_studies):
 def test_rank_bounds_follow_non_overlapping_intervals():
     low = [0.5, 0.4, 0.1, math.nan, 0.55]
     high = [0.7, 0.6, 0.3, math.nan, 0.65]
-    best, worst = lb.rank_bounds(low, high)
+    best, worst = pooling.rank_bounds(low, high)
     # 0: nothing wholly above; wholly below it only 2 -> 1-3 of 4 ranked. 2: three wholly above it -> rank 4.
     assert list(best[[0, 1, 2, 4]]) == [1, 1, 4, 1]
     assert list(worst[[0, 1, 2, 4]]) == [3, 3, 4, 3]
     assert math.isnan(best[3]) and math.isnan(worst[3])
-    assert [lb.rank_label(b, w) for b, w in zip(best, worst)] == ["1–3", "1–3", "4", "", "1–3"]
+    assert [pooling.rank_label(b, w) for b, w in zip(best, worst)] == ["1–3", "1–3", "4", "", "1–3"]
 
 
 def test_leaderboard_ranks_within_a_protocol(two_studies):
@@ -151,8 +151,8 @@ def simulated_leaderboard_covers(rng, studies, study_sd, base=0.3):
             participant_sd=0.7,
             image_sd=0.8,
         )
-        estimates.append(lb.model_estimates(simulation.simulate_votes(design, rng)))
-    pooled = lb.pool(pd.concat(estimates, ignore_index=True))
+        estimates.append(pooling.model_estimates(simulation.simulate_votes(design, rng)))
+    pooled = pooling.pool(pd.concat(estimates, ignore_index=True))
     return pooled["ci_low"] <= simulation.population_rate(mu, study_sd) <= pooled["ci_high"]
 
 

@@ -10,14 +10,15 @@ from tests.turing.report_data import ALL_ANSWERS, START, TOTAL_VOTES, d_prime_by
 from turing.analysis import statistics as st
 from turing.analysis.tally import Tally
 from turing.models import REAL, Participant, Study, Trial
-from turing.report import reporting
+from turing.report import cache, data, exports
+from turing.report import provenance as manifest
 
 pytestmark = pytest.mark.django_db
 
 
 def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
     study, participants = vote_study
-    votes = reporting.votes_frame(study)
+    votes = data.votes_frame(study)
     assert list(votes.columns) == [
         "protocol",
         "participant",
@@ -73,13 +74,13 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
 
 
 def test_votes_frame_of_a_study_without_votes_keeps_the_columns(db):
-    votes = reporting.votes_frame(Study.objects.create(slug="empty", title="Empty"))
-    assert votes.empty and list(votes.columns) == reporting.VOTE_COLUMNS
+    votes = data.votes_frame(Study.objects.create(slug="empty", title="Empty"))
+    assert votes.empty and list(votes.columns) == data.VOTE_COLUMNS
 
 
 def test_summary_numbers_equal_hand_counts(vote_study):
     study, _ = vote_study
-    summary = reporting.study_summary(study).set_index(["source", "group"])
+    summary = cache.study_summary(study).set_index(["source", "group"])
     # The data keeps source and group apart; "real (control)" is only how tables name the control row.
     assert list(summary.index) == [
         ("real", "treatment"),
@@ -112,7 +113,7 @@ def test_summary_numbers_equal_hand_counts(vote_study):
 
 def test_the_interval_counts_participants_who_disagree(vote_study):
     study, _ = vote_study
-    first, second = reporting.study_summary(study), reporting.study_summary(study)
+    first, second = cache.study_summary(study), cache.study_summary(study)
     pd.testing.assert_frame_equal(first, second)
     # alpha per participant: 2/2, 1/2, 0/2: people differ, so the interval is wider than the votes-independent one.
     alpha = first.set_index(["source", "group"]).loc[("alpha", "treatment")]
@@ -121,7 +122,7 @@ def test_the_interval_counts_participants_who_disagree(vote_study):
 
 def test_report_statistics_equal_hand_values(vote_study):
     study, _ = vote_study
-    report = reporting.build_report(study)
+    report = cache.report_tables(study)
     assert report["total_votes"] == TOTAL_VOTES and report["voters"] == 5
 
     treatment, control = report["signal_detection"]
@@ -148,7 +149,7 @@ def test_report_statistics_equal_hand_values(vote_study):
 
 def test_per_image_participant_and_expertise_tables(vote_study):
     study, participants = vote_study
-    report = reporting.build_report(study)
+    report = cache.report_tables(study)
     fooling = report["fooling_images"]
     assert all(row["source"] != "real" for row in fooling)
     assert [row["rate"] for row in fooling] == sorted((row["rate"] for row in fooling), reverse=True)
@@ -179,11 +180,11 @@ def test_per_image_participant_and_expertise_tables(vote_study):
 
 def test_csv_exports(vote_study, tmp_path):
     study, _ = vote_study
-    assert reporting.write_votes_csv(study, tmp_path / "votes.csv") == TOTAL_VOTES
+    assert exports.write_votes_csv(study, tmp_path / "votes.csv") == TOTAL_VOTES
     votes = pd.read_csv(tmp_path / "votes.csv")
-    assert list(votes.columns) == reporting.VOTE_COLUMNS
+    assert list(votes.columns) == data.VOTE_COLUMNS
     assert set(votes["answer"]) == {"real", "generated"} and set(votes["group"]) == {"treatment", "control"}
-    reporting.write_summary_csv(study, tmp_path / "summary.csv")
+    exports.write_summary_csv(study, tmp_path / "summary.csv")
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary.columns[:7]) == ["source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high"]
     assert list(zip(summary["source"], summary["group"])) == [
@@ -196,9 +197,28 @@ def test_csv_exports(vote_study, tmp_path):
     assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
 
 
+def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp_path):
+    # The export is written by the database (exports.votes_csv), the table by pandas (data.votes_frame): the same
+    # rows and values, every kind of trial, times and all.
+    study, participants = vote_study
+    Participant.objects.filter(pk=participants["p1"].pk).update(label="=1+1")
+    every = data.Selection(kinds=("scored", "practice", "catch"))
+    exports.write_votes_csv(study, tmp_path / "votes.csv", every)
+    exported = pd.read_csv(tmp_path / "votes.csv", dtype=str, keep_default_na=False)
+    exported["answered_at"] = pd.to_datetime(exported["answered_at"], utc=True, format="ISO8601")
+    table = exports.neutralize_formulas(data.votes_frame(study, every))
+    assert list(exported.columns) == data.VOTE_COLUMNS and len(exported) == len(table)
+
+    def cells(column):
+        return ["" if pd.isna(value) else str(value) for value in column]
+
+    for column in data.VOTE_COLUMNS:
+        assert cells(exported[column]) == cells(table[column]), column
+
+
 def test_every_kind_of_trial_on_request(vote_study):
     study, participants = vote_study
-    votes = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
+    votes = data.votes_frame(study, data.Selection(kinds=("scored", "practice", "catch")))
     assert len(votes) == ALL_ANSWERS
     assert votes["kind"].value_counts().to_dict() == {"scored": TOTAL_VOTES, "practice": 1, "catch": 1}
     practice = votes[votes["kind"] == "practice"].iloc[0]
@@ -210,9 +230,9 @@ def test_every_kind_of_trial_on_request(vote_study):
 def test_a_summary_of_every_kind_of_trial_counts_only_the_scored_ones(vote_study):
     # An `export_votes --all` table read back for the analysis: practice and catch rows must not become data.
     study, _ = vote_study
-    everything = reporting.votes_frame(study, reporting.Selection(kinds=("scored", "practice", "catch")))
-    summary = reporting.summary_frame(everything, study.model_names)
-    pd.testing.assert_frame_equal(summary, reporting.summary_frame(reporting.votes_frame(study), study.model_names))
+    everything = data.votes_frame(study, data.Selection(kinds=("scored", "practice", "catch")))
+    summary = data.summary_frame(everything, study.model_names)
+    pd.testing.assert_frame_equal(summary, data.summary_frame(data.votes_frame(study), study.model_names))
     assert "catch" not in set(summary["source"])
 
 
@@ -228,13 +248,13 @@ def test_hype_infinity_in_the_summary_weighs_reals_and_fakes_equally():
     votes = pd.DataFrame(rows, columns=["participant", "group", "source", "stimulus", "answer"])
     votes["scene"] = votes["stimulus"]
     votes["correct"] = (votes["answer"] == "real") == (votes["source"] == "real")
-    model = reporting.summary_frame(votes).set_index("source").loc["model"]
+    model = data.summary_frame(votes).set_index("source").loc["model"]
     assert (model["hype_infinity"], model["hype_low"], model["hype_high"]) == (0.5, 0.5, 0.5)
 
 
 def test_d_prime_and_criterion_per_model_with_intervals(vote_study):
     study, _ = vote_study
-    table = st.signal_detection_by_model(reporting.votes_frame(study)).set_index("model")
+    table = st.signal_detection_by_model(data.votes_frame(study)).set_index("model")
     assert list(table.index) == ["alpha", "beta"]  # gamma has no votes
     # Treatment reals: 6 shown, 2 judged generated (false alarms). alpha: 3 of 6 judged generated, beta: 5 of 6.
     for model, hits in (("alpha", 3), ("beta", 5)):
@@ -244,7 +264,7 @@ def test_d_prime_and_criterion_per_model_with_intervals(vote_study):
         assert row["d_low"] <= row["d_prime"] <= row["d_high"] and row["d_low"] < row["d_high"]
         assert row["c_low"] <= row["criterion"] <= row["c_high"]
     assert table.loc["beta", "d_prime"] > table.loc["alpha", "d_prime"]
-    page = reporting.build_report(study)["signal_detection_by_model"]
+    page = cache.report_tables(study)["signal_detection_by_model"]
     assert [row["model"] for row in page] == ["alpha", "beta"]
 
 
@@ -252,13 +272,13 @@ def test_participants_without_labels_stay_apart(vote_study):
     study, participants = vote_study
     # Two people who joined without a label share label "", never an identity.
     Participant.objects.filter(pk=participants["c1"].pk).update(label="")
-    votes = reporting.votes_frame(study)
+    votes = data.votes_frame(study)
     assert (votes["label"] == "").sum() == 6 + 4 and votes["participant"].nunique() == 5
-    control = reporting.study_summary(study).set_index(["source", "group"]).loc[("real", "control")]
+    control = cache.study_summary(study).set_index(["source", "group"]).loc[("real", "control")]
     assert control["participants"] == 2
     tally = Tally.from_votes(votes)
     assert sorted(tally.by_participant.groupby("participant")["votes"].sum()) == [4, 4, 6, 6, 6]
-    report = reporting.build_report(study)
+    report = cache.report_tables(study)
     assert report["voters"] == 5 and len(report["participant_accuracy"]) == 5
 
 
@@ -289,7 +309,7 @@ def test_headline_counts_people_at_each_stage_per_group(vote_study):
     add_stages(study, participants)
 
     with CaptureQueriesContext(connection) as queries:
-        counts = reporting.headline_counts(study)
+        counts = data.headline_counts(study)
     assert len(queries.captured_queries) <= 2
     assert counts == {
         "started": {"treatment": 4, "control": 3, "total": 7},
@@ -297,7 +317,7 @@ def test_headline_counts_people_at_each_stage_per_group(vote_study):
         "finished": {"treatment": 1, "control": 1, "total": 2},
         "bots_left_out": 1,
     }
-    with_bots = reporting.headline_counts(study, reporting.Selection(include_bots=True))
+    with_bots = data.headline_counts(study, data.Selection(include_bots=True))
     assert with_bots["started"]["treatment"] == 5 and with_bots["voted"]["total"] == 6
     assert with_bots["finished"]["total"] == 3 and with_bots["bots_left_out"] == 0
 
@@ -309,11 +329,11 @@ def test_headline_counts_agree_with_the_rest_of_the_report(vote_study):
     Trial.objects.filter(participant=participants["p3"], kind=Trial.Kind.CATCH).update(answer=REAL)
 
     for selection in (
-        reporting.Selection(),
-        reporting.Selection(include_bots=True),
-        reporting.Selection(exclude_failed_checks=True),
+        data.Selection(),
+        data.Selection(include_bots=True),
+        data.Selection(exclude_failed_checks=True),
     ):
-        report = reporting.build_report(study, selection)
+        report = cache.report_tables(study, selection)
         headline = report["headline"]
         # The people who voted are the people in the per-participant tables, and the dashboard's counts are
         # the same numbers.
@@ -398,7 +418,7 @@ def every_string(provenance):
 
 
 def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
-    provenance = reporting.provenance(built_manifest())
+    provenance = manifest.provenance(built_manifest())
 
     assert provenance["description"].startswith("12 scenes drawn at random")
     assert provenance["runs"] == [
@@ -435,7 +455,7 @@ def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
     assert rows["excluded"]["items"] == [("perceptual", "img09"), ("reason", "by: hand; file: excluded.csv")]
     note = rows["note"]["value"]
     assert note.startswith("copied from readme.txt; very long") and note.endswith("…")
-    assert len(note) <= reporting.MANIFEST_TEXT_LIMIT
+    assert len(note) <= manifest.MANIFEST_TEXT_LIMIT
     # The luminance problems have their own warning at the top of the report.
     assert "luminance_mismatch" not in rows
     shown = list(every_string(provenance))
@@ -443,10 +463,10 @@ def test_provenance_is_a_table_of_runs_and_settings_with_file_names_only():
 
 
 def test_provenance_of_other_manifests():
-    assert reporting.provenance({}) == {"description": None, "runs": [], "rows": []}
-    assert reporting.provenance(None) == {"description": None, "runs": [], "rows": []}
+    assert manifest.provenance({}) == {"description": None, "runs": [], "rows": []}
+    assert manifest.provenance(None) == {"description": None, "runs": [], "rows": []}
     # Runs recorded as bare paths, and a list where a mapping was expected: shown, not dropped.
-    provenance = reporting.provenance(
+    provenance = manifest.provenance(
         {"runs": {"perceptual": "/srv/runs/perceptual"}, "import": ["a", "b"], "flag": True, "empty": None}
     )
     assert provenance["runs"][0]["checkpoint"] == "perceptual"
@@ -457,27 +477,27 @@ def test_provenance_of_other_manifests():
 @pytest.mark.parametrize("deleted", ["p1", "c2"])
 def test_a_participant_deleted_while_the_report_reads_is_left_out_not_merged(vote_study, monkeypatch, deleted):
     study, participants = vote_study
-    read_people = reporting._people_and_images
+    read_people = data._people_and_images
 
     def delete_first(*args):
         if participants[deleted].pk is not None:  # once, on the tally's read
             participants[deleted].delete()
         return read_people(*args)
 
-    monkeypatch.setattr(reporting, "_people_and_images", delete_first)
-    tally = reporting.study_tally(study)
+    monkeypatch.setattr(data, "_people_and_images", delete_first)
+    tally = data.study_tally(study)
     assert tally.votes == TOTAL_VOTES - (6 if deleted == "p1" else 4)
     per_person = tally.by_participant.groupby("participant")["votes"].sum()
     counted = dict(zip(tally.participants["participant"].iloc[per_person.index], per_person))
     # Nobody inherits the deleted participant's votes: every count is what the database now holds.
-    assert counted == reporting.votes_frame(study).groupby("participant").size().to_dict()
+    assert counted == data.votes_frame(study).groupby("participant").size().to_dict()
 
 
 def test_a_long_participant_list_shows_both_ends(vote_study, monkeypatch):
     study, _ = vote_study
-    monkeypatch.setattr(reporting, "REPORT_ROWS", 2)
-    report = reporting.build_report(study)
+    monkeypatch.setattr(cache, "REPORT_ROWS", 2)
+    report = cache.report_tables(study)
     shown = [row["accuracy"] for row in report["participant_accuracy"]]
-    every = st.participant_accuracy(reporting.study_tally(study))["accuracy"]
+    every = st.participant_accuracy(data.study_tally(study))["accuracy"]
     assert report["participant_accuracy_total"] == 5 and len(shown) == 2
     assert shown == [every.max(), every.min()]

@@ -13,7 +13,7 @@ from tests.turing.participant_steps import answer_all, current_trial, join, righ
 from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES
 from turing import network, preregistration
 from turing.models import Study
-from turing.report import reporting
+from turing.report import data
 from turing.staff import urls
 from turing.stimuli.building import manifest_of
 
@@ -186,17 +186,17 @@ def test_votes_export_is_the_long_format(staff_client, vote_study):
     response = staff_client.get(reverse("staff:export_votes", args=["votes"]))
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="votes-votes.csv"' in response["Content-Disposition"]
-    votes = pd.read_csv(io.BytesIO(response.content))
-    assert list(votes.columns) == reporting.VOTE_COLUMNS and len(votes) == TOTAL_VOTES
+    votes = pd.read_csv(io.BytesIO(response.getvalue()))
+    assert list(votes.columns) == data.VOTE_COLUMNS and len(votes) == TOTAL_VOTES
     assert set(votes["kind"]) == {"scored"}
     response = staff_client.get(reverse("staff:export_votes", args=["votes"]), {"all": "1"})
-    every_kind = pd.read_csv(io.BytesIO(response.content))
+    every_kind = pd.read_csv(io.BytesIO(response.getvalue()))
     assert len(every_kind) == ALL_ANSWERS and set(every_kind["kind"]) == {"scored", "practice", "catch"}
 
 
 def test_summary_export(staff_client, vote_study):
     summary = pd.read_csv(io.BytesIO(staff_client.get(reverse("staff:export_summary", args=["votes"])).content))
-    assert list(summary.columns) == reporting.SUMMARY_COLUMNS
+    assert list(summary.columns) == data.SUMMARY_COLUMNS
     assert summary["source"].tolist() == ["real", "real", "alpha", "beta", "gamma"]
     assert summary["group"].tolist() == ["treatment", "control", "treatment", "treatment", "treatment"]
     assert summary.set_index(["source", "group"]).loc[("alpha", "treatment"), "rate"] == pytest.approx(0.5)

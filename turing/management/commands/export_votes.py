@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import study_or_error
-from turing.report.reporting import ALL_KINDS, SCORED, Selection, write_votes_csv
+from turing.report.data import ALL_KINDS, SCORED, Selection
+from turing.report.exports import write_votes_csv
 
 
 class Command(BaseCommand):

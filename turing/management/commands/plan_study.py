@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from turing.analysis import power
 from turing.management.study_options import study_or_error
-from turing.report.reporting import pilot_estimate
+from turing.report.data import pilot_estimate
 
 
 class Command(BaseCommand):

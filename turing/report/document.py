@@ -1,0 +1,705 @@
+"""The staff report as one document: a list of titled sections, each a table with its notes and figures, that the
+staff page (turing/templates/turing/staff/_section.html) and manage.py study_report (turing.report.text) both
+draw. Every number is formatted here, once, so that the page and the text show the same figures."""
+
+from dataclasses import dataclass, field
+
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from turing.analysis.statistics import row_label
+from turing.report.cache import cached, metric_tables, report_tables
+from turing.report.data import EXPOSURE_TOLERANCE_MS, REPORT_ROWS, Selection
+from turing.report.provenance import provenance
+from turing.templatetags.staff_format import decimal, interval, percent, pvalue
+
+NUM, CI, MUTED = "num", "ci", "muted"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table's column: its heading, how its cells are set (NUM: a number, right-aligned; CI: an interval;
+    MUTED: a figure given for comparison) and whether its cells head their rows."""
+
+    title: str
+    style: str = ""
+    heads_row: bool = False
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A cell drawn with more than its text. kind: "strong" (the figure to read), "code" (an identifier, then
+    ``after``), "image" (a stimulus token: its thumbnail on the page), "bar" (``width``% of the widest),
+    "items" (key: value pairs, one per line on the page)."""
+
+    kind: str
+    text: str = ""
+    after: str = ""
+    width: int = 0
+    items: tuple = ()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart served at the URL named ``url`` (which takes the study's slug and the report's query)."""
+
+    url: str
+    alt: str
+    caption: str
+
+
+@dataclass
+class Section:
+    """One titled part of the report: ``lead`` paragraphs, a table (columns, rows of cells: text or Mark; ``empty``
+    says why there are none), figures and notes. Paragraphs are HTML (format_html), shown as text by
+    turing.report.text. ``level`` 3 continues the section before it; ``folded`` puts the rows under that summary;
+    ``name`` is the section's id and the table's class."""
+
+    title: str
+    columns: list[Column] = field(default_factory=list)
+    rows: list[list] = field(default_factory=list)
+    notes: list[SafeString] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    lead: list[SafeString] = field(default_factory=list)
+    warnings: list[SafeString] = field(default_factory=list)
+    empty: str = ""
+    name: str = ""
+    level: int = 2
+    folded: str = ""
+
+
+def _n(rate, votes):
+    return f"{percent(rate)} (n = {votes})"
+
+
+def _participant(row, key="participant"):
+    return Mark("code", str(row[key]), after=f" {row['label']}" if row["label"] else "")
+
+
+def _plural(count, one="", many="s"):
+    return one if count == 1 else many
+
+
+def exposure_section(flags):
+    """How far the exposures the browser achieved were from the ones asked (data.exposure_flags)."""
+    measured, unmeasured, flagged = flags["measured"], flags["unmeasured"], flags["flagged"]
+    said = f"{measured} timed trial{_plural(measured)} measured by the browser"
+    if unmeasured:
+        said += f", {unmeasured} not measured (no JavaScript, or the answer came before the image was hidden)"
+    if flagged:
+        off = format_html(
+            '<strong class="warning">{} trial{} showed the image{} for more than one frame ({} ms) longer or shorter '
+            "than asked</strong> (a background tab, a busy device, a slow display): they are counted below; check "
+            "them in the votes CSV (<code>exposure_ms</code>, <code>achieved_exposure_ms</code>).",
+            flagged,
+            _plural(flagged),
+            _plural(flagged),
+            EXPOSURE_TOLERANCE_MS,
+        )
+    else:
+        off = f"None was off by more than one frame ({EXPOSURE_TOLERANCE_MS} ms)."
+    return Section(
+        "Exposure achieved",
+        name="exposure",
+        lead=[format_html("{}. {}", said, off)],
+        columns=[
+            Column("Participant"),
+            Column("Kind"),
+            Column("Position", NUM),
+            Column("Images"),
+            Column("Asked (ms)", NUM),
+            Column("Achieved (ms)", NUM),
+        ],
+        rows=[
+            [
+                _participant(row),
+                row["kind"],
+                row["position"],
+                row["source"],
+                row["exposure_ms"],
+                row["achieved_exposure_ms"],
+            ]
+            for row in flags["rows"]
+        ],
+    )
+
+
+def summary_section(tables):
+    return Section(
+        "Judged real, per source",
+        name="summary",
+        figures=[
+            Figure(
+                "staff:report_chart",
+                "Bar chart of the share of images judged real per source",
+                "Share judged real; error bars are 95% intervals over participants and images; the dashed line is 50%.",
+            )
+        ],
+        columns=[
+            Column("Images"),
+            Column("Group"),
+            Column("Votes", NUM),
+            Column("Participants", NUM),
+            Column("Rate", NUM),
+            Column("Judged real", NUM),
+            Column("95% interval", CI),
+            Column("Wilson 95% (votes independent)", MUTED),
+            Column("HYPE∞", NUM),
+            Column("HYPE∞ 95%", CI),
+        ],
+        rows=[
+            [
+                row_label(row["source"], row["group"]),
+                row["group"],
+                row["votes"],
+                row["participants"],
+                Mark("strong", percent(row["rate"])),
+                row["judged_real"],
+                Mark("strong", interval(row["ci_low"], row["ci_high"])),
+                interval(row["wilson_low"], row["wilson_high"]),
+                percent(row["hype_infinity"]),
+                interval(row["hype_low"], row["hype_high"]),
+            ]
+            for row in tables["summary"]
+        ],
+        empty="No votes yet.",
+        notes=[
+            mark_safe(
+                "<strong>The 95% interval accounts for both samples the study drew, its participants and its images: "
+                "it says where the rate would lie for other people judging other images made the same way.</strong> "
+                "For a model, the rate is its <em>fooling rate</em>: the share of its images judged real. The Wilson "
+                "interval treats every vote as independent, which is only right when people and images do not differ; "
+                "it is there for comparison (the method: two-way cluster-robust variance, Cameron, Gelbach &amp; "
+                "Miller 2011, the pigeonhole bootstrap's variance of Owen 2007 without its double count). HYPE∞ is, as "
+                "Zhou et al. (2019) publish it, the mean of two error rates weighted equally: the model's images "
+                "judged real, and the treatment group's real images judged generated; 50% is chance, and someone who "
+                "always gives the same answer scores exactly 50% whatever the share of real images. The row "
+                "<code>real (control)</code> is the control group, who saw only real photos under the same "
+                "instructions: its share judged generated is the false-alarm base rate."
+            )
+        ],
+    )
+
+
+def treatment_vs_control_section(tables):
+    versus = tables["treatment_vs_control"]
+    section = Section("Real photos: treatment against control", name="treatment-vs-control")
+    if not versus:
+        section.lead = [mark_safe("Needs votes on real photos from both a treatment and a control group.")]
+        return section
+    section.columns = [
+        Column("Treatment: judged real", NUM),
+        Column("Control: judged real", NUM),
+        Column("Difference", NUM),
+        Column("95% interval", CI),
+        Column("p", NUM),
+    ]
+    section.rows = [
+        [
+            _n(versus["rate_treatment"], versus["votes_treatment"]),
+            _n(versus["rate_control"], versus["votes_control"]),
+            percent(versus["difference"]),
+            interval(versus["ci_low"], versus["ci_high"]),
+            pvalue(versus["p_value"]),
+        ]
+    ]
+    note = "The groups are different people judging the same real photos; the interval and the t-test account for both."
+    if versus["p_value"] is None:
+        note += (
+            " <strong>No interval or p-value yet:</strong> a group with a single participant says nothing about how "
+            "its participants differ; both need two or more."
+        )
+    section.notes = [mark_safe(note)]
+    return section
+
+
+def comparisons_section(tables):
+    section = Section("Model against model", name="comparisons")
+    if not tables["comparisons"]:
+        section.lead = [mark_safe("Needs at least two models with votes.")]
+        return section
+    section.columns = [
+        Column("Model A"),
+        Column("Model B"),
+        Column("A fools", NUM),
+        Column("B fools", NUM),
+        Column("Difference", NUM),
+        Column("95% interval", CI),
+        Column("p", NUM),
+        Column("p (Holm)", NUM),
+        Column("Detectable at 80% power", NUM),
+    ]
+    section.rows = [
+        [
+            row["model_a"],
+            row["model_b"],
+            _n(row["rate_a"], row["votes_a"]),
+            _n(row["rate_b"], row["votes_b"]),
+            percent(row["difference"]),
+            interval(row["ci_low"], row["ci_high"]),
+            pvalue(row["p_value"]),
+            Mark("strong", pvalue(row["p_holm"])),
+            f"±{percent(row['min_detectable'])}",
+        ]
+        for row in tables["comparisons"]
+    ]
+    section.notes = [
+        format_html(
+            "The difference in fooling rate with its 95% interval over participants and images, and a two-sided "
+            "t-test on it, Holm-corrected over all model pairs. “Detectable at 80% power” is the smallest true "
+            "difference this pair's current votes would detect four times in five at Holm's strictest level (0.05 "
+            "divided by the number of pairs): a difference smaller than that going undetected says little. To plan "
+            'how many people a study needs, use the <a href="{}">planner</a>.',
+            reverse("staff:plan"),
+        )
+    ]
+    if tables["few_people_and_scenes"]:
+        section.notes.append(
+            mark_safe(
+                "<strong>Few participants and few scenes:</strong> with both under 20, these p-values are somewhat "
+                "optimistic (in simulated studies of 15 people and 12 scenes, 7% of identical model pairs came out "
+                "below 0.05 instead of 5%). More of either fixes it."
+            )
+        )
+    return section
+
+
+def signal_detection_sections(tables):
+    by_group = Section(
+        "Signal detection",
+        name="signal-detection",
+        columns=[
+            Column("Group"),
+            Column("Generated shown", NUM),
+            Column("Hit rate", NUM),
+            Column("Real shown", NUM),
+            Column("False-alarm rate", NUM),
+            Column("d′", NUM),
+            Column("Criterion c", NUM),
+        ],
+        rows=[
+            [
+                row["group"],
+                row["signal_trials"],
+                percent(row["hit_rate"]),
+                row["noise_trials"],
+                percent(row["false_alarm_rate"]),
+                decimal(row["d_prime"]),
+                decimal(row["criterion"]),
+            ]
+            for row in tables["signal_detection"]
+        ],
+        empty="No votes yet.",
+    )
+    by_model = Section(
+        "",
+        level=3,
+        name="signal-detection-by-model",
+        columns=[
+            Column("Model (treatment group)"),
+            Column("Hit rate", NUM),
+            Column("False-alarm rate", NUM),
+            Column("d′", NUM),
+            Column("d′ 95%", CI),
+            Column("Criterion c", NUM),
+            Column("c 95%", CI),
+        ],
+        rows=[
+            [
+                row["model"],
+                _n(row["hit_rate"], row["signal_trials"]),
+                _n(row["false_alarm_rate"], row["noise_trials"]),
+                decimal(row["d_prime"]),
+                f"{decimal(row['d_low'])} – {decimal(row['d_high'])}",
+                decimal(row["criterion"]),
+                f"{decimal(row['c_low'])} – {decimal(row['c_high'])}",
+            ]
+            for row in tables["signal_detection_by_model"]
+        ],
+        empty="No votes on generated images yet.",
+        notes=[
+            mark_safe(
+                '"Generated" is the signal: a hit is a generated image judged generated, a false alarm a real photo '
+                "judged generated. d′ = z(H) − z(F) and c = −(z(H) + z(F)) / 2 use the log-linear correction "
+                "(k + 0.5) / (n + 1) (Hautus 1995) so that rates of 0 or 1 stay finite; the rates shown are "
+                'uncorrected. d′ = 0: people cannot tell the images apart; c &gt; 0: a leaning towards "real". The '
+                "control group saw no generated images, so only its false-alarm rate is defined."
+            )
+        ],
+    )
+    return [by_group, by_model]
+
+
+def image_sections(tables):
+    fooling = Section(
+        "Which images fool most",
+        name="fooling-images",
+        columns=[
+            Column("Image"),
+            Column("Scene"),
+            Column("Model"),
+            Column("Votes", NUM),
+            Column("Judged real", NUM),
+            Column("95% interval", CI),
+            Column("Image token"),
+        ],
+        rows=[
+            [
+                Mark("image", row["stimulus"]),
+                row["scene"],
+                row["source"],
+                row["votes"],
+                percent(row["rate"]),
+                interval(row["ci_low"], row["ci_high"]),
+                Mark("code", row["stimulus"]),
+            ]
+            for row in tables["fooling_images"]
+        ],
+        empty="No votes on generated images yet.",
+    )
+    note = (
+        "Pooled over both groups; real photos also collect the control group's votes. An image's interval is over "
+        "the participants who judged it."
+    )
+    fooling_total, doubted_total = tables["fooling_images_total"], tables["doubted_real_images_total"]
+    if fooling_total > REPORT_ROWS or doubted_total > REPORT_ROWS:
+        note += (
+            f" Each list shows its first {REPORT_ROWS} of {fooling_total} generated and {doubted_total} real images; "
+            "the votes CSV has all of them."
+        )
+    doubted = Section(
+        "Real photos most often judged generated",
+        level=3,
+        name="doubted-real-images",
+        columns=[
+            Column("Image"),
+            Column("Scene"),
+            Column("Votes", NUM),
+            Column("Judged real", NUM),
+            Column("95% interval", CI),
+            Column("Image token"),
+        ],
+        rows=[
+            [
+                Mark("image", row["stimulus"]),
+                row["scene"],
+                row["votes"],
+                percent(row["rate"]),
+                interval(row["ci_low"], row["ci_high"]),
+                Mark("code", row["stimulus"]),
+            ]
+            for row in tables["doubted_real_images"]
+        ],
+        empty="No votes on real photos yet.",
+        notes=[mark_safe(note)],
+    )
+    return [fooling, doubted]
+
+
+def _rho(row):
+    if row["rho"] is None:
+        return ["—", row["note"]]
+    if row["ci_low"] is None:
+        return [Mark("strong", decimal(row["rho"])), row["note"]]
+    return [Mark("strong", decimal(row["rho"])), f"{decimal(row['ci_low'])} – {decimal(row['ci_high'])}"]
+
+
+def metric_sections(metrics):
+    correlations = Section("Do the metrics predict what fools people?", name="metrics")
+    if not metrics["metric_correlations"]:
+        correlations.lead = [mark_safe("Needs votes on generated images that have metrics.")]
+        return [correlations]
+    correlations.columns = [
+        Column("Model"),
+        Column("Metric"),
+        Column("Images (n)", NUM),
+        Column("Votes", NUM),
+        Column("Spearman ρ", NUM),
+        Column("95% interval (bootstrap over images)", CI),
+    ]
+    correlations.rows = [
+        [row["model"], row["metric"], f"n = {row['images']}", row["votes"], *_rho(row)]
+        for row in metrics["metric_correlations"]
+    ]
+    correlations.figures = [
+        Figure(
+            "staff:report_metrics_chart",
+            "Scatter plots of each image's share judged real against each of its metrics, one row per model",
+            "One point per generated image with votes: its metric against the share of its votes that judged it real.",
+        )
+    ]
+    correlations.notes = [
+        format_html(
+            "Each generated image's metrics are measured against the real photo of its scene, on the images "
+            "participants saw: PSNR, SSIM and AuC are higher and ab error lower the closer its colours are to the "
+            "photo's; colourfulness is the image's own (Hasler and Süsstrunk). ρ is Spearman's rank correlation, per "
+            "model, between a metric and the share of votes that judged the image real: ρ &gt; 0 means images "
+            "scoring higher on that metric fooled people more often. <strong>n is the number of images, not of "
+            "votes, and the interval is wide unless n is large</strong> (in simulations, about 1.2 wide with 10 "
+            "images and 0.6 with 30); no ρ is given for fewer than {} images. The interval resamples images (a study "
+            "samples scenes, and ρ describes how a model's images spread); it does not count that another sample of "
+            "people would give every image another rate, nor that one person's leniency raises the rate of every "
+            "image they judged, so it may be too narrow when few people judged each image. Few votes per image also "
+            "make each rate noisy, which pulls ρ towards 0. With several models and metrics, about one interval in "
+            "twenty misses its true value by chance.",
+            metrics["metric_min_images"],
+        )
+    ]
+    total = metrics["metric_images_total"]
+    images = Section(
+        "",
+        level=3,
+        name="metric-images",
+        folded=(
+            f"The {REPORT_ROWS} most convincing images of each model, of {total} judged generated images (the CSV has "
+            "every image)"
+            if metrics["metric_images_cut"]
+            else f"Every judged generated image ({total})"
+        ),
+        columns=[
+            Column("Image"),
+            Column("Model"),
+            Column("Scene"),
+            Column("Votes", NUM),
+            Column("Judged real", NUM),
+            Column("PSNR (dB)", NUM),
+            Column("SSIM", NUM),
+            Column("ab error", NUM),
+            Column("AuC", NUM),
+            Column("Colourfulness", NUM),
+        ],
+        rows=[
+            [
+                Mark("image", row["stimulus"]),
+                row["model"],
+                row["scene"],
+                row["votes"],
+                percent(row["rate"]),
+                decimal(row["psnr"]),
+                decimal(row["ssim"], 3),
+                decimal(row["ab_error"]),
+                decimal(row["auc"], 3),
+                decimal(row["colourfulness"], 1),
+            ]
+            for row in metrics["metric_images"]
+        ],
+    )
+    return [correlations, images]
+
+
+def accuracy_sections(tables):
+    total = tables["participant_accuracy_total"]
+    widest = tables["accuracy_histogram_max"]
+    histogram = Section(
+        "Participants' accuracy",
+        name="histogram",
+        lead=[
+            format_html(
+                "Mean accuracy: <strong>{}</strong> over {} participant{}.",
+                percent(tables["mean_accuracy"]),
+                total,
+                _plural(total),
+            )
+        ],
+        columns=[Column("Accuracy"), Column("Participants", NUM), Column("", "bar-cell")],
+        rows=[
+            [
+                f"{percent(row['low'], 0)} – {percent(row['high'], 0)}",
+                row["participants"],
+                Mark("bar", width=round(100 * row["participants"] / widest) if widest else 0),
+            ]
+            for row in tables["accuracy_histogram"]
+        ],
+    )
+    people = Section(
+        "",
+        level=3,
+        name="participant-accuracy",
+        folded=(
+            f"The most and the least accurate {REPORT_ROWS} of {total} participants (the votes CSV has everyone)"
+            if total > REPORT_ROWS
+            else "Every participant"
+        ),
+        columns=[
+            Column("Participant (id, label)"),
+            Column("Group"),
+            Column("Expertise"),
+            Column("Votes", NUM),
+            Column("Correct", NUM),
+            Column("Accuracy", NUM),
+        ],
+        rows=[
+            [_participant(row), row["group"], row["expertise"], row["votes"], row["correct"], percent(row["accuracy"])]
+            for row in tables["participant_accuracy"]
+        ],
+    )
+    return [histogram, people]
+
+
+def _rate_rows(rows, first):
+    return [
+        [
+            row[first],
+            row["row"],
+            row["votes"],
+            row["participants"],
+            percent(row["rate"]),
+            interval(row["ci_low"], row["ci_high"]),
+        ]
+        for row in rows
+    ]
+
+
+def _rate_columns(first):
+    return [
+        Column(first),
+        Column("Images"),
+        Column("Votes", NUM),
+        Column("Participants", NUM),
+        Column("Judged real", NUM),
+        Column("95% interval", CI),
+    ]
+
+
+def expertise_section(study, tables):
+    return Section(
+        "By self-reported expertise",
+        name="expertise",
+        lead=[format_html("Question: “{}”", study.expertise_question)] if study.ask_expertise else [],
+        columns=_rate_columns("Expertise"),
+        rows=_rate_rows(tables["expertise"], "expertise"),
+        empty="No votes yet.",
+    )
+
+
+def cohort_section(tables):
+    return Section(
+        "By cohort",
+        name="cohorts",
+        lead=[
+            mark_safe(
+                "How participants came: a poster's QR code, a kiosk, Prolific, MTurk or another link. Each cohort's "
+                "rates are computed from its own participants, with the same intervals as above."
+            )
+        ],
+        columns=_rate_columns("Cohort"),
+        rows=_rate_rows(tables["cohorts"], "cohort"),
+        empty="No votes yet.",
+    )
+
+
+def timed_out_section(study, tables):
+    total, listed, minutes = tables["timed_out_total"], tables["timed_out"], study.time_limit_minutes
+    lead = format_html(
+        "{} participant{} did not finish within the study's time limit of {} minute{} and {} left out of every "
+        "statistic in this report{}.",
+        total,
+        _plural(total),
+        minutes,
+        _plural(minutes),
+        "is" if total == 1 else "are",
+        f" (the first {len(listed)} are listed)" if total > len(listed) else "",
+    )
+    return Section(
+        "Returned or timed out",
+        name="timed-out",
+        lead=[lead],
+        columns=[
+            Column("Participant"),
+            Column("Cohort"),
+            Column("Started"),
+            Column("Finished"),
+            Column("Scored answers", NUM),
+        ],
+        rows=[
+            [
+                Mark("code", str(row["pk"]), after=f" {row['label']}" if row["label"] else ""),
+                row["cohort"],
+                f"{row['started_at']:%Y-%m-%d %H:%M}",
+                f"{row['finished_at']:%Y-%m-%d %H:%M}" if row["finished_at"] else "—",
+                row["answered"],
+            ]
+            for row in listed
+        ],
+    )
+
+
+def provenance_sections(manifest):
+    made = provenance(manifest)
+    chosen = Section(
+        "How stimuli were chosen",
+        name="provenance-runs",
+        lead=[
+            format_html("{}", made["description"])
+            if made["description"]
+            else mark_safe(
+                "This study records no selection procedure (it was made from folders of images or in the admin). "
+                "Say in any write-up how the images were picked (randomly or by hand)."
+            )
+        ],
+    )
+    if made["runs"]:
+        chosen.columns = [
+            Column("Run"),
+            Column("Model"),
+            Column("Checkpoint"),
+            Column("Step", NUM),
+            Column("Seed", NUM),
+            Column("Model options"),
+            Column("Saturation"),
+        ]
+        chosen.rows = [
+            [
+                run["name"],
+                run["model"],
+                Mark("code", run["checkpoint"]),
+                run["step"],
+                run["seed"],
+                run["options"],
+                run["saturation"],
+            ]
+            for run in made["runs"]
+        ]
+    if not made["rows"]:
+        return [chosen]
+    record = Section(
+        "",
+        level=3,
+        name="provenance",
+        columns=[Column("", heads_row=True), Column("")],
+        rows=[
+            [row["label"], Mark("items", items=tuple(row["items"])) if row["items"] else row["value"]]
+            for row in made["rows"]
+        ],
+        notes=[mark_safe("Paths are shown as file and folder names only; the admin keeps the full record.")],
+    )
+    return [chosen, record]
+
+
+def build_report(study, selection=Selection()):
+    """The report of ``study`` over the votes ``selection`` keeps, as a list of Sections, in the order shown:
+    the protocol's own sections and the exposures, the rates and their comparisons, the images, the metrics,
+    the participants, and how the stimuli were made. Cached like the tables it is drawn from."""
+    return cached("document", study, selection, _build_report)
+
+
+def _build_report(study, selection, version):
+    tables = report_tables(study, selection)
+    sections = list(tables["protocol_sections"])
+    if tables["exposure_flags"]:
+        sections.append(exposure_section(tables["exposure_flags"]))
+    sections += [
+        summary_section(tables),
+        treatment_vs_control_section(tables),
+        comparisons_section(tables),
+        *signal_detection_sections(tables),
+        *image_sections(tables),
+        *metric_sections(metric_tables(study, selection)),
+        *accuracy_sections(tables),
+        expertise_section(study, tables),
+        cohort_section(tables),
+    ]
+    if study.time_limit_minutes:
+        sections.append(timed_out_section(study, tables))
+    return sections + provenance_sections(study.manifest)

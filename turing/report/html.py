@@ -1,0 +1,67 @@
+"""The rows of a report section's table as HTML, for the staff page's section include
+(turing/templates/turing/staff/_section.html), which draws everything else of the section. Written here rather
+than cell by cell in the template, where each of a long table's cells costs a dozen variable lookups."""
+
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from turing.report.cache import cached
+from turing.report.data import Selection
+from turing.report.document import Mark, Section, build_report
+
+
+def _content(cell, thumbnail):
+    if not isinstance(cell, Mark):
+        return format_html("{}", "—" if cell is None else cell)
+    if cell.kind == "strong":
+        return format_html("<strong>{}</strong>", cell.text)
+    if cell.kind == "code":
+        return format_html("<code>{}</code>{}", cell.text, cell.after)
+    if cell.kind == "image":
+        return format_html(
+            '<img class="thumb" src="{}" alt="" loading="lazy">', thumbnail[0] + cell.text + thumbnail[1]
+        )
+    if cell.kind == "bar":
+        return format_html(
+            '<svg class="bar" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">'
+            '<rect width="{}" height="1"/></svg>',
+            cell.width,
+        )
+    items = format_html_join("", "<li><strong>{}:</strong> {}</li>", cell.items)
+    return format_html('<ul class="plain">{}</ul>', items)
+
+
+def table_rows(section: Section) -> list[SafeString]:
+    """Each row of the section's table as a <tr>: cells of a column that heads its rows as <th scope="row">,
+    the others as <td> with the column's style as their class."""
+    # One reverse() for every thumbnail: the token (URL-safe base64) is the path's last component.
+    thumbnail = reverse("staff:stimulus", args=["~"]).split("~")
+    openings = [
+        mark_safe('<th scope="row">')
+        if column.heads_row
+        else format_html('<td class="{}">', column.style)
+        if column.style
+        else mark_safe("<td>")
+        for column in section.columns
+    ]
+    closings = ["</th>" if column.heads_row else "</td>" for column in section.columns]
+    return [
+        mark_safe(
+            "<tr>"
+            + "".join(
+                opening + _content(cell, thumbnail) + closing for opening, cell, closing in zip(openings, row, closings)
+            )
+            + "</tr>"
+        )
+        for row in section.rows
+    ]
+
+
+def page_sections(study, selection=Selection()):
+    """The report's sections, each with its table_rows, as the staff page draws them; cached like the report."""
+    return cached("page", study, selection, _page_sections)
+
+
+def _page_sections(study, selection, version):
+    return [(section, table_rows(section)) for section in build_report(study, selection)]
