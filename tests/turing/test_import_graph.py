@@ -148,6 +148,12 @@ def test_no_import_cycle_among_turing_modules(graph):
     assert cycles(turing_graph(graph)) == []
 
 
+def test_no_import_cycle_among_turing_packages(graph):
+    # A cycle between packages (say, the protocols reading the report's types while the report asks the
+    # protocols for their sections) ties their order of loading to which module happens to be imported first.
+    assert cycles(package_graph(graph)) == []
+
+
 def test_no_import_inside_a_function_among_the_models_protocols_and_participant_modules():
     # An import inside a function is how a cycle hides from the order in which modules load.
     core = ["turing.models", "turing.protocols", "turing.participant", "turing.vocabulary"]
@@ -163,3 +169,23 @@ def test_analysis_needs_no_django_and_nothing_of_turing_but_the_vocabulary(graph
 def test_colorization_and_baselines_stand_apart_from_django_and_the_site(graph):
     assert outside(graph, "colorization", ["django", "turing", "baselines", "evalsite"]) == {}
     assert outside(graph, "baselines", ["django", "turing", "evalsite"]) == {}
+
+
+def package_graph(graph) -> dict[str, set[str]]:
+    """turing's graph between its subpackages and top-level modules (turing.report.cache counts as turing.report)."""
+
+    def package(name):
+        return ".".join(name.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for module, names in turing_graph(graph).items():
+        packages.setdefault(package(module), set()).update(package(name) for name in names)
+    return {name: imported - {name} for name, imported in packages.items()}
+
+
+if __name__ == "__main__":
+    # python -m tests.turing.test_import_graph: turing's package graph, one line a package, then any cycle.
+    whole = package_graph(build_graph())
+    for name in sorted(whole):
+        print(f"{name} -> {', '.join(sorted(whole[name])) or '(nothing of turing)'}")
+    print("cycles:", cycles(whole) or "none")

@@ -116,7 +116,7 @@ class Protocol:
         return {}
 
     def report_sections(self, votes) -> list:
-        """The report's sections of this protocol alone (turing.report.document.Section), shown before the rates,
+        """The report's sections of this protocol alone (turing.sections.Section), shown before the rates,
         from the study's scored votes (turing.report.data.votes_frame)."""
         return []
 

@@ -38,7 +38,7 @@ from turing.vocabulary import REAL, SCORED
 
 if TYPE_CHECKING:
     from turing.models import Stimulus, Study, Trial
-from turing.report.document import CI, NUM, Column, Mark, Section
+from turing.sections import CI, NUM, Column, Mark, Section
 
 START_MS, MIN_MS, MAX_MS = 500, 100, 1000
 STEP_MS = 50

@@ -29,7 +29,7 @@ from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT, SIDE_CHOICES
 
 if TYPE_CHECKING:
     from turing.models import Stimulus, Study, Trial
-from turing.report.document import NUM, Column, Section
+from turing.sections import NUM, Column, Section
 from turing.templatetags.staff_format import percent
 
 DEFAULT_EXPOSURE_MS = 1000

@@ -2,71 +2,16 @@
 staff page (turing/templates/turing/staff/_section.html) and manage.py study_report (turing.report.text) both
 draw. Every number is formatted here, once, so that the page and the text show the same figures."""
 
-from dataclasses import dataclass, field
-
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 
 from turing.analysis.statistics import row_label
 from turing.report.cache import cached, metric_tables, report_tables
 from turing.report.data import EXPOSURE_TOLERANCE_MS, REPORT_ROWS, Selection
 from turing.report.provenance import provenance
+from turing.sections import CI, MUTED, NUM, Column, Figure, Mark, Section
 from turing.templatetags.staff_format import decimal, interval, percent, pvalue
-
-NUM, CI, MUTED = "num", "ci", "muted"
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table's column: its heading, how its cells are set (NUM: a number, right-aligned; CI: an interval;
-    MUTED: a figure given for comparison) and whether its cells head their rows."""
-
-    title: str
-    style: str = ""
-    heads_row: bool = False
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A cell drawn with more than its text. kind: "strong" (the figure to read), "code" (an identifier, then
-    ``after``), "image" (a stimulus token: its thumbnail on the page), "bar" (``width``% of the widest),
-    "items" (key: value pairs, one per line on the page)."""
-
-    kind: str
-    text: str = ""
-    after: str = ""
-    width: int = 0
-    items: tuple = ()
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A chart served at the URL named ``url`` (which takes the study's slug and the report's query)."""
-
-    url: str
-    alt: str
-    caption: str
-
-
-@dataclass
-class Section:
-    """One titled part of the report: ``lead`` paragraphs, a table (columns, rows of cells: text or Mark; ``empty``
-    says why there are none), figures and notes. Paragraphs are HTML (format_html), shown as text by
-    turing.report.text. ``level`` 3 continues the section before it; ``folded`` puts the rows under that summary;
-    ``name`` is the section's id and the table's class."""
-
-    title: str
-    columns: list[Column] = field(default_factory=list)
-    rows: list[list] = field(default_factory=list)
-    notes: list[SafeString] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-    lead: list[SafeString] = field(default_factory=list)
-    warnings: list[SafeString] = field(default_factory=list)
-    empty: str = ""
-    name: str = ""
-    level: int = 2
-    folded: str = ""
 
 
 def _n(rate, votes):
@@ -331,14 +276,16 @@ def signal_detection_sections(tables):
     return [by_group, by_model]
 
 
-def image_sections(tables):
-    fooling = Section(
-        "Which images fool most",
-        name="fooling-images",
+def _image_list(title, name, images, *, with_model, empty, **section):
+    """A list of images with their votes and judged-real rate (each image's interval over its participants)."""
+    model = [Column("Model")] if with_model else []
+    return Section(
+        title,
+        name=name,
         columns=[
             Column("Image"),
             Column("Scene"),
-            Column("Model"),
+            *model,
             Column("Votes", NUM),
             Column("Judged real", NUM),
             Column("95% interval", CI),
@@ -348,14 +295,25 @@ def image_sections(tables):
             [
                 Mark("image", row["stimulus"]),
                 row["scene"],
-                row["source"],
+                *([row["source"]] if with_model else []),
                 row["votes"],
                 percent(row["rate"]),
                 interval(row["ci_low"], row["ci_high"]),
                 Mark("code", row["stimulus"]),
             ]
-            for row in tables["fooling_images"]
+            for row in images
         ],
+        empty=empty,
+        **section,
+    )
+
+
+def image_sections(tables):
+    fooling = _image_list(
+        "Which images fool most",
+        "fooling-images",
+        tables["fooling_images"],
+        with_model=True,
         empty="No votes on generated images yet.",
     )
     note = (
@@ -368,30 +326,13 @@ def image_sections(tables):
             f" Each list shows its first {REPORT_ROWS} of {fooling_total} generated and {doubted_total} real images; "
             "the votes CSV has all of them."
         )
-    doubted = Section(
+    doubted = _image_list(
         "Real photos most often judged generated",
-        level=3,
-        name="doubted-real-images",
-        columns=[
-            Column("Image"),
-            Column("Scene"),
-            Column("Votes", NUM),
-            Column("Judged real", NUM),
-            Column("95% interval", CI),
-            Column("Image token"),
-        ],
-        rows=[
-            [
-                Mark("image", row["stimulus"]),
-                row["scene"],
-                row["votes"],
-                percent(row["rate"]),
-                interval(row["ci_low"], row["ci_high"]),
-                Mark("code", row["stimulus"]),
-            ]
-            for row in tables["doubted_real_images"]
-        ],
+        "doubted-real-images",
+        tables["doubted_real_images"],
+        with_model=False,
         empty="No votes on real photos yet.",
+        level=3,
         notes=[mark_safe(note)],
     )
     return [fooling, doubted]

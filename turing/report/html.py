@@ -8,7 +8,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from turing.report.cache import cached
 from turing.report.data import Selection
-from turing.report.document import Mark, Section, build_report
+from turing.report.document import build_report
+from turing.sections import Mark, Section
 
 
 def _content(cell, thumbnail):

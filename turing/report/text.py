@@ -6,7 +6,7 @@ import textwrap
 
 from django.utils.html import strip_tags
 
-from turing.report.document import NUM, Mark, Section
+from turing.sections import NUM, Mark, Section
 
 WIDTH = 110
 
