@@ -19,7 +19,8 @@ from django.db import IntegrityError, transaction
 
 from colorization.errors import UserError
 from turing.models import Preregistration, Study
-from turing.report.data import SCORED, Selection
+from turing.report.data import Selection
+from turing.vocabulary import SCORED
 
 FORMAT = "turing-preregistration/1"
 # The report's statistics a plan can name as its primary analysis, with what the report shows for each.

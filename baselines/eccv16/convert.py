@@ -5,11 +5,12 @@ https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.p
 `eccv16(pretrained=True)` fetches the same file). Turn it into a checkpoint of this package, then use it like
 any trained run:
 
-    python -m baselines.eccv16.convert --weights colorization_release_v2-9b330a0b.pth --out runs/eccv16
-    python -m colorization colorize --checkpoint runs/eccv16/last.pt --split runs/split --subset heldout \\
+    python -m baselines.eccv16.convert --weights colorization_release_v2-9b330a0b.pth --out runs/eccv16-released
+    python -m colorization colorize --checkpoint runs/eccv16-released/last.pt --split runs/split --subset heldout \\
         --out runs/pred-eccv16
-    python -m colorization compare --split runs/split --run eccv16=runs/eccv16 --run perceptual=runs/perceptual ...
-    python manage.py build_study poster --split runs/split --run eccv16=runs/eccv16 ...
+    python -m colorization compare --split runs/split --run eccv16=runs/eccv16-released \\
+        --run perceptual=runs/perceptual ...
+    python manage.py build_study poster --split runs/split --run eccv16=runs/eccv16-released ...
 
 The checkpoint holds the weights in model_state (model_kwargs name no file, so the .pth may be deleted), the
 recipe and image_size 256 (the released model's test resolution) in config, step 0 and a note naming the

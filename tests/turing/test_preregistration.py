@@ -9,7 +9,8 @@ from django.utils import timezone
 from tests.turing.conftest import run_command
 from turing import preregistration
 from turing.models import Preregistration, PreregistrationChanged, Stimulus, Study, StudyLocked
-from turing.report.data import ALL_KINDS, Selection
+from turing.report.data import Selection
+from turing.vocabulary import TRIAL_KINDS
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +128,7 @@ def test_every_analysis_option_off_the_plan_is_a_departure(vote_study):
     freeze_votes(study, target_participants=2)
     finish(participants, ["p1", "p2", "p3"])
     found = preregistration.status(
-        study, Selection(include_bots=True, exclude_failed_checks=True, kinds=ALL_KINDS, cohort="poster")
+        study, Selection(include_bots=True, exclude_failed_checks=True, kinds=TRIAL_KINDS, cohort="poster")
     )
     assert found["departures"] == [
         "rehearsal bots are counted; the plan leaves them out",

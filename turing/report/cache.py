@@ -11,7 +11,6 @@ from turing.protocols import protocol_of
 from turing.report.data import (
     FEW,
     REPORT_ROWS,
-    SCORED,
     Selection,
     attention_summary,
     cohort_breakdown,
@@ -26,6 +25,7 @@ from turing.report.data import (
     votes_frame,
 )
 from turing.stimuli.metrics import stored_metrics_frame
+from turing.vocabulary import SCORED
 
 # A bound on how long a hand edit the cache key cannot see (say, in the database shell) stays unseen.
 REPORT_CACHE_SECONDS = 600

@@ -17,6 +17,7 @@ from turing.analysis.tally import Tally, as_tally
 from turing.models import REAL, Participant, Pool, Trial
 from turing.participant.crowd import timed_out
 from turing.participant.enrollment import pool_scenes
+from turing.vocabulary import CATCH, CONTROL, GROUPS, PERSON, SCORED, TREATMENT
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
@@ -70,10 +71,6 @@ FEW = 20
 EXPOSURE_TOLERANCE_MS = 17
 # Rows the report lists of images and of participants; the exports have them all.
 REPORT_ROWS = 50
-# A bound on how long a hand edit the cache key cannot see (say, in the database shell) stays unseen.
-SCORED, PRACTICE, CATCH = Trial.Kind.SCORED.value, Trial.Kind.PRACTICE.value, Trial.Kind.CATCH.value
-ALL_KINDS = tuple(Trial.Kind.values)
-PERSON = Participant.Kind.PERSON.value
 
 
 @dataclass(frozen=True)
@@ -253,7 +250,7 @@ def summary_frame(votes, models=()):
     tally = as_tally(votes)
     table = st.rate_table(tally, ["source", "group"]).astype({"source": str, "group": str})
     present = set(zip(table["source"], table["group"]))
-    missing = [m for m in models if (m, st.TREATMENT) not in present]
+    missing = [m for m in models if (m, TREATMENT) not in present]
     if missing:
         table = pd.concat(
             [
@@ -261,7 +258,7 @@ def summary_frame(votes, models=()):
                 pd.DataFrame(
                     {
                         "source": missing,
-                        "group": st.TREATMENT,
+                        "group": TREATMENT,
                         "votes": 0,
                         "judged_real": 0,
                         "participants": 0,
@@ -271,7 +268,7 @@ def summary_frame(votes, models=()):
             ],
             ignore_index=True,
         )
-    hype = st.hype_by_model(tally).rename(columns={"model": "source"}).assign(group=st.TREATMENT)
+    hype = st.hype_by_model(tally).rename(columns={"model": "source"}).assign(group=TREATMENT)
     summary = table.merge(hype, on=["source", "group"], how="left")[SUMMARY_COLUMNS]
     labels = [st.row_label(source, group) for source, group in zip(summary["source"], summary["group"])]
     rank = {label: i for i, label in enumerate(st.row_order(labels))}
@@ -279,7 +276,6 @@ def summary_frame(votes, models=()):
     return summary.iloc[order].reset_index(drop=True)
 
 
-GROUPS = (st.TREATMENT, st.CONTROL)
 # The stages a person passes through, in order: joined, gave at least one scored answer, finished.
 STAGES = ("started", "voted", "finished")
 
@@ -317,8 +313,8 @@ def participation(study, selection=Selection(), headline=None, votes=None):
         "stimuli": study.stimuli.count(),
         "started": headline["started"]["total"],
         "finished": headline["finished"]["total"],
-        "treatment": headline["started"][st.TREATMENT],
-        "control": headline["started"][st.CONTROL],
+        "treatment": headline["started"][TREATMENT],
+        "control": headline["started"][CONTROL],
         "votes": votes,
         "bots_left_out": headline["bots_left_out"],
     }

@@ -17,7 +17,7 @@ PROVENANCE_LABELS = {
     "crop_size": "Crop size (px)",
     "scenes": "Scenes",
     "scene_files": "Scene files",
-    # import_study --allow-missing: {model: [scene, ...]} that model had no image of (shown as real only).
+    # create_study --allow-missing: {model: [scene, ...]} that model had no image of (shown as real only).
     "missing_scenes": "Scenes without a model's image",
 }
 IMPORT_LABELS = {

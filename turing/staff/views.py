@@ -20,12 +20,13 @@ from turing.network import LOOPBACK_WARNING, phone_url
 from turing.participant.crowd import VIA_PARAMETER, VIA_POSTER
 from turing.protocols import protocol_of
 from turing.report.cache import live_tables, metric_tables, report_tables, study_summary
-from turing.report.data import ALL_KINDS, SCORED, Selection, headline_counts, participation
+from turing.report.data import Selection, headline_counts, participation
 from turing.report.exports import votes_csv, write_metrics_csv, write_summary_csv
 from turing.report.html import page_sections
 from turing.staff.charts import fooling_rate_chart, metric_scatter_chart
 from turing.staff.decorators import staff_required
 from turing.staff.forms import StudyStatusForm, StudyTargetForm
+from turing.vocabulary import SCORED, TRIAL_KINDS
 
 DASHBOARD_REFRESH_SECONDS = 5
 
@@ -125,7 +126,7 @@ def selection(request, *, all_kinds=False):
     return Selection(
         include_bots=request.GET.get("bots") == "1",
         exclude_failed_checks=request.GET.get("exclude_failed") == "1",
-        kinds=ALL_KINDS if all_kinds and request.GET.get("all") == "1" else (SCORED,),
+        kinds=TRIAL_KINDS if all_kinds and request.GET.get("all") == "1" else (SCORED,),
     )
 
 

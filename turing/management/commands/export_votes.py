@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import study_or_error
-from turing.report.data import ALL_KINDS, SCORED, Selection
+from turing.report.data import Selection
 from turing.report.exports import write_votes_csv
+from turing.vocabulary import SCORED, TRIAL_KINDS
 
 
 class Command(BaseCommand):
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         selection = Selection(
             include_bots=options["include_bots"],
             exclude_failed_checks=options["exclude_failed_checks"],
-            kinds=ALL_KINDS if options["all"] else (SCORED,),
+            kinds=TRIAL_KINDS if options["all"] else (SCORED,),
         )
         try:
             count = write_votes_csv(study, path, selection)

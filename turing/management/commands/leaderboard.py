@@ -9,7 +9,7 @@ from turing.templatetags.staff_format import interval, percent
 class Command(BaseCommand):
     help = (
         "Print every model's fooling rate per protocol, pooled over studies with study as a random effect "
-        "(turing/report/leaderboard.py says how), with 95% intervals and rank ranges ('1–2'). People's scored votes "
+        "(turing/analysis/pooling.py says how), with 95% intervals and rank ranges ('1–2'). People's scored votes "
         "only, as the report counts them. Every study unless --study names some."
     )
 
