@@ -14,11 +14,14 @@ NUM, CI, MUTED = "num", "ci", "muted"
 @dataclass(frozen=True)
 class Column:
     """A table's column: its heading, how its cells are set (NUM: a number, right-aligned; CI: an interval;
-    MUTED: a figure given for comparison) and whether its cells head their rows."""
+    MUTED: a figure given for comparison; styles combine, space-separated), whether its cells head their rows,
+    and whether its title is for screen readers only (a column of bars, whose heading would only repeat what the
+    bars show)."""
 
     title: str
     style: str = ""
     heads_row: bool = False
+    title_hidden: bool = False
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def summary_section(tables):
             Column("Rate", NUM),
             Column("Judged real", NUM),
             Column("95% interval", CI),
-            Column("Wilson 95% (votes independent)", MUTED),
+            Column("Wilson 95% (votes independent)", f"{CI} {MUTED}"),
             Column("HYPE∞", NUM),
             Column("HYPE∞ 95%", CI),
         ],
@@ -443,7 +443,11 @@ def accuracy_sections(tables):
                 _plural(total),
             )
         ],
-        columns=[Column("Accuracy"), Column("Participants", NUM), Column("", "bar-cell")],
+        columns=[
+            Column("Accuracy"),
+            Column("Participants", NUM),
+            Column("Bar of the participants", "bar-cell", title_hidden=True),
+        ],
         rows=[
             [
                 f"{percent(row['low'], 0)} – {percent(row['high'], 0)}",

@@ -37,7 +37,7 @@ def table(section: Section) -> list[str]:
     columns = [section.columns[i] for i in shown]
     rows = [[cell_text(row[i]) for i in shown] for row in section.rows]
     if any(column.title for column in columns):
-        rows.insert(0, [column.title for column in columns])
+        rows.insert(0, ["" if column.title_hidden else column.title for column in columns])
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     return [
         "  ".join(
