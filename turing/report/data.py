@@ -395,7 +395,8 @@ def timed_out_rows(study, selection):
     if not selection.include_bots:
         people = people.filter(kind=PERSON)
     answered = Count("trials", filter=Q(trials__kind=SCORED) & ~Q(trials__answer=""))
-    rows = people.order_by("started_at").annotate(answered=answered)
+    # pk breaks ties (people who started in the same instant), so the list reads the same on every database.
+    rows = people.order_by("started_at", "pk").annotate(answered=answered)
     names = dict(Participant.Cohort.choices)
     listed = rows.values("pk", "label", "cohort", "started_at", "finished_at", "answered")[:REPORT_ROWS]
     return {
