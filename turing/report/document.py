@@ -559,7 +559,7 @@ def timed_out_section(study, tables):
         ],
         rows=[
             [
-                Mark("code", str(row["pk"]), after=f" {row['label']}" if row["label"] else ""),
+                _participant(row, "pk"),
                 row["cohort"],
                 f"{row['started_at']:%Y-%m-%d %H:%M}",
                 f"{row['finished_at']:%Y-%m-%d %H:%M}" if row["finished_at"] else "—",

@@ -209,20 +209,21 @@ def export_votes(request, slug):
     return _csv_download(study, "votes", StreamingHttpResponse, streaming_content=rows)
 
 
+def _table_download(request, slug, kind, write):
+    study = get_object_or_404(Study, slug=slug)
+    response = _csv_download(study, kind)
+    write(study, response, selection(request))
+    return response
+
+
 @staff_required
 def export_summary(request, slug):
-    study = get_object_or_404(Study, slug=slug)
-    response = _csv_download(study, "summary")
-    write_summary_csv(study, response, selection(request))
-    return response
+    return _table_download(request, slug, "summary", write_summary_csv)
 
 
 @staff_required
 def export_metrics(request, slug):
-    study = get_object_or_404(Study, slug=slug)
-    response = _csv_download(study, "metrics")
-    write_metrics_csv(study, response, selection(request))
-    return response
+    return _table_download(request, slug, "metrics", write_metrics_csv)
 
 
 @staff_required

@@ -72,21 +72,11 @@ class StudyImportError(UserError):
     """A study could not be imported; the message names the offending file or option."""
 
 
-def import_study(
-    slug,
-    title,
-    real_dir,
-    generated,
-    *,
-    size=DEFAULT_STIMULUS_SIZE,
-    allow_luminance_mismatch=False,
-    allow_missing=False,
-    warn=None,
-    **study_fields,
-) -> Study:
+def import_study(slug, title, real_dir, generated, **options) -> Study:
     """Create study ``slug`` from real_dir and generated = {model name: folder}; return the saved Study.
 
-    study_fields are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
+    options are plan_import's: size, allow_luminance_mismatch, allow_missing, warn, and the study_fields,
+    which are Study options (trials_per_participant, real_fraction, control_fraction, exposure_ms,
     practice_trials, catch_trials, max_participants, ask_expertise, expertise_question, completion_url,
     completion_code, time_limit_minutes, series, seed,
     status, manifest). The manifest is kept and gets an "import" entry recording the folders, size, scenes
@@ -97,17 +87,7 @@ def import_study(
     normalizing (write_stimuli), then the audit and the metrics (audit_and_measure).
     Raises StudyImportError, leaving the database and media storage unchanged.
     """
-    plan = plan_import(
-        slug,
-        title,
-        real_dir,
-        generated,
-        size=size,
-        allow_luminance_mismatch=allow_luminance_mismatch,
-        allow_missing=allow_missing,
-        warn=warn,
-        **study_fields,
-    )
+    plan = plan_import(slug, title, real_dir, generated, **options)
     written: list[str] = []
     with _all_or_nothing(written):
         written += write_stimuli(plan)
