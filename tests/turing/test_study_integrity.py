@@ -208,7 +208,10 @@ def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, s
 
     target = tmp_path / "summary.csv"
     output = run_command("study_report", "attentive", "--exclude-failed-checks", "--csv", str(target))
-    assert "Attention checks: 2 of 4 participants failed; 2 left out of everything below." in output
+    assert "Attention checks: 2 of 4 participants who answered one called an obviously wrong colorization real." in (
+        " ".join(output.split())
+    )
+    assert "Everything below is computed without those participants (2)." in " ".join(output.split())
     assert "8 votes" in output
     assert counts(pd.read_csv(target)) == expected
     assert "16 votes" in run_command("study_report", "attentive")
@@ -271,7 +274,7 @@ def test_a_model_folder_at_a_third_of_the_resolution_is_refused_or_stated(image_
     assert "may differ from the real photos in lightness" in page
     # Which images differed is kept from the import, so the reader knows the model concerned.
     assert "At import, 4 images differed:" in page
-    assert all(f"<li>perceptual/{scene} " in page for scene in ("cat", "dog", "owl", "yak"))
+    assert all(f"<td>perceptual/{scene} " in page for scene in ("cat", "dog", "owl", "yak"))
     assert "koalarization/" not in page
     assert "--allow-luminance-mismatch" in run_command("study_report", "blurry")
 

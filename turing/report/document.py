@@ -26,6 +26,66 @@ def _plural(count, one="", many="s"):
     return one if count == 1 else many
 
 
+def counted_section(study, tables, selection):
+    """Who and what the figures below count: a warning when the images may differ in more than colour, the
+    rehearsal bots, the attention checks. The page adds its switches after it; study_report its options."""
+    warnings, differed = [], []
+    if study.luminance_mismatch_allowed:
+        differed = (study.manifest or {}).get("luminance_mismatch", [])
+        warnings.append(
+            format_html(
+                "This study was imported with <code>--allow-luminance-mismatch</code>: its generated images may "
+                "differ from the real photos in lightness or detail, a cue other than colour. Fooling rates may be "
+                "lower than the colours alone would give.{}",
+                f" At import, {len(differed)} image{_plural(len(differed))} differed:" if differed else "",
+            )
+        )
+    bots = tables["participation"]["bots_left_out"]
+    if selection.include_bots:
+        lead = [mark_safe("Counting <strong>rehearsal bots</strong> together with people.")]
+    elif bots:
+        lead = [format_html("Counting people only ({} rehearsal bot{} left out).", bots, _plural(bots))]
+    else:
+        lead = [mark_safe("Counting people only.")]
+    attention = tables["attention"]
+    if attention:
+        unchecked = attention["unchecked"]
+        if selection.exclude_failed_checks:
+            excluded = attention["excluded"]
+            after = format_html(
+                ". <strong>Everything below is computed without {} ({}).</strong>",
+                "that participant" if excluded == 1 else "those participants",
+                excluded,
+            )
+        else:
+            after = mark_safe(".")
+        lead.append(
+            format_html(
+                "Attention checks: <strong>{}</strong> of {} participant{} who answered one called an obviously "
+                "wrong colorization real{}{}",
+                attention["failed"],
+                attention["checked"],
+                _plural(attention["checked"]),
+                format_html(
+                    "; {} participant{} counted here answered none (they stopped before one)",
+                    unchecked,
+                    _plural(unchecked),
+                )
+                if unchecked
+                else "",
+                after,
+            )
+        )
+    return Section(
+        "",
+        name="counted",
+        warnings=warnings,
+        lead=lead,
+        columns=[Column("Differed at import")] if differed else [],
+        rows=[[problem] for problem in differed],
+    )
+
+
 def exposure_section(flags):
     """How far the exposures the browser achieved were from the ones asked (data.exposure_flags)."""
     measured, unmeasured, flagged = flags["measured"], flags["unmeasured"], flags["flagged"]
@@ -631,7 +691,7 @@ def build_report(study, selection=Selection()):
 
 def _build_report(study, selection, version):
     tables = report_tables(study, selection)
-    sections = list(tables["protocol_sections"])
+    sections = [counted_section(study, tables, selection), *tables["protocol_sections"]]
     if tables["exposure_flags"]:
         sections.append(exposure_section(tables["exposure_flags"]))
     sections += [

@@ -164,7 +164,6 @@ def report(request, slug):
         # The header's counts, and the tables the sections were drawn from.
         **report_tables(study, chosen),
         "sections": page_sections(study, chosen),
-        "luminance_mismatch": (study.manifest or {}).get("luminance_mismatch", []),
         "query": request.GET.urlencode(),
     }
     # Progress to the target counts the people who took part, whatever the report's switches add or leave out

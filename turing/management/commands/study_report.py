@@ -55,22 +55,6 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"DEPARTS FROM THE PLAN: {departure}"))
             if not frozen["departures"]:
                 self.stdout.write("Analysed as planned.")
-        bots = tables["participation"]["bots_left_out"]
-        if bots:
-            self.stdout.write(f"People only: {bots} rehearsal bots left out (--include-bots counts them).")
-        attention = tables["attention"]
-        if attention:
-            self.stdout.write(
-                f"Attention checks: {attention['failed']} of {attention['checked']} participants failed"
-                + (f", {attention['unchecked']} answered none" if attention["unchecked"] else "")
-                + (
-                    f"; {attention['excluded']} left out of everything below."
-                    if selection.exclude_failed_checks
-                    else " (--exclude-failed-checks leaves them out)."
-                )
-            )
-        if study.luminance_mismatch_allowed:
-            self.stdout.write("Imported with --allow-luminance-mismatch: generated images may differ in lightness.")
         self.stdout.write(render(build_report(study, selection)))
         if csv:
             self.stdout.write(f"Wrote {csv}")
