@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from turing.analysis import statistics  # noqa: E402
 from turing.analysis.simulation import Design, simulate_votes  # noqa: E402
 from turing.analysis.tally import Tally  # noqa: E402
+from turing.vocabulary import REAL, TREATMENT  # noqa: E402
 
-RATES = {statistics.REAL: 0.7, "alpha": 0.3, "beta": 0.3}
+RATES = {REAL: 0.7, "alpha": 0.3, "beta": 0.3}
 REAL_TRIALS = 10
 # The model whose rate and HYPE-infinity intervals are checked; "beta" is its equal-rate partner.
 MODEL = "alpha"
@@ -81,10 +82,10 @@ def measure_study(votes, design):
     """One study's outcomes: whether each interval covers its true value and whether each test rejects."""
     votes = Tally.from_votes(votes)  # tallied once, as the report does
     rates = statistics.rate_table(votes, ["source", "group"])
-    rate = rates[(rates["source"] == MODEL) & (rates["group"] == statistics.TREATMENT)].iloc[0]
+    rate = rates[(rates["source"] == MODEL) & (rates["group"] == TREATMENT)].iloc[0]
     true_rate = design.rates[MODEL]
     hype = statistics.hype_by_model(votes).set_index("model").loc[MODEL]
-    true_hype = (design.rates[MODEL] + 1 - design.rates[statistics.REAL]) / 2
+    true_hype = (design.rates[MODEL] + 1 - design.rates[REAL]) / 2
     (comparison_p,) = statistics.model_comparisons(votes)["p_value"]
     control_p = statistics.treatment_vs_control(votes)["p_value"]
     return {
@@ -162,7 +163,7 @@ def main(argv=None):
         results.append(calibrate(scenario, studies, args.seed))
         print(f"scenario {scenario.number} done in {results[-1]['cpu_seconds']:.1f} CPU s", file=sys.stderr)
     print(
-        f"{studies} simulated studies per scenario, seed {args.seed}; rates real {RATES[statistics.REAL]}, "
+        f"{studies} simulated studies per scenario, seed {args.seed}; rates real {RATES[REAL]}, "
         f"models {RATES['alpha']} and {RATES['beta']}; {REAL_TRIALS} real trials; control participants a quarter "
         "of the treated ones, rounded down"
     )

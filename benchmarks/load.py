@@ -53,10 +53,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from turing.vocabulary import ANSWERS
+
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "load"
 HOST = "127.0.0.1"
-ANSWERS = ("real", "generated")
 MAX_PARTICIPANTS = 1000
 # The request kinds whose latency is reported; the join page, finish page and /healthz are sent but not reported.
 MEASURED = ("join", "trial", "image", "vote")

@@ -14,10 +14,8 @@ import torch
 import torchvision
 from torch import nn
 
+from colorization.config import IMAGENET, RANDOM_INIT
 from colorization.errors import ConfigError, UserError
-
-IMAGENET = "imagenet"
-RANDOM_INIT = "none"
 
 
 class WeightsUnavailable(UserError, RuntimeError):

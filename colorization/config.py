@@ -14,8 +14,11 @@ from colorization.errors import ConfigError
 from colorization.models import Recipe, model_defaults, recipe
 
 OPTIMIZERS = ("rmsprop", "adam")
-# Backbone weight options that name no file (colorization.backbones.IMAGENET and RANDOM_INIT).
-WEIGHT_KEYWORDS = ("imagenet", "none")
+# Backbone weight options that name no file (colorization.backbones says what they load). Defined here, which
+# imports no torch, so that checking a config does not load it.
+IMAGENET = "imagenet"
+RANDOM_INIT = "none"
+WEIGHT_KEYWORDS = (IMAGENET, RANDOM_INIT)
 
 # The TrainConfig settings a Recipe gives; any of them given to TrainConfig overrides the recipe.
 RECIPE_SETTINGS = ("loss", "optimizer", "optimizer_options", "schedule", "batch_size", "image_size")

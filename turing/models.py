@@ -20,9 +20,6 @@ from django.urls import reverse
 from turing import vocabulary
 from turing.protocols import get_protocol, protocol_names
 
-# The names many modules take from here; defined once, in turing.vocabulary.
-from turing.vocabulary import CATCH, GENERATED, LEFT, REAL, RIGHT  # noqa: F401
-
 
 def new_token():
     # 128 random bits, URL-safe: an image or participant URL reveals nothing and cannot be guessed.
@@ -281,7 +278,7 @@ class Stimulus(models.Model):
 
     @property
     def is_real(self):
-        return self.source == REAL
+        return self.source == vocabulary.REAL
 
 
 # A participant label (participant_label, PROLIFIC_PID, ...) is any printable text up to this length.
@@ -452,7 +449,7 @@ class Trial(models.Model):
     def correct(self):
         if not self.answer:
             return None
-        return (self.answer == REAL) == self.stimulus.is_real
+        return (self.answer == vocabulary.REAL) == self.stimulus.is_real
 
 
 class PreregistrationChanged(ValidationError):

@@ -45,8 +45,15 @@ MTURK = "mturk"
 LINK = "link"
 COHORTS = (POSTER, KIOSK, PROLIFIC, MTURK, LINK)
 
+# Expertise: the answer to a study's expertise question (turing.participant.forms), stored True or False, or
+# None when not asked or not answered; reports and exports write it as these words.
+YES = "yes"
+NO = "no"
+NOT_ANSWERED = "not answered"
+EXPERTISE = (YES, NO, NOT_ANSWERED)
+EXPERTISE_WORD = {True: YES, False: NO}
+
 # Sides of a two-image trial (protocol 2afc): where the generated image was, and the buttons' values.
 LEFT = "left"
 RIGHT = "right"
 SIDE_CHOICES = ((LEFT, "Left"), (RIGHT, "Right"))
-SIDES = (LEFT, RIGHT)

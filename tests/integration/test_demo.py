@@ -7,10 +7,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from colorization.split import read_split
-from turing.models import REAL, Participant, Study
+from turing.models import Participant, Study
 from turing.report.cache import study_summary
 from turing.report.data import Selection
 from turing.stimuli.audit import audit_study
+from turing.vocabulary import REAL
 
 SMALLEST = dict(steps=2, image_size=32, width=0.125, crops_per_photo=3, n_scenes=8, trials=6, backbones="none")
 

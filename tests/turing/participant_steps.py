@@ -6,8 +6,9 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
-from turing.models import GENERATED, REAL, Participant
+from turing.models import Participant
 from turing.participant.decorators import participant_key
+from turing.vocabulary import GENERATED, REAL
 
 TRIAL_DATA = re.compile(r'<script id="trial-data" type="application/json">(.*?)</script>', re.DOTALL)
 

@@ -17,7 +17,8 @@ from django.core.files.base import ContentFile
 from PIL import Image
 from scipy.stats import norm
 
-from turing.models import CATCH, Participant, Pool, Stimulus, Study, Trial
+from turing.models import Participant, Pool, Stimulus, Study, Trial
+from turing.vocabulary import CATCH
 
 SCENES = ("s1", "s2", "s3", "s4", "s5", "s6")
 TOTAL_VOTES = 26

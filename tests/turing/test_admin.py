@@ -6,8 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from turing.models import REAL, Participant, Study, StudyLocked, Trial
+from turing.models import Participant, Study, StudyLocked, Trial
 from turing.participant.enrollment import enroll_participant
+from turing.vocabulary import REAL
 
 
 def unchanged_form_data(response):

@@ -15,7 +15,7 @@ from scipy import stats
 
 from tests.turing.conftest import run_command
 from tests.turing.participant_steps import current_trial, join
-from turing.models import GENERATED, LEFT, REAL, RIGHT, Participant, Trial
+from turing.models import Participant, Trial
 from turing.participant import answers
 from turing.protocols import hype_time, protocol_names
 from turing.report.cache import report_tables
@@ -23,6 +23,7 @@ from turing.report.data import VOTE_COLUMNS, records, votes_frame
 from turing.report.exports import write_votes_csv
 from turing.report.text import render
 from turing.stimuli.importing import StudyImportError
+from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT
 
 
 def test_the_registry_holds_the_three_protocols_and_the_study_refuses_others(small_study):

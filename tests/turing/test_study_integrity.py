@@ -16,8 +16,9 @@ from PIL import Image
 
 from tests.turing.conftest import run_command
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
-from turing.models import CATCH, GENERATED, REAL, Participant, Pool, Study, Trial
+from turing.models import Participant, Pool, Study, Trial
 from turing.report.data import Selection, attention_summary, votes_frame
+from turing.vocabulary import CATCH, GENERATED, REAL
 
 pytestmark = pytest.mark.django_db
 

@@ -47,7 +47,8 @@ from scipy.stats import norm
 
 from colorization.errors import UserError
 from turing.analysis.simulation import Design, simulate_votes
-from turing.analysis.statistics import REAL, TREATMENT, model_comparisons, row_label
+from turing.analysis.statistics import model_comparisons, row_label
+from turing.vocabulary import REAL, TREATMENT
 
 DEFAULT_SCENES = 100
 # Beyond this a logit-scale spread means every answer is all but fixed by who and what; the rates the plan asks

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from turing.analysis.statistics import CONTROL, REAL, TREATMENT
+from turing.vocabulary import CONTROL, REAL, TREATMENT
 
 # Gauss-Hermite nodes for E[expit(mu + sd * Z)], Z standard normal.
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(60)

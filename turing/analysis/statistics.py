@@ -32,8 +32,8 @@ import pandas as pd
 from scipy.stats import fisher_exact, norm
 
 from turing.analysis import crossed
-from turing.analysis.tally import NOT_ANSWERED, as_tally
-from turing.vocabulary import CONTROL, REAL, TREATMENT
+from turing.analysis.tally import as_tally
+from turing.vocabulary import CONTROL, EXPERTISE, REAL, TREATMENT
 
 CONFIDENCE = crossed.CONFIDENCE
 ALPHA = 0.05
@@ -291,7 +291,7 @@ def expertise_breakdown(votes):
         return pd.DataFrame(columns=columns)
     table["row"] = [row_label(source, group) for source, group in zip(table["source"], table["group"])]
     row_rank = {label: i for i, label in enumerate(row_order(table["row"].unique()))}
-    expertise_rank = {"yes": 0, "no": 1, NOT_ANSWERED: 2}
+    expertise_rank = {answer: rank for rank, answer in enumerate(EXPERTISE)}
     order = np.lexsort((table["row"].map(row_rank), table["expertise"].astype(str).map(expertise_rank)))
     return table.iloc[order].reset_index(drop=True).astype({"expertise": str})[columns]
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from turing.vocabulary import GROUPS, REAL
+from turing.vocabulary import EXPERTISE, EXPERTISE_WORD, GROUPS, NO, NOT_ANSWERED, REAL, YES
 
-NOT_ANSWERED = "not answered"
-EXPERTISE = ("yes", "no", NOT_ANSWERED)
-_EXPERTISE_OF = {True: "yes", False: "no", "yes": "yes", "no": "no"}
+# Stored answers (the database's) and their words (an exported CSV's).
+_EXPERTISE_OF = {**EXPERTISE_WORD, YES: YES, NO: NO}
 
 
 @dataclass(frozen=True)

@@ -167,21 +167,6 @@ def enroll_participant(
     return participant
 
 
-def assign_trials(participant: Participant) -> list[Trial]:
-    """Create and return the trials of a participant created elsewhere, in presentation order (practice first).
-
-    Returns the existing trials unchanged if the participant already has some.
-    """
-    with transaction.atomic():
-        study = Study.objects.select_for_update().get(pk=participant.study_id)
-        existing = list(participant.trials.select_related("stimulus"))
-        if existing:
-            return existing
-        trials = create_trials(study, participant, ViewCounts.read(study, participant.kind).stimuli)
-        Study.objects.filter(pk=study.pk).data_changed()
-        return trials
-
-
 def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus]) -> list[Trial]:
     """Pick and create the participant's trials from the study's stimuli (each with .times_shown, up to date).
 

@@ -6,12 +6,12 @@ from django import forms
 
 from turing.models import LABEL_MAX_LENGTH
 from turing.participant.crowd import CROWD_PARAMETERS
-from turing.vocabulary import ANSWER_CHOICES
+from turing.vocabulary import ANSWER_CHOICES, EXPERTISE_WORD, NO, YES
 
 # Join-URL parameters that carry a participant label, in order of precedence (workerId: MTurk's).
 LABEL_PARAMETERS = ("participant_label", "PROLIFIC_PID", "workerId")
 
-EXPERTISE_CHOICES = [("", "Prefer not to say"), ("yes", "Yes"), ("no", "No")]
+EXPERTISE_CHOICES = [("", "Prefer not to say"), (YES, "Yes"), (NO, "No")]
 
 # Longer than any honest look at one image; a larger value is a tab left open, not a response time.
 MAX_RESPONSE_MS = 10 * 60 * 1000
@@ -40,7 +40,7 @@ class JoinForm(forms.Form):
             del self.fields["expertise"]
 
     def clean_expertise(self):
-        return {"yes": True, "no": False}.get(self.cleaned_data["expertise"])
+        return {word: stored for stored, word in EXPERTISE_WORD.items()}.get(self.cleaned_data["expertise"])
 
 
 class VoteForm(forms.Form):

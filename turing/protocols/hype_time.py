@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
 
 from turing.analysis import crossed
 from turing.protocols import Protocol, register_protocol
@@ -128,19 +128,26 @@ class HypeTime(Protocol):
                 ],
                 empty="No staircase has run yet.",
                 notes=[
-                    mark_safe(
+                    format_html(
                         "Each participant judged one model's images and real photos, each image shown for an exposure "
-                        "that a staircase set (100–1000 ms, from 500 ms; 50 ms shorter after three correct answers in "
-                        "a row, 50 ms longer after an error, converging near 79% correct), with a noise mask after it "
+                        "that a staircase set ({}–{} ms, from {} ms; {} ms shorter after {} correct answers in "
+                        "a row, {} ms longer after an error, converging near 79% correct), with a noise mask after it "
                         "(Zhou et al. 2019). A participant's threshold is the mean exposure over the second half of "
                         "their scored trials; a model's HYPE-time is the mean threshold of its participants: "
                         "<strong>the longer, the longer people needed to tell its images from real photos</strong>. "
                         "The interval is over participants (t quantiles, turing.analysis.crossed); the images enter "
                         "each threshold through the staircase and are not resampled on their own. The fooling rates "
                         "below pool all exposures. A participant who gave the same answer to every image is wrong on "
-                        "every real photo (or every generated one), so their staircase climbs towards 1000 ms whatever "
+                        "every real photo (or every generated one), so their staircase climbs towards {} ms whatever "
                         "they saw, as for a model that fools them completely, and one who always answered "
-                        '"generated" passes every attention check: their count is in the last column.'
+                        '"generated" passes every attention check: their count is in the last column.',
+                        MIN_MS,
+                        MAX_MS,
+                        START_MS,
+                        STEP_MS,
+                        CORRECT_IN_A_ROW,
+                        STEP_MS,
+                        MAX_MS,
                     )
                 ],
             )

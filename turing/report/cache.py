@@ -1,11 +1,13 @@
 """The report's tables, cached per study, selection and data_version: an unchanged report costs a cache read."""
 
+import hashlib
+
 import pandas as pd
 from django.core.cache import cache
 
 from turing.analysis import metric_correlation
 from turing.analysis import statistics as st
-from turing.models import REAL, Study, Trial
+from turing.models import Study, Trial
 from turing.participant.crowd import timed_out
 from turing.protocols import protocol_of
 from turing.report.data import (
@@ -25,7 +27,7 @@ from turing.report.data import (
     votes_frame,
 )
 from turing.stimuli.metrics import stored_metrics_frame
-from turing.vocabulary import SCORED
+from turing.vocabulary import REAL, SCORED
 
 # A bound on how long a hand edit the cache key cannot see (say, in the database shell) stays unseen.
 REPORT_CACHE_SECONDS = 600
@@ -44,9 +46,8 @@ def data_version(study):
 
 
 def _key(name, study, selection, version):
-    switches = (
-        f"{selection.include_bots:d}{selection.exclude_failed_checks:d}-{'.'.join(selection.kinds)}-{selection.cohort}"
-    )
+    # Every field of the selection, whatever fields it gains; hashed, as a key may not hold spaces or quotes.
+    switches = hashlib.md5(repr(selection).encode(), usedforsecurity=False).hexdigest()
     return f"turing.{name}.{study.pk}.{switches}.{'-'.join(map(str, version))}"
 
 

@@ -14,10 +14,10 @@ from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Whe
 from turing.analysis import power
 from turing.analysis import statistics as st
 from turing.analysis.tally import Tally, as_tally
-from turing.models import REAL, Participant, Pool, Trial
+from turing.models import Participant, Pool, Trial
 from turing.participant.crowd import timed_out
 from turing.participant.enrollment import pool_scenes
-from turing.vocabulary import CATCH, CONTROL, GROUPS, PERSON, SCORED, TREATMENT
+from turing.vocabulary import CATCH, CONTROL, EXPERTISE_WORD, GROUPS, PERSON, REAL, SCORED, TREATMENT
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
@@ -64,7 +64,6 @@ SUMMARY_COLUMNS = [
     "hype_low",
     "hype_high",
 ]
-EXPERTISE_ANSWERS = {True: "yes", False: "no", None: None}
 # Below this many participants and this many scenes at once, the report warns that p-values are optimistic.
 FEW = 20
 # An achieved exposure further than this from the one asked is flagged: more than one frame at 60 Hz.
@@ -165,7 +164,7 @@ def votes_frame(study, selection=Selection()):
             "correct": (trials["answer"].to_numpy() == REAL) == (image["source"].to_numpy() == REAL),
             "response_ms": trials["response_ms"].astype("Int64"),
             "answered_at": pd.to_datetime(trials["answered_at"], utc=True, format="ISO8601"),
-            "expertise": person["expertise"].map(EXPERTISE_ANSWERS).to_numpy(),
+            "expertise": person["expertise"].map(EXPERTISE_WORD.get).to_numpy(),
             "exposure_ms": trials["exposure_ms"].astype("Int64"),
             "achieved_exposure_ms": trials["achieved_exposure_ms"].astype("Int64"),
             "generated_side": trials["generated_side"],

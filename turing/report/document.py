@@ -8,7 +8,7 @@ from django.utils.safestring import mark_safe
 
 from turing.analysis.statistics import row_label
 from turing.report.cache import cached, metric_tables, report_tables
-from turing.report.data import EXPOSURE_TOLERANCE_MS, REPORT_ROWS, Selection
+from turing.report.data import EXPOSURE_TOLERANCE_MS, FEW, REPORT_ROWS, Selection
 from turing.report.provenance import provenance
 from turing.sections import CI, MUTED, NUM, Column, Figure, Mark, Section
 from turing.templatetags.staff_format import decimal, interval, percent, pvalue
@@ -261,10 +261,11 @@ def comparisons_section(tables):
     ]
     if tables["few_people_and_scenes"]:
         section.notes.append(
-            mark_safe(
-                "<strong>Few participants and few scenes:</strong> with both under 20, these p-values are somewhat "
+            format_html(
+                "<strong>Few participants and few scenes:</strong> with both under {}, these p-values are somewhat "
                 "optimistic (in simulated studies of 15 people and 12 scenes, 7% of identical model pairs came out "
-                "below 0.05 instead of 5%). More of either fixes it."
+                "below 0.05 instead of 5%). More of either fixes it.",
+                FEW,
             )
         )
     return section

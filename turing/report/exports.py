@@ -12,9 +12,9 @@ from django.db.models import Case, CharField, F, Func, Q, Value, When
 from django.db.models.functions import Concat, Left, NullIf
 from django.db.models.lookups import In
 
-from turing.models import REAL
 from turing.report.cache import metric_tables, study_summary
-from turing.report.data import VOTE_COLUMNS, Selection, scored_trials
+from turing.report.data import Selection, scored_trials
+from turing.vocabulary import EXPERTISE_WORD, REAL
 
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -60,8 +60,9 @@ class UTCText(Func):
 
 def _votes_query(study, selection):
     """The votes export as one SELECT, every column computed by the database as the CSV shows it (VOTE_COLUMNS,
-    in votes_frame's order), so that the rows go from the database to the file without pandas. Empty text is
-    NULL, which both databases' CSV writers leave empty."""
+    in votes_frame's order), so that the rows go from the database to the file without pandas; returns the
+    column names, the SQL and its parameters. Empty text is NULL, which both databases' CSV writers leave
+    empty."""
     real = Q(answer=REAL)
     shows_real = Q(stimulus__source=REAL)
     columns = {
@@ -85,8 +86,7 @@ def _votes_query(study, selection):
         "response_ms": F("response_ms"),
         "answered_at": UTCText("answered_at"),
         "expertise": Case(
-            When(participant__expertise=True, then=Value("yes")),
-            When(participant__expertise=False, then=Value("no")),
+            *(When(participant__expertise=stored, then=Value(word)) for stored, word in EXPERTISE_WORD.items()),
             output_field=CharField(),
         ),
         "exposure_ms": F("exposure_ms"),
@@ -100,15 +100,15 @@ def _votes_query(study, selection):
         .order_by("participant__started_at", "participant_id", "position")
         .values_list(*(f"csv_{name}" for name in columns))
     )
-    return trials.query.sql_with_params()
+    return list(columns), *trials.query.sql_with_params()
 
 
 def votes_csv(study, selection=Selection()):
     """The votes export (VOTE_COLUMNS, one row per answered trial that ``selection`` keeps) as chunks of CSV
     text, streamed from the database: PostgreSQL writes the CSV itself (COPY), other databases' rows are
     written here a batch at a time. Memory stays that of one chunk whatever the number of votes."""
-    sql, params = _votes_query(study, selection)
-    yield ",".join(VOTE_COLUMNS) + "\n"
+    header, sql, params = _votes_query(study, selection)
+    yield ",".join(header) + "\n"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # COPY sends a message per row: joined into chunks, else the response would handle each row alone.

@@ -11,7 +11,8 @@ from matplotlib.ticker import PercentFormatter
 
 from colorization.gallery import LITERAL_TEXT
 from turing.analysis.metric_correlation import METRICS
-from turing.analysis.statistics import REAL, row_label
+from turing.analysis.statistics import row_label
+from turing.vocabulary import REAL
 
 REAL_COLOUR = "#8c8c8c"
 MODEL_COLOUR = "#3b6fb6"

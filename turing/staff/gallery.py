@@ -21,8 +21,9 @@ from PIL import Image
 
 from colorization.images import grayscale_view
 from turing.analysis import statistics as st
-from turing.models import REAL, Pool
+from turing.models import Pool
 from turing.report import cache
+from turing.vocabulary import REAL
 
 GRAYSCALE = "grayscale"
 FIGURE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}

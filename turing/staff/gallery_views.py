@@ -3,9 +3,10 @@
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
-from turing.models import REAL, Stimulus, Study
+from turing.models import Stimulus, Study
 from turing.staff import gallery
 from turing.staff.decorators import staff_required
+from turing.vocabulary import REAL
 
 
 def _sort(request, study):

@@ -31,9 +31,10 @@ from scipy.ndimage import gaussian_filter
 from scipy.stats import binomtest, mannwhitneyu
 from skimage import color
 
-from turing.models import CATCH, REAL, Pool, stimulus_upload_to
+from turing.models import Pool, stimulus_upload_to
 from turing.protocols import protocol_of
 from turing.stimuli.normalize import stored_rgb
+from turing.vocabulary import CATCH, REAL
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALLOWED_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from colorization.errors import UserError
-from turing.models import REAL, Study
+from turing.models import Study
 from turing.stimuli.importing import StudyImportError, check_model_names, import_study
 from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE
+from turing.vocabulary import REAL
 
 CHECKPOINTS = {"last": "last.pt", "best": "best.pt"}
 # Crop side when every model is a folder of outputs: the training size of the paper's network.

@@ -36,10 +36,11 @@ from PIL import Image
 
 from colorization.errors import UserError
 from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
-from turing.models import CATCH, REAL, Pool, Stimulus, Study
+from turing.models import Pool, Stimulus, Study
 from turing.stimuli.audit import audit_study, luminance_problems
 from turing.stimuli.metrics import MetricsError, fill_metrics
 from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
+from turing.vocabulary import CATCH, REAL
 
 # Study fields an import may set besides slug and title: the design and the settings that stay editable.
 STUDY_OPTIONS = {

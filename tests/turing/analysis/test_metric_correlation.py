@@ -23,11 +23,12 @@ from turing.analysis.metric_correlation import (
     metric_correlations,
 )
 from turing.analysis.metric_values import METRICS, from_stored, to_stored
-from turing.models import CATCH, REAL, Participant, Trial
+from turing.models import Participant, Trial
 from turing.report import cache, data
 from turing.stimuli.importing import import_study
 from turing.stimuli.metrics import MetricsError, fill_metrics, stored_metrics_frame
 from turing.stimuli.normalize import stored_rgb
+from turing.vocabulary import CATCH, REAL
 
 pytestmark = pytest.mark.django_db
 

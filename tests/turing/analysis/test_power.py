@@ -19,8 +19,9 @@ from scipy.stats import norm
 from turing.analysis import power
 from turing.analysis.power import Plan
 from turing.analysis.simulation import logit_mean, simulate_votes
-from turing.models import GENERATED, REAL, Trial
+from turing.models import Trial
 from turing.participant.enrollment import enroll_participant
+from turing.vocabulary import GENERATED, REAL
 
 ALIKE = Plan(baseline=0.30, difference=0.10, trials_per_model=10)
 DIFFERING = Plan(baseline=0.30, difference=0.10, trials_per_model=10, participant_sd=0.9, image_sd=1.0)

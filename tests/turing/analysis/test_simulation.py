@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from turing.analysis.simulation import Design, logit_mean, population_rate, simulate_votes
-from turing.analysis.statistics import CONTROL, REAL, TREATMENT
+from turing.vocabulary import CONTROL, REAL, TREATMENT
 
 RATES = {REAL: 0.7, "alpha": 0.3, "beta": 0.45}
 

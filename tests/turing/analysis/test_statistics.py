@@ -8,6 +8,7 @@ from scipy.stats import binomtest
 from tests.turing.report_data import wilson_by_formula
 from turing.analysis import statistics as st
 from turing.analysis.tally import Tally
+from turing.vocabulary import NOT_ANSWERED
 
 Z75 = 0.6744897501960817  # norm.ppf(0.75), from a z-table
 Z95 = 1.6448536269514722  # norm.ppf(0.95)
@@ -151,7 +152,7 @@ def test_participant_accuracy_and_histogram():
     table = st.participant_accuracy(frame)
     assert table[["participant", "expertise", "votes", "correct", "accuracy"]].values.tolist() == [
         ["a", "yes", 2, 2, 1.0],
-        ["b", st.NOT_ANSWERED, 2, 1, 0.5],
+        ["b", NOT_ANSWERED, 2, 1, 0.5],
     ]
     histogram = st.accuracy_histogram(table["accuracy"], bins=4)
     assert histogram["participants"].tolist() == [0, 0, 1, 1]

@@ -7,10 +7,11 @@ from django.core.management import CommandError, call_command
 
 from tests.turing.participant_steps import join
 from turing.analysis.simulation import logit_mean
-from turing.models import GENERATED, REAL, Participant, Study, Trial
+from turing.models import Participant, Study, Trial
 from turing.participant import bots, views
 from turing.protocols import Protocol
 from turing.protocols.single import Single
+from turing.vocabulary import GENERATED, REAL
 
 
 def simulate(*args, **options):

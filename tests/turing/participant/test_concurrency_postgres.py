@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.turing.participant_steps import current_trial, join, join_form, session_participant
-from turing.models import GENERATED, REAL, Participant, Trial
+from turing.models import Participant, Trial
+from turing.vocabulary import GENERATED, REAL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

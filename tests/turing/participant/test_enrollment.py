@@ -2,10 +2,10 @@ from collections import Counter
 
 import pytest
 
-from turing.models import CATCH, REAL, Participant, Pool, Stimulus, Study, Trial
-from turing.participant.enrollment import ViewCounts, assign_trials, enroll_participant, group_block
+from turing.models import Participant, Pool, Stimulus, Study, Trial
+from turing.participant.enrollment import ViewCounts, create_trials, enroll_participant, group_block
 from turing.stimuli.importing import StudyImportError
-from turing.vocabulary import BOT, CONTROL, PERSON, TREATMENT
+from turing.vocabulary import BOT, CATCH, CONTROL, PERSON, REAL, TREATMENT
 
 MODELS = ("perceptual", "koalarization")
 
@@ -237,20 +237,9 @@ def test_counts_read_before_other_joins_catch_up_with_them(build_study):
     assert sum(caught_up.values()) == 5 * 6
 
 
-def test_assign_trials_twice_keeps_the_first_assignment(small_study):
-    participant = enroll_participant(small_study)
-    before = [(t.pk, t.stimulus_id) for t in participant.trials.all()]
-    counts = views(small_study)
-
-    again = assign_trials(participant)
-
-    assert [(t.pk, t.stimulus_id) for t in again] == before
-    assert views(small_study) == counts
-
-
-def test_assign_trials_for_a_participant_created_elsewhere(small_study):
+def test_a_control_participant_sees_practice_first_then_real_photos_only(small_study):
     participant = Participant.objects.create(study=small_study, group=CONTROL)
-    trials = assign_trials(participant)
+    trials = create_trials(small_study, participant, ViewCounts.read(small_study, PERSON).stimuli)
     assert [(t.kind, t.position) for t in trials] == [(Trial.Kind.PRACTICE, 1), (Trial.Kind.PRACTICE, 2)] + [
         (Trial.Kind.SCORED, position) for position in range(3, 7)
     ]

@@ -14,7 +14,8 @@ from tests.turing.participant_steps import (
     trial_data,
     wrong_answer,
 )
-from turing.models import GENERATED, REAL, Participant, Study, Trial
+from turing.models import Participant, Study, Trial
+from turing.vocabulary import GENERATED, REAL
 
 JSON = {"accept": "application/json"}
 

@@ -7,8 +7,9 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.turing.participant_steps import current_trial, join, join_form, right_answer, wrong_answer
-from turing.models import GENERATED, REAL, Trial
+from turing.models import Trial
 from turing.participant import views
+from turing.vocabulary import GENERATED, REAL
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from django.utils import timezone
 from PIL import Image
 
 from colorization.gallery import CAPTION_INCHES, CELL_INCHES
-from turing.models import GENERATED, REAL, Participant, Pool, Trial
+from turing.models import Participant, Pool, Trial
 from turing.staff.gallery import FIGURE_DPI, gallery_rows, study_gallery_figure
+from turing.vocabulary import GENERATED, REAL
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,11 @@ from PIL import Image, ImageCms, PngImagePlugin
 from scipy.ndimage import gaussian_filter
 from skimage import color
 
-from turing.models import CATCH, REAL, Stimulus, Study
+from turing.models import Stimulus, Study
 from turing.stimuli.audit import audit_study, file_size_leak, luminance_problems
 from turing.stimuli.importing import StudyImportError, import_study
 from turing.stimuli.normalize import catch_version
+from turing.vocabulary import CATCH, REAL
 
 pytestmark = pytest.mark.django_db
 

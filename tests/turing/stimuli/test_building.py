@@ -18,10 +18,11 @@ from colorization.images import load_image
 from colorization.split import make_split, read_split
 from colorization.train import train
 from tests.colorization.conftest import write_color_images
-from turing.models import REAL, Study
+from turing.models import Study
 from turing.stimuli.audit import audit_study
 from turing.stimuli.building import draw_scenes
 from turing.stimuli.normalize import normalize_image
+from turing.vocabulary import REAL
 
 pytestmark = pytest.mark.django_db
 

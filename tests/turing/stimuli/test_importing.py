@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from turing import network
-from turing.models import CATCH, Stimulus, Study
+from turing.models import Stimulus, Study
 from turing.stimuli import importing
 from turing.stimuli.importing import (
     StudyImportError,
@@ -20,6 +20,7 @@ from turing.stimuli.importing import (
     write_stimuli,
 )
 from turing.stimuli.normalize import catch_version, normalize_image
+from turing.vocabulary import CATCH
 
 MODELS = ("perceptual", "koalarization")
 

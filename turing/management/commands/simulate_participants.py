@@ -16,8 +16,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 
 from turing.management.study_options import study_or_error
-from turing.models import CATCH, REAL, Participant, Study, Trial
+from turing.models import Participant, Study, Trial
 from turing.participant import bots
+from turing.vocabulary import CATCH, REAL
 
 
 def parse_p_real(values, sources):

@@ -1,0 +1,48 @@
+"""turing.report.exports: the CSV downloads, the votes streamed from the database."""
+
+import pandas as pd
+import pytest
+
+from tests.turing.report_data import TOTAL_VOTES
+from turing.models import Participant
+from turing.report import data, exports
+
+pytestmark = pytest.mark.django_db
+
+
+def test_csv_exports(vote_study, tmp_path):
+    study, _ = vote_study
+    assert exports.write_votes_csv(study, tmp_path / "votes.csv") == TOTAL_VOTES
+    votes = pd.read_csv(tmp_path / "votes.csv")
+    assert list(votes.columns) == data.VOTE_COLUMNS
+    assert set(votes["answer"]) == {"real", "generated"} and set(votes["group"]) == {"treatment", "control"}
+    exports.write_summary_csv(study, tmp_path / "summary.csv")
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary.columns[:7]) == ["source", "group", "votes", "judged_real", "rate", "ci_low", "ci_high"]
+    assert list(zip(summary["source"], summary["group"])) == [
+        ("real", "treatment"),
+        ("real", "control"),
+        ("alpha", "treatment"),
+        ("beta", "treatment"),
+        ("gamma", "treatment"),
+    ]
+    assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
+
+
+def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp_path):
+    # The export is written by the database (exports.votes_csv), the table by pandas (data.votes_frame): the same
+    # rows and values, every kind of trial, times and all.
+    study, participants = vote_study
+    Participant.objects.filter(pk=participants["p1"].pk).update(label="=1+1")
+    every = data.Selection(kinds=("scored", "practice", "catch"))
+    exports.write_votes_csv(study, tmp_path / "votes.csv", every)
+    exported = pd.read_csv(tmp_path / "votes.csv", dtype=str, keep_default_na=False)
+    exported["answered_at"] = pd.to_datetime(exported["answered_at"], utc=True, format="ISO8601")
+    table = exports.neutralize_formulas(data.votes_frame(study, every))
+    assert list(exported.columns) == data.VOTE_COLUMNS and len(exported) == len(table)
+
+    def cells(column):
+        return ["" if pd.isna(value) else str(value) for value in column]
+
+    for column in data.VOTE_COLUMNS:
+        assert cells(exported[column]) == cells(table[column]), column
