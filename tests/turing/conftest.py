@@ -20,7 +20,8 @@
 
 Browser tests (marked ``browser``):
 
-- ``chromium``: Debian's headless Chromium, launched by Playwright (which never downloads one).
+- ``chromium``: Debian's headless Chromium, launched by Playwright (which never downloads one), once per
+  module; the contexts a test opens are closed after it.
 - ``page``: a new page in it with a phone-sized viewport (PHONE).
 - ``start_study(page, join_url)`` (a function): consent, Start, and wait for the first trial's image.
 """
@@ -156,15 +157,25 @@ def vote_study(db):
     return make_vote_study("votes", manifest={"description": "Scenes drawn at random with seed 3.", "seed": 3})
 
 
+@pytest.fixture(scope="module")
+def module_chromium():
+    """One Chromium for a module's tests: launching one (and Playwright's driver) costs about 2 CPU-s."""
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
+        # calls from the test itself unless told that this is safe (it is: nothing here is async).
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+
 @pytest.fixture
-def chromium(monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
-    # calls from the test itself unless told that this is safe (it is: nothing here is async).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def chromium(module_chromium):
+    """The module's Chromium; the contexts a test opens (its cookies, storage and pages) close after it."""
+    yield module_chromium
+    for context in module_chromium.contexts:
+        context.close()
 
 
 @pytest.fixture
