@@ -1,7 +1,6 @@
 """The ways a researcher serves a study, as real processes: `manage.py serve` (gunicorn, LAN settings), the
 production settings under gunicorn, and a server that refuses to start without collected static files."""
 
-import http.cookiejar
 import os
 import random
 import re
@@ -157,14 +156,18 @@ def test_serve_runs_gunicorn_with_static_files_and_prints_the_urls(tmp_path, ser
     assert "/staff/" in output and "gunicorn" in output.lower()
 
 
-def test_production_settings_under_gunicorn_serve_participants_and_staff(tmp_path, server):
+def test_production_settings_under_gunicorn_need_collectstatic_then_serve_participants_and_staff(tmp_path, server):
     env = environment(tmp_path, DJANGO_SETTINGS_MODULE="evalsite.settings_production", ALLOWED_HOSTS="127.0.0.1")
     make_study(env)
-    manage(env, "collectstatic", "--noinput")
     port = free_port()
-    process = server(
-        [sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"], env
-    )
+    command = [sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    # Without collectstatic the server stops at start and says what to do.
+    stopped = server(command, env)
+    output = stopped.communicate(timeout=START_SECONDS)[0]
+    assert stopped.returncode != 0 and "no static files manifest" in output and "collectstatic" in output
+
+    manage(env, "collectstatic", "--noinput")
+    process = server(command, env)
     base, behind_tls = f"http://127.0.0.1:{port}", {"X-Forwarded-Proto": "https"}
     wait_until_healthy(process, base, **behind_tls)
     status, page, headers = get(f"{base}/s/lan/", **behind_tls)
@@ -173,15 +176,6 @@ def test_production_settings_under_gunicorn_serve_participants_and_staff(tmp_pat
     assert get(f"{base}/admin/login/", **behind_tls)[0] == 200
     # Plain HTTP reaching the app means the proxy is not doing TLS: sent to HTTPS.
     assert get(f"{base}/s/lan/")[0] == 301
-
-
-def test_without_collectstatic_the_server_stops_at_start_with_what_to_do(tmp_path, server):
-    env = environment(tmp_path, DJANGO_SETTINGS_MODULE="evalsite.settings_production")
-    make_study(env)
-    process = server([sys.executable, "-m", "gunicorn", "evalsite.wsgi", "--bind", f"127.0.0.1:{free_port()}"], env)
-    output = process.communicate(timeout=START_SECONDS)[0]
-    assert process.returncode != 0
-    assert "no static files manifest" in output and "collectstatic" in output
 
 
 def test_the_wsgi_module_loads_every_view_and_no_database_connection(tmp_path):
@@ -248,28 +242,8 @@ def restartable(tmp_path, server):
     return SimpleNamespace(base=base, env=env, start=start, stop=stop)
 
 
-def test_a_participant_keeps_their_place_when_serve_restarts_without_a_secret_key_set(restartable):
-    base = restartable.base
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    process = restartable.start()
-    join_page = browser.open(f"{base}/s/lan/", timeout=10).read().decode()
-    fields = dict(re.findall(r'name="(csrfmiddlewaretoken|join_key)" value="([^"]+)"', join_page))
-    request = urllib.request.Request(
-        f"{base}/s/lan/", data=urllib.parse.urlencode(fields | {"consent": "on"}).encode(), headers={"Origin": base}
-    )
-    with browser.open(request, timeout=10) as response:
-        assert response.url == f"{base}/s/lan/trial/"
-        before = re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1)
-
-    restartable.stop(process)
-    restartable.start()
-    with browser.open(f"{base}/s/lan/trial/", timeout=10) as response:
-        assert response.url == f"{base}/s/lan/trial/"  # not sent back to the consent page
-        assert re.search(r'"vote_url": "([^"]+)"', response.read().decode()).group(1) == before
-
-
 @pytest.mark.browser
-def test_a_phone_mid_study_carries_on_through_a_serve_restart(restartable):
+def test_a_phone_mid_study_carries_on_through_a_serve_restart_without_a_secret_key_set(restartable):
     from playwright.sync_api import expect, sync_playwright
 
     from tests.turing.conftest import CHROMIUM, CHROMIUM_ARGS, LOOK_MS, PHONE, start_study
@@ -287,6 +261,10 @@ def test_a_phone_mid_study_carries_on_through_a_serve_restart(restartable):
         expect(page.get_by_text("Connection problem — retrying…")).to_be_visible()
         restartable.start()
         expect(page.locator(".progress")).to_have_text("2 / 2", timeout=40_000)
+        # The session survived too: signed with the key kept in .secret-key, not one made up at each start.
+        page.reload()
+        assert page.url == f"{base}/s/lan/trial/"  # not sent back to the consent page
+        expect(page.locator(".progress")).to_have_text("2 / 2")
         page.wait_for_timeout(LOOK_MS)
         page.get_by_role("button", name="Generated").click()
         page.wait_for_url(f"{base}/s/lan/done/")
