@@ -1,6 +1,6 @@
 """benchmarks/load.py end to end, small: a real `manage.py serve` on SQLite, simulated phones, and what the
-database holds afterwards (every acknowledged vote stored once, everyone finished), also with a gunicorn
-worker killed halfway."""
+database holds afterwards (every acknowledged vote stored once, everyone finished) with a gunicorn worker
+killed halfway."""
 
 import json
 import subprocess
@@ -59,9 +59,12 @@ def assert_every_vote_stored_once(figures, output):
     assert figures["votes"] == PARTICIPANTS * (TRIALS + PRACTICE), output
 
 
-def test_load_benchmark_reports_latencies_and_keeps_every_vote(tmp_path):
-    figures, output = run_benchmark(tmp_path)
+def test_load_benchmark_reports_latencies_and_a_worker_killed_halfway_loses_no_vote(tmp_path):
+    # One run, with the fault: starting the server, a study and the calibration costs more than the phones.
+    figures, output = run_benchmark(tmp_path, "--fault", "kill-worker")
+    assert figures["fault_detail"].startswith("SIGKILL to worker"), output
     assert_every_vote_stored_once(figures, output)
+    # The killed worker's requests were retried as participant.js retries them, not counted as errors.
     assert figures["errors"] == {}, output
     for kind in ("join", "trial", "image", "vote"):
         assert figures[f"{kind}_p50_ms"] > 0, output
@@ -70,9 +73,3 @@ def test_load_benchmark_reports_latencies_and_keeps_every_vote(tmp_path):
     for key in ("votes_per_s", "joins_per_s", "cpu_ms_per_vote", "cpu_ms_per_join", "floor_cpu_ms_per_request"):
         assert figures[key] > 0, (key, output)
     assert "lost_votes: 0" in output
-
-
-def test_a_worker_killed_halfway_loses_no_vote(tmp_path):
-    figures, output = run_benchmark(tmp_path, "--fault", "kill-worker")
-    assert figures["fault_detail"].startswith("SIGKILL to worker"), output
-    assert_every_vote_stored_once(figures, output)
