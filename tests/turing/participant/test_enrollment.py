@@ -41,7 +41,8 @@ def signature(participants):
     ]
 
 
-@pytest.mark.parametrize("trials, real_fraction, n_participants", [(20, 0.5, 200), (15, 0.4, 120)])
+# Enough people for every stimulus to be shown several times (40 scenes, 3 sources, half the scenes each).
+@pytest.mark.parametrize("trials, real_fraction, n_participants", [(20, 0.5, 80), (15, 0.4, 48)])
 def test_treatment_shares_one_scene_each_and_balanced_views(build_study, trials, real_fraction, n_participants):
     study = build_study(scenes=40, trials_per_participant=trials, real_fraction=real_fraction)
     participants = enroll(study, n_participants)
@@ -107,11 +108,11 @@ def test_groups_are_balanced_in_every_block_and_shuffled_between_blocks(build_st
 
 def test_control_participants_see_only_real_and_share_is_as_configured(build_study):
     study = build_study(scenes=30, trials_per_participant=12, control_fraction=0.25, practice_trials=2, seed=11)
-    participants = enroll(study, 200)
+    participants = enroll(study, 80)
 
     groups = [p.group for p in participants]
-    assert groups.count(CONTROL) == 50
-    assert all(groups[start : start + 4].count(CONTROL) == 1 for start in range(0, 200, 4))
+    assert groups.count(CONTROL) == 20
+    assert all(groups[start : start + 4].count(CONTROL) == 1 for start in range(0, 80, 4))
     for participant in participants:
         trials = scored(participant)
         assert [t.position for t in trials] == list(range(3, 15))
