@@ -11,6 +11,7 @@ or from the database (turing.report.data.study_tally), through the same ``from_c
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -48,13 +49,26 @@ class Tally:
         """The tables a statistic's votes are read from: by_participant, by_stimulus, and by_cell if any."""
         return [self.by_participant, self.by_stimulus] + ([] if self.by_cell is None else [self.by_cell])
 
-    @property
+    @cached_property
+    def row_arrays(self):
+        """row_tables with each column as its array: numpy, or a pandas Categorical for a text column. The
+        statistics read these columns dozens of times per report, and a pandas column access costs more than
+        the arithmetic on a table this size."""
+        return [
+            {
+                name: column.array if isinstance(column.dtype, pd.CategoricalDtype) else column.to_numpy()
+                for name, column in table.items()
+            }
+            for table in self.row_tables
+        ]
+
+    @cached_property
     def sampling_units(self):
         """Per row table, each row's sampled unit: its participant, its scene, its (participant, scene) cell."""
-        units = [self.by_participant["participant"].to_numpy(), self.by_stimulus["scene_code"].to_numpy()]
-        if self.by_cell is not None:
-            cells = self.by_cell
-            units.append(cells["participant"].to_numpy() * len(self.stimuli) + cells["scene_code"].to_numpy())
+        by_participant, by_stimulus, *by_cell = self.row_arrays
+        units = [by_participant["participant"], by_stimulus["scene_code"]]
+        for cells in by_cell:
+            units.append(cells["participant"] * len(self.stimuli) + cells["scene_code"])
         return units
 
     @classmethod
