@@ -19,7 +19,7 @@ import pandas as pd
 from turing.vocabulary import EXPERTISE, EXPERTISE_WORD, GROUPS, NO, NOT_ANSWERED, REAL, YES
 
 # Stored answers (the database's) and their words (an exported CSV's).
-_EXPERTISE_OF = {**EXPERTISE_WORD, YES: YES, NO: NO}
+_EXPERTISE_OF: dict[bool | str, str] = {answer: word for answer, word in EXPERTISE_WORD.items()} | {YES: YES, NO: NO}
 
 
 @dataclass(frozen=True)
