@@ -429,6 +429,11 @@ class Trial(models.Model):
     class Meta:
         ordering = ["participant", "position"]
         constraints = [models.UniqueConstraint(fields=["participant", "position"], name="one_trial_per_position")]
+        # The report asks whether any trial of a study had an exposure limit; without this index a study that
+        # has none is answered by reading all its trials (0.2 s at 10^6 votes on SQLite).
+        indexes = [
+            models.Index(fields=["participant"], condition=models.Q(exposure_ms__isnull=False), name="timed_trial")
+        ]
 
     def __str__(self):
         suffix = "" if self.kind == self.Kind.SCORED else f" ({self.get_kind_display().lower()})"

@@ -123,18 +123,30 @@ def _lookup(ids, table_ids):
     the two queries is not)."""
     if not len(table_ids):
         return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
-    order = np.argsort(table_ids)
-    found = order[np.searchsorted(table_ids, ids, sorter=order).clip(max=len(order) - 1)]
-    return found, table_ids[found] == ids
+    low = table_ids.min()
+    span = int(table_ids.max() - low) + 1
+    if span > 4 * len(ids) + 1_000_000:
+        order = np.argsort(table_ids)
+        found = order[np.searchsorted(table_ids, ids, sorter=order).clip(max=len(order) - 1)]
+        return found, table_ids[found] == ids
+    # While the ids' range is small, a table of positions by id: one look-up per vote where the binary search
+    # cost a tenth of the votes' fetch. Its last slot (-1) answers the ids outside the range.
+    position = np.full(span + 1, -1)
+    position[table_ids - low] = np.arange(len(table_ids))
+    # An empty fetch's ids come as objects, which cannot index.
+    offset = np.asarray(ids, dtype=np.int64) - low
+    found = position[np.where((offset >= 0) & (offset < span), offset, span)]
+    return found.clip(min=0), found >= 0
 
 
 def _people_and_images(study, selection):
     people = pd.DataFrame.from_records(
-        list(selection.participants(study).values_list("pk", "label", "cohort", "kind", "group", "expertise")),
+        _fetch(selection.participants(study).values_list("pk", "label", "cohort", "kind", "group", "expertise")),
         columns=["participant", "label", "cohort", "participant_kind", "group", "expertise"],
     )
     images = pd.DataFrame.from_records(
-        list(study.stimuli.values_list("pk", "token", "scene", "source")), columns=["id", "stimulus", "scene", "source"]
+        _fetch(study.stimuli.values_list("pk", "token", "scene", "source")),
+        columns=["id", "stimulus", "scene", "source"],
     )
     return people, images
 

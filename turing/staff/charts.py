@@ -50,7 +50,8 @@ def _chart(summary, title):
     axes.set_ylim(0, 1)
     axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_ylabel("judged real")
-    axes.set_title(title)
+    # At the top, where matplotlib would put it too: left to place it, it measures the axes' ticks and labels first.
+    axes.set_title(title, y=1.0)
     axes.spines[["top", "right"]].set_visible(False)
     buffer = BytesIO()
     figure.savefig(buffer, format="png")
