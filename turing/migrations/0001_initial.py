@@ -144,6 +144,10 @@ class Migration(migrations.Migration):
             model_name='participant',
             constraint=models.UniqueConstraint(fields=('study', 'join_key'), name='one_participant_per_join_form'),
         ),
+        migrations.AddIndex(
+            model_name='trial',
+            index=models.Index(condition=models.Q(('exposure_ms__isnull', False)), fields=['participant'], name='timed_trial'),
+        ),
         migrations.AddConstraint(
             model_name='trial',
             constraint=models.UniqueConstraint(fields=('participant', 'position'), name='one_trial_per_position'),
