@@ -28,6 +28,8 @@ from turing.vocabulary import CATCH, CONTROL, EXPERTISE_WORD, GROUPS, PERSON, RE
 # `protocol` is the study's (turing.protocols); `exposure_ms` the exposure it asked (empty: no limit) and
 # `achieved_exposure_ms` the one the browser measured. Under 2afc, `stimulus` is the pair's generated image,
 # `generated_side` (left/right) where it was, and `answer` what it was judged: "real" when it was picked.
+# `button_order` (real-first, generated-first) is the order of the participant's answer buttons, first (left, or
+# top) to second; empty under 2afc, whose buttons are the sides.
 VOTE_COLUMNS = [
     "protocol",
     "participant",
@@ -48,6 +50,7 @@ VOTE_COLUMNS = [
     "exposure_ms",
     "achieved_exposure_ms",
     "generated_side",
+    "button_order",
 ]
 SUMMARY_COLUMNS = [
     "source",
@@ -141,8 +144,12 @@ def _lookup(ids, table_ids):
 
 def _people_and_images(study, selection):
     people = pd.DataFrame.from_records(
-        _fetch(selection.participants(study).values_list("pk", "label", "cohort", "kind", "group", "expertise")),
-        columns=["participant", "label", "cohort", "participant_kind", "group", "expertise"],
+        _fetch(
+            selection.participants(study).values_list(
+                "pk", "label", "cohort", "kind", "group", "expertise", "button_order"
+            )
+        ),
+        columns=["participant", "label", "cohort", "participant_kind", "group", "expertise", "button_order"],
     )
     images = pd.DataFrame.from_records(
         _fetch(study.stimuli.values_list("pk", "token", "scene", "source")),
@@ -180,6 +187,7 @@ def votes_frame(study, selection=Selection()):
             "exposure_ms": trials["exposure_ms"].astype("Int64"),
             "achieved_exposure_ms": trials["achieved_exposure_ms"].astype("Int64"),
             "generated_side": trials["generated_side"],
+            "button_order": person["button_order"].to_numpy(),
         },
         index=trials.index,
     )

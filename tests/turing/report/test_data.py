@@ -42,6 +42,7 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
         "exposure_ms",
         "achieved_exposure_ms",
         "generated_side",
+        "button_order",
     ]
     assert len(votes) == TOTAL_VOTES
     assert set(votes["protocol"]) == {"single"} and votes["exposure_ms"].isna().all()
