@@ -155,6 +155,7 @@ def test_the_2afc_fooling_rate_is_the_share_of_pairs_whose_colorization_was_pick
     page = staff_client.get(reverse("staff:report", args=[pair_study.slug]))
     assert page.status_code == 200
     assert b"Two-alternative forced choice" in page.content and b"<code>2afc</code>" in page.content
+    assert b"By button order" not in page.content, "2afc's buttons are the sides: no order was drawn"
 
     votes = votes_frame(pair_study)
     assert list(votes.columns) == VOTE_COLUMNS

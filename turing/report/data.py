@@ -17,7 +17,17 @@ from turing.analysis.tally import Tally, as_tally
 from turing.models import Participant, Pool, Trial
 from turing.participant.crowd import timed_out
 from turing.participant.enrollment import pool_scenes
-from turing.vocabulary import CATCH, CONTROL, EXPERTISE_WORD, GROUPS, PERSON, REAL, SCORED, TREATMENT
+from turing.vocabulary import (
+    BUTTON_ORDERS,
+    CATCH,
+    CONTROL,
+    EXPERTISE_WORD,
+    GROUPS,
+    PERSON,
+    REAL,
+    SCORED,
+    TREATMENT,
+)
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
@@ -404,6 +414,42 @@ def cohort_breakdown(study, selection, summary):
     if not tables:
         return pd.DataFrame(columns=COHORT_COLUMNS)
     return pd.concat(tables, ignore_index=True)[COHORT_COLUMNS]
+
+
+BUTTON_ORDER_COLUMNS = ["row", "buttons", "participants", "votes", "judged_real", "rate"]
+
+
+def button_order_rates(study, selection=Selection()):
+    """The position check: scored votes, the participants who gave them and the share judged real per row (real,
+    real (control), each model) and button order (Participant.ButtonOrder's label), rows in the summary's order.
+    One grouped query, counted by the database."""
+    rows = (
+        scored_trials(study, replace(selection, kinds=(SCORED,)))
+        .order_by()
+        .values("stimulus__source", "participant__group", "participant__button_order")
+        .annotate(
+            participants=Count("participant", distinct=True),
+            votes=Count("pk"),
+            judged_real=Count("pk", filter=Q(answer=REAL)),
+        )
+        .values_list(
+            "stimulus__source",
+            "participant__group",
+            "participant__button_order",
+            "participants",
+            "votes",
+            "judged_real",
+        )
+    )
+    counted = [(st.row_label(source, group), order, *counts) for source, group, order, *counts in rows]
+    row_rank = {label: i for i, label in enumerate(st.row_order({row[0] for row in counted}))}
+    counted.sort(key=lambda row: (row_rank[row[0]], list(BUTTON_ORDERS).index(row[1])))
+    names = dict(Participant.ButtonOrder.choices)
+    table = pd.DataFrame.from_records(
+        [(label, names[order], *counts) for label, order, *counts in counted], columns=BUTTON_ORDER_COLUMNS[:-1]
+    )
+    table["rate"] = table["judged_real"] / table["votes"]
+    return table
 
 
 def timed_out_rows(study, selection):
