@@ -189,6 +189,7 @@ class ParticipantAdmin(admin.ModelAdmin):
         "platform_session",
         "submit_to",
         "group",
+        "button_order",
         "expertise",
         "started_at",
         "consented_at",

@@ -311,6 +311,10 @@ class Participant(models.Model):
         MTURK = vocabulary.MTURK, "MTurk"
         LINK = vocabulary.LINK, "Link"
 
+    class ButtonOrder(models.TextChoices):
+        REAL_FIRST = vocabulary.REAL_FIRST, "Real first"
+        GENERATED_FIRST = vocabulary.GENERATED_FIRST, "Generated first"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     kind = models.CharField(
@@ -333,6 +337,12 @@ class Participant(models.Model):
     # The random key of the join form this participant submitted: a double-submitted form finds them again.
     join_key = models.CharField(max_length=32, null=True, blank=True, editable=False)
     group = models.CharField(max_length=10, choices=Group.choices, default=Group.TREATMENT)
+    # The order of the answer buttons on every trial page of this participant, drawn at the join
+    # (turing.participant.enrollment); empty where the protocol's buttons keep their own order (2afc: the sides).
+    # The default is the one fixed order there was before it was drawn.
+    button_order = models.CharField(
+        max_length=16, choices=ButtonOrder.choices, blank=True, default=ButtonOrder.REAL_FIRST, editable=False
+    )
     expertise = models.BooleanField(
         null=True, blank=True, help_text="Self-reported; empty if not asked or not answered."
     )
@@ -362,6 +372,12 @@ class Participant(models.Model):
 
     def __str__(self):
         return self.label or self.token[:8]
+
+    @property
+    def answer_buttons(self) -> list[tuple[str, str]]:
+        """(value, label) of the answer buttons, in this participant's order."""
+        labels = dict(vocabulary.ANSWER_CHOICES)
+        return [(answer, labels[answer]) for answer in vocabulary.BUTTON_ORDERS[self.button_order]]
 
     def delete(self, *args, **kwargs):
         """Delete the participant with their trials, and bump the study's data_version, as one transaction."""

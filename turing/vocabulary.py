@@ -1,5 +1,5 @@
 """The words a study is stored in: answers, stimulus sources, pools, trial kinds, groups, participant kinds,
-cohorts and sides, each defined once.
+cohorts, sides and button orders, each defined once.
 
 Plain Python, no Django, so that turing.analysis (which runs on exported tables, without a database) and the
 models (whose TextChoices are built from these values, and labelled there) share them. The answers and sides
@@ -12,6 +12,13 @@ REAL = "real"
 GENERATED = "generated"
 ANSWER_CHOICES = ((REAL, "Real"), (GENERATED, "Generated"))
 ANSWERS = (REAL, GENERATED)
+
+# Orders of the two answer buttons of a single-image trial, first (left, or top where they stack) to second:
+# drawn per participant (turing.participant.enrollment), so that a preference for a position is not a
+# preference for one answer.
+REAL_FIRST = "real-first"
+GENERATED_FIRST = "generated-first"
+BUTTON_ORDERS = {REAL_FIRST: (REAL, GENERATED), GENERATED_FIRST: (GENERATED, REAL)}
 
 # Stimulus sources besides the models' names: REAL photos, and CATCH, the attention-check stimuli
 # (turing.stimuli.normalize.catch_version of a real photo). Neither may name a model.

@@ -16,6 +16,7 @@ from tests.turing.conftest import LOOK_MS, PHONE, log_in_as_staff, start_study
 from tests.turing.participant_steps import answer_all, join
 from turing.models import Participant
 from turing.staff import views
+from turing.vocabulary import BUTTON_ORDERS, GENERATED, REAL
 
 pytestmark = pytest.mark.browser
 
@@ -140,14 +141,18 @@ def test_both_answer_buttons_are_the_same_size_and_fully_on_screen(chromium, liv
     for hint in page.locator(".keys").all():
         expect(hint).to_be_hidden()
 
-    real, generated = (page.locator(f"button.{answer}").bounding_box() for answer in ("real", "generated"))
+    buttons = {answer: page.locator(f"button[value={answer}]") for answer in (REAL, GENERATED)}
+    real, generated = (button.bounding_box() for button in buttons.values())
     assert (real["width"], real["height"]) == pytest.approx((generated["width"], generated["height"]), abs=0.5)
-    for name, box in (("real", real), ("generated", generated)):
+    for name, box in ((REAL, real), (GENERATED, generated)):
         # Both at once on screen, each label inside its button.
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
         assert box["y"] >= 0 and box["y"] + box["height"] <= height, (name, box)
-        assert page.evaluate(f"(b => b.scrollWidth <= b.clientWidth)(document.querySelector('button.{name}'))"), name
+        assert buttons[name].evaluate("(button) => button.scrollWidth <= button.clientWidth"), name
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+    # One colour for both answers, its label readable on it (WCAG AA: 4.5:1).
+    colours = {(style(button, "color"), style(button, "backgroundColor")) for button in buttons.values()}
+    assert len(colours) == 1 and contrast(*colours.pop()) >= 4.5
 
 
 def test_the_dashboard_updates_in_place_and_can_be_paused(
@@ -186,13 +191,15 @@ def test_keys_answer_only_in_the_answer_area_and_never_for_the_other_button(page
     study = build_study("keys", scenes=6, size=64, trials_per_participant=2)
     start_study(page, live_server.url + reverse("turing:join", args=["keys"]))
     expect(page.get_by_text("Keys, while this answer area has focus")).to_be_visible()
-    first = Participant.objects.get(study=study).trials.get(position=1)
+    participant = Participant.objects.get(study=study)
+    first = participant.trials.get(position=1)
+    real_arrow = "ArrowLeft" if BUTTON_ORDERS[participant.button_order][0] == REAL else "ArrowRight"
     page.wait_for_timeout(LOOK_MS)
 
     page.keyboard.press("r")  # focus on the page itself: a stray key
     page.get_by_role("button", name="Generated").focus()
     page.keyboard.press("r")
-    page.keyboard.press("ArrowLeft")
+    page.keyboard.press(real_arrow)
     expect(page.locator("p.status")).to_have_text("“Generated” has focus: move to “Real” to answer that.")
     page.wait_for_timeout(LOOK_MS)
     first.refresh_from_db()
@@ -205,7 +212,7 @@ def test_keys_answer_only_in_the_answer_area_and_never_for_the_other_button(page
     assert first.answer == "generated"
 
 
-def test_practice_feedback_is_announced_and_focus_returns_to_the_answers(page, live_server, build_study):
+def test_practice_feedback_is_announced_and_focus_returns_to_the_answer_area(page, live_server, build_study):
     build_study("practice", scenes=8, size=64, trials_per_participant=2, practice_trials=2)
     start_study(page, live_server.url + reverse("turing:join", args=["practice"]))
     expect(page.get_by_role("heading", level=1)).to_have_text("Study practice: real or generated?")
@@ -220,7 +227,8 @@ def test_practice_feedback_is_announced_and_focus_returns_to_the_answers(page, l
         )
         expect(page.get_by_role("button", name="Continue")).to_be_focused()
         page.keyboard.press("Enter")
-        expect(page.get_by_role("button", name="Real")).to_be_focused()
+        # The area, not either button: neither answer is one Enter away.
+        expect(page.locator(".answering")).to_be_focused()
     expect(page).to_have_title("1 / 2 · Study practice")
 
 

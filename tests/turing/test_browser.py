@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.turing.conftest import CONSENT, LOOK_MS, PHONE, log_in_as_staff, start_study
 from turing.models import Participant, Trial
+from turing.vocabulary import BUTTON_ORDERS, GENERATED, REAL
 
 pytestmark = pytest.mark.browser
 
@@ -43,14 +44,13 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
         if number == 3 and os.environ.get("SCREENSHOT_DIR"):
             page.screenshot(path=str(Path(os.environ["SCREENSHOT_DIR"]) / "trial-phone.png"))
         assert page.evaluate("window.sameDocument") is True
-        # Keys answer in the answer area: Tab reaches it; after practice feedback "Real" has focus, and Shift+Tab
-        # goes back to the area; then the participant turns keys on for the whole page and leaves the area.
+        # Keys answer in the answer area: Tab reaches it, and practice feedback gives focus back to it (not to a
+        # button, which Enter would press); then the participant turns keys on for the whole page and leaves it.
         if number == 1:
             page.keyboard.press("Tab")
             expect(page.locator(".answering")).to_be_focused()
         elif number == 2:
-            expect(page.get_by_role("button", name="Real")).to_be_focused()
-            page.keyboard.press("Shift+Tab")
+            expect(page.locator(".answering")).to_be_focused()
         elif number == 3:
             page.get_by_label("Use these keys anywhere on the page").check()
             page.evaluate("document.activeElement.blur()")
@@ -70,7 +70,9 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
 
     assert participant.label == "phone-1" and participant.finished_at is not None
     trials = list(participant.trials.order_by("position"))
-    assert [trial.answer for trial in trials] == ["real", "generated", "generated", "real", "real", "generated"]
+    # The letters name answers, the arrows the buttons' places: ← the first, → the second.
+    first, second = BUTTON_ORDERS[participant.button_order]
+    assert [trial.answer for trial in trials] == [REAL, second, GENERATED, first, REAL, GENERATED]
     # Response times: measured by participant.js from image load to key press.
     assert all(trial.response_ms is not None for trial in trials)
 
@@ -83,6 +85,30 @@ def test_participant_takes_the_study_by_keyboard_and_staff_see_the_votes(
 
     log_in_as_staff(page, live_server, django_user_model, reverse("staff:report", args=["poster"]))
     expect(page.locator("#total-votes")).to_have_text("4")
+
+
+def test_two_participants_get_the_two_button_orders_and_the_left_arrow_answers_the_left_button(
+    chromium, live_server, build_study
+):
+    study = build_study("order", scenes=6, size=64, trials_per_participant=2)
+    pressed = {}
+    for _ in range(2):
+        page = chromium.new_context(viewport=PHONE).new_page()
+        start_study(page, f"{live_server.url}{reverse('turing:join', args=['order'])}")
+        buttons = page.locator("button.answer")
+        left, right = sorted(buttons.all(), key=lambda button: button.bounding_box()["x"])
+        assert left.bounding_box()["y"] == right.bounding_box()["y"], "side by side"
+        left_answer, left_label = left.get_attribute("value"), left.text_content()
+        expect(page.locator("#answer-keys")).to_contain_text(f"{left_label[0]} or ← {left_answer}")
+        page.locator(".answering").focus()
+        page.wait_for_timeout(LOOK_MS)
+        page.keyboard.press("ArrowLeft")
+        expect(page.locator(".progress")).to_have_text("2 / 2")
+        pressed[left_answer] = Participant.objects.get(study=study, trials__answer=left_answer)
+    assert {answer: participant.button_order for answer, participant in pressed.items()} == {
+        REAL: "real-first",
+        GENERATED: "generated-first",
+    }
 
 
 def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_study):
@@ -229,7 +255,11 @@ def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromi
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     boxes = {
         name: page.locator(selector).bounding_box()
-        for name, selector in (("image", ".stimulus img"), ("real", "button.real"), ("generated", "button.generated"))
+        for name, selector in (
+            ("image", ".stimulus img"),
+            (REAL, f"button[value={REAL}]"),
+            (GENERATED, f"button[value={GENERATED}]"),
+        )
     }
     for name, box in boxes.items():
         assert box["x"] >= 0 and box["y"] >= 0, name

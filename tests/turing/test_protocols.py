@@ -155,15 +155,19 @@ def test_the_2afc_fooling_rate_is_the_share_of_pairs_whose_colorization_was_pick
     page = staff_client.get(reverse("staff:report", args=[pair_study.slug]))
     assert page.status_code == 200
     assert b"Two-alternative forced choice" in page.content and b"<code>2afc</code>" in page.content
+    assert b"By button order" not in page.content, "2afc's buttons are the sides: no order was drawn"
 
     votes = votes_frame(pair_study)
     assert list(votes.columns) == VOTE_COLUMNS
     assert set(votes["protocol"]) == {"2afc"} and set(votes["exposure_ms"]) == {1000}
     assert set(votes["generated_side"]) == {LEFT, RIGHT}
+    # The buttons are the pair's sides, in the images' order: no button order was drawn.
+    assert set(votes["button_order"]) == {""}
     out = io.StringIO()
     write_votes_csv(pair_study, out)
     exported = pd.read_csv(io.StringIO(out.getvalue()))
     assert {"protocol", "exposure_ms", "achieved_exposure_ms", "generated_side"} <= set(exported.columns)
+    assert exported["button_order"].isna().all()
 
 
 def test_bots_take_a_2afc_study_through_the_views(pair_study):

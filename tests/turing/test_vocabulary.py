@@ -10,5 +10,6 @@ def test_the_models_choices_are_the_vocabulary():
     assert tuple(Participant.Group.values) == vocabulary.GROUPS
     assert tuple(Participant.Kind.values) == vocabulary.PARTICIPANT_KINDS
     assert tuple(Participant.Cohort.values) == vocabulary.COHORTS
+    assert tuple(Participant.ButtonOrder.values) == tuple(vocabulary.BUTTON_ORDERS)
     assert Trial._meta.get_field("answer").choices == list(vocabulary.ANSWER_CHOICES)
     assert Trial._meta.get_field("generated_side").choices == list(vocabulary.SIDE_CHOICES)

@@ -13,6 +13,13 @@ deletion took some), minus one while they have more: a deletion is repaid one co
 share returns to the target without ever sending a long run of joins into one group, which would confound
 group with the time people joined.
 
+Button order: the order of the two answer buttons (turing.vocabulary.BUTTON_ORDERS) is drawn per participant,
+so that someone who favours the first (left, or top) button does not favour one answer. Each group of each kind
+is balanced on its own, so that treatment against control compares like with like: the next participant gets
+the order fewer of their group have, on a tie the order fewer of their kind have, and on a tie of both a
+seeded coin toss. Like the groups, it is counted from the participants there are, so deletions are repaid.
+Protocols whose buttons keep their own order (2afc: the sides) get none.
+
 Scored trials (treatment): round(n * real_fraction) real stimuli, the rest spread evenly over the models
 (each model gets the same count, a remainder of one extra trial going to models drawn at random), at most
 one stimulus per scene, from the scored pool only. Control participants get n real stimuli. n is the
@@ -36,7 +43,7 @@ the same seed and the same order of joins give the same assignments.
 """
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
@@ -47,7 +54,7 @@ from scipy.optimize import linear_sum_assignment
 from turing.models import Participant, Pool, Stimulus, Study, Trial, model_names
 from turing.participant.crowd import SeriesConflict, series_conflict, timed_out
 from turing.protocols import protocol_of
-from turing.vocabulary import CONTROL, PERSON, REAL, TREATMENT
+from turing.vocabulary import BUTTON_ORDERS, CONTROL, PERSON, REAL, TREATMENT
 
 # Block sizes searched for the group blocks: small blocks keep the control share right even in a
 # 20-person poster session; larger ones are needed for shares like 0.01.
@@ -87,6 +94,26 @@ def next_group(study: Study, kind: str = PERSON) -> str:
     owed = min(max(controls + (deviation > 0) - (deviation < 0) - block_controls, 0), size - in_block)
     rng = random.Random(f"{study.seed}:{kind}:group:{n}:{controls_before + block_controls}")
     return CONTROL if rng.random() * (size - in_block) < owed else TREATMENT
+
+
+def next_button_order(study: Study, kind: str, group: str) -> str:
+    """REAL_FIRST or GENERATED_FIRST for the next participant of this kind and group, from the participants there
+    are now. Call it inside the transaction that creates the participant (see enroll_participant)."""
+    rows = (
+        study.participants.filter(kind=kind, button_order__in=BUTTON_ORDERS)
+        .order_by()
+        .values("button_order", "group")
+        .annotate(n=Count("pk"))
+        .values_list("button_order", "group", "n")
+    )
+    in_group: Counter[str] = Counter()
+    in_kind: Counter[str] = Counter()
+    for order, their_group, n in rows:
+        in_kind[order] += n
+        if their_group == group:
+            in_group[order] += n
+    rng = random.Random(f"{study.seed}:{kind}:button-order:{in_kind.total()}")
+    return min(BUTTON_ORDERS, key=lambda order: (in_group[order], in_kind[order], rng.random()))
 
 
 def existing_participant(study: Study, *, label: str = "", join_key: str | None = None) -> Participant | None:
@@ -147,12 +174,14 @@ def enroll_participant(
                 return found
             if kind == PERSON and is_full(locked):
                 raise StudyFull(study.slug)
+            group = next_group(locked, kind)
             participant = Participant.objects.create(
                 study=locked,
                 kind=kind,
                 label=label,
                 join_key=join_key,
-                group=next_group(locked, kind),
+                group=group,
+                button_order=next_button_order(locked, kind, group) if protocol_of(locked).draws_button_order else "",
                 **participant_fields,
             )
             create_trials(locked, participant, counted.up_to_date())

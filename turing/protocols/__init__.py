@@ -44,6 +44,8 @@ class Protocol:
     reports_from_votes = False
     # The values the vote form accepts (the buttons' values), with labels.
     answer_choices = list(ANSWER_CHOICES)
+    # The answer buttons come in an order drawn per participant (Participant.button_order); trial.html shows them so.
+    draws_button_order = True
     # A trial shows a real photo and a colorization of one scene side by side (the audit compares their files).
     shows_pairs = False
     # A model's score is the share of its images judged real, which turing.report.leaderboard pools over studies.

@@ -42,6 +42,8 @@ class TwoAFC(Protocol):
     join_template = "turing/protocols/join_2afc.html"
     reports_from_votes = True
     answer_choices = list(SIDE_CHOICES)
+    # The buttons name the sides of the pair, left to right: their order is the images', balanced per trial.
+    draws_button_order = False
     shows_pairs = True
 
     def clean_study(self, study: Study) -> None:

@@ -15,6 +15,7 @@ from turing.report.data import (
     REPORT_ROWS,
     Selection,
     attention_summary,
+    button_order_rates,
     cohort_breakdown,
     exposure_flags,
     headline_counts,
@@ -168,6 +169,7 @@ def _report_tables(study, selection, version):
         "mean_accuracy": float(accuracy["accuracy"].mean()) if len(accuracy) else None,
         "expertise": records(st.expertise_breakdown(tally)),
         "cohorts": records(cohort_breakdown(study, selection, summary)),
+        "button_orders": records(button_order_rates(study, selection)) if protocol.draws_button_order else None,
         **timed_out_rows(study, selection),
     }
 

@@ -17,7 +17,17 @@ from turing.analysis.tally import Tally, as_tally
 from turing.models import Participant, Pool, Trial
 from turing.participant.crowd import timed_out
 from turing.participant.enrollment import pool_scenes
-from turing.vocabulary import CATCH, CONTROL, EXPERTISE_WORD, GROUPS, PERSON, REAL, SCORED, TREATMENT
+from turing.vocabulary import (
+    BUTTON_ORDERS,
+    CATCH,
+    CONTROL,
+    EXPERTISE_WORD,
+    GROUPS,
+    PERSON,
+    REAL,
+    SCORED,
+    TREATMENT,
+)
 
 # The votes export's long format, one row per answered trial. `participant` is the participant's stable id
 # (their primary key); `label` is the participant_label / PROLIFIC_PID they joined with ("" if none), kept
@@ -28,6 +38,8 @@ from turing.vocabulary import CATCH, CONTROL, EXPERTISE_WORD, GROUPS, PERSON, RE
 # `protocol` is the study's (turing.protocols); `exposure_ms` the exposure it asked (empty: no limit) and
 # `achieved_exposure_ms` the one the browser measured. Under 2afc, `stimulus` is the pair's generated image,
 # `generated_side` (left/right) where it was, and `answer` what it was judged: "real" when it was picked.
+# `button_order` (real-first, generated-first) is the order of the participant's answer buttons, first (left, or
+# top) to second; empty under 2afc, whose buttons are the sides.
 VOTE_COLUMNS = [
     "protocol",
     "participant",
@@ -48,6 +60,7 @@ VOTE_COLUMNS = [
     "exposure_ms",
     "achieved_exposure_ms",
     "generated_side",
+    "button_order",
 ]
 SUMMARY_COLUMNS = [
     "source",
@@ -141,8 +154,12 @@ def _lookup(ids, table_ids):
 
 def _people_and_images(study, selection):
     people = pd.DataFrame.from_records(
-        _fetch(selection.participants(study).values_list("pk", "label", "cohort", "kind", "group", "expertise")),
-        columns=["participant", "label", "cohort", "participant_kind", "group", "expertise"],
+        _fetch(
+            selection.participants(study).values_list(
+                "pk", "label", "cohort", "kind", "group", "expertise", "button_order"
+            )
+        ),
+        columns=["participant", "label", "cohort", "participant_kind", "group", "expertise", "button_order"],
     )
     images = pd.DataFrame.from_records(
         _fetch(study.stimuli.values_list("pk", "token", "scene", "source")),
@@ -180,6 +197,7 @@ def votes_frame(study, selection=Selection()):
             "exposure_ms": trials["exposure_ms"].astype("Int64"),
             "achieved_exposure_ms": trials["achieved_exposure_ms"].astype("Int64"),
             "generated_side": trials["generated_side"],
+            "button_order": person["button_order"].to_numpy(),
         },
         index=trials.index,
     )
@@ -396,6 +414,42 @@ def cohort_breakdown(study, selection, summary):
     if not tables:
         return pd.DataFrame(columns=COHORT_COLUMNS)
     return pd.concat(tables, ignore_index=True)[COHORT_COLUMNS]
+
+
+BUTTON_ORDER_COLUMNS = ["row", "buttons", "participants", "votes", "judged_real", "rate"]
+
+
+def button_order_rates(study, selection=Selection()):
+    """The position check: scored votes, the participants who gave them and the share judged real per row (real,
+    real (control), each model) and button order (Participant.ButtonOrder's label), rows in the summary's order.
+    One grouped query, counted by the database."""
+    rows = (
+        scored_trials(study, replace(selection, kinds=(SCORED,)))
+        .order_by()
+        .values("stimulus__source", "participant__group", "participant__button_order")
+        .annotate(
+            participants=Count("participant", distinct=True),
+            votes=Count("pk"),
+            judged_real=Count("pk", filter=Q(answer=REAL)),
+        )
+        .values_list(
+            "stimulus__source",
+            "participant__group",
+            "participant__button_order",
+            "participants",
+            "votes",
+            "judged_real",
+        )
+    )
+    counted = [(st.row_label(source, group), order, *counts) for source, group, order, *counts in rows]
+    row_rank = {label: i for i, label in enumerate(st.row_order({row[0] for row in counted}))}
+    counted.sort(key=lambda row: (row_rank[row[0]], list(BUTTON_ORDERS).index(row[1])))
+    names = dict(Participant.ButtonOrder.choices)
+    table = pd.DataFrame.from_records(
+        [(label, names[order], *counts) for label, order, *counts in counted], columns=BUTTON_ORDER_COLUMNS[:-1]
+    )
+    table["rate"] = table["judged_real"] / table["votes"]
+    return table
 
 
 def timed_out_rows(study, selection):

@@ -595,6 +595,40 @@ def cohort_section(tables):
     )
 
 
+def button_order_section(tables):
+    return Section(
+        "By button order: a position check",
+        name="button-order",
+        lead=[
+            mark_safe(
+                "Each participant saw the two answer buttons in one order, first (on the left, or on top where they "
+                "stack) to second, drawn so that within each group half had <em>Real</em> first and half "
+                "<em>Generated</em> first."
+            )
+        ],
+        columns=[
+            Column("Images"),
+            Column("Buttons"),
+            Column("Participants", NUM),
+            Column("Votes", NUM),
+            Column("Judged real", NUM),
+        ],
+        rows=[
+            [row["row"], row["buttons"], row["participants"], row["votes"], percent(row["rate"])]
+            for row in tables["button_orders"]
+        ],
+        empty="No votes yet.",
+        notes=[
+            mark_safe(
+                "People who lean towards the first button (or the left one) judge more images real with Real first "
+                "than with Generated first, on every row alike: a gap between a row's two rates is that leaning, not "
+                "a property of the images, and the balanced orders cancel it in the rates above, which pool both. "
+                "With few participants per order the two rates also differ by chance."
+            )
+        ],
+    )
+
+
 def timed_out_section(study, tables):
     total, listed, minutes = tables["timed_out_total"], tables["timed_out"], study.time_limit_minutes
     lead = format_html(
@@ -706,6 +740,8 @@ def _build_report(study, selection, version):
         expertise_section(study, tables),
         cohort_section(tables),
     ]
+    if tables["button_orders"] is not None:
+        sections.append(button_order_section(tables))
     if study.time_limit_minutes:
         sections.append(timed_out_section(study, tables))
     return sections + provenance_sections(study.manifest)

@@ -92,6 +92,7 @@ def _votes_query(study, selection):
         "exposure_ms": F("exposure_ms"),
         "achieved_exposure_ms": F("achieved_exposure_ms"),
         "generated_side": NullIf(F("generated_side"), Value("")),
+        "button_order": NullIf(F("participant__button_order"), Value("")),
     }
     # Annotations may not take the name of a field of Trial: each column is selected under an alias of its own.
     trials = (

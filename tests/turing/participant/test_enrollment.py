@@ -5,7 +5,7 @@ import pytest
 from turing.models import Participant, Pool, Stimulus, Study, Trial
 from turing.participant.enrollment import ViewCounts, create_trials, enroll_participant, group_block
 from turing.stimuli.importing import StudyImportError
-from turing.vocabulary import BOT, CATCH, CONTROL, PERSON, REAL, TREATMENT
+from turing.vocabulary import BOT, CATCH, CONTROL, GENERATED_FIRST, PERSON, REAL, REAL_FIRST, TREATMENT
 
 MODELS = ("perceptual", "koalarization")
 
@@ -104,6 +104,38 @@ def test_groups_are_balanced_in_every_block_and_shuffled_between_blocks(build_st
     assert len({tuple(block) for block in blocks}) > 20
     # Every slot of a block is sometimes a control: the block is shuffled, not filled from one end.
     assert all(any(block[slot] == CONTROL for block in blocks) for slot in range(10))
+
+
+def test_button_orders_are_balanced_in_each_group_and_drawn_afresh_in_each_pair(build_study):
+    study = build_study(scenes=4, trials_per_participant=1, control_fraction=0.25, seed=3)
+    participants = enroll(study, 40)
+    enroll(study, 3, kind=BOT)  # bots are balanced among themselves, apart from the people
+
+    orders = Counter((p.group, p.button_order) for p in participants)
+    assert orders == {
+        (TREATMENT, REAL_FIRST): 15,
+        (TREATMENT, GENERATED_FIRST): 15,
+        (CONTROL, REAL_FIRST): 5,
+        (CONTROL, GENERATED_FIRST): 5,
+    }
+    # Balanced at every moment, not only at the end: a session cut short leaves each group balanced too.
+    for group in (TREATMENT, CONTROL):
+        sequence = [p.button_order for p in participants if p.group == group]
+        assert all(abs(sequence[:n].count(REAL_FIRST) * 2 - n) <= 1 for n in range(len(sequence)))
+        # Which order comes first in a pair is drawn: not a fixed alternation someone could learn.
+        assert len({sequence[start] for start in range(0, len(sequence), 2)}) == 2
+
+
+def test_deleted_participants_button_orders_are_repaid(build_study):
+    study = build_study(scenes=4, trials_per_participant=1, seed=3)
+    participants = enroll(study, 8)
+    study.participants.filter(pk__in=[p.pk for p in participants if p.button_order == REAL_FIRST][:2]).delete()
+    assert [p.button_order for p in enroll(study, 2)] == [REAL_FIRST, REAL_FIRST]
+
+
+def test_2afc_participants_get_no_button_order(build_study):
+    study = build_study(scenes=4, trials_per_participant=1, protocol="2afc")
+    assert [p.button_order for p in enroll(study, 2)] == ["", ""]
 
 
 def test_control_participants_see_only_real_and_share_is_as_configured(build_study):

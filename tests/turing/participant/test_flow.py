@@ -1,4 +1,6 @@
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -15,7 +17,7 @@ from tests.turing.participant_steps import (
     wrong_answer,
 )
 from turing.models import Participant, Study, Trial
-from turing.vocabulary import GENERATED, REAL
+from turing.vocabulary import GENERATED, GENERATED_FIRST, REAL, REAL_FIRST
 
 JSON = {"accept": "application/json"}
 
@@ -80,6 +82,29 @@ def test_trial_page_preloads_the_next_image_and_carries_no_hints(client, small_s
         assert stimulus.scene not in html and stimulus.token not in html
     for model in small_study.model_names:
         assert model not in html
+
+
+def test_the_answer_buttons_and_their_keys_come_in_the_participants_order(small_study):
+    pages = {}
+    for _ in range(2):
+        client = Client()
+        participant = join(client, small_study)
+        pages[participant.button_order] = client.get(reverse("turing:trial", args=["small"])).content.decode()
+    assert set(pages) == {REAL_FIRST, GENERATED_FIRST}
+
+    def buttons_and_keys(page):
+        buttons = re.findall(r'<button type="submit" name="answer" value="(\w+)" class="answer">(\w+)</button>', page)
+        keys = re.search(r'<p class="keys" id="answer-keys">(.*?)</p>', page, re.DOTALL).group(1)
+        return buttons, " ".join(unescape(re.sub(r"<[^>]+>", "", keys)).split())
+
+    assert buttons_and_keys(pages[REAL_FIRST]) == (
+        [(REAL, "Real"), (GENERATED, "Generated")],
+        "Keys, while this answer area has focus: R or ← real, G or → generated. On a button only its own key answers.",
+    )
+    assert buttons_and_keys(pages[GENERATED_FIRST]) == (
+        [(GENERATED, "Generated"), (REAL, "Real")],
+        "Keys, while this answer area has focus: G or ← generated, R or → real. On a button only its own key answers.",
+    )
 
 
 def test_exposure_limit_is_on_the_page_for_css_and_js(client, build_study):

@@ -14,7 +14,8 @@ from turing.analysis import statistics as st
 from turing.analysis.tally import Tally
 from turing.models import Participant, Study, Trial
 from turing.report import cache, data
-from turing.vocabulary import REAL
+from turing.report.document import build_report
+from turing.vocabulary import GENERATED_FIRST, REAL
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,7 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
         "exposure_ms",
         "achieved_exposure_ms",
         "generated_side",
+        "button_order",
     ]
     assert len(votes) == TOTAL_VOTES
     assert set(votes["protocol"]) == {"single"} and votes["exposure_ms"].isna().all()
@@ -179,6 +181,26 @@ def test_per_image_participant_and_expertise_tables(vote_study):
     assert expertise[("no", "real")] == (2, 2) and expertise[("no", "alpha")] == (1, 2)
     assert expertise[("not answered", "real (control)")] == (5, 8)
     assert [row["expertise"] for row in report["expertise"]][:3] == ["yes"] * 3
+
+
+def test_the_position_check_gives_the_judged_real_rate_per_row_and_button_order(vote_study):
+    study, participants = vote_study
+    generated_first = [participants["p2"].pk, participants["c2"].pk]
+    Participant.objects.filter(pk__in=generated_first).update(button_order=GENERATED_FIRST)
+    rates = data.button_order_rates(study)
+    assert list(rates.columns) == data.BUTTON_ORDER_COLUMNS
+    assert [tuple(row)[:5] for row in rates.itertuples(index=False)] == [
+        ("real", "Real first", 2, 4, 2),
+        ("real", "Generated first", 1, 2, 2),
+        ("real (control)", "Real first", 1, 4, 3),
+        ("real (control)", "Generated first", 1, 4, 2),
+        ("alpha", "Real first", 2, 4, 2),
+        ("alpha", "Generated first", 1, 2, 1),
+        ("beta", "Real first", 2, 4, 0),
+        ("beta", "Generated first", 1, 2, 1),
+    ]
+    (section,) = [section for section in build_report(study) if section.name == "button-order"]
+    assert section.rows[:2] == [["real", "Real first", 2, 4, "50.0%"], ["real", "Generated first", 1, 2, "100.0%"]]
 
 
 def test_every_kind_of_trial_on_request(vote_study):

@@ -6,6 +6,7 @@ import pytest
 from tests.turing.report_data import TOTAL_VOTES
 from turing.models import Participant
 from turing.report import data, exports
+from turing.vocabulary import GENERATED_FIRST, REAL_FIRST
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +35,17 @@ def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp
     # rows and values, every kind of trial, times and all.
     study, participants = vote_study
     Participant.objects.filter(pk=participants["p1"].pk).update(label="=1+1")
+    Participant.objects.filter(pk=participants["c2"].pk).update(button_order=GENERATED_FIRST)
     every = data.Selection(kinds=("scored", "practice", "catch"))
     exports.write_votes_csv(study, tmp_path / "votes.csv", every)
     exported = pd.read_csv(tmp_path / "votes.csv", dtype=str, keep_default_na=False)
+    assert set(zip(exported["label"], exported["button_order"])) == {
+        ("'=1+1", REAL_FIRST),
+        ("", REAL_FIRST),
+        ("p3", REAL_FIRST),
+        ("c1", REAL_FIRST),
+        ("c2", GENERATED_FIRST),
+    }
     exported["answered_at"] = pd.to_datetime(exported["answered_at"], utc=True, format="ISO8601")
     table = exports.neutralize_formulas(data.votes_frame(study, every))
     assert list(exported.columns) == data.VOTE_COLUMNS and len(exported) == len(table)

@@ -157,6 +157,7 @@ def test_report_shows_every_section(staff_client, vote_study):
         "Which images fool most",
         "Participants' accuracy",
         "By self-reported expertise",
+        "By button order: a position check",
         "How stimuli were chosen",
         "Model (treatment group)",
     ):

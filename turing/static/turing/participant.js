@@ -1,12 +1,13 @@
 // Trial pages work as plain forms; this script makes them quicker and measures response times.
 // It sends each vote with fetch() and, instead of loading a new page, swaps in the next image,
-// which was preloaded while the participant looked at the current one. Keys: R or Left arrow for
-// "real", G or Right arrow for "generated", while focus is in the answer area or once the participant has
-// turned on keys for the whole page (the keydown listener at the end).
+// which was preloaded while the participant looked at the current one. Keys: R for "real", G for
+// "generated", the Left arrow for the first button and the Right arrow for the second (their order is drawn
+// per participant), while focus is in the answer area or once the participant has turned on keys for the whole
+// page (the keydown listener at the end).
 (function () {
   "use strict";
 
-  const KEYS = { r: "real", R: "real", ArrowLeft: "real", g: "generated", G: "generated", ArrowRight: "generated" };
+  const LETTERS = { r: "real", R: "real", g: "generated", G: "generated" };
   // The "anywhere on the page" switch, kept for this tab while the participant goes from trial to trial.
   const KEYS_ANYWHERE = "turing.keysAnywhere";
   // Nobody judges a photo within this long of seeing it: a tap that soon is the second half of a double tap
@@ -36,6 +37,8 @@
     const feedback = document.querySelector(".feedback");
     const keysAnywhere = answering.querySelector(".keys-anywhere input");
     const csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
+    const [firstButton, secondButton] = form.querySelectorAll("button.answer");
+    const keys = Object.assign({ ArrowLeft: firstButton.value, ArrowRight: secondButton.value }, LETTERS);
     // The title reads "<progress> · <study title>"; the progress part follows the trial.
     const titleRest = document.title.slice(document.title.indexOf(" · "));
 
@@ -99,7 +102,8 @@
           verdict.textContent = "";
           truth.textContent = "";
           answering.hidden = false;
-          answering.querySelector(".answer").focus();
+          // The area, not a button: a button with focus is drawn ringed and answers Enter, favouring its answer.
+          answering.focus();
           resolve();
         };
       });
@@ -220,7 +224,7 @@
         return;
       }
       // A protocol may name its own keys (2afc: the arrows for left and right).
-      const answer = (trial.keys || KEYS)[event.key];
+      const answer = (trial.keys || keys)[event.key];
       const focused = document.activeElement;
       if (!answer || !(answering.contains(focused) || keysAnywhere.checked)) {
         return;
