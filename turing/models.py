@@ -244,10 +244,13 @@ class Study(models.Model):
         get_protocol(self.protocol).clean_study(self)
 
     def check_catch_pool(self) -> None:
-        """ValidationError when the stored stimuli hold fewer catch scenes than catch_trials needs: raising
-        catch_trials after the import would show each check image to more than 1/CATCH_POOL_FACTOR of the
-        participants. A study without stimuli yet (unsaved, or made in the admin) is not checked."""
-        if self.pk is None or not self.catch_trials or not self.stimuli.exists():
+        """ValidationError when catch_trials was raised above what the stored catch scenes allow: more checks
+        per participant would show each check image to more than 1/CATCH_POOL_FACTOR of the participants.
+        Lowering it is always allowed; a study without stimuli (unsaved, or made in the admin) is not checked."""
+        if self.pk is None or not self.stimuli.exists():
+            return
+        stored = Study.objects.filter(pk=self.pk).values_list("catch_trials", flat=True).first()
+        if stored is None or self.catch_trials <= stored:
             return
         have = self.stimuli.filter(pool=Pool.CATCH).count()
         needed = catch_scenes_needed(self.catch_trials)
