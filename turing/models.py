@@ -4,7 +4,8 @@ One *scene* is one source photo; its stimuli are the real photo and each model's
 A participant sees at most one stimulus per scene. Every scene belongs to one pool: *scored* scenes give
 the study's data, *practice* scenes are shown with feedback and never scored, and each *catch* scene has
 one deliberately wrong colorization (an attention check). Keeping the pools apart is what stops practice
-feedback from becoming an answer key to the scored images.
+feedback from becoming an answer key to the scored images, and an attention check from giving away a scored
+photo's colours.
 """
 
 import json
@@ -42,6 +43,17 @@ class Pool(models.TextChoices):
     SCORED = vocabulary.SCORED, "Scored"
     PRACTICE = vocabulary.PRACTICE, "Practice"
     CATCH = vocabulary.CATCH, "Attention check"
+
+
+# Catch scenes a study reserves per attention check. Each participant's checks are the least-shown of them
+# (turing.participant.enrollment), so no check image reaches more than a fifth of the participants: throwaway
+# joins cannot learn the checks by finding the images everybody is shown, and a bot cannot pass them by memory.
+CATCH_POOL_FACTOR = 5
+
+
+def catch_scenes_needed(catch_trials: int) -> int:
+    """The catch scenes a study with catch_trials attention checks per participant must have."""
+    return CATCH_POOL_FACTOR * catch_trials
 
 
 # Why a design is locked when people have joined (Study.design_lock); its message then suggests deleting them.
@@ -227,8 +239,28 @@ class Study(models.Model):
             raise ValidationError(
                 {"protocol": f"unknown protocol {self.protocol!r}; choose one of {', '.join(protocol_names())}"}
             )
+        self.check_catch_pool()
         # The protocol may refuse settings it cannot run, or fill in its defaults (2afc: a 1 s exposure).
         get_protocol(self.protocol).clean_study(self)
+
+    def check_catch_pool(self) -> None:
+        """ValidationError when catch_trials was raised above what the stored catch scenes allow: more checks
+        per participant would show each check image to more than 1/CATCH_POOL_FACTOR of the participants.
+        Lowering it is always allowed; a study without stimuli (unsaved, or made in the admin) is not checked."""
+        if self.pk is None or not self.stimuli.exists():
+            return
+        stored = Study.objects.filter(pk=self.pk).values_list("catch_trials", flat=True).first()
+        if stored is None or self.catch_trials <= stored:
+            return
+        have = self.stimuli.filter(pool=Pool.CATCH).count()
+        needed = catch_scenes_needed(self.catch_trials)
+        if have < needed:
+            raise ValidationError(
+                {
+                    "catch_trials": f"{needed} catch scenes are needed for {self.catch_trials} attention check(s) "
+                    f"per participant ({CATCH_POOL_FACTOR} per check); study {self.slug!r} has {have}"
+                }
+            )
 
     def save(self, *args, **kwargs):
         # Also here, not only in clean(), so that the shell and management commands cannot change a running design.

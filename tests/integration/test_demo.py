@@ -13,7 +13,9 @@ from turing.report.data import Selection
 from turing.stimuli.audit import audit_study
 from turing.vocabulary import REAL
 
-SMALLEST = dict(steps=2, image_size=32, width=0.125, crops_per_photo=3, n_scenes=8, trials=6, backbones="none")
+# 4 crops of each photo hold out 12 crops: the demo's 2 practice scenes and the 5 catch scenes of its one attention
+# check leave 5 to score.
+SMALLEST = dict(steps=2, image_size=32, width=0.125, crops_per_photo=4, n_scenes=12, trials=6, backbones="none")
 
 
 def run_demo(workdir):
@@ -49,10 +51,10 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
     assert "resuming the interrupted run" in third and (tmp_path / "runs" / "koalarization" / "done").exists()
     assert Study.objects.filter(slug="demo").count() == 1
 
-    # Two practice scenes and one attention check are reserved from the 8 scenes: 5 are scored.
+    # Two practice scenes and the five catch scenes of one attention check are reserved from the 12: 5 are scored.
     assert study.stimuli.filter(pool="practice", source=REAL).count() == 2
-    assert study.stimuli.filter(pool="catch").count() == 1
-    n_scored = SMALLEST["n_scenes"] - 2 - 1
+    assert study.stimuli.filter(pool="catch").count() == 5
+    n_scored = SMALLEST["n_scenes"] - 2 - 5
 
     call_command("simulate_participants", "demo", n=12, seed=3, stdout=StringIO())
     assert Participant.objects.filter(study=study, kind="bot", finished_at__isnull=False).count() == 12

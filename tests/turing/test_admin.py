@@ -265,10 +265,15 @@ def test_design_settings_can_change_while_nobody_has_joined(small_study):
     changes = {field: value for field, value in NEW_DESIGN_VALUES.items() if field != "protocol"}
     for field, value in changes.items():
         setattr(small_study, field, value)
+    # Attention checks are drawn from the catch scenes the import reserved, five per check, and small has none.
+    with pytest.raises(ValidationError, match="5 catch scenes are needed for 1 attention check"):
+        small_study.full_clean()
+    del changes["catch_trials"]
+    small_study.catch_trials = 0
     small_study.full_clean()
     small_study.save()
     assert Study.objects.filter(pk=small_study.pk, **changes).exists()
-    small_study.control_fraction = small_study.catch_trials = 0
+    small_study.control_fraction = 0
     small_study.protocol = NEW_DESIGN_VALUES["protocol"]
     small_study.full_clean()
     small_study.save()

@@ -113,7 +113,7 @@ def test_two_participants_get_the_two_button_orders_and_the_left_arrow_answers_t
 
 def test_a_kiosk_takes_one_participant_after_another(page, live_server, build_study):
     study = build_study(
-        "kiosk", scenes=6, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1, show_score=True
+        "kiosk", scenes=8, size=64, trials_per_participant=2, practice_trials=1, catch_trials=1, show_score=True
     )
     join_url = live_server.url + reverse("turing:join", args=["kiosk"])
     consent = page.get_by_label(CONSENT)

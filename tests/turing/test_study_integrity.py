@@ -172,7 +172,7 @@ def always(answer):
 
 
 def test_participants_who_fail_an_attention_check_can_be_left_out(build_study, staff_client, tmp_path):
-    study = build_study("attentive", scenes=10, trials_per_participant=4, practice_trials=1, catch_trials=2, seed=6)
+    study = build_study("attentive", scenes=15, trials_per_participant=4, practice_trials=1, catch_trials=2, seed=6)
     passing = [take_part(study, "192.0.2.1"), take_part(study, "192.0.2.2", always(GENERATED))]
     failing = [take_part(study, "192.0.2.3", fail_checks(1)), take_part(study, "192.0.2.4", always(REAL))]
     assert Counter(Trial.objects.filter(kind=Trial.Kind.CATCH).values_list("participant", flat=True)) == dict.fromkeys(
@@ -288,7 +288,7 @@ def test_a_model_folder_at_a_third_of_the_resolution_is_refused_or_stated(image_
 
 
 def test_summary_rows_are_a_source_and_a_group(build_study, staff_client):
-    study = build_study("rows", scenes=8, trials_per_participant=4, control_fraction=0.5, catch_trials=1, seed=5)
+    study = build_study("rows", scenes=9, trials_per_participant=4, control_fraction=0.5, catch_trials=1, seed=5)
     people = [take_part(study, f"192.0.2.{number}") for number in range(1, 7)]
     assert {person.group for person in people} == {"treatment", "control"}
 
@@ -299,7 +299,7 @@ def test_summary_rows_are_a_source_and_a_group(build_study, staff_client):
 
 
 def test_exported_votes_name_participants_by_id_and_trials_by_kind(build_study, tmp_path):
-    study = build_study("kinds", scenes=8, trials_per_participant=4, practice_trials=1, catch_trials=1, seed=5)
+    study = build_study("kinds", scenes=10, trials_per_participant=4, practice_trials=1, catch_trials=1, seed=5)
     # Two people without labels, and one whose label a spreadsheet would run as a formula.
     unlabelled = [take_part(study, "192.0.2.1"), take_part(study, "192.0.2.2")]
     client = Client(REMOTE_ADDR="192.0.2.3")
@@ -324,7 +324,7 @@ def test_exported_votes_name_participants_by_id_and_trials_by_kind(build_study, 
 
 
 def test_participants_who_stopped_before_any_check_are_counted_apart(build_study, staff_client):
-    study = build_study("unchecked", scenes=10, trials_per_participant=4, catch_trials=2, seed=6)
+    study = build_study("unchecked", scenes=14, trials_per_participant=4, catch_trials=2, seed=6)
     take_part(study, "192.0.2.1")
     client = Client(REMOTE_ADDR="192.0.2.2")
     quitter = join(client, study)

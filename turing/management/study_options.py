@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from colorization.cli import parse_named
-from turing.models import Pool, Study
+from turing.models import CATCH_POOL_FACTOR, Pool, Study
 from turing.participant.enrollment import pool_scenes, trial_counts
 from turing.protocols import get_protocol, protocol_names
 from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE
@@ -52,8 +52,9 @@ def add_study_arguments(parser):
         "--catch-trials",
         type=int,
         default=0,
-        help="Attention checks per participant: obviously wrong colorizations of N reserved "
-        "scenes, mixed into the scored trials (default 0).",
+        help="Attention checks per participant: obviously wrong colorizations mixed into the scored trials, "
+        f"drawn from {CATCH_POOL_FACTOR} x N reserved scenes so that no check image reaches more than "
+        f"1/{CATCH_POOL_FACTOR} of the participants (default 0).",
     )
     parser.add_argument(
         "--show-score",
@@ -134,13 +135,20 @@ def study_fields(options) -> dict:
 
 
 def write_design(command, study):
-    """What each participant will see, as create_study and build_study print it after an import, with a
-    warning when there are fewer scored scenes than the trials asked for."""
+    """The scenes of each pool and what each participant will see, as create_study and build_study print them
+    after an import, with a warning when there are fewer scored scenes than the trials asked for."""
     scenes = pool_scenes(study)
     n_practice, n_scored, n_catch = trial_counts(study, scenes)
     scored_scenes = scenes[Pool.SCORED]
-    command.stdout.write(f"  scenes: {scored_scenes} scored, {n_practice} practice, {n_catch} attention checks")
+    command.stdout.write(
+        f"  scenes: {scored_scenes} scored, {scenes[Pool.PRACTICE]} practice, {scenes[Pool.CATCH]} attention checks"
+    )
     command.stdout.write(f"  each participant: {n_practice} practice, {n_scored} scored and {n_catch} catch trials")
+    if n_catch:
+        command.stdout.write(
+            f"  attention checks: each participant gets the {n_catch} least shown of the {scenes[Pool.CATCH]}, so "
+            f"none reaches more than 1/{CATCH_POOL_FACTOR} of the participants"
+        )
     if n_scored < study.trials_per_participant:
         command.stdout.write(
             command.style.WARNING(

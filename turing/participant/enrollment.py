@@ -31,8 +31,15 @@ source without enough scenes of its own (a model missing some scenes) leaves its
 least-shown stimuli of other sources.
 
 Practice trials: one per practice-pool scene, about half real and half generated, for both groups; they
-come first and are the only trials with feedback. Catch trials: every catch-pool stimulus (an obviously
-wrong colorization), mixed at random positions among the scored trials.
+come first and are the only trials with feedback. Catch trials: the study's catch_trials catch-pool
+stimuli (obviously wrong colorizations, one per catch scene), the least-shown ones (catch trials of
+participants of the same kind) with ties broken at random, mixed at random positions among the scored
+trials. The import reserves CATCH_POOL_FACTOR (5) catch scenes per check (turing.models.catch_scenes_needed),
+so handing them out least-shown first keeps every check image within one view of the others: after n joins
+none has reached more than ceil(n / 5) participants, so throwaway joins find no image common to everybody's
+checks. Deleting participants can leave an image above a fifth of those left until later joins even it out.
+Catch scenes are never scored, so no participant meets a catch scene twice, nor its photo among their scored
+trials.
 
 The study's protocol (turing.protocols) may narrow this: which scored stimuli a trial can show (2afc: the
 generated ones, each paired with its scene's real photo), the real share, the models a participant's
@@ -54,7 +61,7 @@ from scipy.optimize import linear_sum_assignment
 from turing.models import Participant, Pool, Stimulus, Study, Trial, model_names
 from turing.participant.crowd import SeriesConflict, series_conflict, timed_out
 from turing.protocols import protocol_of
-from turing.vocabulary import BUTTON_ORDERS, CONTROL, PERSON, REAL, TREATMENT
+from turing.vocabulary import BUTTON_ORDERS, CATCH, CONTROL, PERSON, REAL, TREATMENT
 
 # Block sizes searched for the group blocks: small blocks keep the control share right even in a
 # 20-person poster session; larger ones are needed for shares like 0.01.
@@ -62,6 +69,8 @@ MIN_BLOCK, MAX_BLOCK = 4, 100
 BLOCK_SHARE_TOLERANCE = 0.02  # relative to the requested share
 # Far above any sum of view-count costs: a source is placed on a scene it lacks only when unavoidable.
 MISSING_SCENE_COST = 1e9
+# The trials whose stimuli are handed out least-shown first: practice stimuli are shown to everyone.
+BALANCED_KINDS = (Trial.Kind.SCORED, Trial.Kind.CATCH)
 
 
 class StudyFull(Exception):
@@ -217,7 +226,8 @@ def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus
         models = protocol.models_for(model_names(s.source for s in stimuli), candidates, rng)
         quotas = treatment_quotas(n_scored, protocol.real_fraction(study), models, rng)
     main = [(Trial.Kind.SCORED, stimulus) for stimulus in pick_least_shown(candidates, quotas, rng)]
-    main += [(Trial.Kind.CATCH, stimulus) for stimulus in pools[Pool.CATCH]]
+    checks = {CATCH: catch_trials(study, len(pools[Pool.CATCH]))}
+    main += [(Trial.Kind.CATCH, stimulus) for stimulus in pick_least_shown(pools[Pool.CATCH], checks, rng)]
     rng.shuffle(main)
     practice = [(Trial.Kind.PRACTICE, stimulus) for stimulus in protocol.pick_practice(pools[Pool.PRACTICE], rng)]
     trials = [
@@ -230,8 +240,9 @@ def create_trials(study: Study, participant: Participant, stimuli: list[Stimulus
 
 
 class ViewCounts:
-    """The study's stimuli by (scene, source), each with .times_shown: its scored trials among participants of
-    one kind, as read at one moment, with the id of the newest trial counted.
+    """The study's stimuli by (scene, source), each with .times_shown: its scored or catch trials
+    (BALANCED_KINDS) among participants of one kind, as read at one moment, with the id of the newest trial
+    counted.
 
     All of a study's trials are created under the lock on its study row, so a trial with a higher id than
     the newest counted is exactly a trial created since: up_to_date() adds those, a few rows, where a
@@ -244,7 +255,7 @@ class ViewCounts:
 
     @classmethod
     def read(cls, study: Study, kind: str) -> "ViewCounts":
-        counted = Q(trials__kind=Trial.Kind.SCORED, trials__participant__kind=kind)
+        counted = Q(trials__kind__in=BALANCED_KINDS, trials__participant__kind=kind)
         # One statement, so that the counts and the newest id come from the same state of the database.
         stimuli = list(
             study.stimuli.annotate(
@@ -257,7 +268,7 @@ class ViewCounts:
         """The stimuli with the views added since read(); call it holding the lock on the study row."""
         added = dict(
             Trial.objects.filter(
-                participant__study=self.study, participant__kind=self.kind, kind=Trial.Kind.SCORED, pk__gt=self.newest
+                participant__study=self.study, participant__kind=self.kind, kind__in=BALANCED_KINDS, pk__gt=self.newest
             )
             .values("stimulus")
             .annotate(n=Count("pk"))
@@ -320,6 +331,12 @@ def scored_trials(study: Study, scored_scenes: int) -> int:
     return min(study.trials_per_participant, scored_scenes)
 
 
+def catch_trials(study: Study, catch_scenes: int) -> int:
+    """Attention checks per participant: the study's catch_trials, or fewer when it has fewer catch scenes (a
+    scene is never shown twice)."""
+    return min(study.catch_trials, catch_scenes)
+
+
 def pool_scenes(study: Study) -> dict[str, int]:
     """Number of scenes in each pool (practice scenes are each one practice trial, catch scenes one check)."""
     counts = study.stimuli.values("pool").annotate(n=Count("scene", distinct=True)).values_list("pool", "n")
@@ -330,4 +347,4 @@ def trial_counts(study: Study, scenes: dict[str, int] | None = None) -> tuple[in
     """(practice, scored, catch) trials each new participant gets, from the study's pools (``scenes``: its
     pool_scenes, if already counted)."""
     scenes = pool_scenes(study) if scenes is None else scenes
-    return scenes[Pool.PRACTICE], scored_trials(study, scenes[Pool.SCORED]), scenes[Pool.CATCH]
+    return scenes[Pool.PRACTICE], scored_trials(study, scenes[Pool.SCORED]), catch_trials(study, scenes[Pool.CATCH])

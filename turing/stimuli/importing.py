@@ -8,11 +8,14 @@ report. What counts as an image is colorization.images.is_image_file, the rule `
 split` uses: other files (a notes.txt, evaluate's CSV) are left out with one warning, hidden files such as
 ``.DS_Store`` silently; subfolders are not searched.
 
-The study's practice_trials and catch_trials reserve that many scenes, drawn at random with the study's
-seed: practice scenes (drawn among those with a generated version) keep their real and generated stimuli
-in the practice pool, and each catch scene becomes one attention-check stimulus, an obviously wrong
-colorization of its real photo (turing.stimuli.normalize.catch_version). No reserved scene is ever scored, so
-feedback on practice images says nothing about the scored ones.
+The study's practice_trials reserve that many scenes, and its catch_trials CATCH_POOL_FACTOR (5) scenes per
+attention check (turing.models.catch_scenes_needed), drawn at random with the study's seed: practice scenes
+(drawn among those with a generated version) keep their real and generated stimuli in the practice pool, and
+each catch scene becomes one attention-check stimulus, an obviously wrong colorization of its real photo
+(turing.stimuli.normalize.catch_version). Each participant gets catch_trials of the catch scenes, the
+least-shown ones (turing.participant.enrollment), so no check image reaches more than a fifth of the
+participants. No reserved scene is ever scored, so feedback on practice images says nothing about the scored
+ones, and a check image, whose colours are the photo's turned around, gives no scored photo away.
 
 Each image goes through turing.stimuli.normalize.normalize_image and is stored under a random name
 (``stimuli/<token>.png``). The study is then audited (turing.stimuli.audit.audit_study), lightness included
@@ -36,7 +39,7 @@ from PIL import Image
 
 from colorization.errors import UserError
 from colorization.images import IMAGE_EXTENSIONS, DuplicateStemError, by_stem, first_few, is_image_file
-from turing.models import Pool, Stimulus, Study
+from turing.models import CATCH_POOL_FACTOR, Pool, Stimulus, Study, catch_scenes_needed
 from turing.stimuli.audit import audit_study, luminance_problems
 from turing.stimuli.metrics import MetricsError, fill_metrics
 from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE, StimulusError, catch_version, encode_png, normalize_image
@@ -286,13 +289,16 @@ def _stimulus_png(path: Path, source: str, size: int) -> bytes:
     return png
 
 
-def reserve_scenes(scenes, with_generated, n_practice, n_catch, seed) -> dict[str, str]:
-    """{scene: pool}: n_practice practice scenes drawn among with_generated, n_catch catch scenes among the
-    rest, the others scored; StudyImportError when fewer than one scene would be left to score."""
+def reserve_scenes(scenes, with_generated, n_practice, catch_trials, seed) -> dict[str, str]:
+    """{scene: pool}: n_practice practice scenes drawn among with_generated, the catch scenes that catch_trials
+    attention checks need (catch_scenes_needed) among the rest, the others scored; StudyImportError, saying how
+    many scenes are needed, when fewer than one scene would be left to score."""
+    n_catch = catch_scenes_needed(catch_trials)
     if n_practice + n_catch >= len(scenes):
         raise StudyImportError(
-            f"{len(scenes)} scenes, but {n_practice} practice and {n_catch} catch scenes are reserved from them: "
-            "at least one scene must be left to score"
+            f"{len(scenes)} scenes, but {n_practice} practice and {n_catch} catch scenes ({CATCH_POOL_FACTOR} per "
+            f"attention check) are reserved from them: at least {n_practice + n_catch + 1} scenes are needed to "
+            "leave one to score"
         )
     if n_practice > len(with_generated):
         raise StudyImportError(

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_generated_stimulus_gets_its_metrics_against_its_real_photo_at_import(build_study):
-    study = build_study("measured", scenes=6, catch_trials=1)
+    study = build_study("measured", scenes=10, catch_trials=1)
     reals = {stimulus.scene: stimulus for stimulus in study.stimuli.filter(source=REAL)}
     generated = study.stimuli.exclude(source__in=(REAL, CATCH))
     assert generated.count() == 2 * 5

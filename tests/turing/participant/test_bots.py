@@ -85,7 +85,7 @@ def test_bots_and_images_differ_as_much_as_asked(small_study):
 
 
 def test_bots_pay_attention_unless_told_not_to(build_study):
-    study = build_study("checked", scenes=8, trials_per_participant=4, catch_trials=1, seed=2)
+    study = build_study("checked", scenes=9, trials_per_participant=4, catch_trials=1, seed=2)
     simulate("checked", n=3, seed=1)
     simulate("checked", n=2, seed=1, p_real=["catch=1"])
 

@@ -1,3 +1,4 @@
+import math
 from collections import Counter
 
 import pytest
@@ -184,10 +185,16 @@ def test_practice_comes_from_the_reserved_scenes_and_mixes_real_and_generated(bu
     assert set(scored_trials.values_list("stimulus__pool", flat=True)) == {Pool.SCORED}
 
 
-def test_catch_trials_come_once_each_at_shuffled_scored_positions(build_study):
-    study = build_study(scenes=12, trials_per_participant=6, practice_trials=2, catch_trials=2)
+def catch_sets(participants):
+    """Each participant's attention-check stimuli, as a set of ids."""
+    return [set(p.trials.filter(kind=Trial.Kind.CATCH).values_list("stimulus", flat=True)) for p in participants]
+
+
+def test_catch_trials_are_two_of_the_ten_checks_at_shuffled_scored_positions(build_study):
+    study = build_study(scenes=18, trials_per_participant=6, practice_trials=2, catch_trials=2)
     catch = list(study.stimuli.filter(pool=Pool.CATCH))
-    assert len(catch) == 2 and {stimulus.source for stimulus in catch} == {CATCH}
+    # Five catch scenes per check, one stimulus each.
+    assert len(catch) == 10 and {stimulus.source for stimulus in catch} == {CATCH}
     catch_scenes = {stimulus.scene for stimulus in catch}
     participants = enroll(study, 30)
 
@@ -198,17 +205,45 @@ def test_catch_trials_come_once_each_at_shuffled_scored_positions(build_study):
         assert [t.kind for t in trials[:2]] == [Trial.Kind.PRACTICE] * 2
         later = trials[2:]
         assert Counter(t.kind for t in later) == {Trial.Kind.SCORED: 6, Trial.Kind.CATCH: 2}
-        assert sorted(t.stimulus_id for t in later if t.kind == Trial.Kind.CATCH) == sorted(s.pk for s in catch)
+        assert len({t.stimulus.scene for t in later if t.kind == Trial.Kind.CATCH}) == 2
         assert not catch_scenes & {t.stimulus.scene for t in trials if t.kind != Trial.Kind.CATCH}
         catch_positions.append(tuple(t.position for t in later if t.kind == Trial.Kind.CATCH))
+    # 30 participants x 2 checks over 10 images, least shown first: each image exactly 6 times.
+    assert Counter(stimulus for checks in catch_sets(participants) for stimulus in checks) == {
+        stimulus.pk: 6 for stimulus in catch
+    }
     # An attention check that always came first (or at a fixed place) would be easy to spot.
     assert len(set(catch_positions)) > 5
     assert not all(3 in positions for positions in catch_positions)
 
 
+def test_throwaway_joins_cannot_learn_the_attention_checks(build_study):
+    study = build_study(scenes=14, trials_per_participant=4, practice_trials=1, catch_trials=2)
+    # Four throwaway joins, then the attack's guesses at the checks: the images all four were shown as checks,
+    # and more generously every image any of them was shown as one.
+    throwaway = catch_sets(enroll(study, 4))
+    common, seen = set.intersection(*throwaway), set.union(*throwaway)
+    (new,) = catch_sets(enroll(study, 1))
+
+    assert len(new) == 2
+    assert len(new & common) <= 1 and len(new & seen) <= 1
+
+
+def test_no_catch_image_reaches_more_than_a_fifth_of_the_participants(build_study):
+    study = build_study(scenes=16, trials_per_participant=4, catch_trials=2, control_fraction=0.2, seed=3)
+    shown = Counter()
+    for n in range(1, 51):
+        (checks,) = catch_sets(enroll(study, 1))
+        assert len(checks) == 2
+        shown.update(checks)
+        # A fifth, rounded up: the first participant's checks have reached all one of them.
+        assert max(shown.values()) <= math.ceil(n / 5)
+    assert max(shown.values()) <= 50 // 5 and len(shown) == 10
+
+
 def test_import_refuses_when_practice_and_catch_leave_no_scene_to_score(build_study):
-    with pytest.raises(StudyImportError, match="at least one scene must be left to score"):
-        build_study("none-left", scenes=5, practice_trials=3, catch_trials=2)
+    with pytest.raises(StudyImportError, match="5 per attention check.*at least 14 scenes are needed"):
+        build_study("none-left", scenes=13, practice_trials=3, catch_trials=2)
     assert not Study.objects.filter(slug="none-left").exists()
     assert not Stimulus.objects.exists()
 
@@ -225,7 +260,7 @@ def test_too_few_scored_scenes_uses_every_scored_scene_once(build_study):
 
 
 def test_a_single_scored_scene_is_enough(build_study):
-    study = build_study(scenes=5, trials_per_participant=20, practice_trials=2, catch_trials=2)
+    study = build_study(scenes=13, trials_per_participant=20, practice_trials=2, catch_trials=2)
     participant = enroll_participant(study)
     assert Counter(participant.trials.values_list("kind", flat=True)) == {
         Trial.Kind.PRACTICE: 2,

@@ -45,7 +45,7 @@ def database_work():
 
 @pytest.fixture
 def participant_at_a_scored_trial(client, build_study):
-    study = build_study(scenes=10, trials_per_participant=6, practice_trials=2, catch_trials=1)
+    study = build_study(scenes=13, trials_per_participant=6, practice_trials=2, catch_trials=1)
     join(client, study)
     for _ in range(3):  # past the practice
         data, trial = current_trial(client, study)

@@ -60,7 +60,7 @@ def without_urls(reply):
 @pytest.fixture
 def blind_study(build_study):
     # One practice trial, then three scored trials and one attention check in random order.
-    return build_study("blind", scenes=7, trials_per_participant=3, practice_trials=1, catch_trials=1, seed=4)
+    return build_study("blind", scenes=11, trials_per_participant=3, practice_trials=1, catch_trials=1, seed=4)
 
 
 def test_scored_and_catch_replies_are_the_same_for_right_and_wrong_answers(blind_study):
@@ -401,7 +401,7 @@ def test_new_participant_needs_a_post(client, small_study):
 
 @pytest.mark.parametrize(
     ("scenes", "trials_per_participant", "practice_trials", "catch_trials", "total"),
-    [(8, 3, 2, 1, 6), (5, 20, 1, 1, 5), (6, 4, 0, 0, 4)],
+    [(10, 3, 2, 1, 6), (9, 20, 1, 1, 5), (6, 4, 0, 0, 4)],
     ids=["practice-and-catch", "trials-capped-by-scenes", "no-practice"],
 )
 def test_the_join_page_states_the_true_number_of_images(

@@ -82,7 +82,7 @@ def test_rows_carry_each_images_votes(gallery_study):
 
 
 def test_practice_and_catch_scenes_are_left_out(build_study):
-    study = build_study("pools", scenes=5, practice_trials=1, catch_trials=1, size=16)
+    study = build_study("pools", scenes=9, practice_trials=1, catch_trials=1, size=16)
     scored = set(study.stimuli.filter(pool=Pool.SCORED).values_list("scene", flat=True))
 
     assert len(scored) == 3

@@ -38,12 +38,13 @@ RUNS = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A split of 9 non-square photos (6 held out) and one 1-step run per model (in one torch thread, as every
-    test: tests/conftest.py)."""
+    """A split of 11 non-square photos (8 held out: enough for a practice scene, the five catch scenes of one
+    attention check and a scored one) and one 1-step run per model (in one torch thread, as every test:
+    tests/conftest.py)."""
     root = tmp_path_factory.mktemp("build_study")
-    write_color_images(root / "photos", 6, size=(48, 40))
+    write_color_images(root / "photos", 8, size=(48, 40))
     write_color_images(root / "photos", 3, size=(37, 53), prefix="tall", seed=1)
-    make_split(root / "photos", root / "split", holdout=6, seed=0)
+    make_split(root / "photos", root / "split", holdout=8, seed=0)
     for name, options in RUNS.items():
         train(
             TrainConfig(
@@ -77,24 +78,25 @@ def build(trained, slug="built", **options):
 
 
 def test_builds_an_audited_study_from_random_held_out_scenes(trained, capsys):
-    study = build(trained, n_scenes=5, seed=3, control_fraction=0.25, trials=3, practice=1, catch_trials=1)
+    study = build(trained, n_scenes=7, seed=3, control_fraction=0.25, trials=3, practice=1, catch_trials=1)
 
     split = read_split(trained["split"])
-    chosen = draw_scenes(split.heldout, 5, 3)
+    chosen = draw_scenes(split.heldout, 7, 3)
     assert sorted(study.stimuli.values_list("scene", flat=True).distinct()) == sorted(p.stem for p in chosen)
     assert study.model_names == ["koalarization", "perceptual"]
-    # The practice and catch scenes are reserved from the drawn ones; a catch scene keeps one stimulus.
+    # The practice scene and the five catch scenes of the one attention check are reserved from the drawn ones;
+    # a catch scene keeps one stimulus.
     pools = Counter(study.stimuli.values_list("pool", flat=True))
-    assert pools == {"scored": 3 * 3, "practice": 3, "catch": 1}
+    assert pools == {"scored": 3, "practice": 3, "catch": 5}
     assert audit_study(study) == []
-    assert "audit passed: 13 stimuli" in capsys.readouterr().out
+    assert "audit passed: 11 stimuli" in capsys.readouterr().out
     assert (study.seed, study.control_fraction, study.trials_per_participant) == (3, 0.25, 3)
     assert (study.practice_trials, study.catch_trials) == (1, 1)
 
     manifest = study.manifest
-    assert manifest["seed"] == 3 and manifest["n_scenes"] == 5 and manifest["crop_size"] == 32
+    assert manifest["seed"] == 3 and manifest["n_scenes"] == 7 and manifest["crop_size"] == 32
     assert manifest["scenes"] == [path.stem for path in chosen]
-    assert "drawn at random from the held-out set (6 images) with seed 3" in manifest["description"]
+    assert "drawn at random from the held-out set (8 images) with seed 3" in manifest["description"]
     assert {name: run["model_name"] for name, run in manifest["runs"].items()} == {
         "perceptual": "perceptual",
         "koalarization": "koalarization",
@@ -161,12 +163,12 @@ def test_draws_are_random_subsets_of_the_held_out_set():
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(n_scenes=7), "the split holds out 6 images; --n-scenes 7 asks for more"),
+        (dict(n_scenes=9), "the split holds out 8 images; --n-scenes 9 asks for more"),
         (dict(n_scenes=0), "--n-scenes must be at least 1, got 0"),
         (dict(checkpoint="best", run=["perceptual=/nowhere"]), "/nowhere: no such run folder or checkpoint file"),
         # Paths come first: a typo in a path is reported as such even when a count is also wrong.
-        (dict(n_scenes=7, run=["perceptual=/nowhere/perceptul"]), "/nowhere/perceptul: no such run folder"),
-        (dict(n_scenes=7, split="/nowhere/split"), "/nowhere/split: no split here"),
+        (dict(n_scenes=9, run=["perceptual=/nowhere/perceptul"]), "/nowhere/perceptul: no such run folder"),
+        (dict(n_scenes=9, split="/nowhere/split"), "/nowhere/split: no split here"),
         (dict(run=["perceptual=a", "perceptual=b"]), "--run names a model more than once: perceptual"),
         (dict(run=["real=a"]), "model name 'real' is reserved"),
         (dict(run=[]), "give at least one --run NAME=RUN_DIR or --outputs NAME=DIR"),
@@ -211,7 +213,7 @@ def test_a_run_folder_without_the_checkpoint_names_the_file(trained, tmp_path):
             title="Bad",
             checkpoint="best",
             run=[f"perceptual={tmp_path / 'empty-run'}"],
-            n_scenes=7,
+            n_scenes=9,
         )
 
 
@@ -224,7 +226,7 @@ def test_an_existing_slug_is_refused(trained):
 
 def test_reserved_scenes_must_leave_one_to_score(trained):
     # The default --practice 3 takes all of 3 drawn scenes.
-    with pytest.raises(CommandError, match="3 scenes, but 3 practice and 0 catch scenes are reserved"):
+    with pytest.raises(CommandError, match="3 scenes, but 3 practice and 0 catch scenes .*: at least 4 scenes are"):
         build(trained, slug="all-practice", n_scenes=3, seed=0)
     assert not Study.objects.filter(slug="all-practice").exists()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from PIL import Image
 
@@ -239,22 +240,26 @@ def test_bad_import_names_the_problem_and_leaves_nothing(build_study, image_fold
 
 @pytest.mark.django_db
 def test_the_stages_of_an_import_plan_then_write_then_audit(image_folders):
-    folders = image_folders(4, size=40)
+    folders = image_folders(8, size=40)
     plan = plan_import("staged", "Staged", folders.real, folders.generated, size=32, practice_trials=1, catch_trials=1)
     # The plan decides everything and writes nothing.
     assert snapshot() == (0, 0, []) and plan.study.pk is None
     (practice,) = plan.study.manifest["import"]["practice_scenes"]
-    (catch,) = plan.study.manifest["import"]["catch_scenes"]
+    # One attention check per participant, drawn from five catch scenes.
+    catch = plan.study.manifest["import"]["catch_scenes"]
+    assert len(catch) == 5
     assert Counter(source for _, source, _, _ in plan.stimuli) == {
         "real": 3,
-        "catch": 1,
+        "catch": 5,
         "perceptual": 3,
         "koalarization": 3,
     }
-    assert {(scene, pool) for scene, _, pool, _ in plan.stimuli} >= {(practice, "practice"), (catch, "catch")}
+    assert {(scene, pool) for scene, _, pool, _ in plan.stimuli} >= {(practice, "practice")} | {
+        (scene, "catch") for scene in catch
+    }
 
     written = write_stimuli(plan)
-    assert sorted(written) == media_files() and len(written) == 10
+    assert sorted(written) == media_files() and len(written) == 14
     assert not plan.study.stimuli.exclude(source__in=("real", "catch")).exclude(metrics=None).exists()
     audit_and_measure(plan.study)
     assert not plan.study.stimuli.filter(source="perceptual", metrics=None).exists()
@@ -299,22 +304,30 @@ def test_failed_audit_rolls_back_and_deletes_the_written_files(monkeypatch, imag
 
 @pytest.mark.django_db
 def test_catch_scenes_hold_one_obviously_wrong_colorization(image_folders):
-    folders = image_folders(6)
+    folders = image_folders(14)
 
     study = import_study(
         "checks", "Checks", folders.real, folders.generated, size=32, practice_trials=1, catch_trials=2, seed=4
     )
 
+    # Five catch scenes per attention check, so that each participant's two are drawn from ten.
     catch_scenes = study.manifest["import"]["catch_scenes"]
-    assert len(catch_scenes) == 2 and not set(catch_scenes) & set(study.manifest["import"]["practice_scenes"])
+    assert len(catch_scenes) == 10 and not set(catch_scenes) & set(study.manifest["import"]["practice_scenes"])
     catch = study.stimuli.filter(scene__in=catch_scenes)
-    assert sorted(catch.values_list("source", "pool")) == [(CATCH, "catch")] * 2
-    assert study.stimuli.filter(pool="catch").count() == 2 and study.model_names == sorted(MODELS)
+    assert sorted(catch.values_list("source", "pool")) == [(CATCH, "catch")] * 10
+    assert study.stimuli.filter(pool="catch").count() == 10 and study.model_names == sorted(MODELS)
     for stimulus in catch:
         expected = catch_version(Image.open(io.BytesIO(normalize_image(folders.real / f"{stimulus.scene}.png", 32))))
         with Image.open(stimulus.image.path) as stored:
             assert np.array_equal(np.asarray(stored), np.asarray(expected))
     assert study.stimuli.filter(pool="scored").values("scene").distinct().count() == 3
+
+    # More checks per participant than the pool was reserved for would show each to more than a fifth.
+    study.catch_trials = 3
+    with pytest.raises(ValidationError, match="15 catch scenes are needed for 3 attention check.* has 10"):
+        study.full_clean()
+    study.catch_trials = 1
+    study.full_clean()
 
 
 @pytest.mark.django_db
@@ -336,7 +349,7 @@ def test_practice_scenes_are_drawn_among_scenes_with_a_generated_version(image_f
 
 @pytest.mark.django_db
 def test_the_seed_draws_the_reserved_scenes(image_folders):
-    folders = image_folders(12)
+    folders = image_folders(16)
 
     def reserved(slug, seed):
         study = import_study(
@@ -349,10 +362,12 @@ def test_the_seed_draws_the_reserved_scenes(image_folders):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("practice, catch", [(3, 0), (2, 1), (0, 3)])
-def test_a_study_must_keep_a_scene_to_score(image_folders, practice, catch):
+@pytest.mark.parametrize("practice, catch, needed", [(3, 0, 4), (2, 1, 8), (0, 1, 6), (0, 3, 16)])
+def test_a_study_must_keep_a_scene_to_score(image_folders, practice, catch, needed):
     folders = image_folders(3)
-    with pytest.raises(StudyImportError, match="at least one scene must be left to score"):
+    # Each attention check takes five catch scenes.
+    message = f"3 scenes, but {practice} practice and {5 * catch} catch scenes .*: at least {needed} scenes are needed"
+    with pytest.raises(StudyImportError, match=message):
         import_study(
             "reserved",
             "Reserved",
@@ -391,7 +406,7 @@ def create_study(*args):
 @pytest.mark.django_db
 def test_create_study_command_stores_options_and_prints_a_summary(image_folders, monkeypatch):
     monkeypatch.setattr(network, "lan_address", lambda: "192.168.1.20")
-    folders = image_folders(5, missing={"koalarization": ["scene04"]})
+    folders = image_folders(9, missing={"koalarization": ["scene04"]})
 
     output = create_study(
         "poster",
@@ -434,13 +449,14 @@ def test_create_study_command_stores_options_and_prints_a_summary(image_folders,
     assert (study.completion_url, study.ask_expertise) == ("https://example.org/done", False)
     assert (study.catch_trials, study.max_participants, study.luminance_mismatch_allowed) == (1, 30, False)
     assert study.stimuli.first().width == 32
-    assert "scenes: 3 scored, 1 practice, 1 attention checks" in output
+    assert "scenes: 3 scored, 1 practice, 5 attention checks" in output
     # koalarization has no scene04, so it has one scored stimulus fewer when scene04 is scored.
     scored = set(study.stimuli.filter(pool="scored").values_list("scene", flat=True))
     assert "real: 3 scored stimuli" in output and "perceptual: 3 scored stimuli" in output
     assert f"koalarization: {3 - ('scene04' in scored)} scored stimuli" in output
     # --trials 4, but a scene is never repeated and only 3 are scored.
     assert "each participant: 1 practice, 3 scored and 1 catch trials" in output
+    assert "each participant gets the 1 least shown of the 5, so none reaches more than 1/5 of the" in output
     assert "Join URL (once `manage.py serve` runs on port 8000): http://192.168.1.20:8000/s/poster/" in output
 
 

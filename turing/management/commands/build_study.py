@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import add_study_arguments, named_paths, study_fields, write_design
+from turing.models import CATCH_POOL_FACTOR
 from turing.network import join_url_line
 from turing.stimuli.building import CHECKPOINTS, BuildPlan, StudyBuildError, build_study
 
@@ -62,7 +63,8 @@ class Command(BaseCommand):
             "--n-scenes",
             type=int,
             default=100,
-            help="Scenes to draw (default 100); the practice and catch scenes are reserved from them.",
+            help="Scenes to draw (default 100); the practice and catch scenes "
+            f"({CATCH_POOL_FACTOR} per attention check) are reserved from them.",
         )
         parser.add_argument(
             "--checkpoint",
