@@ -275,6 +275,37 @@ def rate_table(votes, by, confidence=CONFIDENCE, *, per_person=False):
     return _wilson_columns(table, confidence)[columns]
 
 
+def dropout_rates(votes, finished):
+    """Whether leaving early was informative: per source and group (rows in the summary's order), the per-person
+    rate among every participant who judged it (participants, person_rate) and among those who finished
+    (finishers, finisher_rate; NaN without any). ``finished``: the ids (the tally's participants' participant
+    column) of those who finished. Apart, these rates differ when who stays depends on how one answers."""
+    tally = as_tally(votes)
+    columns = ["source", "group", "participants", "person_rate", "finishers", "finisher_rate"]
+    if not tally.votes:
+        return pd.DataFrame(columns=columns)
+    rows = tally.by_participant
+    done = tally.participants["participant"].isin(finished).to_numpy()[rows["participant"].to_numpy()]
+    own = pd.DataFrame(
+        {
+            "row": [row_label(source, group) for source, group in zip(rows["source"], rows["group"])],
+            "source": rows["source"].astype(str),
+            "group": rows["group"].astype(str),
+            "rate": rows["person_real"],
+            "finisher": np.where(done, rows["person_real"], np.nan),
+        }
+    )
+    table = own.groupby("row").agg(
+        source=("source", "first"),
+        group=("group", "first"),
+        participants=("rate", "size"),
+        person_rate=("rate", "mean"),
+        finishers=("finisher", "count"),
+        finisher_rate=("finisher", "mean"),
+    )
+    return table.loc[row_order(table.index)].reset_index(drop=True)[columns]
+
+
 def per_image_table(votes, confidence=CONFIDENCE):
     """Per stimulus, pooled over groups: votes, judged_real, rate, an interval over the participants who judged
     it (the image itself is fixed) and Wilson's; the images that fool most first."""
