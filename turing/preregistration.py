@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from colorization.errors import UserError
 from turing.models import Preregistration, Study
-from turing.report.data import Selection
+from turing.report.data import PER_PERSON, PER_VOTE, PRIMARY_RATE, Selection
 from turing.vocabulary import SCORED
 
 FORMAT = "turing-preregistration/1"
@@ -31,12 +31,18 @@ PRIMARY_ANALYSES = {
     "hype_infinity": "HYPE-infinity per model with its 95% interval",
     "treatment_vs_control": "real photos judged real, treatment group against control group",
 }
+# The summary's two rates (turing.report.data.summary_frame) a plan can name as its primary one.
+PRIMARY_RATES = {
+    PER_PERSON: "per person: each participant's own share judged real, averaged (everyone counts once)",
+    PER_VOTE: "per vote: the share of all votes judged real (people weigh as many images as they judged)",
+}
 # Keys a plan file may hold; the design, format and study are read off the study itself.
 PLAN_FILE_KEYS = (
     "target_participants",
     "exclude_failed_checks",
     "primary_analysis",
     "primary_models",
+    "primary_rate",
     "power_analysis",
 )
 # A departure from the frozen plan shows at most this many names (of scenes, say), then a count.
@@ -83,6 +89,7 @@ def build_plan(
     primary_analysis: str,
     exclude_failed_checks: bool = False,
     primary_models: list[str] | tuple[str, ...] = (),
+    primary_rate: str = PER_PERSON,
     power_analysis: dict | None = None,
 ) -> dict:
     """The plan to freeze for ``study``; PlanError naming the setting for one the study cannot have.
@@ -108,6 +115,8 @@ def build_plan(
             f"primary_analysis: {primary_analysis!r} is not one of the report's statistics "
             f"({', '.join(PRIMARY_ANALYSES)})"
         )
+    if primary_rate not in PRIMARY_RATES:
+        raise PlanError(f"primary_rate: {primary_rate!r} is not one of the report's rates ({', '.join(PRIMARY_RATES)})")
     if not isinstance(exclude_failed_checks, bool):
         raise PlanError(f"exclude_failed_checks: expected true or false, got {exclude_failed_checks!r}")
     if exclude_failed_checks and not study.catch_trials:
@@ -142,6 +151,7 @@ def build_plan(
             "description": PRIMARY_ANALYSES[primary_analysis],
             "models": sorted(primary_models),
         },
+        "primary_rate": primary_rate,
         "power_analysis": power_analysis,
     }
 
@@ -162,6 +172,7 @@ def plan_from_file(study: Study, data: Any, source: str = "plan") -> dict:
             primary_analysis=data["primary_analysis"],
             exclude_failed_checks=data.get("exclude_failed_checks", False),
             primary_models=data.get("primary_models", ()),
+            primary_rate=data.get("primary_rate", PER_PERSON),
             power_analysis=data.get("power_analysis"),
         )
     except PlanError as error:
@@ -271,6 +282,11 @@ def departures(study: Study, plan: dict, selection: Selection) -> list[str]:
             f"the time limit is {_minutes(study.time_limit_minutes)}, the plan froze {_minutes(planned_limit)}: "
             "it decides who is left out as returned or timed out"
         )
+    if plan["primary_rate"] != PRIMARY_RATE:
+        found.append(
+            f"the report's primary rate (shown first) is {PRIMARY_RATE}; the plan's is {plan['primary_rate']} "
+            "(shown second in the summary)"
+        )
     found += design_departures(study, plan)
     # The people who finished and whom the plan's exclusions keep: the sample its target counts.
     finished = planned.participants(study).filter(finished_at__isnull=False).count()
@@ -297,6 +313,7 @@ def status(study: Study, selection: Selection, registration: Preregistration | N
         "frozen_at": registration.frozen_at,
         "target": plan["target_participants"],
         "primary_analysis": plan["primary_analysis"],
+        "primary_rate": plan["primary_rate"],
         "exclude_failed_checks": plan["exclusions"]["failed_attention_checks"],
         "departures": departures(study, plan, selection),
     }

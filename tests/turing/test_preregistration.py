@@ -74,6 +74,7 @@ def test_a_study_plan_hashes_its_design_and_every_image(vote_study):
         ({"primary_analysis": "median"}, "primary_analysis: 'median' is not one of the report's statistics"),
         ({"primary_models": ["alpha", "delta"]}, "primary_models: delta not in study 'votes'"),
         ({"primary_models": ["alpha"]}, "a model comparison needs at least two models"),
+        ({"primary_rate": "median"}, "primary_rate: 'median' is not one of the report's rates"),
         ({"power_analysis": [1, 2]}, "power_analysis: expected the JSON object plan_study --json prints"),
     ],
 )
@@ -120,7 +121,18 @@ def test_a_study_analysed_as_planned_has_no_departures(vote_study):
     study, participants = vote_study
     freeze_votes(study, target_participants=2)
     finish(participants, ["p1", "p2"])
-    assert preregistration.status(study, Selection())["departures"] == []
+    frozen = preregistration.status(study, Selection())
+    assert frozen["departures"] == [] and frozen["primary_rate"] == "per person"
+
+
+def test_a_plan_whose_primary_rate_is_per_vote_departs_from_the_report(vote_study):
+    # The report shows the per-person rate first: a plan that named the per-vote one is analysed otherwise.
+    study, participants = vote_study
+    freeze_votes(study, target_participants=2, primary_rate="per vote")
+    finish(participants, ["p1", "p2"])
+    assert preregistration.status(study, Selection())["departures"] == [
+        "the report's primary rate (shown first) is per person; the plan's is per vote (shown second in the summary)"
+    ]
 
 
 def test_every_analysis_option_off_the_plan_is_a_departure(vote_study):
@@ -235,6 +247,7 @@ def test_staff_freeze_a_plan_once_from_the_page(staff_client, vote_study):
             "target_participants": 10,
             "primary_analysis": "model_comparison",
             "primary_models": ["alpha", "beta"],
+            "primary_rate": "per vote",
             "exclude_failed_checks": "on",
             "power_analysis": '{"participants_needed": 10}',
         },
@@ -243,7 +256,7 @@ def test_staff_freeze_a_plan_once_from_the_page(staff_client, vote_study):
     registration = Preregistration.objects.get(study=study)
     assert registration.frozen_by == "researcher"
     plan = registration.plan
-    assert plan["primary_analysis"]["models"] == ["alpha", "beta"]
+    assert plan["primary_analysis"]["models"] == ["alpha", "beta"] and plan["primary_rate"] == "per vote"
     assert plan["exclusions"]["failed_attention_checks"] is True
     assert plan["power_analysis"] == {"participants_needed": 10}
     page = response.content.decode()
@@ -262,6 +275,7 @@ def test_freeze_study_command_from_a_plan_file_and_options(vote_study, tmp_path)
     output = run_command("freeze_study", "votes", "--plan", str(plan_file), "--power-json", str(power_file))
     registration = Preregistration.objects.get(study=study)
     assert f"sha256 {registration.sha256}" in output and "target: 36 participants" in output
+    assert "primary rate: per person" in output and registration.plan["primary_rate"] == "per person"
     assert registration.plan["exclusions"]["failed_attention_checks"] is True
     with pytest.raises(CommandError, match="already frozen"):
         run_command("freeze_study", "votes", "--target", "40", "--primary-analysis", "fooling_rate")

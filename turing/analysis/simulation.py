@@ -7,6 +7,12 @@ b_j. mu_s is set so that the population rate, the mean of that probability over 
 rate asked for: that average is what a study's rate estimates. Each participant judges distinct scenes
 (a scene is never repeated), drawn at random, and sees each source on its own scenes, as in
 turing.participant.enrollment: ``real_trials`` reals and ``trials_per_model`` images of every model.
+
+Informative dropout (``dropout``): after each answered trial a participant leaves with probability
+2 * dropout * expit(a_i), dropout itself for one with no lean (a_i = 0), more for one who leans to "real". Their
+trials then come in a random order, so the trials they answered are a random part of their plan. The
+population rate is still the mean over people (all who start) and images: what the per-person rate
+estimates, where the per-vote rate drifts towards the people who stayed.
 """
 
 from dataclasses import dataclass, field
@@ -47,6 +53,7 @@ class Design:
     control_participants: int = 0
     participant_sd: float = 0.0
     image_sd: float = 0.0
+    dropout: float = 0.0
     models: tuple = field(init=False)
 
     def __post_init__(self):
@@ -56,6 +63,10 @@ class Design:
             raise ValueError(f"each participant needs {needed} distinct scenes and the design has {self.scenes}")
         if (self.real_trials or self.control_participants) and REAL not in self.rates:
             raise ValueError("real trials need a rate for the real images")
+        if not 0 <= self.dropout <= 0.5:
+            raise ValueError(
+                f"dropout is a probability per trial of at most 0.5 (twice it must stay <= 1), got {self.dropout}"
+            )
 
 
 def simulate_votes(design, rng):
@@ -81,15 +92,26 @@ def simulate_votes(design, rng):
         + image_offset[source_codes, scenes]
     )
     judged_real = rng.random(logits.shape) < special.expit(logits)
-    source = np.array(sources)[source_codes].ravel()
+    answered = np.full(n_people, n_trials)
+    if design.dropout:
+        # Drawn after the votes, so that a design without dropout draws the same studies as before it existed.
+        order = np.argsort(rng.random((n_people, n_trials)), axis=1)
+        source_codes, scenes, judged_real = (
+            np.take_along_axis(trials, order, axis=1) for trials in (source_codes, scenes, judged_real)
+        )
+        leaving = 2 * design.dropout * special.expit(participant_offset)
+        answered = np.minimum(n_trials, rng.geometric(leaving))
+    kept = (np.arange(n_trials) < answered[:, None]).ravel()
+    source = np.array(sources)[source_codes].ravel()[kept]
+    judged_real = judged_real.ravel()[kept]
     return pd.DataFrame(
         {
-            "participant": np.repeat(np.arange(n_people), n_trials),
-            "group": np.repeat([group for group, _ in plans], n_trials),
+            "participant": np.repeat(np.arange(n_people), answered),
+            "group": np.repeat([group for group, _ in plans], answered),
             "source": source,
-            "scene": scenes.ravel(),
-            "stimulus": source_codes.ravel() * design.scenes + scenes.ravel(),
-            "answer": np.where(judged_real.ravel(), REAL, "generated"),
-            "correct": judged_real.ravel() == (source == REAL),
+            "scene": scenes.ravel()[kept],
+            "stimulus": (source_codes.ravel() * design.scenes + scenes.ravel())[kept],
+            "answer": np.where(judged_real, REAL, "generated"),
+            "correct": judged_real == (source == REAL),
         }
     )

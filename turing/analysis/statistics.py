@@ -12,6 +12,18 @@ Choices, stated once:
   variance without its double count) and benchmarks/calibration.py measures its coverage. These are
   ci_low/ci_high. Rates also carry the Wilson interval, wilson_low/wilson_high, which takes the votes as
   independent: it is only right when people and images do not differ, and is there for comparison.
+- The per-person rate (rate_table's per_person, the summary's person_rate): the mean over participants of
+  each one's own rate, R = (1 / P) sum_p k_p / n_p, over the P participants with at least one vote on the
+  source. The per-vote rate k / n weighs each person by how many images they judged: when people who lean one
+  way leave early more often, it drifts towards those who stayed, and R does not. Its interval: R is the mean
+  of the votes weighted by w = 1 / n_p (the weights sum to P), a ratio sum(w x) / sum(w), and linearized (the
+  delta method, with the n_p held as they came) each vote's influence is (judged_real - R) / (P n_p). Summed
+  over a participant's votes that is (k_p / n_p - R) / P, so the participant term is the familiar
+  s^2 / P of a mean of P values; summed over a scene's votes it is the image term; crossed.crossed_variance
+  combines them as for the per-vote rate (coefficient 1 / P on the weighted counts, which the tally keeps per
+  image as person_votes and person_real because an image's judges gave different n_p). The interval is
+  Wilson's at the effective size R (1 - R) / V, as for the per-vote rate. With equal n_p for everyone both
+  rates and intervals coincide.
 - Model comparisons and treatment against control: the difference of rates with its crossed interval and a
   t-test on it; p-values of all model pairs are Holm-corrected.
 - A statistic built from several sets of votes ("sides": a model's images and the real photos, two models)
@@ -40,6 +52,8 @@ ALPHA = 0.05
 # The power at which the report states each model pair's minimum detectable difference.
 DETECTION_POWER = 0.8
 RATE_COLUMNS = ["votes", "judged_real", "rate", "ci_low", "ci_high", "wilson_low", "wilson_high", "participants"]
+# The per-person rate: the mean over participants of each one's own rate, with its crossed interval.
+PERSON_COLUMNS = ["person_rate", "person_ci_low", "person_ci_high"]
 # Grouping columns every tally row carries: its images' source and its participants' group and expertise.
 RATE_KEYS = ("source", "group", "expertise")
 
@@ -113,24 +127,28 @@ def _vote_squares(k, n, rate, coefficient):
     return coefficient * coefficient * (k * (1 - rate) ** 2 + (n - k) * rate * rate)
 
 
-def _grouped_variance(tally, groups, coefficients, rates, n_groups):
+def _grouped_variance(tally, groups, coefficients, rates, n_groups, per_person=False):
     """crossed.crossed_variance of statistics whose votes are the tally rows with a group code (-1: unused).
 
     ``groups``, ``coefficients`` and ``rates`` hold one array per row table of the tally (by_participant,
     by_stimulus, by_cell if the tally has one): each row's influence is coefficient * (judged_real -
-    rate * votes), summed over its votes.
+    rate * votes), summed over its votes. ``per_person``: each vote weighted by 1 / its participant's votes on
+    its source, coefficient * (person_real - rate * person_votes) (the per-person rate).
     """
+    judged_name, votes_name = ("person_real", "person_votes") if per_person else ("judged_real", "votes")
     sums, squares, votes = [], None, None
     for table, (columns, unit, group, coefficient, rate) in enumerate(
         zip(tally.row_arrays, tally.sampling_units, groups, coefficients, rates)
     ):
         used = group >= 0
-        k, n = columns["judged_real"][used], columns["votes"][used]
+        k, n = columns[judged_name][used], columns[votes_name][used]
         c, r = coefficient[used], rate[used]
         stratum = columns["group"].codes[used] if table == 0 else None
         sums.append(crossed.Sums(group[used], unit[used], c * (k - r * n), stratum))
-        if table == 0:  # the participant rows hold every vote once
-            squares = np.bincount(group[used], weights=_vote_squares(k, n, r, c), minlength=n_groups)
+        if table == 0:  # the participant rows hold every vote once, with one weight per row
+            k, n = columns["judged_real"][used], columns["votes"][used]
+            weight = c / n if per_person else c
+            squares = np.bincount(group[used], weights=_vote_squares(k, n, r, weight), minlength=n_groups)
             votes = np.bincount(group[used], weights=n, minlength=n_groups)
     cells = sums[2] if len(sums) > 2 else None
     return crossed.crossed_variance(sums[0], sums[1], squares, votes, n_groups, cells=cells)
@@ -206,34 +224,86 @@ def _combinations(tally, by):
     return keys, [position[code] for code in codes]
 
 
-def rate_table(votes, by, confidence=CONFIDENCE):
+def _rate_interval(tally, groups, judged, votes, confidence, per_person=False):
+    """The rates judged / votes of the statistics ``groups`` codes (_grouped_variance), their crossed interval and
+    participants: (rate, low, high, participants) arrays."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = judged / votes
+    variance, df, participants = _grouped_variance(
+        tally,
+        groups,
+        [1.0 / votes[group] for group in groups],
+        [rate[group] for group in groups],
+        len(rate),
+        per_person,
+    )
+    return rate, *crossed.rate_interval(judged, votes, variance, df, confidence), participants
+
+
+def rate_table(votes, by, confidence=CONFIDENCE, *, per_person=False):
     """Per combination of ``by`` (a subset of source, group, expertise): votes, judged_real, rate, the crossed
-    interval ci_low/ci_high, the votes-independent Wilson interval wilson_low/wilson_high, and participants."""
+    interval ci_low/ci_high, the votes-independent Wilson interval wilson_low/wilson_high, and participants;
+    ``per_person`` adds PERSON_COLUMNS, the per-person rate and its crossed interval."""
     tally, by = as_tally(votes), list(by)
     if not set(by) <= set(RATE_KEYS):
         raise ValueError(f"rates can be grouped by {', '.join(RATE_KEYS)}, not by {by}")
+    columns = [*by, *RATE_COLUMNS, *(PERSON_COLUMNS if per_person else ())]
     if not tally.votes:
-        return pd.DataFrame(columns=[*by, *RATE_COLUMNS])
+        return pd.DataFrame(columns=columns)
     keys, groups = _combinations(tally, by)
-    columns = tally.row_arrays[0]
+    rows = tally.row_arrays[0]
     table = pd.DataFrame(
         {
             **keys,
-            "votes": np.bincount(groups[0], weights=columns["votes"]).astype(np.int64),
-            "judged_real": np.bincount(groups[0], weights=columns["judged_real"]).astype(np.int64),
+            "votes": np.bincount(groups[0], weights=rows["votes"]).astype(np.int64),
+            "judged_real": np.bincount(groups[0], weights=rows["judged_real"]).astype(np.int64),
         }
     )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table["rate"] = table["judged_real"] / table["votes"]
-    rate, coefficient = table["rate"].to_numpy(), 1.0 / table["votes"].to_numpy()
-    variance, df, participants = _grouped_variance(
-        tally, groups, [coefficient[group] for group in groups], [rate[group] for group in groups], len(table)
+    table["rate"], table["ci_low"], table["ci_high"], table["participants"] = _rate_interval(
+        tally, groups, table["judged_real"].to_numpy(), table["votes"].to_numpy(), confidence
     )
-    table["ci_low"], table["ci_high"] = crossed.rate_interval(
-        table["judged_real"], table["votes"], variance, df, confidence
+    if per_person:
+        # A participant's by_participant row holds person_votes 1 and their own rate as person_real.
+        table["person_rate"], table["person_ci_low"], table["person_ci_high"], _ = _rate_interval(
+            tally,
+            groups,
+            np.bincount(groups[0], weights=rows["person_real"]),
+            np.bincount(groups[0], weights=rows["person_votes"]),
+            confidence,
+            per_person=True,
+        )
+    return _wilson_columns(table, confidence)[columns]
+
+
+def dropout_rates(votes, finished):
+    """Whether leaving early was informative: per source and group (rows in the summary's order), the per-person
+    rate among every participant who judged it (participants, person_rate) and among those who finished
+    (finishers, finisher_rate; NaN without any). ``finished``: the ids (the tally's participants' participant
+    column) of those who finished. Apart, these rates differ when who stays depends on how one answers."""
+    tally = as_tally(votes)
+    columns = ["source", "group", "participants", "person_rate", "finishers", "finisher_rate"]
+    if not tally.votes:
+        return pd.DataFrame(columns=columns)
+    rows = tally.by_participant
+    done = tally.participants["participant"].isin(finished).to_numpy()[rows["participant"].to_numpy()]
+    own = pd.DataFrame(
+        {
+            "row": [row_label(source, group) for source, group in zip(rows["source"], rows["group"])],
+            "source": rows["source"].astype(str),
+            "group": rows["group"].astype(str),
+            "rate": rows["person_real"],
+            "finisher": np.where(done, rows["person_real"], np.nan),
+        }
     )
-    table["participants"] = participants
-    return _wilson_columns(table, confidence)[[*by, *RATE_COLUMNS]]
+    table = own.groupby("row").agg(
+        source=("source", "first"),
+        group=("group", "first"),
+        participants=("rate", "size"),
+        person_rate=("rate", "mean"),
+        finishers=("finisher", "count"),
+        finisher_rate=("finisher", "mean"),
+    )
+    return table.loc[row_order(table.index)].reset_index(drop=True)[columns]
 
 
 def per_image_table(votes, confidence=CONFIDENCE):

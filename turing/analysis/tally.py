@@ -34,6 +34,11 @@ class Tally:
         stimulus and group and expertise that judged it.
     by_cell: None when no participant judged a scene twice; else participant, scene_code, source, group,
         expertise, votes, judged_real per participant and stimulus.
+    Every row table also has person_votes and person_real: its votes each weighted by 1 / (the votes its
+    participant gave on that source), summed, and the weights of the votes judged real summed. A participant's
+    by_participant row then holds 1 and their own rate; the per-person rate (the mean of the participants' own
+    rates) is these columns' person_real / person_votes, as the per-vote rate is judged_real / votes, and its
+    variance needs them per image (turing.analysis.statistics.rate_table).
     Text columns are categoricals; ``votes`` is the number of votes in all.
     """
 
@@ -104,12 +109,16 @@ class Tally:
         by_participant["group"] = _attribute(participants["group"], by_participant["participant"].to_numpy())
         by_participant["expertise"] = _attribute(participants["expertise"], by_participant["participant"].to_numpy())
         by_participant["votes"], by_participant["judged_real"] = counts["votes"], counts["judged_real"]
+        by_participant["person_votes"] = 1.0
+        by_participant["person_real"] = counts["judged_real"] / counts["votes"]
+        # Each vote's weight in its participant's own rate on its source.
+        weight = 1.0 / counts["votes"][counts["row"]]
 
         cohorts = len(GROUPS) * len(EXPERTISE)
         cohort = (
             participants["group"].cat.codes.to_numpy() * len(EXPERTISE) + participants["expertise"].cat.codes.to_numpy()
         )[participant]
-        counts = _sum_by(stimulus * cohorts + cohort, judged_real, len(stimuli) * cohorts)
+        counts = _sum_by(stimulus * cohorts + cohort, judged_real, len(stimuli) * cohorts, weight)
         code = counts["key"] // cohorts
         by_stimulus = pd.DataFrame(
             {
@@ -119,15 +128,14 @@ class Tally:
                 "source": pd.Categorical.from_codes(source_code[code], sources),
                 "group": pd.Categorical.from_codes(counts["key"] % cohorts // len(EXPERTISE), GROUPS),
                 "expertise": pd.Categorical.from_codes(counts["key"] % len(EXPERTISE), EXPERTISE),
-                "votes": counts["votes"],
-                "judged_real": counts["judged_real"],
+                **_count_columns(counts),
             }
         )
         by_cell = None
         n_scenes = len(scenes)
         if _repeats(participant * n_scenes + scene_code[stimulus], len(participants) * n_scenes):
             n_stimuli = len(stimuli)
-            counts = _sum_by(participant * n_stimuli + stimulus, judged_real, len(participants) * n_stimuli)
+            counts = _sum_by(participant * n_stimuli + stimulus, judged_real, len(participants) * n_stimuli, weight)
             person, code = counts["key"] // n_stimuli, counts["key"] % n_stimuli
             by_cell = pd.DataFrame(
                 {
@@ -136,8 +144,7 @@ class Tally:
                     "source": pd.Categorical.from_codes(source_code[code], sources),
                     "group": _attribute(participants["group"], person),
                     "expertise": _attribute(participants["expertise"], person),
-                    "votes": counts["votes"],
-                    "judged_real": counts["judged_real"],
+                    **_count_columns(counts),
                 }
             )
         return cls(participants, stimuli, by_participant, by_stimulus, by_cell, len(participant))
@@ -188,19 +195,25 @@ def _repeats(key, size):
     return pd.Series(key).duplicated().any()
 
 
-def _sum_by(key, judged_real, size):
-    """Votes and judged-real sums per distinct key, keys ascending; bincount while the key range is small."""
+def _count_columns(counts):
+    return {name: counts[name] for name in ("votes", "judged_real", "person_votes", "person_real")}
+
+
+def _sum_by(key, judged_real, size, weight=None):
+    """Votes and judged-real sums per distinct key, keys ascending, and each vote's row among them ("row");
+    with a weight per vote, the weights' sums too (person_votes, and person_real over the votes judged real).
+    bincount while the key range is small."""
     if size <= 4 * len(key) + 1_000_000:
         votes = np.bincount(key, minlength=size)
         present = np.flatnonzero(votes)
-        return {
-            "key": present,
-            "votes": votes[present],
-            "judged_real": np.bincount(key, weights=judged_real, minlength=size)[present].astype(np.int64),
-        }
-    present, inverse = np.unique(key, return_inverse=True)
-    return {
-        "key": present,
-        "votes": np.bincount(inverse),
-        "judged_real": np.bincount(inverse, weights=judged_real).astype(np.int64),
-    }
+        row = (np.cumsum(votes > 0) - 1)[key]
+        judged = np.bincount(key, weights=judged_real, minlength=size)[present]
+        votes = votes[present]
+    else:
+        present, row = np.unique(key, return_inverse=True)
+        votes, judged = np.bincount(row), np.bincount(row, weights=judged_real)
+    sums = {"key": present, "row": row, "votes": votes, "judged_real": judged.astype(np.int64)}
+    if weight is not None:
+        sums["person_votes"] = np.bincount(row, weights=weight, minlength=len(present))
+        sums["person_real"] = np.bincount(row, weights=weight * judged_real, minlength=len(present))
+    return sums

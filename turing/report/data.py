@@ -76,7 +76,13 @@ SUMMARY_COLUMNS = [
     "hype_infinity",
     "hype_low",
     "hype_high",
+    *st.PERSON_COLUMNS,
 ]
+# The summary's two rates of each row: per vote (judged_real / votes, each vote counts once) and per person (the
+# mean over participants of each one's own rate, each person counts once; turing.analysis.statistics). The
+# report shows PRIMARY_RATE first, and a preregistration names its own (turing.preregistration).
+PER_PERSON, PER_VOTE = "per person", "per vote"
+PRIMARY_RATE = PER_PERSON
 # Below this many participants and this many scenes at once, the report warns that p-values are optimistic.
 FEW = 20
 # An achieved exposure further than this from the one asked is flagged: more than one frame at 60 Hz.
@@ -269,15 +275,16 @@ def summary_frame(votes, models=()):
     (a votes table with a `kind` column, such as `export_votes --all`, has its practice and catch rows dropped).
 
     rate = judged_real / votes with its crossed interval ci_low/ci_high (participants and images both
-    sampled; see turing.analysis.crossed) and the votes-independent Wilson interval wilson_low/wilson_high, and for
-    models HYPE-infinity with its crossed interval. ``models`` adds zero-vote rows for models nobody has
-    judged yet. Rows: real (treatment), real (control), then models alphabetically. ``votes`` may also be a
-    Tally. Closed-form: the same votes give the same table, with no resampling seed.
+    sampled; see turing.analysis.crossed) and the votes-independent Wilson interval wilson_low/wilson_high, for
+    models HYPE-infinity with its crossed interval, and the per-person rate person_rate (each participant's own
+    rate, averaged) with its crossed interval person_ci_low/person_ci_high. ``models`` adds zero-vote rows for
+    models nobody has judged yet. Rows: real (treatment), real (control), then models alphabetically. ``votes``
+    may also be a Tally. Closed-form: the same votes give the same table, with no resampling seed.
     """
     if isinstance(votes, pd.DataFrame) and "kind" in votes:
         votes = votes[votes["kind"] == SCORED]
     tally = as_tally(votes)
-    table = st.rate_table(tally, ["source", "group"]).astype({"source": str, "group": str})
+    table = st.rate_table(tally, ["source", "group"], per_person=True).astype({"source": str, "group": str})
     present = set(zip(table["source"], table["group"]))
     missing = [m for m in models if (m, TREATMENT) not in present]
     if missing:
@@ -291,7 +298,9 @@ def summary_frame(votes, models=()):
                         "votes": 0,
                         "judged_real": 0,
                         "participants": 0,
-                        **dict.fromkeys(["rate", "ci_low", "ci_high", "wilson_low", "wilson_high"], math.nan),
+                        **dict.fromkeys(
+                            ["rate", "ci_low", "ci_high", "wilson_low", "wilson_high", *st.PERSON_COLUMNS], math.nan
+                        ),
                     }
                 ),
             ],
@@ -347,6 +356,11 @@ def participation(study, selection=Selection(), headline=None, votes=None):
         "votes": votes,
         "bots_left_out": headline["bots_left_out"],
     }
+
+
+def finished_ids(study, selection=Selection()):
+    """The ids of the selection's participants who finished, for statistics.dropout_rates."""
+    return list(selection.participants(study).filter(finished_at__isnull=False).values_list("pk", flat=True))
 
 
 def attention_summary(study, selection=Selection()):

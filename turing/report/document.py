@@ -8,7 +8,7 @@ from django.utils.safestring import mark_safe
 
 from turing.analysis.statistics import row_label
 from turing.report.cache import cached, metric_tables, report_tables
-from turing.report.data import EXPOSURE_TOLERANCE_MS, FEW, REPORT_ROWS, Selection
+from turing.report.data import EXPOSURE_TOLERANCE_MS, FEW, PER_PERSON, PER_VOTE, REPORT_ROWS, Selection
 from turing.report.provenance import provenance
 from turing.sections import CI, MUTED, NUM, Column, Figure, Mark, Section
 from turing.templatetags.staff_format import decimal, interval, percent, pvalue
@@ -137,8 +137,9 @@ def summary_section(tables):
         figures=[
             Figure(
                 "staff:report_chart",
-                "Bar chart of the share of images judged real per source",
-                "Share judged real; error bars are 95% intervals over participants and images; the dashed line is 50%.",
+                "Bar chart of the share of votes judged real per source",
+                "Share of votes judged real (the per-vote rate); error bars are 95% intervals over participants and "
+                "images; the dashed line is 50%.",
             )
         ],
         columns=[
@@ -146,9 +147,11 @@ def summary_section(tables):
             Column("Group"),
             Column("Votes", NUM),
             Column("Participants", NUM),
-            Column("Rate", NUM),
-            Column("Judged real", NUM),
+            Column(f"Rate {PER_PERSON}", NUM),
             Column("95% interval", CI),
+            Column(f"Rate {PER_VOTE}", NUM),
+            Column("95% interval", CI),
+            Column("Judged real", NUM),
             Column("Wilson 95% (votes independent)", f"{CI} {MUTED}"),
             Column("HYPE∞", NUM),
             Column("HYPE∞ 95%", CI),
@@ -159,9 +162,11 @@ def summary_section(tables):
                 row["group"],
                 row["votes"],
                 row["participants"],
-                Mark("strong", percent(row["rate"])),
+                Mark("strong", percent(row["person_rate"])),
+                Mark("strong", interval(row["person_ci_low"], row["person_ci_high"])),
+                percent(row["rate"]),
+                interval(row["ci_low"], row["ci_high"]),
                 row["judged_real"],
-                Mark("strong", interval(row["ci_low"], row["ci_high"])),
                 interval(row["wilson_low"], row["wilson_high"]),
                 percent(row["hype_infinity"]),
                 interval(row["hype_low"], row["hype_high"]),
@@ -171,19 +176,46 @@ def summary_section(tables):
         empty="No votes yet.",
         notes=[
             mark_safe(
-                "<strong>The 95% interval accounts for both samples the study drew, its participants and its images: "
+                "<strong>Two rates per row, the per-person rate first (the report's primary rate): the mean over "
+                "participants of each one's own share judged real, so that everyone counts once however many images "
+                "they judged.</strong> The per-vote rate, second, is the share of all votes judged real: it weighs "
+                "people by how many images they judged, so when those who leave early answer differently from those "
+                "who stay it drifts towards those who stayed (the dropout line below shows whether they did). With "
+                "as many images for everyone the two are the same. "
+                "<strong>Each 95% interval accounts for both samples the study drew, its participants and its images: "
                 "it says where the rate would lie for other people judging other images made the same way.</strong> "
                 "For a model, the rate is its <em>fooling rate</em>: the share of its images judged real. The Wilson "
                 "interval treats every vote as independent, which is only right when people and images do not differ; "
                 "it is there for comparison (the method: two-way cluster-robust variance, Cameron, Gelbach &amp; "
                 "Miller 2011, the pigeonhole bootstrap's variance of Owen 2007 without its double count). HYPE∞ is, as "
                 "Zhou et al. (2019) publish it, the mean of two error rates weighted equally: the model's images "
-                "judged real, and the treatment group's real images judged generated; 50% is chance, and someone who "
-                "always gives the same answer scores exactly 50% whatever the share of real images. The row "
-                "<code>real (control)</code> is the control group, who saw only real photos under the same "
+                "judged real, and the treatment group's real images judged generated (per vote); 50% is chance, and "
+                "someone who always gives the same answer scores exactly 50% whatever the share of real images. The "
+                "row <code>real (control)</code> is the control group, who saw only real photos under the same "
                 "instructions: its share judged generated is the false-alarm base rate."
-            )
+            ),
+            dropout_line(tables),
         ],
+    )
+
+
+def dropout_line(tables):
+    """Started and finished, and the per-person rate among those who finished against among everyone: apart, who
+    left early answered differently from who stayed."""
+    started, finished = tables["headline"]["started"]["total"], tables["headline"]["finished"]["total"]
+    rates = "; ".join(
+        f"{row_label(row['source'], row['group'])} {percent(row['finisher_rate'])} (n = {row['finishers']}) "
+        f"against {percent(row['person_rate'])} (n = {row['participants']})"
+        for row in tables["dropout"]
+    )
+    return format_html(
+        "<strong>Dropout:</strong> {} started, {} finished ({} left before the end).{}",
+        started,
+        finished,
+        started - finished,
+        f" Per-person rate among those who finished against among everyone who judged the images: {rates}."
+        if rates
+        else "",
     )
 
 

@@ -118,6 +118,11 @@ class FreezeForm(forms.Form):
         label="Target participants", min_value=1, help_text="The planned number, e.g. plan_study's answer."
     )
     primary_analysis = forms.ChoiceField(choices=list(preregistration.PRIMARY_ANALYSES.items()))
+    primary_rate = forms.ChoiceField(
+        choices=list(preregistration.PRIMARY_RATES.items()),
+        initial=preregistration.PER_PERSON,
+        help_text="The summary shows both rates of each row; the report's primary one is per person.",
+    )
     primary_models = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, help_text="The models it is about (none ticked: all)."
     )
@@ -159,6 +164,7 @@ class FreezeForm(forms.Form):
                 primary_analysis=cleaned["primary_analysis"],
                 exclude_failed_checks=cleaned.get("exclude_failed_checks", False),
                 primary_models=cleaned["primary_models"],
+                primary_rate=cleaned["primary_rate"],
                 power_analysis=cleaned["power_analysis"],
             )
         except preregistration.PlanError as error:

@@ -235,3 +235,69 @@ def test_terms_that_cancel_exactly_do_not_shrink_an_interval_to_a_point():
     frame = pair([0] * 10 + [1] * 10, range(20), judged_real, np.tile(np.repeat([True, False], 5), 2))
     test = st.compare_sides(Tally.from_votes(frame), st.Side("a"), st.Side("b"))
     assert test["p_value"] > 0.05 and -1 <= test["ci_low"] < test["difference"] < test["ci_high"] <= 1
+
+
+def person_rate(frame):
+    return st.rate_table(frame, ["source"], per_person=True).iloc[0]
+
+
+def test_the_per_person_rate_and_its_interval_by_hand():
+    # A judges s1 s2 (real, generated), B s1 s2 s3 (all real), C s3 (generated): own rates 1/2, 1, 0.
+    frame = votes_of(list("AABBBC"), [1, 2, 1, 2, 3, 3], [1, 0, 1, 1, 1, 0])
+    row = person_rate(frame)
+    assert (row["rate"], row["person_rate"]) == pytest.approx((4 / 6, 1 / 2))
+    # Influence (judged_real - 1/2) / (3 n_p): A +-1/12, B 1/18 each, C -1/6. Participant sums 0, 1/6, -1/6:
+    # V_P = 3/2 * 2/36; scene sums 5/36, -1/36, -4/36: V_S = 3/2 * 42/1296; V_C = 6/5 * 11/216.
+    variance = 3 / 2 * 2 / 36 + 3 / 2 * 42 / 1296 - 6 / 5 * 11 / 216
+    assert variance == pytest.approx(17 / 240)
+    expected = crossed.wilson(1 / 2, (1 / 2) * (1 / 2) / variance, student_t.ppf(0.975, 2))
+    assert (row["person_ci_low"], row["person_ci_high"]) == pytest.approx(expected, rel=1e-12)
+
+
+def per_person_influence(frame):
+    """Each vote's (judged_real - R) / (P n_p), R the mean of the participants' own rates."""
+    y = (frame["answer"] == "real").astype(float)
+    votes = frame.groupby("participant")["answer"].transform("size")
+    own = y.groupby(frame["participant"]).transform("mean")
+    people = frame["participant"].nunique()
+    return (y - own.groupby(frame["participant"]).first().mean()) / (people * votes)
+
+
+def test_the_per_person_variance_is_the_crossed_one_of_its_influences():
+    rng = np.random.default_rng(11)
+    # People judge 1 to 9 scenes each: their own rates weigh alike, their votes do not.
+    rows = [(i, s) for i in range(14) for s in rng.choice(15, rng.integers(1, 10), replace=False)]
+    people, seen = zip(*rows)
+    frame = votes_of(people, seen, rng.random(len(rows)) < 0.4)
+    row = person_rate(frame)
+    y = (frame["answer"] == "real").astype(float)
+    rate = y.groupby(frame["participant"]).mean().mean()
+    assert row["person_rate"] == pytest.approx(rate, rel=1e-12)
+    variance = hand_variance_of(frame.assign(influence=per_person_influence(frame)))
+    df = min(frame["participant"].nunique(), frame["scene"].nunique()) - 1
+    expected = crossed.wilson(rate, rate * (1 - rate) / variance, student_t.ppf(0.975, df))
+    assert (row["person_ci_low"], row["person_ci_high"]) == pytest.approx(expected, rel=1e-12)
+    # The per-vote columns are those of rate_table without per_person.
+    assert row[st.RATE_COLUMNS].tolist() == one_rate(frame)[st.RATE_COLUMNS].tolist()
+
+
+def test_the_per_person_rate_is_the_per_vote_one_when_everyone_judged_as_many():
+    row = person_rate(random_votes(np.random.default_rng(12)))
+    assert row["person_rate"] == pytest.approx(row["rate"], rel=1e-12)
+    assert (row["person_ci_low"], row["person_ci_high"]) == pytest.approx((row["ci_low"], row["ci_high"]), rel=1e-9)
+
+
+def test_the_per_person_variance_with_several_versions_of_a_scene():
+    # Everyone judges both versions of some scenes: the cell term is the spread of (participant, scene) sums.
+    rng = np.random.default_rng(13)
+    rows = [(i, s, v) for i in range(10) for s in rng.choice(8, rng.integers(2, 8), replace=False) for v in "ab"]
+    people, scenes, source = (np.array(column) for column in zip(*rows))
+    frame = votes_of(people, scenes, rng.random(len(rows)) < 0.4, source=source)
+    assert Tally.from_votes(frame).by_cell is not None
+    chosen = frame[frame["source"] == "a"]
+    row = st.rate_table(frame, ["source"], per_person=True).set_index("source").loc["a"]
+    influence = per_person_influence(chosen).reindex(frame.index, fill_value=0.0)
+    variance = hand_variance_of(frame.assign(influence=influence))
+    rate = row["person_rate"]
+    expected = crossed.wilson(rate, rate * (1 - rate) / variance, student_t.ppf(0.975, 7))
+    assert (row["person_ci_low"], row["person_ci_high"]) == pytest.approx(expected, rel=1e-12)

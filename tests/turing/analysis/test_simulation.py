@@ -132,3 +132,25 @@ def test_people_and_images_differ_as_much_as_asked(seed):
     images = votes(image_sd=3.0)
     seen_enough = images.groupby("stimulus").size() >= 8
     assert np.std(shares_judged_real(images, "stimulus")[seen_enough]) > 0.25
+
+
+def test_people_who_lean_to_real_leave_early():
+    # 4,000 people: with dropout 0.03 per trial at no lean, under half answer all 30 trials, those who leave early
+    # lean to "real" (their own rates are higher), and each person's own rate still averages to the design's.
+    design = Design(participants=4000, scenes=40, rates={REAL: 0.7, "alpha": 0.3}, trials_per_model=20,
+                    real_trials=10, participant_sd=0.9, dropout=0.03)  # fmt: skip
+    votes = simulate_votes(design, np.random.default_rng(7))
+    answered = votes.groupby("participant").size()
+    assert answered.min() >= 1 and answered.max() == 30 and 0.3 < (answered == 30).mean() < 0.6
+    assert not votes.duplicated(["participant", "scene"]).any()
+    fakes = votes[votes["source"] == "alpha"].assign(real=lambda frame: frame["answer"] == REAL)
+    own = fakes.groupby("participant")["real"].mean()
+    finished = answered[own.index] == 30
+    assert own[~finished].mean() > own[finished].mean() + 0.05
+    assert own.mean() == pytest.approx(0.3, abs=0.015)
+    assert fakes["real"].mean() < 0.29
+
+
+def test_dropout_is_a_probability_of_at_most_one_half():
+    with pytest.raises(ValueError, match="dropout"):
+        Design(participants=2, scenes=10, rates=RATES, trials_per_model=3, real_trials=4, dropout=0.6)

@@ -376,3 +376,35 @@ def test_a_long_participant_list_shows_both_ends(vote_study, monkeypatch):
     every = st.participant_accuracy(data.study_tally(study))["accuracy"]
     assert report["participant_accuracy_total"] == 5 and len(shown) == 2
     assert shown == [every.max(), every.min()]
+
+
+def test_who_left_early_counts_once_in_the_per_person_rate_and_the_dropout_line(vote_study):
+    study, participants = vote_study
+    # p3 leaves after their first alpha image (s1, judged generated), their later trials unanswered: alpha is then
+    # p1 2/2, p2 1/2, p3 0/1, and p3 judged no beta image. Everyone else finished.
+    Trial.objects.filter(participant=participants["p3"], kind="scored", stimulus__scene__in=["s2", "s3", "s4"]).update(
+        answer=""
+    )
+    Participant.objects.exclude(pk=participants["p3"].pk).update(finished_at=timezone.now())
+    summary = cache.study_summary(study).set_index(["source", "group"])
+    alpha = summary.loc[("alpha", "treatment")]
+    assert (alpha["rate"], alpha["person_rate"]) == pytest.approx((3 / 5, (1 + 1 / 2 + 0) / 3))
+    assert alpha["person_ci_low"] < alpha["person_rate"] < alpha["person_ci_high"]
+    # Everyone judged as many reals: there the two rates and intervals agree.
+    control = summary.loc[("real", "control")]
+    assert control[["person_rate", "person_ci_low", "person_ci_high"]].tolist() == pytest.approx(
+        control[["rate", "ci_low", "ci_high"]].tolist()
+    )
+    assert list(summary.columns[-3:]) == ["person_rate", "person_ci_low", "person_ci_high"]
+    dropout = {row["source"]: row for row in cache.report_tables(study)["dropout"] if row["group"] == "treatment"}
+    assert (dropout["alpha"]["finishers"], dropout["alpha"]["finisher_rate"]) == (2, pytest.approx(3 / 4))
+    assert (dropout["alpha"]["participants"], dropout["alpha"]["person_rate"]) == (3, pytest.approx(1 / 2))
+    assert (dropout["beta"]["finishers"], dropout["beta"]["participants"]) == (2, 2)
+    section = next(section for section in build_report(study) if section.name == "summary")
+    titles = [column.title for column in section.columns]
+    assert titles.index("Rate per person") < titles.index("Rate per vote")
+    notes = " ".join(map(str, section.notes))
+    assert "the per-person rate first (the report's primary rate)" in notes
+    assert "The per-vote rate, second, is the share of all votes judged real" in notes
+    assert "<strong>Dropout:</strong> 5 started, 4 finished (1 left before the end)." in notes
+    assert "alpha 75.0% (n = 2) against 50.0% (n = 3)" in notes

@@ -28,6 +28,9 @@ def test_csv_exports(vote_study, tmp_path):
         ("gamma", "treatment"),
     ]
     assert (summary["rate"].dropna() == (summary["judged_real"] / summary["votes"]).dropna()).all()
+    # The per-person rate comes last; everyone here judged as many images of each source, so it is the per-vote one.
+    assert list(summary.columns[-3:]) == ["person_rate", "person_ci_low", "person_ci_high"]
+    assert summary["person_rate"].dropna().tolist() == pytest.approx(summary["rate"].dropna().tolist())
 
 
 def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp_path):

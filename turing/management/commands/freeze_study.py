@@ -38,6 +38,11 @@ class Command(BaseCommand):
             "--primary-analysis", choices=list(preregistration.PRIMARY_ANALYSES), help="The primary statistic."
         )
         parser.add_argument(
+            "--primary-rate",
+            choices=list(preregistration.PRIMARY_RATES),
+            help="The primary rate of the summary (default: per person).",
+        )
+        parser.add_argument(
             "--primary-models", metavar="A,B", help="The models the primary analysis is about (default: all)."
         )
         parser.add_argument(
@@ -76,6 +81,7 @@ class Command(BaseCommand):
             "primary_analysis": options["primary_analysis"],
             "exclude_failed_checks": options["exclude_failed_checks"],
             "primary_models": options["primary_models"] and options["primary_models"].split(","),
+            "primary_rate": options["primary_rate"],
             "power_analysis": options["power_json"] and _json_file(options["power_json"], "--power-json"),
         }
         data = {**data, **{key: value for key, value in overrides.items() if value is not None}}
@@ -87,6 +93,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Froze the plan of {study.title} ({slug}): {len(plan['design']['stimuli'])} stimuli")
         self.stdout.write(f"  target: {plan['target_participants']} participants")
         self.stdout.write(f"  primary analysis: {plan['primary_analysis']['description']}")
+        self.stdout.write(f"  primary rate: {plan['primary_rate']}")
         self.stdout.write(f"sha256 {registration.sha256}")
 
     def _check(self, study, registration, verify, out):
