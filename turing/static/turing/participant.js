@@ -1,6 +1,7 @@
 // Trial pages work as plain forms; this script makes them quicker and measures response times.
-// It sends each vote with fetch() and, instead of loading a new page, swaps in the next image,
-// which was preloaded while the participant looked at the current one. Keys: R for "real", G for
+// It sends each vote with fetch() and, instead of loading a new page, swaps in the next image, preloaded while
+// the participant looked at the current one unless its exposure is limited: then the vote's reply is the first
+// to name it, and the server starts its clock when it serves it. Keys: R for "real", G for
 // "generated", the Left arrow for the first button and the Right arrow for the second (their order is drawn
 // per participant), while focus is in the answer area or once the participant has turned on keys for the whole
 // page (the keydown listener at the end).
@@ -179,13 +180,8 @@
       }
       status.textContent = "";
       if (reply.feedback) {
+        // A timed next image is fetched only after Continue: its clocks, the server's and this page's, start then.
         await showFeedback(reply.feedback);
-        if (reply.next && reply.next.exposure_ms) {
-          // The exposure clock of the next image must start when it appears, not when the feedback did:
-          // the trial page records that moment.
-          window.location.reload();
-          return;
-        }
       }
       if (reply.next) {
         await show(reply.next);
