@@ -456,11 +456,11 @@ class Trial(models.Model):
     answer = models.CharField(max_length=10, choices=vocabulary.ANSWER_CHOICES, blank=True)
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
-    # Studies with an exposure limit only: when the image was first handed to the participant (its trial page
-    # rendered, or sent as the next trial in a vote's reply), so that a reload after the limit shows no image.
+    # Studies with an exposure limit only: when the image was first served (the exposure clock on the server), so
+    # that a reload after the limit shows no image.
     shown_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # The exposure the protocol asked for when the image was first shown (empty: no limit), and the one the
-    # browser achieved, from the frame that painted the image to the frame that hid it.
+    # The exposure the protocol asked for when the trial was handed out (empty: no limit), and the one the
+    # browser achieved, from the frame that revealed the image to the frame that hid it.
     exposure_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
     achieved_exposure_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # Two-alternative forced choice (protocol "2afc") only: the real photo shown beside the stimulus, which

@@ -2,7 +2,7 @@
 
 Every page works as a plain HTML form: one POST per vote, then a redirect to the next trial. participant.js
 improves the same URLs: it votes with fetch() (asking for JSON) and swaps in the next image, preloaded
-while the participant looked at the current one.
+while the participant looked at the current one unless its exposure is limited (answers.trial_data).
 """
 
 import time
@@ -21,11 +21,11 @@ from turing.models import Participant, Study, Trial, new_token
 from turing.participant.answers import (
     AnswerRefused,
     give_answer,
-    image_servable,
+    hand_out,
     open_trials,
     practice_feedback,
     score,
-    show,
+    serve_image,
     trial_data,
     trials_of,
     upcoming,
@@ -336,13 +336,13 @@ def trial(request, participant):
     current, following = upcoming(trials)
     if current is None:
         return redirect("turing:finish", study.slug)
-    shown_now = show(study, trials, current)
+    hand_out(study, trials, current)
     protocol = protocol_of(study)
     context = {
         "study": study,
         "trial": current,
         "images": protocol.images(current),
-        "data": trial_data(study, trials, current, following, shown_now=shown_now),
+        "data": trial_data(study, trials, current, following),
         "shown": shown_token(current),
     }
     if in_kiosk(request, study.pk):
@@ -396,9 +396,7 @@ def vote(request, participant, trial_id):
     if response_ms is None:
         response_ms = server_response_ms(form.cleaned_data["shown"], trial)
     try:
-        stored = give_answer(
-            participant, trials, trial, answer, response_ms, form.measured(), hands_out_next=wants_json(request)
-        )
+        give_answer(participant, trials, trial, answer, response_ms, form.measured())
     except AnswerRefused as refusal:
         return refuse(request, participant, 409, str(refusal))
     study = participant.study
@@ -408,8 +406,7 @@ def vote(request, participant, trial_id):
         return JsonResponse(
             {
                 "feedback": practice_feedback(study, trials, trial) if trial.practice else None,
-                # A vote stored now has just handed out the next image (record_answer).
-                "next": trial_data(study, trials, current, following, shown_now=stored) if current else None,
+                "next": trial_data(study, trials, current, following) if current else None,
                 "redirect": done_url,
             }
         )
@@ -481,7 +478,8 @@ def finish(request, participant):
 def image(request, token):
     """A trial's image, by the trial's own random token: only for the participant who owns the trial, and
     only until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a reload), and in a study with an exposure
-    limit only until the limit has run out since the image was first shown.
+    limit only until the limit has run out since the image was first served, which starts its clock
+    (answers.serve_image).
 
     Every image gets the same headers (no file name, no modification date) and is never cached, so
     nothing but the pixels can tell a real photo from a generated one, and a URL cannot be shared to
@@ -494,7 +492,7 @@ def image(request, token):
     )
     if trial is None or request.session.get(participant_key(trial.participant.study_id)) != trial.participant_id:
         raise Http404("No such image.")
-    if not image_servable(trial):
+    if not serve_image(trial):
         raise Http404("No such image.")
     protocol = protocol_of(trial.participant.study)
     stimulus = protocol.images(trial)[protocol.image_tokens(trial).index(token)]

@@ -2,11 +2,14 @@
 staff page (turing/templates/turing/staff/_section.html) and manage.py study_report (turing.report.text) both
 draw. Every number is formatted here, once, so that the page and the text show the same figures."""
 
+from datetime import timedelta
+
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from turing.analysis.statistics import row_label
+from turing.participant.answers import EXPOSURE_IMAGE_GRACE
 from turing.report.cache import cached, metric_tables, report_tables
 from turing.report.data import EXPOSURE_TOLERANCE_MS, FEW, PER_PERSON, PER_VOTE, REPORT_ROWS, Selection
 from turing.report.provenance import provenance
@@ -92,6 +95,12 @@ def exposure_section(flags):
     said = f"{measured} timed trial{_plural(measured)} measured by the browser"
     if unmeasured:
         said += f", {unmeasured} not measured (no JavaScript, or the answer came before the image was hidden)"
+    said += (
+        " (from the display frame that revealed the image, once loaded and decoded, to the one that hid it). "
+        "The server starts a timed image's clock when it first serves the image, names it to nobody before its "
+        f"trial, and refuses it once its exposure plus {EXPOSURE_IMAGE_GRACE / timedelta(milliseconds=1):.0f} ms "
+        "have passed"
+    )
     if flagged:
         off = format_html(
             '<strong class="warning">{} trial{} showed the image{} for more than one frame ({} ms) longer or shorter '

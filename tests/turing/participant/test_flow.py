@@ -17,6 +17,7 @@ from tests.turing.participant_steps import (
     wrong_answer,
 )
 from turing.models import Participant, Study, Trial
+from turing.participant.answers import EXPOSURE_IMAGE_GRACE
 from turing.vocabulary import GENERATED, GENERATED_FIRST, REAL, REAL_FIRST
 
 JSON = {"accept": "application/json"}
@@ -126,8 +127,11 @@ def test_a_reload_after_the_exposure_limit_shows_no_image(client, build_study):
     join(client, study)
     page = client.get(reverse("turing:trial", args=["flash"]))
     trial = page.context["trial"]
+    # The clock starts with the image's bytes, not with the page that names it.
+    assert Trial.objects.get(pk=trial.pk).shown_at is None
+    assert client.get(trial_data(page)["image_url"]).status_code == 200
     first_shown = Trial.objects.get(pk=trial.pk).shown_at
-    assert first_shown is not None and client.get(trial_data(page)["image_url"]).status_code == 200
+    assert first_shown is not None
 
     # A reload within the limit shows the image again, and the clock keeps its first start.
     again = client.get(reverse("turing:trial", args=["flash"]))
@@ -144,20 +148,47 @@ def test_a_reload_after_the_exposure_limit_shows_no_image(client, build_study):
     assert client.post(data["vote_url"], {"answer": REAL}).status_code == 302
 
 
-def test_the_exposure_clock_of_the_next_image_starts_with_the_vote_that_reveals_it(client, build_study):
+@pytest.mark.parametrize("javascript", [True, False], ids=["json", "plain-form"])
+def test_a_timed_image_is_named_by_the_reply_to_the_answer_before_and_timed_from_its_first_serving(
+    client, build_study, javascript
+):
     study = build_study("flash", scenes=8, trials_per_participant=3, practice_trials=1, exposure_ms=1500)
     participant = join(client, study)
     trials = list(participant.trials.order_by("position"))
-    data, _ = current_trial(client, study)
-    client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON)
-    # After practice feedback participant.js loads the trial page, which starts the clock when it shows.
-    assert Trial.objects.get(pk=trials[1].pk).shown_at is None
-    data, _ = current_trial(client, study)
-    reply = client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON).json()
-    assert Trial.objects.get(pk=trials[2].pk).shown_at is not None and reply["next"]["expired"] is False
+    for following in trials[1:]:
+        page = client.get(reverse("turing:trial", args=["flash"]))
+        data = trial_data(page)
+        next_url = reverse("turing:image", args=[following.image_token])
+        # No preloading: neither the page nor its data names the next image, so nobody holds it before its trial.
+        assert data["next_image_urls"] == [] and next_url not in page.content.decode()
+        assert client.get(data["image_url"]).status_code == 200
+        reply = client.post(data["vote_url"], {"answer": REAL, "response_ms": 900}, headers=JSON if javascript else {})
+        # The answer stored (the practice's included) hands the next trial out: its exposure is recorded, its
+        # clock not started.
+        following.refresh_from_db()
+        assert following.exposure_ms == 1500 and following.shown_at is None
+        if javascript:
+            assert reply.json()["next"]["image_urls"] == [next_url] and reply.json()["next"]["expired"] is False
+        else:
+            assert client.get(reply.url).status_code == 200  # the practice feedback, or the next trial
+            assert trial_data(client.get(reverse("turing:trial", args=["flash"])))["image_urls"] == [next_url]
+        assert client.get(next_url).status_code == 200
+        following.refresh_from_db()
+        assert following.shown_at is not None
 
-    expire(trials[2], 1500)
+    expire(trials[-1], 1500)
     assert trial_data(client.get(reverse("turing:trial", args=["flash"])))["expired"] is True
+
+
+def test_a_timed_image_is_refused_soon_after_its_exposure(client, build_study):
+    study = build_study("flash", scenes=6, trials_per_participant=2, practice_trials=0, exposure_ms=500)
+    join(client, study)
+    data, trial = current_trial(client, study)
+    assert client.get(data["image_url"]).status_code == 200
+    served = Trial.objects.get(pk=trial.pk).shown_at
+    for after, status in ((EXPOSURE_IMAGE_GRACE * 0.5, 200), (EXPOSURE_IMAGE_GRACE * 1.5, 404)):
+        Trial.objects.filter(pk=trial.pk).update(shown_at=served - timedelta(milliseconds=500) - after)
+        assert client.get(data["image_url"]).status_code == status
 
 
 def test_without_an_exposure_limit_nothing_records_when_images_are_shown(client, small_study):

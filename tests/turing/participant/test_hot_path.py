@@ -104,7 +104,7 @@ def test_an_image_is_two_reads(client, participant_at_a_scored_trial):
     assert len(seen["statements"]) <= 2 and seen["commits"] == 0, seen["statements"]
 
 
-def test_with_an_exposure_limit_a_vote_also_starts_the_next_images_clock_in_the_same_commit(client, build_study):
+def test_with_an_exposure_limit_a_vote_also_records_the_next_exposure_in_the_same_commit(client, build_study):
     study = build_study(scenes=10, trials_per_participant=4, practice_trials=0, exposure_ms=1500)
     join(client, study)
     data, trial = current_trial(client, study)

@@ -1,6 +1,7 @@
 // Trial pages work as plain forms; this script makes them quicker and measures response times.
-// It sends each vote with fetch() and, instead of loading a new page, swaps in the next image,
-// which was preloaded while the participant looked at the current one. Keys: R for "real", G for
+// It sends each vote with fetch() and, instead of loading a new page, swaps in the next image, preloaded while
+// the participant looked at the current one unless its exposure is limited: then the vote's reply is the first
+// to name it, and the server starts its clock when it serves it. Keys: R for "real", G for
 // "generated", the Left arrow for the first button and the Right arrow for the second (their order is drawn
 // per participant), while focus is in the answer area or once the participant has turned on keys for the whole
 // page (the keydown listener at the end).
@@ -56,30 +57,54 @@
       });
     }
 
-    // Response time runs from the moment the images are on screen, as does the exposure limit (exposure.js).
-    function imageShown() {
-      const loaded = images.every(function (image) { return image.complete && image.naturalWidth; });
-      if (shownAt !== null || !loaded) {
-        return;
+    // Response time runs from the frame that puts the images on screen, as does the exposure limit (exposure.js).
+    // They stay hidden (participant.css) until that frame, after a page load as after a swap: revealed in a
+    // requestAnimationFrame callback once decoded, whose timestamp starts both clocks. Shown by the browser as
+    // soon as they loaded, they were painted up to 100 ms before the clock started (issue 24).
+    function reveal() {
+      Promise.all(images.map(function (image) { return image.decode(); })).then(function () {
+        requestAnimationFrame(function (frame) {
+          shownAt = frame;
+          TuringExposure.clearMask(figure);
+          figure.classList.remove("expired");
+          figure.classList.add("shown");
+          exposure = TuringExposure.start(figure, trial.exposure_ms, trial.mask, frame);
+        });
+      }, function () {
+        // Not loaded: the images' error listener reloads the page.
+      });
+    }
+
+    function begin() {
+      if (trial.expired) {
+        // Reloaded after the exposure limit ran out: the server sent no image, only the answer buttons.
+        figure.classList.add("expired");
+        shownAt = performance.now();
+      } else {
+        reveal();
       }
-      shownAt = performance.now();
-      figure.classList.remove("expired");
-      TuringExposure.clearMask(figure);
-      TuringExposure.stop(exposure);
-      exposure = TuringExposure.start(figure, trial.exposure_ms, trial.mask);
     }
 
     async function show(next) {
-      // Decoding before the swap is what keeps the old image from flashing to an empty frame.
+      // A preloaded image, decoded before the swap, keeps the gap between the two images short.
       await Promise.all(preloaded.map(function (next) { return next.decode().catch(function () {}); }));
       trial = next;
       shownAt = null;
       TuringExposure.stop(exposure);
-      images.forEach(function (image, index) { image.src = trial.image_urls[index]; });
+      // The previous image goes; a mask or "Time is up" stays until the next image is revealed.
+      figure.classList.remove("shown");
+      images.forEach(function (image, index) {
+        if (trial.expired) {
+          image.removeAttribute("src");
+        } else {
+          image.src = trial.image_urls[index];
+        }
+      });
       form.action = trial.vote_url;
       progress.textContent = trial.progress;
       document.title = trial.progress + titleRest;
       preloaded = preload(trial.next_image_urls);
+      begin();
     }
 
     function showFeedback(result) {
@@ -110,7 +135,7 @@
     }
 
     async function vote(answer) {
-      // shownAt is null until the image on screen has loaded: no answer to an image nobody has seen.
+      // shownAt is null until the image is on screen: no answer to an image nobody has seen.
       if (busy || continueFeedback || shownAt === null || performance.now() - shownAt < MIN_ANSWER_MS) {
         return;
       }
@@ -155,13 +180,8 @@
       }
       status.textContent = "";
       if (reply.feedback) {
+        // A timed next image is fetched only after Continue: its clocks, the server's and this page's, start then.
         await showFeedback(reply.feedback);
-        if (reply.next && reply.next.exposure_ms) {
-          // The exposure clock of the next image must start when it appears, not when the feedback did:
-          // the trial page records that moment.
-          window.location.reload();
-          return;
-        }
       }
       if (reply.next) {
         await show(reply.next);
@@ -186,20 +206,13 @@
     ["pointerdown", "keydown"].forEach(function (type) { document.addEventListener(type, stillHere); });
 
     images.forEach(function (image) {
-      image.addEventListener("load", imageShown);
       image.addEventListener("error", function () {
         // Without its image a trial cannot be judged; the server's page loads it afresh.
         status.textContent = "The image did not load. Reloading…";
         setTimeout(function () { window.location.reload(); }, 2000);
       });
     });
-    if (trial.expired) {
-      // Reloaded after the exposure limit ran out: the server sent no image, only the answer buttons.
-      figure.classList.add("expired");
-      shownAt = performance.now();
-    } else {
-      imageShown();
-    }
+    begin();
     preloaded = preload(trial.next_image_urls);
 
     keysAnywhere.checked = sessionStorage.getItem(KEYS_ANYWHERE) === "on";
