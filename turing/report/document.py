@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from turing.analysis.statistics import row_label
+from turing.analysis.statistics import MIN_CONTROLS_FOR_P, row_label
 from turing.participant.answers import EXPOSURE_IMAGE_GRACE
 from turing.report.cache import cached, metric_tables, report_tables
 from turing.report.data import EXPOSURE_TOLERANCE_MS, FEW, PER_PERSON, PER_VOTE, REPORT_ROWS, Selection
@@ -250,13 +250,24 @@ def treatment_vs_control_section(tables):
             pvalue(versus["p_value"]),
         ]
     ]
-    note = "The groups are different people judging the same real photos; the interval and the t-test account for both."
-    if versus["p_value"] is None:
-        note += (
+    note = mark_safe(
+        "The groups are different people judging the same real photos; the interval and the t-test account for both."
+    )
+    if versus["ci_low"] is None:
+        note += mark_safe(
             " <strong>No interval or p-value yet:</strong> a group with a single participant says nothing about how "
             "its participants differ; both need two or more."
         )
-    section.notes = [mark_safe(note)]
+    elif versus["p_value"] is None:
+        controls = versus["control_participants"]
+        note += format_html(
+            " <strong>No p-value with {} control participant{}:</strong> below {} the test cannot keep its level "
+            "(the spread of so few people is a guess), so only the interval is given, as wide as it is.",
+            controls,
+            _plural(controls),
+            MIN_CONTROLS_FOR_P,
+        )
+    section.notes = [note]
     return section
 
 

@@ -225,6 +225,15 @@ def test_one_control_participant_cannot_say_how_control_participants_differ():
     assert 1 < few["df"] < 19 and 0 < few["p_value"] <= 1
 
 
+@pytest.mark.parametrize("controls, shown", [(4, False), (5, True)])
+def test_treatment_against_control_withholds_its_p_value_below_five_control_participants(controls, shown):
+    versus = st.treatment_vs_control(groups_judging_reals(controls, np.random.default_rng(11)))
+    assert versus["control_participants"] == controls
+    # The interval is given either way; the p-value only from MIN_CONTROLS_FOR_P control participants on.
+    assert versus["ci_low"] < versus["difference"] < versus["ci_high"]
+    assert (0 < versus["p_value"] <= 1) if shown else math.isnan(versus["p_value"])
+
+
 def test_terms_that_cancel_exactly_do_not_shrink_an_interval_to_a_point():
     # Two people with the same count on distinct scenes: V_P is 0 and V_S equals V_C, so V_P + V_S - V_C is 0
     # up to rounding; the votes-independent variance stands in for it.

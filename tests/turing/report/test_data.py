@@ -149,7 +149,8 @@ def test_report_statistics_equal_hand_values(vote_study):
     assert (versus["rate_treatment"], versus["rate_control"]) == pytest.approx((4 / 6, 5 / 8))
     assert versus["difference"] == pytest.approx(4 / 6 - 5 / 8)
     assert versus["ci_low"] < versus["difference"] < versus["ci_high"]
-    assert 0.5 < versus["p_value"] <= 1.0
+    # Two control participants: the interval, but no p-value (statistics.MIN_CONTROLS_FOR_P).
+    assert versus["control_participants"] == 2 and versus["p_value"] is None
 
 
 def test_per_image_participant_and_expertise_tables(vote_study):

@@ -163,6 +163,7 @@ def test_report_shows_every_section(staff_client, vote_study):
     ):
         assert heading in page
     assert "Scenes drawn at random with seed 3." in page
+    assert "No p-value with 2 control participants:" in page  # the interval is shown, the p-value withheld
     alpha_s3 = vote_study[0].stimuli.get(source="alpha", scene="s3").token
     assert reverse("staff:stimulus", args=[alpha_s3]) in page  # thumbnail in "which images fool most"
     assert f'src="{reverse("staff:report_chart", args=["votes"])}"' in page
