@@ -97,17 +97,14 @@ def exposure_over(trial, grace=timedelta(0)):
     return timezone.now() - trial.shown_at > timedelta(milliseconds=trial.exposure_ms) + grace
 
 
-def serve_image(trial) -> bool:
+def image_servable(trial) -> bool:
     """Whether trial's images may be served now: until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a
     reload), and with an exposure limit until the limit (plus EXPOSURE_IMAGE_GRACE) has run out since they were
-    first served. Serving a timed trial's image for the first time starts its exposure clock (mark_shown)."""
+    first served. Serving one starts a timed trial's exposure clock (mark_shown)."""
     grace = timedelta(seconds=settings.TURING_IMAGE_GRACE_SECONDS)
     if trial.answered_at is not None and timezone.now() - trial.answered_at > grace:
         return False
-    if exposure_over(trial, EXPOSURE_IMAGE_GRACE):
-        return False
-    mark_shown(trial)
-    return True
+    return not exposure_over(trial, EXPOSURE_IMAGE_GRACE)
 
 
 def mark_shown(trial) -> None:

@@ -22,10 +22,11 @@ from turing.participant.answers import (
     AnswerRefused,
     give_answer,
     hand_out,
+    image_servable,
+    mark_shown,
     open_trials,
     practice_feedback,
     score,
-    serve_image,
     trial_data,
     trials_of,
     upcoming,
@@ -479,7 +480,7 @@ def image(request, token):
     """A trial's image, by the trial's own random token: only for the participant who owns the trial, and
     only until it is answered (plus TURING_IMAGE_GRACE_SECONDS for a reload), and in a study with an exposure
     limit only until the limit has run out since the image was first served, which starts its clock
-    (answers.serve_image).
+    (answers.image_servable, answers.mark_shown).
 
     Every image gets the same headers (no file name, no modification date) and is never cached, so
     nothing but the pixels can tell a real photo from a generated one, and a URL cannot be shared to
@@ -492,8 +493,9 @@ def image(request, token):
     )
     if trial is None or request.session.get(participant_key(trial.participant.study_id)) != trial.participant_id:
         raise Http404("No such image.")
-    if not serve_image(trial):
+    if not image_servable(trial):
         raise Http404("No such image.")
+    mark_shown(trial)
     protocol = protocol_of(trial.participant.study)
     stimulus = protocol.images(trial)[protocol.image_tokens(trial).index(token)]
     response = FileResponse(stimulus.image.open("rb"), content_type="image/png")
