@@ -40,3 +40,13 @@ def test_a_port_someone_listens_on_is_in_use():
         port = listener.getsockname()[1]
         assert network.port_in_use(port)
     assert not network.port_in_use(port)
+
+
+def test_the_join_line_and_the_serve_command_name_the_port_serve_will_use(monkeypatch):
+    monkeypatch.setattr(network, "lan_address", lambda: "192.168.1.20")
+    assert (
+        network.join_url_line("/s/x/", 8001)
+        == "Join URL (once `manage.py serve` runs on port 8001): http://192.168.1.20:8001/s/x/"
+    )
+    assert network.serve_command("x", 8001) == "python manage.py serve --study x --port 8001"
+    assert network.serve_command("x", network.DEFAULT_PORT) == "python manage.py serve --study x"

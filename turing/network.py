@@ -79,10 +79,15 @@ def site_url(host: str | None, port: int) -> str:
     return f"http://{host or 'localhost'}:{port}"
 
 
-def join_url_line(path: str) -> str:
+def serve_command(study: str, port: int) -> str:
+    """The serve command line for study, naming the port only where it is not the default."""
+    return f"python manage.py serve --study {study}" + (f" --port {port}" if port != DEFAULT_PORT else "")
+
+
+def join_url_line(path: str, port: int = DEFAULT_PORT) -> str:
     """The line create_study and build_study end with: where phones will open path once `serve` runs."""
     address = lan_address()
-    line = f"Join URL (once `manage.py serve` runs on port {DEFAULT_PORT}): {site_url(address, DEFAULT_PORT)}{path}"
+    line = f"Join URL (once `manage.py serve` runs on port {port}): {site_url(address, port)}{path}"
     return line if address else f"{line}\n{LOOPBACK_WARNING}"
 
 

@@ -18,15 +18,16 @@ from turing.vocabulary import REAL
 SMALLEST = dict(steps=2, image_size=32, width=0.125, crops_per_photo=4, n_scenes=12, trials=6, backbones="none")
 
 
-def run_demo(workdir):
+def run_demo(workdir, **options):
     out = StringIO()
-    call_command("demo", no_serve=True, workdir=workdir, stdout=out, **SMALLEST)
+    call_command("demo", no_serve=True, workdir=workdir, stdout=out, **SMALLEST, **options)
     return out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tmp_path):
-    first = run_demo(tmp_path)
+    # On a port of its own (another demo on 8000), every address it prints names that port.
+    first = run_demo(tmp_path, port=8123)
 
     study = Study.objects.get(slug="demo")
     assert study.model_names == ["koalarization", "perceptual"]
@@ -36,6 +37,8 @@ def test_demo_builds_a_study_that_bots_can_take_and_a_rerun_reuses_everything(tm
     for model in ("perceptual", "koalarization"):
         assert (tmp_path / "runs" / model / "last.pt").exists()
     assert "/s/demo/" in first and "/staff/demo/report/" in first
+    assert "runs on port 8123):" in first and ":8123/s/demo/" in first and ":8000" not in first
+    assert "python manage.py serve --study demo --port 8123 " in first
     assert get_user_model().objects.get(username="admin").is_staff
     # Split by photo: no held-out crop comes from a photo the models trained on.
     split = read_split(tmp_path / "split")

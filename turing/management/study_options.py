@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 
 from colorization.cli import parse_named
 from turing.models import CATCH_POOL_FACTOR, Pool, Study
+from turing.network import DEFAULT_PORT
 from turing.participant.enrollment import pool_scenes, trial_counts
 from turing.protocols import get_protocol, protocol_names
 from turing.stimuli.normalize import DEFAULT_STIMULUS_SIZE
@@ -99,6 +100,12 @@ def add_study_arguments(parser):
         "part in another of them.",
     )
     parser.add_argument("--no-expertise", action="store_true", help="Do not ask the expertise question.")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"The port `serve` will use, for the join URL printed at the end (default {DEFAULT_PORT}).",
+    )
 
 
 def study_fields(options) -> dict:

@@ -131,4 +131,4 @@ class Command(BaseCommand):
             )
         )
         write_design(self, study)
-        self.stdout.write(join_url_line(study.get_absolute_url()))
+        self.stdout.write(join_url_line(study.get_absolute_url(), options["port"]))

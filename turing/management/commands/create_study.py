@@ -64,4 +64,4 @@ class Command(BaseCommand):
         for source in ["real", *study.model_names]:
             self.stdout.write(f"  {source}: {per_source[source]} scored stimuli")
         write_design(self, study)
-        self.stdout.write(join_url_line(study.get_absolute_url()))
+        self.stdout.write(join_url_line(study.get_absolute_url(), options["port"]))

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from turing.models import Study
-from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, lan_address, port_in_use, site_url
+from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, lan_address, port_in_use, serve_command, site_url
 
 MODELS = ("perceptual", "koalarization")
 # The pretrained network each model depends on, by its training option.
@@ -110,7 +110,7 @@ class Command(BaseCommand):
             if address is None:
                 self.stderr.write(self.style.ERROR(LOOPBACK_WARNING))
             self.stdout.write(
-                f"  Serve it with: python manage.py serve --study demo   (participants {join}, report {report})"
+                f"  Serve it with: {serve_command('demo', options['port'])}   (participants {join}, report {report})"
             )
         else:
             self.stdout.write(f"  Serving with gunicorn; the report is at {report}")
@@ -209,6 +209,7 @@ class Command(BaseCommand):
             # A poster demo: visitors like their score, and the study's data is a demonstration anyway.
             show_score=True,
             seed=0,
+            port=options["port"],
             stdout=self.stdout,
         )
 
