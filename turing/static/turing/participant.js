@@ -68,7 +68,7 @@
           TuringExposure.clearMask(figure);
           figure.classList.remove("expired");
           figure.classList.add("shown");
-          exposure = TuringExposure.start(figure, trial.exposure_ms, trial.mask, frame);
+          exposure = TuringExposure.start(figure, images, trial.exposure_ms, trial.mask, frame);
         });
       }, function () {
         // Not loaded: the images' error listener reloads the page.
