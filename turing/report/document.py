@@ -161,7 +161,8 @@ def judged(study, tables):
     return Judged(control, control or protocol.real_fraction(study) > 0, protocol.reports_hype_infinity(study))
 
 
-def _summary_notes(judged):
+def _summary_notes(shown):
+    # 83%: P(|Z| < 1.96 / √2), two normal estimates of equal spread (docs/statistics.md, Crossed intervals).
     notes = [
         "<strong>Two rates per row, the per-person rate first (the report's primary rate): the mean over "
         "participants of each one's own share judged real, so that everyone counts once however many images they "
@@ -172,19 +173,19 @@ def _summary_notes(judged):
         "<strong>Each 95% interval accounts for both samples the study drew, its participants and its images: it "
         "gives plausible values for the rate among people and images like these</strong> (two-way cluster-robust "
         "variance, Cameron, Gelbach &amp; Miller 2011: the pigeonhole bootstrap's variance of Owen 2007 without its "
-        "double count). It is not the range another study's rate will fall in: that rate varies too, and one of a "
-        "new study of the same size lands inside about 83% of the time.",
+        "double count). It is not the range another study's rate will fall in: that rate varies too, and the rate "
+        "of a new study of the same size lands inside about 83% of the time.",
         "For a model, the rate is its <em>fooling rate</em>: the share of its images judged real. The Wilson "
         "interval (of the per-vote rate) treats every vote as independent, which is only right when people and "
         "images do not differ; it is there for comparison.",
     ]
-    if judged.hype_infinity:
+    if shown.hype_infinity:
         notes.append(
             "HYPE∞ is, as Zhou et al. (2019) publish it, the mean of two error rates weighted equally: the model's "
             "images judged real, and the treatment group's real images judged generated (per vote); 50% is chance, "
             "and someone who always gives the same answer scores exactly 50% whatever the share of real images."
         )
-    if judged.control:
+    if shown.control:
         notes.append(
             "The row <code>real (control)</code> is the control group, who saw only real photos under the same "
             "instructions: its share judged generated is the false-alarm base rate."
@@ -193,11 +194,11 @@ def _summary_notes(judged):
     return mark_safe(" ".join(notes))
 
 
-def summary_section(tables, judged):
+def summary_section(tables, shown):
     """The rates per source, both per person and per vote, with the columns and notes of what was judged."""
     cells = [
         (Column("Images"), lambda row: row_label(row["source"], row["group"])),
-        *([(Column("Group"), lambda row: row["group"])] if judged.control else []),
+        *([(Column("Group"), lambda row: row["group"])] if shown.control else []),
         (Column("Votes", NUM), lambda row: row["votes"]),
         (Column("Participants", NUM), lambda row: row["participants"]),
         (Column(f"Rate {PER_PERSON}", NUM), lambda row: Mark("strong", percent(row["person_rate"]))),
@@ -210,7 +211,7 @@ def summary_section(tables, judged):
             lambda row: interval(row["wilson_low"], row["wilson_high"]),
         ),
     ]
-    if judged.hype_infinity:
+    if shown.hype_infinity:
         cells += [
             (Column(f"HYPE∞ {PER_VOTE}", NUM), lambda row: percent(row["hype_infinity"])),
             (Column("HYPE∞ 95%", CI), lambda row: interval(row["hype_low"], row["hype_high"])),
@@ -229,7 +230,7 @@ def summary_section(tables, judged):
         columns=[column for column, _ in cells],
         rows=[[cell(row) for _, cell in cells] for row in tables["summary"]],
         empty="No votes yet.",
-        notes=[_summary_notes(judged), dropout_line(tables)],
+        notes=[_summary_notes(shown), dropout_line(tables)],
     )
 
 
@@ -348,7 +349,7 @@ def comparisons_section(tables):
     return section
 
 
-def signal_detection_sections(tables, judged):
+def signal_detection_sections(tables, shown):
     by_group = Section(
         "Signal detection",
         name="signal-detection",
@@ -409,7 +410,7 @@ def signal_detection_sections(tables, judged):
                 'uncorrected. d′ = 0: people cannot tell the images apart; c &gt; 0: a leaning towards "real".'
                 + (
                     " The control group saw no generated images, so only its false-alarm rate is defined."
-                    if judged.control
+                    if shown.control
                     else ""
                 )
             )
@@ -450,14 +451,14 @@ def _image_list(title, name, images, *, with_model, empty, **section):
     )
 
 
-def image_sections(tables, judged):
+def image_sections(tables, shown):
     """The images that fooled most and, where real photos were judged on their own, the real photos judged
     generated most often; the note (under the last) says what the lists pool and where they are cut."""
     note = "An image's interval is over the participants who judged it."
-    if judged.control:
+    if shown.control:
         note = "Pooled over both groups; real photos also collect the control group's votes. " + note
     fooling_total, doubted_total = tables["fooling_images_total"], tables["doubted_real_images_total"]
-    if judged.real_photos and (fooling_total > REPORT_ROWS or doubted_total > REPORT_ROWS):
+    if shown.real_photos and (fooling_total > REPORT_ROWS or doubted_total > REPORT_ROWS):
         note += (
             f" Each list shows its first {REPORT_ROWS} of {fooling_total} generated and {doubted_total} real images; "
             "the votes CSV has all of them."
@@ -471,7 +472,7 @@ def image_sections(tables, judged):
         with_model=True,
         empty="No votes on generated images yet.",
     )
-    if not judged.real_photos:
+    if not shown.real_photos:
         fooling.notes = [mark_safe(note)]
         return [fooling]
     doubted = _image_list(
