@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 
 from colorization.errors import UserError
 from turing.models import Preregistration, Study
+from turing.protocols import protocol_of
 from turing.report.data import PER_PERSON, PER_VOTE, PRIMARY_RATE, Selection
 from turing.vocabulary import SCORED
 
@@ -82,6 +83,16 @@ def study_design(study: Study, *, hashes: bool = True) -> dict:
     }
 
 
+def unavailable_analyses(study: Study) -> dict[str, str]:
+    """The PRIMARY_ANALYSES that the report of ``study`` does not give, each with why."""
+    unavailable = {}
+    if not protocol_of(study).reports_hype_infinity(study):
+        unavailable["hype_infinity"] = f"the report of study {study.slug!r} ({study.protocol}) gives no HYPE-infinity"
+    if not study.control_fraction:
+        unavailable["treatment_vs_control"] = f"study {study.slug!r} has no control group (its control fraction is 0)"
+    return unavailable
+
+
 def build_plan(
     study: Study,
     *,
@@ -131,8 +142,9 @@ def build_plan(
         )
     if primary_analysis == "model_comparison" and len(primary_models or models) < 2:
         raise PlanError("primary_analysis: a model comparison needs at least two models")
-    if primary_analysis == "treatment_vs_control" and not study.control_fraction:
-        raise PlanError(f"primary_analysis: study {study.slug!r} has no control group (its control fraction is 0)")
+    unavailable = unavailable_analyses(study)
+    if primary_analysis in unavailable:
+        raise PlanError(f"primary_analysis: {unavailable[primary_analysis]}")
     return {
         "format": FORMAT,
         "study": {"slug": study.slug, "title": study.title},

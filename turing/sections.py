@@ -39,11 +39,15 @@ class Mark:
 
 @dataclass(frozen=True)
 class Figure:
-    """A chart served at the URL named ``url`` (which takes the study's slug and the report's query)."""
+    """A chart served at the URL named ``url`` (which takes the study's slug and the report's query). ``full_size``:
+    shown at its own size, one image pixel per CSS px, scrolling sideways inside its box where the page is
+    narrower (a chart of small panels, whose labels shrunk to a phone's width could not be read); otherwise
+    shrunk to the page's width."""
 
     url: str
     alt: str
     caption: str
+    full_size: bool = False
 
 
 @dataclass

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.turing.conftest import run_command
+from tests.turing.page_ids import dangling_describedby
 from turing import preregistration
 from turing.models import Preregistration, PreregistrationChanged, Stimulus, Study, StudyLocked
 from turing.report.data import Selection
@@ -205,7 +206,8 @@ def test_report_shows_the_hash_and_marks_departures_next_to_the_numbers(staff_cl
     assert page.index(registration.sha256) > numbers and page.index("Analysed as planned.") > numbers
     assert "Departs from the frozen plan" not in page
     page = staff_client.get(url, {"bots": "1"}).content.decode()
-    block = page[page.index('<div class="preregistration"') : page.index("</div>", page.index("preregistration"))]
+    start = page.index('<div class="preregistration"')
+    block = page[start : page.index("</div>", start)]
     assert "Departs from the frozen plan" in block and "rehearsal bots are counted; the plan leaves them out" in block
 
 
@@ -264,6 +266,31 @@ def test_staff_freeze_a_plan_once_from_the_page(staff_client, vote_study):
     again = staff_client.post(url, {"target_participants": 11, "primary_analysis": "fooling_rate"}, follow=True)
     assert "already frozen" in again.content.decode()
     assert Preregistration.objects.get(study=study).sha256 == registration.sha256
+
+
+def test_the_freeze_forms_descriptions_and_errors_are_elements_of_its_page(staff_client, vote_study):
+    study, _ = vote_study
+    url = reverse("staff:preregistration", args=[study.slug])
+    for response in (
+        staff_client.get(url),
+        # Every field of the form wrong or missing: each then names its error list too.
+        staff_client.post(url, {"target_participants": 0, "primary_analysis": "x", "power_analysis": "{"}),
+    ):
+        page = response.content.decode()
+        missing, described = dangling_describedby(page)
+        assert missing == [] and described >= 3, page
+    assert 'aria-describedby="id_target_participants_helptext id_target_participants_error"' in page
+    assert 'id="id_target_participants_error"' in page and 'id="id_target_participants_helptext"' in page
+
+
+@pytest.mark.parametrize("protocol", ["2afc", "hype-time"])
+def test_a_study_whose_report_gives_no_hype_infinity_cannot_plan_on_it(build_study, staff_client, protocol):
+    study = build_study("no-hype", scenes=6, protocol=protocol)
+    with pytest.raises(preregistration.PlanError, match=rf"primary_analysis: .*\({protocol}\) gives no HYPE-infinity"):
+        preregistration.build_plan(study, target_participants=10, primary_analysis="hype_infinity")
+    page = staff_client.get(reverse("staff:preregistration", args=[study.slug])).content.decode()
+    assert 'value="fooling_rate"' in page
+    assert 'value="hype_infinity"' not in page and 'value="treatment_vs_control"' not in page
 
 
 def test_freeze_study_command_from_a_plan_file_and_options(vote_study, tmp_path):

@@ -54,6 +54,12 @@ class Protocol:
     def clean_study(self, study: Study) -> None:
         """Refuse (ValidationError by field) or complete a study's settings for this protocol."""
 
+    def reports_hype_infinity(self, study: Study) -> bool:
+        """Whether the report gives HYPE∞ per model (Zhou et al. 2019): the mean of the error rates on a model's
+        images and on the treatment group's real photos, each judged on its own, with no exposure the protocol
+        adapts."""
+        return self.real_fraction(study) > 0
+
     def exposure_ms(self, study: Study, trials: list[Trial], trial: Trial) -> int | None:
         """How long trial's image is shown, in ms (None: no limit); trials: the participant's, in order, with
         the answers given so far."""

@@ -74,6 +74,10 @@ class HypeTime(Protocol):
     # Its score is an exposure threshold; its rates pool every exposure the staircase set.
     scores_by_rate = False
 
+    def reports_hype_infinity(self, study: Study) -> bool:
+        # HYPE∞ is HYPE-time's counterpart without a time limit, which the staircase's exposures are not.
+        return False
+
     def clean_study(self, study: Study) -> None:
         if study.control_fraction:
             raise ValidationError(

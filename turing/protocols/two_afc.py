@@ -135,11 +135,14 @@ class TwoAFC(Protocol):
                         "as the real photograph (Zhang et al. 2016): <strong>50% means people could not tell them "
                         "apart</strong>, and below 50% they could. The table of rates has no <code>real</code> rows: "
                         "every trial showed one. HYPE∞, d′ and the criterion need real photos judged on their own and "
-                        "are not computed here; a hit rate below is the share of pairs in which the real photo was "
-                        "picked."
+                        "are not computed here."
                     )
                 ],
-                columns=[Column("Colorization on the"), Column("Pairs", NUM), Column("Colorization picked", NUM)],
+                columns=[
+                    Column("Colorization on the"),
+                    Column("Pairs", NUM),
+                    Column("Colorization picked (per vote)", NUM),
+                ],
                 rows=[[side, int(row.votes), percent(row.picked / row.votes)] for side, row in by_side.iterrows()],
                 notes=[
                     mark_safe(

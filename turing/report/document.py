@@ -2,6 +2,7 @@
 staff page (turing/templates/turing/staff/_section.html) and manage.py study_report (turing.report.text) both
 draw. Every number is formatted here, once, so that the page and the text show the same figures."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.urls import reverse
@@ -10,11 +11,13 @@ from django.utils.safestring import mark_safe
 
 from turing.analysis.statistics import MIN_CONTROLS_FOR_P, row_label
 from turing.participant.answers import EXPOSURE_IMAGE_GRACE
+from turing.protocols import protocol_of
 from turing.report.cache import cached, metric_tables, report_tables
 from turing.report.data import EXPOSURE_TOLERANCE_MS, FEW, PER_PERSON, PER_VOTE, REPORT_ROWS, Selection
 from turing.report.provenance import provenance
 from turing.sections import CI, MUTED, NUM, Column, Figure, Mark, Section
 from turing.templatetags.staff_format import decimal, interval, percent, pvalue
+from turing.vocabulary import CONTROL
 
 
 def _n(rate, votes):
@@ -139,7 +142,80 @@ def exposure_section(flags):
     )
 
 
-def summary_section(tables):
+@dataclass(frozen=True)
+class Judged:
+    """What a study's participants judged, which decides the sections and notes its report shows: whether it has
+    a control group, whether anyone judged a real photo on its own (what false alarms, d′ and the list of real
+    photos judged generated are made of; not under 2afc, whose real photos always come paired) and whether the
+    study's protocol gives HYPE∞ (turing.protocols, Protocol.reports_hype_infinity)."""
+
+    control: bool
+    real_photos: bool
+    hype_infinity: bool
+
+
+def judged(study, tables):
+    protocol = protocol_of(study)
+    # As the headline counts decide whether to split people by group: a control group planned, or one that came.
+    control = bool(study.control_fraction or tables["headline"]["started"][CONTROL])
+    return Judged(control, control or protocol.real_fraction(study) > 0, protocol.reports_hype_infinity(study))
+
+
+def _summary_notes(shown):
+    # 83%: P(|Z| < 1.96 / √2), two normal estimates of equal spread (docs/statistics.md, Crossed intervals).
+    notes = [
+        "<strong>Two rates per row, the per-person rate first (the report's primary rate): the mean over "
+        "participants of each one's own share judged real, so that everyone counts once however many images they "
+        "judged.</strong> The per-vote rate, second, is the share of all votes judged real: it weighs people by how "
+        "many images they judged, so when those who leave early answer differently from those who stay it drifts "
+        "towards those who stayed (the dropout line below shows whether they did). With as many images for everyone "
+        "the two are the same.",
+        "<strong>Each 95% interval accounts for both samples the study drew, its participants and its images: it "
+        "gives plausible values for the rate among people and images like these</strong> (two-way cluster-robust "
+        "variance, Cameron, Gelbach &amp; Miller 2011: the pigeonhole bootstrap's variance of Owen 2007 without its "
+        "double count). It is not the range another study's rate will fall in: that rate varies too, and the rate "
+        "of a new study of the same size lands inside about 83% of the time.",
+        "For a model, the rate is its <em>fooling rate</em>: the share of its images judged real. The Wilson "
+        "interval (of the per-vote rate) treats every vote as independent, which is only right when people and "
+        "images do not differ; it is there for comparison.",
+    ]
+    if shown.hype_infinity:
+        notes.append(
+            "HYPE∞ is, as Zhou et al. (2019) publish it, the mean of two error rates weighted equally: the model's "
+            "images judged real, and the treatment group's real images judged generated (per vote); 50% is chance, "
+            "and someone who always gives the same answer scores exactly 50% whatever the share of real images."
+        )
+    if shown.control:
+        notes.append(
+            "The row <code>real (control)</code> is the control group, who saw only real photos under the same "
+            "instructions: its share judged generated is the false-alarm base rate."
+        )
+    # Literal text only: nothing of the study's is in it.
+    return mark_safe(" ".join(notes))
+
+
+def summary_section(tables, shown):
+    """The rates per source, both per person and per vote, with the columns and notes of what was judged."""
+    cells = [
+        (Column("Images"), lambda row: row_label(row["source"], row["group"])),
+        *([(Column("Group"), lambda row: row["group"])] if shown.control else []),
+        (Column("Votes", NUM), lambda row: row["votes"]),
+        (Column("Participants", NUM), lambda row: row["participants"]),
+        (Column(f"Rate {PER_PERSON}", NUM), lambda row: Mark("strong", percent(row["person_rate"]))),
+        (Column("95% interval", CI), lambda row: Mark("strong", interval(row["person_ci_low"], row["person_ci_high"]))),
+        (Column(f"Rate {PER_VOTE}", NUM), lambda row: percent(row["rate"])),
+        (Column("95% interval", CI), lambda row: interval(row["ci_low"], row["ci_high"])),
+        (Column("Votes judged real", NUM), lambda row: row["judged_real"]),
+        (
+            Column("Wilson 95% (votes independent)", f"{CI} {MUTED}"),
+            lambda row: interval(row["wilson_low"], row["wilson_high"]),
+        ),
+    ]
+    if shown.hype_infinity:
+        cells += [
+            (Column(f"HYPE∞ {PER_VOTE}", NUM), lambda row: percent(row["hype_infinity"])),
+            (Column("HYPE∞ 95%", CI), lambda row: interval(row["hype_low"], row["hype_high"])),
+        ]
     return Section(
         "Judged real, per source",
         name="summary",
@@ -151,60 +227,10 @@ def summary_section(tables):
                 "images; the dashed line is 50%.",
             )
         ],
-        columns=[
-            Column("Images"),
-            Column("Group"),
-            Column("Votes", NUM),
-            Column("Participants", NUM),
-            Column(f"Rate {PER_PERSON}", NUM),
-            Column("95% interval", CI),
-            Column(f"Rate {PER_VOTE}", NUM),
-            Column("95% interval", CI),
-            Column("Judged real", NUM),
-            Column("Wilson 95% (votes independent)", f"{CI} {MUTED}"),
-            Column("HYPE∞", NUM),
-            Column("HYPE∞ 95%", CI),
-        ],
-        rows=[
-            [
-                row_label(row["source"], row["group"]),
-                row["group"],
-                row["votes"],
-                row["participants"],
-                Mark("strong", percent(row["person_rate"])),
-                Mark("strong", interval(row["person_ci_low"], row["person_ci_high"])),
-                percent(row["rate"]),
-                interval(row["ci_low"], row["ci_high"]),
-                row["judged_real"],
-                interval(row["wilson_low"], row["wilson_high"]),
-                percent(row["hype_infinity"]),
-                interval(row["hype_low"], row["hype_high"]),
-            ]
-            for row in tables["summary"]
-        ],
+        columns=[column for column, _ in cells],
+        rows=[[cell(row) for _, cell in cells] for row in tables["summary"]],
         empty="No votes yet.",
-        notes=[
-            mark_safe(
-                "<strong>Two rates per row, the per-person rate first (the report's primary rate): the mean over "
-                "participants of each one's own share judged real, so that everyone counts once however many images "
-                "they judged.</strong> The per-vote rate, second, is the share of all votes judged real: it weighs "
-                "people by how many images they judged, so when those who leave early answer differently from those "
-                "who stay it drifts towards those who stayed (the dropout line below shows whether they did). With "
-                "as many images for everyone the two are the same. "
-                "<strong>Each 95% interval accounts for both samples the study drew, its participants and its images: "
-                "it says where the rate would lie for other people judging other images made the same way.</strong> "
-                "For a model, the rate is its <em>fooling rate</em>: the share of its images judged real. The Wilson "
-                "interval treats every vote as independent, which is only right when people and images do not differ; "
-                "it is there for comparison (the method: two-way cluster-robust variance, Cameron, Gelbach &amp; "
-                "Miller 2011, the pigeonhole bootstrap's variance of Owen 2007 without its double count). HYPE∞ is, as "
-                "Zhou et al. (2019) publish it, the mean of two error rates weighted equally: the model's images "
-                "judged real, and the treatment group's real images judged generated (per vote); 50% is chance, and "
-                "someone who always gives the same answer scores exactly 50% whatever the share of real images. The "
-                "row <code>real (control)</code> is the control group, who saw only real photos under the same "
-                "instructions: its share judged generated is the false-alarm base rate."
-            ),
-            dropout_line(tables),
-        ],
+        notes=[_summary_notes(shown), dropout_line(tables)],
     )
 
 
@@ -235,8 +261,8 @@ def treatment_vs_control_section(tables):
         section.lead = [mark_safe("Needs votes on real photos from both a treatment and a control group.")]
         return section
     section.columns = [
-        Column("Treatment: judged real", NUM),
-        Column("Control: judged real", NUM),
+        Column(f"Treatment: judged real {PER_VOTE}", NUM),
+        Column(f"Control: judged real {PER_VOTE}", NUM),
         Column("Difference", NUM),
         Column("95% interval", CI),
         Column("p", NUM),
@@ -279,8 +305,8 @@ def comparisons_section(tables):
     section.columns = [
         Column("Model A"),
         Column("Model B"),
-        Column("A fools", NUM),
-        Column("B fools", NUM),
+        Column(f"A fools ({PER_VOTE})", NUM),
+        Column(f"B fools ({PER_VOTE})", NUM),
         Column("Difference", NUM),
         Column("95% interval", CI),
         Column("p", NUM),
@@ -303,9 +329,9 @@ def comparisons_section(tables):
     ]
     section.notes = [
         format_html(
-            "The difference in fooling rate with its 95% interval over participants and images, and a two-sided "
-            "t-test on it, Holm-corrected over all model pairs. “Detectable at 80% power” is the smallest true "
-            "difference this pair's current votes would detect four times in five at Holm's strictest level (0.05 "
+            "The difference in fooling rate (per vote) with its 95% interval over participants and images, and a "
+            "two-sided t-test on it, Holm-corrected over all model pairs. “Detectable at 80% power” is the smallest "
+            "true difference this pair's current votes would detect four times in five at Holm's strictest level (0.05 "
             "divided by the number of pairs): a difference smaller than that going undetected says little. To plan "
             'how many people a study needs, use the <a href="{}">planner</a>.',
             reverse("staff:plan"),
@@ -323,16 +349,16 @@ def comparisons_section(tables):
     return section
 
 
-def signal_detection_sections(tables):
+def signal_detection_sections(tables, shown):
     by_group = Section(
         "Signal detection",
         name="signal-detection",
         columns=[
             Column("Group"),
             Column("Generated shown", NUM),
-            Column("Hit rate", NUM),
+            Column(f"Hit rate {PER_VOTE}", NUM),
             Column("Real shown", NUM),
-            Column("False-alarm rate", NUM),
+            Column(f"False-alarm rate {PER_VOTE}", NUM),
             Column("d′", NUM),
             Column("Criterion c", NUM),
         ],
@@ -356,8 +382,8 @@ def signal_detection_sections(tables):
         name="signal-detection-by-model",
         columns=[
             Column("Model (treatment group)"),
-            Column("Hit rate", NUM),
-            Column("False-alarm rate", NUM),
+            Column(f"Hit rate {PER_VOTE}", NUM),
+            Column(f"False-alarm rate {PER_VOTE}", NUM),
             Column("d′", NUM),
             Column("d′ 95%", CI),
             Column("Criterion c", NUM),
@@ -381,8 +407,12 @@ def signal_detection_sections(tables):
                 '"Generated" is the signal: a hit is a generated image judged generated, a false alarm a real photo '
                 "judged generated. d′ = z(H) − z(F) and c = −(z(H) + z(F)) / 2 use the log-linear correction "
                 "(k + 0.5) / (n + 1) (Hautus 1995) so that rates of 0 or 1 stay finite; the rates shown are "
-                'uncorrected. d′ = 0: people cannot tell the images apart; c &gt; 0: a leaning towards "real". The '
-                "control group saw no generated images, so only its false-alarm rate is defined."
+                'uncorrected. d′ = 0: people cannot tell the images apart; c &gt; 0: a leaning towards "real".'
+                + (
+                    " The control group saw no generated images, so only its false-alarm rate is defined."
+                    if shown.control
+                    else ""
+                )
             )
         ],
     )
@@ -400,7 +430,7 @@ def _image_list(title, name, images, *, with_model, empty, **section):
             Column("Scene"),
             *model,
             Column("Votes", NUM),
-            Column("Judged real", NUM),
+            Column(f"Judged real {PER_VOTE}", NUM),
             Column("95% interval", CI),
             Column("Image token"),
         ],
@@ -421,7 +451,20 @@ def _image_list(title, name, images, *, with_model, empty, **section):
     )
 
 
-def image_sections(tables):
+def image_sections(tables, shown):
+    """The images that fooled most and, where real photos were judged on their own, the real photos judged
+    generated most often; the note (under the last) says what the lists pool and where they are cut."""
+    note = "An image's interval is over the participants who judged it."
+    if shown.control:
+        note = "Pooled over both groups; real photos also collect the control group's votes. " + note
+    fooling_total, doubted_total = tables["fooling_images_total"], tables["doubted_real_images_total"]
+    if shown.real_photos and (fooling_total > REPORT_ROWS or doubted_total > REPORT_ROWS):
+        note += (
+            f" Each list shows its first {REPORT_ROWS} of {fooling_total} generated and {doubted_total} real images; "
+            "the votes CSV has all of them."
+        )
+    elif fooling_total > REPORT_ROWS:
+        note += f" The list shows its first {REPORT_ROWS} of {fooling_total} images; the votes CSV has all of them."
     fooling = _image_list(
         "Which images fool most",
         "fooling-images",
@@ -429,16 +472,9 @@ def image_sections(tables):
         with_model=True,
         empty="No votes on generated images yet.",
     )
-    note = (
-        "Pooled over both groups; real photos also collect the control group's votes. An image's interval is over "
-        "the participants who judged it."
-    )
-    fooling_total, doubted_total = tables["fooling_images_total"], tables["doubted_real_images_total"]
-    if fooling_total > REPORT_ROWS or doubted_total > REPORT_ROWS:
-        note += (
-            f" Each list shows its first {REPORT_ROWS} of {fooling_total} generated and {doubted_total} real images; "
-            "the votes CSV has all of them."
-        )
+    if not shown.real_photos:
+        fooling.notes = [mark_safe(note)]
+        return [fooling]
     doubted = _image_list(
         "Real photos most often judged generated",
         "doubted-real-images",
@@ -481,6 +517,7 @@ def metric_sections(metrics):
             "staff:report_metrics_chart",
             "Scatter plots of each image's share judged real against each of its metrics, one row per model",
             "One point per generated image with votes: its metric against the share of its votes that judged it real.",
+            full_size=True,
         )
     ]
     correlations.notes = [
@@ -516,7 +553,7 @@ def metric_sections(metrics):
             Column("Model"),
             Column("Scene"),
             Column("Votes", NUM),
-            Column("Judged real", NUM),
+            Column(f"Judged real {PER_VOTE}", NUM),
             Column("PSNR (dB)", NUM),
             Column("SSIM", NUM),
             Column("ab error", NUM),
@@ -550,7 +587,9 @@ def accuracy_sections(tables):
         name="histogram",
         lead=[
             format_html(
-                "Mean accuracy: <strong>{}</strong> over {} participant{}.",
+                "Mean accuracy {}: <strong>{}</strong> over {} participant{} (each one's share of correct answers, "
+                "averaged).",
+                PER_PERSON,
                 percent(tables["mean_accuracy"]),
                 total,
                 _plural(total),
@@ -615,7 +654,7 @@ def _rate_columns(first):
         Column("Images"),
         Column("Votes", NUM),
         Column("Participants", NUM),
-        Column("Judged real", NUM),
+        Column(f"Judged real {PER_VOTE}", NUM),
         Column("95% interval", CI),
     ]
 
@@ -663,7 +702,7 @@ def button_order_section(tables):
             Column("Buttons"),
             Column("Participants", NUM),
             Column("Votes", NUM),
-            Column("Judged real", NUM),
+            Column(f"Judged real {PER_VOTE}", NUM),
         ],
         rows=[
             [row["row"], row["buttons"], row["participants"], row["votes"], percent(row["rate"])]
@@ -778,15 +817,18 @@ def build_report(study, selection=Selection()):
 
 def _build_report(study, selection, version):
     tables = report_tables(study, selection)
+    shown = judged(study, tables)
     sections = [counted_section(study, tables, selection), *tables["protocol_sections"]]
     if tables["exposure_flags"]:
         sections.append(exposure_section(tables["exposure_flags"]))
+    sections.append(summary_section(tables, shown))
+    if shown.control:
+        sections.append(treatment_vs_control_section(tables))
+    sections.append(comparisons_section(tables))
+    if shown.real_photos:
+        sections += signal_detection_sections(tables, shown)
     sections += [
-        summary_section(tables),
-        treatment_vs_control_section(tables),
-        comparisons_section(tables),
-        *signal_detection_sections(tables),
-        *image_sections(tables),
+        *image_sections(tables, shown),
         *metric_sections(metric_tables(study, selection)),
         *accuracy_sections(tables),
         expertise_section(study, tables),

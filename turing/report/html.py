@@ -2,6 +2,8 @@
 (turing/templates/turing/staff/_section.html), which draws everything else of the section. Written here rather
 than cell by cell in the template, where each of a long table's cells costs a dozen variable lookups."""
 
+import re
+
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -9,14 +11,24 @@ from django.utils.safestring import SafeString, mark_safe
 from turing.report.cache import cached
 from turing.report.data import Selection
 from turing.report.document import build_report
-from turing.sections import Mark, Section
+from turing.sections import CI, Mark, Section
+
+# An interval, "low – high", kept on one line (staff.css), where other text of an interval column, such as why a
+# score has no interval, wraps as any text does: a column kept on one line whatever it says would push a table
+# past the screen. A span rather than no-break spaces, which would not hold after the dash (a line may break
+# after an en dash whatever follows) and would reach the clipboard of whoever copies the interval.
+INTERVAL = re.compile(r"\S+ – \S+")
 
 
-def _content(cell, thumbnail):
+def _unbroken(text, interval):
+    return format_html('<span class="interval">{}</span>', text) if interval and INTERVAL.fullmatch(text) else text
+
+
+def _content(cell, thumbnail, interval=False):
     if not isinstance(cell, Mark):
-        return format_html("{}", "—" if cell is None else cell)
+        return format_html("{}", "—" if cell is None else _unbroken(str(cell), interval))
     if cell.kind == "strong":
-        return format_html("<strong>{}</strong>", cell.text)
+        return format_html("<strong>{}</strong>", _unbroken(cell.text, interval))
     if cell.kind == "code":
         return format_html("<code>{}</code>{}", cell.text, cell.after)
     if cell.kind == "image":
@@ -47,11 +59,13 @@ def table_rows(section: Section) -> list[SafeString]:
         for column in section.columns
     ]
     closings = ["</th>" if column.heads_row else "</td>" for column in section.columns]
+    intervals = [CI in column.style.split() for column in section.columns]
     return [
         mark_safe(
             "<tr>"
             + "".join(
-                opening + _content(cell, thumbnail) + closing for opening, cell, closing in zip(openings, row, closings)
+                opening + _content(cell, thumbnail, interval) + closing
+                for opening, cell, closing, interval in zip(openings, row, closings, intervals)
             )
             + "</tr>"
         )

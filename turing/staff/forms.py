@@ -141,6 +141,10 @@ class FreezeForm(forms.Form):
         self.study = study
         self.fields["target_participants"].initial = study.target_participants
         self.fields["primary_models"].choices = [(name, name) for name in study.model_names]
+        unavailable = preregistration.unavailable_analyses(study)
+        self.fields["primary_analysis"].choices = [
+            choice for choice in self.fields["primary_analysis"].choices if choice[0] not in unavailable
+        ]
         if not study.catch_trials:
             del self.fields["exclude_failed_checks"]
 

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 
+from tests.turing.page_ids import dangling_describedby
 from tests.turing.participant_steps import answer_all, current_trial, join, right_answer
 from tests.turing.report_data import ALL_ANSWERS, TOTAL_VOTES
 from turing import network, preregistration
@@ -104,6 +105,12 @@ def test_every_staff_page_has_a_log_out_form(staff_client, vote_study, name):
     form = form[: form.index("</form>")]
     assert 'name="csrfmiddlewaretoken"' in form and ">Log out</button>" in form
     assert f'name="next" value="{reverse("admin:login")}?next={reverse("staff:study_list")}"' in form
+
+
+@pytest.mark.parametrize("name", sorted(set(staff_page_names()) - FILES))
+def test_every_aria_describedby_on_a_staff_page_names_an_element_of_it(staff_client, vote_study, name):
+    missing, _ = dangling_describedby(staff_client.get(staff_url(name)).content.decode())
+    assert missing == []
 
 
 def test_staff_urls_cover_the_contract():

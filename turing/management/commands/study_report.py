@@ -13,9 +13,9 @@ from turing.report.text import render
 class Command(BaseCommand):
     help = (
         "Print a study's report, the staff report page as text: share judged real per source and group (real, real "
-        "in the control group, each model) with 95% intervals over participants and images (and Wilson's, votes "
-        "taken as independent), HYPE-infinity per model, and every other section of the page. "
-        "People only unless --include-bots."
+        "in the control group, each model), per person and per vote, with 95% intervals over participants and "
+        "images (and Wilson's, votes taken as independent), HYPE-infinity per model where the protocol gives it, "
+        "and every other section of the page. People only unless --include-bots."
     )
 
     def add_arguments(self, parser):

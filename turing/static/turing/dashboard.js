@@ -18,6 +18,22 @@
       timer = paused() ? null : setTimeout(update, Number(live.dataset.refreshMs));
     }
 
+    // The table's box, which scrolls sideways on a narrow screen, keeps its position, and the keyboard focus if it
+    // had it, through the swap.
+    function swap(html) {
+      const box = live.querySelector(".table-scroll");
+      const left = box ? box.scrollLeft : 0;
+      const focused = box !== null && document.activeElement === box;
+      live.innerHTML = html;
+      const fresh = live.querySelector(".table-scroll");
+      if (fresh) {
+        fresh.scrollLeft = left;
+        if (focused) {
+          fresh.focus({ preventScroll: true });
+        }
+      }
+    }
+
     async function update() {
       if (!document.hidden) {
         let response = null;
@@ -28,7 +44,7 @@
         }
         // A redirect is the login page (the session ended): its HTML must not land in the dashboard.
         if (response && response.ok && !response.redirected) {
-          live.innerHTML = await response.text();
+          swap(await response.text());
           state.textContent = "";
         } else {
           state.textContent = response && response.redirected
