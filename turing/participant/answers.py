@@ -28,6 +28,10 @@ from turing.protocols import protocol_of
 EXPOSURE_IMAGE_GRACE = timedelta(milliseconds=500)
 
 
+# What the browser measured that is stored on the answered trial (record_answer).
+TRIAL_MEASURED = ("achieved_exposure_ms", "image_css_width", "image_css_height", "device_pixel_ratio")
+
+
 class AnswerRefused(UserError):
     """An answer that cannot be stored: to a later trial while an earlier one is open, or changing one given."""
 
@@ -153,8 +157,9 @@ def record_answer(participant, trials, trial, answer, response_ms, measured=None
     """Write the answer to trial, the participant's first open trial when trials were read, count it and bump
     the study's data_version, as one transaction of three statements (four with an exposure limit, which hands
     out the next trial: hand_out); False if another request (a double tap) answered the trial first.
-    measured: what the browser measured (achieved_exposure_ms for the trial; viewport_width, viewport_height,
-    device_pixel_ratio for the participant), entries None when not sent.
+    measured: what the browser measured (achieved_exposure_ms, image_css_width, image_css_height and
+    device_pixel_ratio for the trial; viewport_width, viewport_height and device_pixel_ratio, the latest, for the
+    participant), entries None when not sent.
 
     The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
     stores nothing. No later trial can have been answered since trials were read (answers go in order, and
@@ -175,7 +180,7 @@ def record_answer(participant, trials, trial, answer, response_ms, measured=None
             answer=answer,
             response_ms=response_ms,
             answered_at=timezone.now(),
-            achieved_exposure_ms=measured.get("achieved_exposure_ms"),
+            **{name: measured.get(name) for name in TRIAL_MEASURED},
         )
         if stored:
             trial.answer = answer
