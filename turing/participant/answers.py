@@ -14,6 +14,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
 
 from colorization.errors import UserError
 from turing.models import Participant, Study, Trial
@@ -199,7 +200,8 @@ def practice_feedback(study, trials, trial):
     return {
         "correct": trial.correct,
         "verdict": "Correct!" if trial.correct else "Not quite.",
-        "truth": protocol_of(study).truth(trial),
+        # HTML (participant.js puts it in the page as such): a pair's sides are named as the page lays them out.
+        "truth": conditional_escape(protocol_of(study).truth(trial)),
         "last": not any(t.practice and t.position > trial.position for t in trials),
     }
 

@@ -341,6 +341,7 @@ def trial(request, participant):
     protocol = protocol_of(study)
     context = {
         "study": study,
+        "protocol": protocol,
         "trial": current,
         "images": protocol.images(current),
         "data": trial_data(study, trials, current, following),
@@ -436,8 +437,9 @@ def feedback(request, participant, trial_id):
     trial = find_trial(trials, trial_id, practice_only=True)
     if not trial.answer:
         return redirect("turing:trial", participant.study.slug)
-    feedback = practice_feedback(participant.study, trials, trial)
-    context = {"study": participant.study, "trial": trial, "feedback": feedback}
+    study = participant.study
+    feedback = practice_feedback(study, trials, trial)
+    context = {"study": study, "protocol": protocol_of(study), "trial": trial, "feedback": feedback}
     return render(request, "turing/feedback.html", context)
 
 
