@@ -4,6 +4,7 @@ Set SCREENSHOT_DIR to also save a screenshot of a trial page there (trial-phone.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -348,6 +349,45 @@ def test_the_images_are_whole_alike_and_as_large_at_any_text_size_and_each_vote_
     (size,) = sizes["100%"]
     trial = Trial.objects.filter(participant__study=study).exclude(answer="").get()
     assert (trial.image_css_width, trial.image_css_height, trial.device_pixel_ratio) == (*map(round, size), 2)
+
+
+@pytest.mark.parametrize("protocol", ["single", "2afc", "hype-time"])
+def test_the_first_trial_after_the_practice_feedback_page_starts_in_the_answer_area(
+    page, live_server, build_study, protocol
+):
+    study = build_study("focus", scenes=8, size=64, trials_per_participant=2, practice_trials=1, protocol=protocol)
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['focus'])}")
+    expect(page.locator(".answering")).not_to_be_focused()
+    page.wait_for_timeout(LOOK_MS)
+    page.locator("button.answer").first.click()
+    expect(page.locator(".feedback .truth")).not_to_be_empty()
+    if protocol == "2afc":
+        # The phone held upright stacks the pair: the feedback names its sides as the buttons do.
+        expect(page.locator(".feedback .truth")).to_have_text(
+            re.compile(r"^The real photograph was the (top|bottom) one\.$"), use_inner_text=True
+        )
+    # The feedback page (the plain-form path, or a reload) and its Continue: a new page, focus in the answer area.
+    practice = Trial.objects.get(participant__study=study, kind=Trial.Kind.PRACTICE)
+    page.goto(f"{live_server.url}{reverse('turing:feedback', args=['focus', practice.pk])}")
+    if protocol == "2afc":
+        expect(page.locator(".truth")).to_have_text(
+            re.compile(r"^The real photograph was the (top|bottom) one\.$"), use_inner_text=True
+        )
+    page.get_by_role("link", name="Continue").click()
+    expect(page.locator(".progress")).to_have_text("1 / 2")
+    assert page.evaluate("document.activeElement.className") == "answering"
+    # Focus scrolled no image off the screen, even where the keyboard hints below the buttons do not fit.
+    for image in page.locator(".stimulus img").all():
+        box = image.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+    # So the keys answer at once, as they did before the feedback page.
+    expect(page.locator(".stimulus img").first).to_have_js_property("complete", True)
+    page.wait_for_timeout(LOOK_MS)
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator(".progress")).to_have_text("2 / 2")
+    # Only after feedback: the next trial, swapped in, keeps focus where it was; a fresh page does not take it.
+    page.reload()
+    expect(page.locator(".answering")).not_to_be_focused()
 
 
 def test_a_reload_after_the_exposure_limit_shows_time_is_up(page, live_server, build_study):

@@ -339,6 +339,7 @@ def trial(request, participant):
         return redirect("turing:finish", study.slug)
     hand_out(study, trials, current)
     protocol = protocol_of(study)
+    index = trials.index(current)
     context = {
         "study": study,
         "protocol": protocol,
@@ -346,6 +347,8 @@ def trial(request, participant):
         "images": protocol.images(current),
         "data": trial_data(study, trials, current, following),
         "shown": shown_token(current),
+        # A page loaded after practice feedback (its Continue, or a reload during it) starts in the answer area.
+        "after_feedback": index > 0 and trials[index - 1].practice,
     }
     if in_kiosk(request, study.pk):
         # Someone who walks away from a shared device must not leave their trials to the next person.
