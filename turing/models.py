@@ -463,6 +463,13 @@ class Trial(models.Model):
     # browser achieved, from the frame that revealed the image to the frame that hid it.
     exposure_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
     achieved_exposure_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # How large the image (each image of a pair: both are the same size) was on screen when the answer was given,
+    # in CSS pixels, and the device-pixel ratio then (physical pixels per CSS pixel), as participant.js measured
+    # them; empty without JavaScript, which cannot measure, and on a page reloaded after the exposure ran out,
+    # which showed no image. The participant's viewport fields keep only their latest vote's.
+    image_css_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_css_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    device_pixel_ratio = models.FloatField(null=True, blank=True, editable=False)
     # Two-alternative forced choice (protocol "2afc") only: the real photo shown beside the stimulus, which
     # side the stimulus (the generated image) was on, and the URL token of the right-hand image (image_token
     # is the left one's), so that no URL says which image is which.

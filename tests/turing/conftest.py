@@ -23,7 +23,7 @@ Browser tests (marked ``browser``):
 - ``chromium``: Debian's headless Chromium, launched by Playwright (which never downloads one), once per
   module; the contexts a test opens are closed after it.
 - ``page``: a new page in it with a phone-sized viewport (PHONE).
-- ``start_study(page, join_url)`` (a function): consent, Start, and wait for the first trial's image.
+- ``start_study(page, join_url)`` (a function): consent, Start, and wait for the first trial's image(s).
 """
 
 import io
@@ -184,12 +184,13 @@ def page(chromium):
 
 
 def start_study(page, join_url):
-    """Consent on the join page at join_url and Start; return once the first trial's image has loaded."""
+    """Consent on the join page at join_url and Start; return once the first trial's image (a pair's two) loaded."""
     page.goto(join_url)
     page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="Start").click()
     page.wait_for_url(join_url.rstrip("/") + "/trial/")
-    expect(page.locator(".stimulus img")).to_have_js_property("complete", True)
+    for image in page.locator(".stimulus img").all():
+        expect(image).to_have_js_property("complete", True)
 
 
 def log_in_as_staff(page, live_server, django_user_model, path):

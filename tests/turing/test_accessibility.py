@@ -14,9 +14,9 @@ from playwright.sync_api import expect
 
 from tests.turing.conftest import LOOK_MS, PHONE, log_in_as_staff, start_study
 from tests.turing.participant_steps import answer_all, join
-from turing.models import Participant
+from turing.models import Participant, Trial
 from turing.staff import views
-from turing.vocabulary import BUTTON_ORDERS, GENERATED, REAL
+from turing.vocabulary import BUTTON_ORDERS, GENERATED, REAL, RIGHT
 
 pytestmark = pytest.mark.browser
 
@@ -119,6 +119,33 @@ def test_every_page_passes_axe_wcag_21_aa(chromium, live_server, build_study, dj
     assert {name: lines for name, lines in found.items() if lines} == {}
 
 
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 800}], ids=["stacked", "side-by-side"])
+def test_a_2afc_pair_and_its_feedback_pass_axe_and_name_the_sides_as_they_stand(
+    chromium, live_server, build_study, axe_source, viewport
+):
+    build_study("pair", scenes=8, size=64, trials_per_participant=2, practice_trials=1, protocol="2afc")
+    page = chromium.new_context(viewport=viewport, bypass_csp=True).new_page()
+    join_url = live_server.url + reverse("turing:join", args=["pair"])
+    page.goto(join_url)
+    found = {"join": axe_violations(page, axe_source)}
+    start_study(page, join_url)
+    found["trial"] = axe_violations(page, axe_source)
+    first, second = ("Top", "Bottom") if viewport == PHONE else ("Left", "Right")
+    # The buttons' names are the words shown: the other layout's words are neither seen nor read.
+    expect(page.get_by_role("button", name=first, exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=second, exact=True)).to_be_visible()
+    expect(page.get_by_role("group", name="Your answer")).to_contain_text("Which one is the real photograph?")
+    page.wait_for_timeout(LOOK_MS)
+    page.get_by_role("button", name=first, exact=True).click()
+    practice = Trial.objects.get(participant__study__slug="pair", kind=Trial.Kind.PRACTICE)
+    real = first if practice.generated_side == RIGHT else second
+    expect(page.locator(".feedback .truth")).to_have_text(
+        f"The real photograph was the {real.lower()} one.", use_inner_text=True
+    )
+    found["feedback"] = axe_violations(page, axe_source)
+    assert {name: lines for name, lines in found.items() if lines} == {}
+
+
 @pytest.mark.parametrize("text", ["100%", "200%"])
 @pytest.mark.parametrize(
     "viewport", [(320, 568), (430, 932), (568, 320), (932, 430)], ids=["320", "430", "320-landscape", "430-landscape"]
@@ -136,7 +163,6 @@ def test_both_answer_buttons_are_the_same_size_and_fully_on_screen(chromium, liv
     start_study(page, live_server.url + reverse("turing:join", args=["equal"]))
     # Text at 200%, as a reader's font-size setting makes it: every size in rem or em doubles.
     page.add_style_tag(content=f"html {{ font-size: {text}; }}")
-    page.locator(".answering").evaluate("(area) => area.scrollIntoView({ block: 'center' })")
     # A touch screen gets no keyboard hints or switch, which would push the buttons down.
     for hint in page.locator(".keys").all():
         expect(hint).to_be_hidden()
@@ -144,8 +170,9 @@ def test_both_answer_buttons_are_the_same_size_and_fully_on_screen(chromium, liv
     buttons = {answer: page.locator(f"button[value={answer}]") for answer in (REAL, GENERATED)}
     real, generated = (button.bounding_box() for button in buttons.values())
     assert (real["width"], real["height"]) == pytest.approx((generated["width"], generated["height"]), abs=0.5)
+    assert page.evaluate("[window.scrollX, window.scrollY]") == [0, 0]
     for name, box in ((REAL, real), (GENERATED, generated)):
-        # Both at once on screen, each label inside its button.
+        # Both at once on screen without scrolling, each label inside its button.
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
         assert box["y"] >= 0 and box["y"] + box["height"] <= height, (name, box)
         assert buttons[name].evaluate("(button) => button.scrollWidth <= button.clientWidth"), name

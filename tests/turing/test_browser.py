@@ -4,6 +4,7 @@ Set SCREENSHOT_DIR to also save a screenshot of a trial page there (trial-phone.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -270,6 +271,125 @@ def test_a_phone_shows_the_whole_image_and_both_buttons_without_scrolling(chromi
     assert boxes["real"]["height"] == boxes["generated"]["height"]
 
 
+# (width, height, a phone): the screens the layout is measured on.
+SCREENS = {
+    "320x568": (320, 568, True),
+    "390x844": (390, 844, True),
+    "844x390": (844, 390, True),
+    "1280x800": (1280, 800, False),
+}
+# A reader's text size as the browser's font-size setting makes it (chrome://settings/fonts, which the DevTools
+# protocol sets per page): 16 px is the default, 32 px is 200%. Unlike a page style, the setting also moves media
+# queries written in em or rem, as a reader's does.
+TEXT_SIZES = {"100%": 16, "200%": 32}
+
+LAYOUT = """() => {
+    const box = (element) => { const b = element.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+    return {
+        images: Array.from(document.querySelectorAll(".stimulus img"), box),
+        figure: box(document.querySelector(".stimulus")),
+        buttons: Array.from(document.querySelectorAll("button.answer"), box),
+        labels: Array.from(document.querySelectorAll("button.answer"), (button) => button.innerText),
+        scroll: [window.scrollX, window.scrollY],
+    };
+}"""
+
+
+def open_trial(chromium, live_server, slug, screen, text):
+    """A trial page of study slug for a new participant, on a screen of SCREENS at a text size of TEXT_SIZES."""
+    width, height, phone = SCREENS[screen]
+    context = chromium.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=2, has_touch=phone, is_mobile=phone
+    )
+    page = context.new_page()
+    context.new_cdp_session(page).send("Page.setFontSizes", {"fontSizes": {"standard": TEXT_SIZES[text]}})
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=[slug])}")
+    assert page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)") == TEXT_SIZES[text]
+    return page
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("protocol", ["single", "2afc"])
+def test_the_images_are_whole_alike_and_as_large_at_any_text_size_and_each_vote_records_their_size(
+    chromium, live_server, build_study, protocol, screen
+):
+    width, height, _ = SCREENS[screen]
+    study = build_study("size", scenes=6, size=256, trials_per_participant=2, protocol=protocol)
+    sizes = {}
+    for text in TEXT_SIZES:
+        page = open_trial(chromium, live_server, "size", screen, text)
+        layout = page.evaluate(LAYOUT)
+        boxes = layout["images"]
+        sizes[text] = {(round(right - left, 2), round(bottom - top, 2)) for left, top, right, bottom in boxes}
+        for left, top, right, bottom in boxes:
+            # Whole: on screen, and not cut off by the frame around it (a 2afc pair's used to cut the bottom image).
+            assert 0 <= left and right <= width and 0 <= top and bottom <= height, (text, layout)
+            figure_left, figure_top, figure_right, figure_bottom = layout["figure"]
+            assert figure_left <= left and right <= figure_right and figure_top <= top and bottom <= figure_bottom
+        # One size for both images of a pair, square as the stimuli are.
+        assert len(sizes[text]) == 1 and len({*next(iter(sizes[text]))}) == 1, (text, sizes[text])
+        # Both answers on screen without scrolling, at 200% text too.
+        assert layout["scroll"] == [0, 0]
+        for left, top, right, bottom in layout["buttons"]:
+            assert 0 <= left and right <= width and 0 <= top and bottom <= height, (text, layout["buttons"])
+        if protocol == "2afc":
+            (first_left, first_top, *_), (second_left, second_top, *_) = layout["images"]
+            stacked = second_top > first_top
+            assert layout["labels"] == (["Top", "Bottom"] if stacked else ["Left", "Right"]), layout
+            assert stacked == (screen == "390x844"), "stacked on the tall phone held upright only"
+        page.context.close()
+    # The text size moves the buttons, never the image.
+    assert sizes["200%"] == sizes["100%"], sizes
+
+    # The vote records the size the page measured, and the device-pixel ratio.
+    page = open_trial(chromium, live_server, "size", screen, "100%")
+    page.wait_for_timeout(LOOK_MS)
+    page.locator("button.answer").first.click()
+    expect(page.locator(".progress")).to_have_text("2 / 2")
+    (size,) = sizes["100%"]
+    trial = Trial.objects.filter(participant__study=study).exclude(answer="").get()
+    assert (trial.image_css_width, trial.image_css_height, trial.device_pixel_ratio) == (*map(round, size), 2)
+
+
+@pytest.mark.parametrize("protocol", ["single", "2afc", "hype-time"])
+def test_the_first_trial_after_the_practice_feedback_page_starts_in_the_answer_area(
+    page, live_server, build_study, protocol
+):
+    study = build_study("focus", scenes=8, size=64, trials_per_participant=2, practice_trials=1, protocol=protocol)
+    start_study(page, f"{live_server.url}{reverse('turing:join', args=['focus'])}")
+    expect(page.locator(".answering")).not_to_be_focused()
+    page.wait_for_timeout(LOOK_MS)
+    page.locator("button.answer").first.click()
+    expect(page.locator(".feedback .truth")).not_to_be_empty()
+    if protocol == "2afc":
+        # The phone held upright stacks the pair: the feedback names its sides as the buttons do.
+        expect(page.locator(".feedback .truth")).to_have_text(
+            re.compile(r"^The real photograph was the (top|bottom) one\.$"), use_inner_text=True
+        )
+    # The feedback page (the plain-form path, or a reload) and its Continue: a new page, focus in the answer area.
+    practice = Trial.objects.get(participant__study=study, kind=Trial.Kind.PRACTICE)
+    page.goto(f"{live_server.url}{reverse('turing:feedback', args=['focus', practice.pk])}")
+    if protocol == "2afc":
+        expect(page.locator(".truth")).to_have_text(
+            re.compile(r"^The real photograph was the (top|bottom) one\.$"), use_inner_text=True
+        )
+    page.get_by_role("link", name="Continue").click()
+    expect(page.locator(".progress")).to_have_text("1 / 2")
+    assert page.evaluate("document.activeElement.className") == "answering"
+    # Focus scrolled no image off the screen, even where the keyboard hints below the buttons do not fit.
+    for image in page.locator(".stimulus img").all():
+        box = image.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+    # So the keys answer at once, as they did before the feedback page.
+    expect(page.locator(".stimulus img").first).to_have_js_property("complete", True)
+    page.wait_for_timeout(LOOK_MS)
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator(".progress")).to_have_text("2 / 2")
+    # Only after feedback: the next trial, swapped in, keeps focus where it was; a fresh page does not take it.
+    page.reload()
+    expect(page.locator(".answering")).not_to_be_focused()
+
+
 def test_a_reload_after_the_exposure_limit_shows_time_is_up(page, live_server, build_study):
     study = build_study("flash", scenes=6, size=64, trials_per_participant=2, practice_trials=0, exposure_ms=800)
     start_study(page, f"{live_server.url}{reverse('turing:join', args=['flash'])}")
@@ -343,10 +463,13 @@ def test_a_2afc_trial_shows_two_images_stacked_on_a_phone_and_hides_both_after_t
     top, bottom = left.bounding_box(), right.bounding_box()
     assert top["y"] + top["height"] <= bottom["y"], "stacked on a phone held upright"
     assert bottom["y"] + bottom["height"] <= PHONE["height"], "both on screen"
+    # Stacked, the buttons and the keys' hint name the sides top and bottom.
+    expect(page.get_by_role("button", name="Left")).to_have_count(0)
+    expect(page.locator("#answer-keys")).to_contain_text("← top, → bottom", use_inner_text=True)
     # The default exposure of 1 s, then both are hidden and the answer is given at leisure.
     expect(left).to_be_hidden(timeout=3000)
     expect(right).to_be_hidden()
-    page.get_by_role("button", name="Left is real").click()
+    page.get_by_role("button", name="Top", exact=True).click()
     expect(page.locator(".progress")).to_have_text("2 / 2")
     expect(left).to_be_visible()
 
@@ -360,6 +483,9 @@ def test_a_2afc_trial_shows_two_images_stacked_on_a_phone_and_hides_both_after_t
     participant.refresh_from_db()
     assert (participant.viewport_width, participant.viewport_height) == (PHONE["width"], PHONE["height"])
     assert participant.device_pixel_ratio == 2
+    # Each vote's own record of how large the images were on screen.
+    assert (first.image_css_width, first.image_css_height) == (round(top["width"]), round(top["height"]))
+    assert first.device_pixel_ratio == 2
 
 
 def test_a_hype_time_trial_masks_the_image_after_the_staircase_exposure(page, live_server, build_study):

@@ -17,6 +17,7 @@ from tests.turing.participant_steps import current_trial, join
 from turing.models import Participant, Trial
 from turing.participant import answers
 from turing.protocols import hype_time, protocol_names
+from turing.protocols.two_afc import SIDE_WORDS
 from turing.report.cache import report_tables
 from turing.report.data import VOTE_COLUMNS, records, votes_frame
 from turing.report.exports import write_votes_csv
@@ -112,14 +113,20 @@ def test_a_2afc_vote_names_a_side_and_stores_what_the_colorization_was_judged(cl
     reply = client.post(
         data["vote_url"],
         {"answer": real_side, "response_ms": 900, "achieved_exposure_ms": 1001, "viewport_width": 390,
-         "viewport_height": 844, "device_pixel_ratio": 3},
+         "viewport_height": 844, "device_pixel_ratio": 3, "image_css_width": 298, "image_css_height": 298},
         headers={"accept": "application/json"},
     )  # fmt: skip
     assert reply.status_code == 200
-    assert reply.json()["feedback"]["truth"] == f"The real photograph was on the {real_side}."
+    # Both names of the side, of which the page's stylesheet shows the one that fits its layout.
+    beside, stacked = SIDE_WORDS[real_side]
+    assert reply.json()["feedback"]["truth"] == (
+        f'The real photograph was the <span class="side-beside">{beside}</span>'
+        f'<span class="side-stacked">{stacked}</span> one.'
+    )
     assert reply.json()["feedback"]["correct"] is True
     trial.refresh_from_db()
     assert (trial.answer, trial.achieved_exposure_ms) == (GENERATED, 1001)
+    assert (trial.image_css_width, trial.image_css_height, trial.device_pixel_ratio) == (298, 298, 3)
     participant.refresh_from_db()
     assert (participant.viewport_width, participant.viewport_height, participant.device_pixel_ratio) == (390, 844, 3)
 

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
 
 from colorization.errors import UserError
 from turing.models import Participant, Study, Trial
@@ -26,6 +27,10 @@ from turing.protocols import protocol_of
 # headless Chromium on a busy 2-core machine, localhost): 105-155 ms; a phone adds a round trip of 50-300 ms (4G
 # to 3G). A reload later than that gets "Time is up" (the image refused, the page reloads once more without it).
 EXPOSURE_IMAGE_GRACE = timedelta(milliseconds=500)
+
+
+# What the browser measured that is stored on the answered trial (record_answer).
+TRIAL_MEASURED = ("achieved_exposure_ms", "image_css_width", "image_css_height", "device_pixel_ratio")
 
 
 class AnswerRefused(UserError):
@@ -153,8 +158,9 @@ def record_answer(participant, trials, trial, answer, response_ms, measured=None
     """Write the answer to trial, the participant's first open trial when trials were read, count it and bump
     the study's data_version, as one transaction of three statements (four with an exposure limit, which hands
     out the next trial: hand_out); False if another request (a double tap) answered the trial first.
-    measured: what the browser measured (achieved_exposure_ms for the trial; viewport_width, viewport_height,
-    device_pixel_ratio for the participant), entries None when not sent.
+    measured: what the browser measured (achieved_exposure_ms, image_css_width, image_css_height and
+    device_pixel_ratio for the trial; viewport_width, viewport_height and device_pixel_ratio, the latest, for the
+    participant), entries None when not sent.
 
     The answer="" condition makes the write atomic: of two requests racing, one updates the row and the other
     stores nothing. No later trial can have been answered since trials were read (answers go in order, and
@@ -175,7 +181,7 @@ def record_answer(participant, trials, trial, answer, response_ms, measured=None
             answer=answer,
             response_ms=response_ms,
             answered_at=timezone.now(),
-            achieved_exposure_ms=measured.get("achieved_exposure_ms"),
+            **{name: measured.get(name) for name in TRIAL_MEASURED},
         )
         if stored:
             trial.answer = answer
@@ -194,7 +200,8 @@ def practice_feedback(study, trials, trial):
     return {
         "correct": trial.correct,
         "verdict": "Correct!" if trial.correct else "Not quite.",
-        "truth": protocol_of(study).truth(trial),
+        # HTML (participant.js puts it in the page as such): a pair's sides are named as the page lays them out.
+        "truth": conditional_escape(protocol_of(study).truth(trial)),
         "last": not any(t.practice and t.position > trial.position for t in trials),
     }
 

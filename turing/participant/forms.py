@@ -55,6 +55,9 @@ class VoteForm(forms.Form):
     viewport_width = forms.IntegerField(required=False, min_value=1, max_value=100_000)
     viewport_height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
     device_pixel_ratio = forms.FloatField(required=False, min_value=0.1, max_value=20)
+    # The shown image's size on screen in CSS pixels (participant.js rounds it), a pair's one image's.
+    image_css_width = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    image_css_height = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
     def __init__(self, *args, answer_choices=ANSWER_CHOICES, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,11 +73,21 @@ class VoteForm(forms.Form):
 
     def measured(self) -> dict:
         """What the browser measured, for turing.participant.answers.record_answer (None where it sent nothing
-        usable)."""
-        return {name: self.cleaned_data.get(name) for name in MEASURED}
+        usable). An image size is kept whole or not at all: a width without its height says nothing."""
+        measured = {name: self.cleaned_data.get(name) for name in MEASURED}
+        if None in (measured["image_css_width"], measured["image_css_height"]):
+            measured["image_css_width"] = measured["image_css_height"] = None
+        return measured
 
 
-MEASURED = ("achieved_exposure_ms", "viewport_width", "viewport_height", "device_pixel_ratio")
+MEASURED = (
+    "achieved_exposure_ms",
+    "viewport_width",
+    "viewport_height",
+    "device_pixel_ratio",
+    "image_css_width",
+    "image_css_height",
+)
 
 
 def normalize_label(label: str) -> str:

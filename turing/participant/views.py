@@ -339,12 +339,16 @@ def trial(request, participant):
         return redirect("turing:finish", study.slug)
     hand_out(study, trials, current)
     protocol = protocol_of(study)
+    index = trials.index(current)
     context = {
         "study": study,
+        "protocol": protocol,
         "trial": current,
         "images": protocol.images(current),
         "data": trial_data(study, trials, current, following),
         "shown": shown_token(current),
+        # A page loaded after practice feedback (its Continue, or a reload during it) starts in the answer area.
+        "after_feedback": index > 0 and trials[index - 1].practice,
     }
     if in_kiosk(request, study.pk):
         # Someone who walks away from a shared device must not leave their trials to the next person.
@@ -436,8 +440,9 @@ def feedback(request, participant, trial_id):
     trial = find_trial(trials, trial_id, practice_only=True)
     if not trial.answer:
         return redirect("turing:trial", participant.study.slug)
-    feedback = practice_feedback(participant.study, trials, trial)
-    context = {"study": participant.study, "trial": trial, "feedback": feedback}
+    study = participant.study
+    feedback = practice_feedback(study, trials, trial)
+    context = {"study": study, "protocol": protocol_of(study), "trial": trial, "feedback": feedback}
     return render(request, "turing/feedback.html", context)
 
 

@@ -22,7 +22,8 @@ import random
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from turing.protocols import Protocol, register_protocol
 from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT, SIDE_CHOICES
@@ -33,6 +34,17 @@ from turing.sections import NUM, Column, Section
 from turing.templatetags.staff_format import percent
 
 DEFAULT_EXPOSURE_MS = 1000
+# What each side of a pair is called where the images stand beside each other, and where they are stacked (a
+# phone held upright: two_afc.css).
+SIDE_WORDS = {LEFT: ("left", "top"), RIGHT: ("right", "bottom")}
+
+
+def side_words(side: str, capital: bool = False) -> SafeString:
+    """The names of a side of the pair as HTML: both words, of which two_afc.css shows (and lets screen readers
+    read) only the one that fits the layout on this screen. The server cannot know the layout; the stylesheet,
+    which sets it, does."""
+    beside, stacked = (word.capitalize() if capital else word for word in SIDE_WORDS[side])
+    return format_html('<span class="side-beside">{}</span><span class="side-stacked">{}</span>', beside, stacked)
 
 
 class TwoAFC(Protocol):
@@ -40,6 +52,7 @@ class TwoAFC(Protocol):
     label = "Two-alternative forced choice (Zhang et al. 2016): which one is the real photograph?"
     trial_template = "turing/protocols/trial_2afc.html"
     join_template = "turing/protocols/join_2afc.html"
+    stylesheet = "turing/two_afc.css"
     reports_from_votes = True
     answer_choices = list(SIDE_CHOICES)
     # The buttons name the sides of the pair, left to right: their order is the images', balanced per trial.
@@ -114,7 +127,7 @@ class TwoAFC(Protocol):
 
     def truth(self, trial: Trial) -> str:
         real_side = RIGHT if trial.generated_side == LEFT else LEFT
-        return f"The real photograph was on the {real_side}."
+        return format_html("The real photograph was the {} one.", side_words(real_side))
 
     def trial_data(self, trial: Trial) -> dict:
         return {"keys": {"ArrowLeft": LEFT, "ArrowRight": RIGHT}}

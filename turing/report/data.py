@@ -39,7 +39,10 @@ from turing.vocabulary import (
 # `achieved_exposure_ms` the one the browser measured. Under 2afc, `stimulus` is the pair's generated image,
 # `generated_side` (left/right) where it was, and `answer` what it was judged: "real" when it was picked.
 # `button_order` (real-first, generated-first) is the order of the participant's answer buttons, first (left, or
-# top) to second; empty under 2afc, whose buttons are the sides.
+# top) to second; empty under 2afc, whose buttons are the sides. `image_css_px` is how large the image was on
+# screen when the answer was given, "<width>x<height>" in CSS pixels (under 2afc each image's: both are the same
+# size), and `device_pixel_ratio` the screen's physical pixels per CSS pixel then, as the browser measured them;
+# both empty where it could not (without JavaScript, or a page reloaded after the exposure ran out).
 VOTE_COLUMNS = [
     "protocol",
     "participant",
@@ -61,6 +64,8 @@ VOTE_COLUMNS = [
     "achieved_exposure_ms",
     "generated_side",
     "button_order",
+    "image_css_px",
+    "device_pixel_ratio",
 ]
 SUMMARY_COLUMNS = [
     "source",
@@ -204,10 +209,19 @@ def votes_frame(study, selection=Selection()):
             "achieved_exposure_ms": trials["achieved_exposure_ms"].astype("Int64"),
             "generated_side": trials["generated_side"],
             "button_order": person["button_order"].to_numpy(),
+            "image_css_px": _css_size(trials["image_css_width"], trials["image_css_height"]),
+            "device_pixel_ratio": trials["device_pixel_ratio"].astype("Float64"),
         },
         index=trials.index,
     )
     return frame[VOTE_COLUMNS]
+
+
+def _css_size(widths, heights):
+    """The votes export's image_css_px: "<width>x<height>", None where the browser measured none."""
+    measured = widths.notna() & heights.notna()
+    sizes = widths.astype("Int64").astype(str) + "x" + heights.astype("Int64").astype(str)
+    return sizes.where(measured, None)
 
 
 def exposure_flags(votes):
@@ -240,6 +254,9 @@ TRIAL_COLUMNS = (
     "exposure_ms",
     "achieved_exposure_ms",
     "generated_side",
+    "image_css_width",
+    "image_css_height",
+    "device_pixel_ratio",
 )
 
 

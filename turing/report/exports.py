@@ -9,7 +9,7 @@ from os import PathLike
 
 from django.db import connection
 from django.db.models import Case, CharField, F, Func, Q, Value, When
-from django.db.models.functions import Concat, Left, NullIf
+from django.db.models.functions import Cast, Concat, Left, NullIf
 from django.db.models.lookups import In
 
 from turing.report.cache import metric_tables, study_summary
@@ -93,6 +93,15 @@ def _votes_query(study, selection):
         "achieved_exposure_ms": F("achieved_exposure_ms"),
         "generated_side": NullIf(F("generated_side"), Value("")),
         "button_order": NullIf(F("participant__button_order"), Value("")),
+        "image_css_px": Case(
+            When(
+                image_css_width__isnull=False,
+                image_css_height__isnull=False,
+                then=Concat(Cast("image_css_width", CharField()), Value("x"), Cast("image_css_height", CharField())),
+            ),
+            output_field=CharField(),
+        ),
+        "device_pixel_ratio": F("device_pixel_ratio"),
     }
     # Annotations may not take the name of a field of Trial: each column is selected under an alias of its own.
     trials = (

@@ -336,6 +336,28 @@ def test_response_time_from_the_page_or_measured_by_the_server(client, small_stu
     assert participant.trials.filter(response_ms__isnull=False).count() == 2
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ({"image_css_width": "294", "image_css_height": "294", "device_pixel_ratio": "2.625"}, (294, 294, 2.625)),
+        ({}, (None, None, None)),  # a plain form: nothing measured
+        ({"image_css_width": "294"}, (None, None, None)),  # half a size is no size
+        ({"image_css_width": "0", "image_css_height": "294", "device_pixel_ratio": "0"}, (None, None, None)),
+        ({"image_css_width": "29.4", "image_css_height": "x", "device_pixel_ratio": "NaN"}, (None, None, None)),
+        ({"image_css_width": "10", "image_css_height": "10", "device_pixel_ratio": "1e400"}, (10, 10, None)),
+    ],
+    ids=["measured", "none", "half", "zero", "nonsense", "overflow"],
+)
+def test_each_vote_stores_the_images_size_on_screen_and_nonsense_is_dropped(client, small_study, sent, stored):
+    join(client, small_study)
+    data, trial = current_trial(client, small_study)
+    response = client.post(data["vote_url"], {"answer": REAL, **sent}, headers={"accept": "application/json"})
+    assert response.status_code == 200, "an odd measurement never costs the participant their answer"
+    trial.refresh_from_db()
+    assert trial.answer == REAL
+    assert (trial.image_css_width, trial.image_css_height, trial.device_pixel_ratio) == stored
+
+
 def test_a_forged_or_borrowed_render_time_gives_no_response_time(client, small_study):
     join(client, small_study)
     page = client.get(reverse("turing:trial", args=["small"]))

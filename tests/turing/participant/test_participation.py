@@ -396,6 +396,23 @@ def test_new_participant_needs_a_post(client, small_study):
     assert session_participant(client, small_study) == first
 
 
+@pytest.mark.parametrize(
+    ("protocol", "one", "two"),
+    [
+        ("single", "The first image is for practice", "The first 2 images are for practice"),
+        ("hype-time", "The first image is for practice", "The first 2 images are for practice"),
+        ("2afc", "The first pair is for practice", "The first 2 pairs are for practice"),
+    ],
+)
+def test_the_practice_note_counts_in_words_that_fit_one_or_more(client, build_study, protocol, one, two):
+    for practice_trials, expected, plural in ((1, one, "it does not count"), (2, two, "they do not count")):
+        slug = f"note{practice_trials}"
+        build_study(slug, scenes=8, trials_per_participant=2, practice_trials=practice_trials, protocol=protocol)
+        page = text(client.get(reverse("turing:join", args=[slug])))
+        assert f"{expected}: you will be told whether you were right, and {plural}." in page
+        assert "The first 1 " not in page
+
+
 # Point 11: the join page tells the truth about the number of images.
 
 
@@ -416,9 +433,10 @@ def test_the_join_page_states_the_true_number_of_images(
     )
     page = text(client.get(reverse("turing:join", args=["count"])))
     assert f"You will see {total} images, one at a time." in page
-    if practice_trials:
-        images = "image is" if practice_trials == 1 else "images are"
-        assert f"The first {practice_trials} {images} for practice" in page
+    if practice_trials == 1:
+        assert "The first image is for practice: you will be told whether you were right, and it does not" in page
+    elif practice_trials:
+        assert f"The first {practice_trials} images are for practice" in page
     else:
         assert "for practice" not in page
     participant = join(client, study)

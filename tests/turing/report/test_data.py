@@ -44,6 +44,8 @@ def test_votes_frame_has_one_row_per_answered_scored_trial(vote_study):
         "achieved_exposure_ms",
         "generated_side",
         "button_order",
+        "image_css_px",
+        "device_pixel_ratio",
     ]
     assert len(votes) == TOTAL_VOTES
     assert set(votes["protocol"]) == {"single"} and votes["exposure_ms"].isna().all()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from tests.turing.report_data import TOTAL_VOTES
-from turing.models import Participant
+from turing.models import Participant, Trial
 from turing.report import data, exports
 from turing.vocabulary import GENERATED_FIRST, REAL_FIRST
 
@@ -39,6 +39,10 @@ def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp
     study, participants = vote_study
     Participant.objects.filter(pk=participants["p1"].pk).update(label="=1+1")
     Participant.objects.filter(pk=participants["c2"].pk).update(button_order=GENERATED_FIRST)
+    # The browser's measurements: p1's first two votes, one on a 2.625x screen; the rest had no JavaScript.
+    p1_trials = Trial.objects.filter(participant=participants["p1"]).order_by("position")
+    Trial.objects.filter(pk=p1_trials[0].pk).update(image_css_width=294, image_css_height=294, device_pixel_ratio=2)
+    Trial.objects.filter(pk=p1_trials[1].pk).update(image_css_width=157, image_css_height=157, device_pixel_ratio=2.625)
     every = data.Selection(kinds=("scored", "practice", "catch"))
     exports.write_votes_csv(study, tmp_path / "votes.csv", every)
     exported = pd.read_csv(tmp_path / "votes.csv", dtype=str, keep_default_na=False)
@@ -49,12 +53,18 @@ def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp
         ("c1", REAL_FIRST),
         ("c2", GENERATED_FIRST),
     }
+    measured = exported[exported["image_css_px"] != ""]
+    assert measured[["position", "image_css_px"]].values.tolist() == [["1", "294x294"], ["2", "157x157"]]
+    assert measured["device_pixel_ratio"].astype(float).tolist() == [2, 2.625]
+    assert (exported.loc[exported["image_css_px"] == "", "device_pixel_ratio"] == "").all()
     exported["answered_at"] = pd.to_datetime(exported["answered_at"], utc=True, format="ISO8601")
     table = exports.neutralize_formulas(data.votes_frame(study, every))
     assert list(exported.columns) == data.VOTE_COLUMNS and len(exported) == len(table)
 
     def cells(column):
-        return ["" if pd.isna(value) else str(value) for value in column]
+        # A ratio reads back as the number it is: SQLite writes 2.0 as "2.0", PostgreSQL as "2".
+        number = column.name == "device_pixel_ratio"
+        return ["" if pd.isna(value) or value == "" else float(value) if number else str(value) for value in column]
 
     for column in data.VOTE_COLUMNS:
         assert cells(exported[column]) == cells(table[column]), column

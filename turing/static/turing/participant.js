@@ -118,7 +118,8 @@
       // a change to a live region it already knows, not the text of one that has just appeared.
       requestAnimationFrame(function () {
         verdict.textContent = result.verdict;
-        truth.textContent = result.truth;
+        // HTML that the server escaped (answers.practice_feedback): a pair's sides are named as the page lays them out.
+        truth.innerHTML = result.truth;
       });
       return new Promise(function (resolve) {
         continueFeedback = function () {
@@ -132,6 +133,17 @@
           resolve();
         };
       });
+    }
+
+    // How large the image was on screen, in CSS pixels (a pair's first: two_afc.css gives both one size), sent
+    // with the vote beside the device-pixel ratio. Null on a page reloaded after the exposure ran out: it showed
+    // no image.
+    function imageSize() {
+      if (trial.expired) {
+        return null;
+      }
+      const box = images[0].getBoundingClientRect();
+      return { width: Math.round(box.width), height: Math.round(box.height) };
     }
 
     async function vote(answer) {
@@ -149,6 +161,11 @@
       body.set("viewport_width", String(window.innerWidth));
       body.set("viewport_height", String(window.innerHeight));
       body.set("device_pixel_ratio", String(window.devicePixelRatio));
+      const size = imageSize();
+      if (size) {
+        body.set("image_css_width", String(size.width));
+        body.set("image_css_height", String(size.height));
+      }
       // A lost connection or a server without its database (503 with retry) is retried with the same answer,
       // backing off up to RETRY_MAX_MS: the server records a repeated answer once, so an answer stored
       // before the failure is accepted as the repeat it is.
