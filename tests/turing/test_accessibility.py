@@ -137,6 +137,9 @@ def test_a_2afc_pair_and_its_feedback_pass_axe_and_name_the_sides_as_they_stand(
     expect(page.get_by_role("group", name="Your answer")).to_contain_text("Which one is the real photograph?")
     page.wait_for_timeout(LOOK_MS)
     page.get_by_role("button", name=first, exact=True).click()
+    # Read once the vote's reply is on the page: a query while the live server writes it finds SQLite's table
+    # locked.
+    expect(page.locator(".feedback .truth")).to_contain_text("The real photograph was the")
     practice = Trial.objects.get(participant__study__slug="pair", kind=Trial.Kind.PRACTICE)
     real = first if practice.generated_side == RIGHT else second
     expect(page.locator(".feedback .truth")).to_have_text(
