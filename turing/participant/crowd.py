@@ -89,6 +89,13 @@ def crowd_join(params, *, kiosk: bool) -> CrowdJoin:
     return CrowdJoin(POSTER if value[VIA_PARAMETER] == VIA_POSTER else LINK)
 
 
+def prolific_id(pid: str) -> str:
+    """A PROLIFIC_PID as stored and compared: lower-cased. Prolific's IDs are 24 lower-case hex digits, so the
+    same ID in capitals (a link typed or edited by hand) is the same person, and must resume their participation
+    and meet the series exclusion rather than take part again (migration 0004 lower-cased those stored before)."""
+    return pid.lower()
+
+
 def mturk_link(params) -> bool:
     """Whether a join request's parameters come from an MTurk ExternalQuestion (a preview included)."""
     return bool(params.get("assignmentId") or params.get("workerId"))

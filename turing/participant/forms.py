@@ -5,7 +5,7 @@ import unicodedata
 from django import forms
 
 from turing.models import LABEL_MAX_LENGTH
-from turing.participant.crowd import CROWD_PARAMETERS
+from turing.participant.crowd import CROWD_PARAMETERS, CrowdError
 from turing.vocabulary import ANSWER_CHOICES, EXPERTISE_WORD, NO, YES
 
 # Join-URL parameters that carry a participant label, in order of precedence (workerId: MTurk's).
@@ -66,8 +66,9 @@ class VoteForm(forms.Form):
 
     def full_clean(self):
         super().full_clean()
-        # A browser's odd measurement is left out, never a reason to refuse the participant's answer.
-        for name in MEASURED:
+        # A browser's odd measurement (response_ms too: non-numeric, negative, absurd) is left out, never a
+        # reason to refuse the participant's answer.
+        for name in ("response_ms", *MEASURED):
             if self._errors and self._errors.pop(name, None) is not None:
                 self.cleaned_data[name] = None
 
@@ -98,13 +99,34 @@ def normalize_label(label: str) -> str:
 def label_problem(label: str) -> str | None:
     """Why a participant label from a join URL cannot be used, or None. Any printable text up to
     LABEL_MAX_LENGTH characters is a label: crowd platforms' IDs vary, and refusing one locks a person out."""
-    if len(label) > LABEL_MAX_LENGTH:
+    return text_problem(label, "participant label")
+
+
+def text_problem(value: str, name: str) -> str | None:
+    """Why a value of a join URL or its form (name: the label or the parameter's name, as the page says it)
+    cannot be stored, or None: longer than LABEL_MAX_LENGTH, or not printable (str.isprintable: control and
+    format characters, NUL, CR/LF and tabs, and the bidirectional overrides that make text read backwards)."""
+    if len(value) > LABEL_MAX_LENGTH:
         return (
-            f"This link's participant label is {len(label)} characters long; at most {LABEL_MAX_LENGTH} "
+            f"This link's {name} is {len(value)} characters long; at most {LABEL_MAX_LENGTH} "
             "are allowed. Please ask the researcher for a corrected link."
         )
-    if not label.isprintable():
+    if not value.isprintable():
         return (
-            "This link's participant label contains control characters. Please ask the researcher for a corrected link."
+            f"This link's {name} contains control characters (such as line breaks, NUL or characters that reverse "
+            "the direction of text). Please ask the researcher for a corrected link."
         )
     return None
+
+
+def check_join_parameters(*sources) -> None:
+    """Raise CrowdError, saying why, when a label or crowd parameter of a join request cannot be stored. sources:
+    every place they can arrive (the URL's query, the consent form's fields), each a QueryDict, all of whose
+    values are checked, so that none reaches the database unchecked. Values are checked as they are used,
+    without surrounding whitespace."""
+    for source in sources:
+        for name in (*LABEL_PARAMETERS, *CROWD_PARAMETERS):
+            for value in source.getlist(name):
+                problem = text_problem(value.strip(), name)
+                if problem:
+                    raise CrowdError(problem)

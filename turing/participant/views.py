@@ -40,6 +40,7 @@ from turing.participant.crowd import (
     crowd_join,
     mturk_link,
     mturk_submit_url,
+    prolific_id,
 )
 from turing.participant.decorators import closed, participant_key, participant_view
 from turing.participant.enrollment import (
@@ -55,6 +56,7 @@ from turing.participant.forms import (
     MAX_RESPONSE_MS,
     JoinForm,
     VoteForm,
+    check_join_parameters,
     label_problem,
     normalize_label,
 )
@@ -103,10 +105,12 @@ def ratio_sentence(real_fraction):
 
 
 def url_label(params):
-    """The participant label a crowd platform put on the join URL ("" when none), from its parameters."""
+    """The participant label a crowd platform put on the join URL ("" when none), from its parameters, as stored
+    (normalize_label; a PROLIFIC_PID as prolific_id has it)."""
     for name in LABEL_PARAMETERS:
         if params.get(name):
-            return params[name]
+            label = normalize_label(params[name])
+            return prolific_id(label) if name == "PROLIFIC_PID" else label
     return ""
 
 
@@ -182,9 +186,10 @@ def join(request, slug):
     study = get_object_or_404(Study, slug=slug)
     params = crowd_parameters(request)
     try:
+        check_join_parameters(request.GET, request.POST)
         crowd = crowd_join(params, kiosk=in_kiosk(request, study.pk))
     except CrowdError as error:
-        response = render(request, "turing/label_refused.html", {"study": study, "message": str(error)}, status=400)
+        response = label_refused(request, study, str(error), status=400)
     else:
         response = join_as(request, study, crowd, params)
     # Every answer to an MTurk link may be shown in MTurk's frame: instructions, refusals, a closed study.
@@ -206,7 +211,7 @@ def join_as(request, study, crowd, params):
     URL's params."""
     if not accepting_joins(study):
         return closed(request, study)
-    label = normalize_label(url_label(params))
+    label = url_label(params)
     label_error = label_problem(label)
     if label_error:
         return label_refused(request, study, label_error, status=400)

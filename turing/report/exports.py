@@ -18,8 +18,11 @@ from turing.vocabulary import EXPERTISE_WORD, REAL
 
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Text that came from outside: a participant's label (from a URL anyone can type) and scene names (file names).
-FREE_TEXT_COLUMNS = ("label", "scene")
+# Cells a spreadsheet may take for a formula: text that came from outside (a participant's label, from a URL
+# anyone can type; scene names, from file names) and stimulus tokens (random, URL-safe: about one in 64 starts
+# with "-", which a spreadsheet shows as an error or a number). A token is neutralised alike in every export, so
+# that the exports still join with each other.
+FREE_TEXT_COLUMNS = ("label", "scene", "stimulus")
 # Rows fetched and written at a time where the database cannot write CSV itself, and bytes of the database's own
 # CSV sent at a time.
 CSV_BATCH = 10_000
@@ -28,8 +31,7 @@ CSV_CHUNK_BYTES = 1 << 18
 
 def neutralize_formulas(frame):
     """Cells of FREE_TEXT_COLUMNS that a spreadsheet would run as a formula, prefixed with ' so that it shows
-    them as text. Identifiers the system made (stimulus tokens, some of which start with "-") and model names
-    (checked slugs) are left exact, so that exports still join with the report and with each other."""
+    them as text. Model names (checked slugs) are left exact."""
 
     def neutral(value):
         return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
@@ -74,7 +76,7 @@ def _votes_query(study, selection):
         "group": F("participant__group"),
         "kind": F("kind"),
         "position": F("position"),
-        "stimulus": F("stimulus__token"),
+        "stimulus": _neutral("stimulus__token"),
         "scene": _neutral("stimulus__scene"),
         "source": F("stimulus__source"),
         "answer": F("answer"),

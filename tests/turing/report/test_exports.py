@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from tests.turing.report_data import TOTAL_VOTES
-from turing.models import Participant, Trial
+from turing.models import Participant, Stimulus, Trial
 from turing.report import data, exports
-from turing.vocabulary import GENERATED_FIRST, REAL_FIRST
+from turing.vocabulary import GENERATED_FIRST, REAL, REAL_FIRST
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +68,20 @@ def test_the_streamed_votes_export_reads_back_as_the_votes_table(vote_study, tmp
 
     for column in data.VOTE_COLUMNS:
         assert cells(exported[column]) == cells(table[column]), column
+
+
+def test_stimulus_tokens_a_spreadsheet_would_run_are_neutralised_alike_in_every_export(vote_study, tmp_path):
+    # Tokens are random and URL-safe: about one in 64 starts with "-"; "=" stands for any formula start.
+    study, _ = vote_study
+    # A generated image: the metrics are per generated image.
+    stimulus = Trial.objects.filter(participant__study=study, kind="scored").exclude(stimulus__source=REAL)[0].stimulus
+    Stimulus.objects.filter(pk=stimulus.pk).update(token="=1+2-abcdefghijklmnopq")
+    exports.write_votes_csv(study, tmp_path / "votes.csv")
+    exports.write_metrics_csv(study, tmp_path / "metrics.csv")
+    votes = pd.read_csv(tmp_path / "votes.csv", dtype=str)
+    metrics = pd.read_csv(tmp_path / "metrics.csv", dtype=str)
+    assert "'=1+2-abcdefghijklmnopq" in set(votes["stimulus"]) & set(metrics["stimulus"])
+    assert not votes["stimulus"].str.startswith(exports.FORMULA_STARTS).any()
+    assert not metrics["stimulus"].str.startswith(exports.FORMULA_STARTS).any()
+    # The exports still join on the token.
+    assert set(votes.loc[votes["source"] != REAL, "stimulus"]) <= set(metrics["stimulus"])
