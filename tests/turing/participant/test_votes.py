@@ -119,7 +119,6 @@ def test_an_answer_other_than_real_or_generated_is_refused(client, small_study):
     join(client, small_study)
     data, trial = current_trial(client, small_study)
     assert client.post(data["vote_url"], {"answer": "maybe"}).status_code == 400
-    assert client.post(data["vote_url"], {"answer": REAL, "response_ms": "-5"}).status_code == 400
     assert not Trial.objects.exclude(answer="").exists()
 
 

@@ -61,7 +61,7 @@ def test_exported_labels_cannot_run_as_formulas(tmp_path):
     study, participants = make_vote_study("formulas")
     for key, label in FORMULA_LABELS.items():
         Participant.objects.filter(pk=participants[key].pk).update(label=label)
-    # One random image token in 64 starts with "-": an identifier, which must survive exactly.
+    # One random image token in 64 starts with "-", which a spreadsheet takes for a formula: neutralised too.
     Stimulus.objects.filter(study=study, source="alpha", scene="s1").update(token="-startsWithAHyphen0000")
     target = tmp_path / "votes.csv"
     run_command("export_votes", "formulas", str(target), "--all")
@@ -77,7 +77,7 @@ def test_exported_labels_cannot_run_as_formulas(tmp_path):
     original = data.votes_frame(study, data.Selection(kinds=("scored", "practice", "catch")))
     for column in ("participant", "position", "response_ms"):
         assert exported[column].tolist() == original[column].tolist()
-    assert "-startsWithAHyphen0000" in set(exported["stimulus"])
+    assert "'-startsWithAHyphen0000" in set(exported["stimulus"])
     assert exported["label"].str.startswith("'").sum() == sum(
         len(VOTES[key][3]) + (key in OTHER_TRIALS) for key in FORMULA_LABELS
     )
