@@ -46,7 +46,7 @@ def cache_from_url(url: str, name: str = "CACHE_URL") -> dict:
         table = parts.netloc + parts.path
         if not TABLE_NAME.fullmatch(table):
             raise bad("the table name must be letters, digits and underscores (at most 63), not starting with a digit")
-        return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": table}
+        return {"BACKEND": "evalsite.database_cache.DatabaseCache", "LOCATION": table}
     if parts.scheme == "locmem":
         if parts.path.strip("/") or parts.query:
             raise bad("locmem:// takes nothing after it")

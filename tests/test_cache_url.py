@@ -22,7 +22,7 @@ REDIS = "django.core.cache.backends.redis.RedisCache"
         ("redis://cache.internal", REDIS, "redis://cache.internal:6379/0"),
         ("redis://:s3cret@10.0.0.9:6379/1", REDIS, "redis://:s3cret@10.0.0.9:6379/1"),
         ("rediss://[2001:db8::7]:6390/3", REDIS, "rediss://[2001:db8::7]:6390/3"),
-        ("db://turing_cache", "django.core.cache.backends.db.DatabaseCache", "turing_cache"),
+        ("db://turing_cache", "evalsite.database_cache.DatabaseCache", "turing_cache"),
         ("locmem://", "django.core.cache.backends.locmem.LocMemCache", ""),
     ],
 )
@@ -71,7 +71,7 @@ def cache_setting(module, **env):
 
 def test_production_and_lan_settings_share_a_database_table_and_development_keeps_its_memory():
     for module in ("evalsite.settings_production", "evalsite.settings_lan"):
-        assert cache_setting(module).stdout.split() == ["django.core.cache.backends.db.DatabaseCache", "turing_cache"]
+        assert cache_setting(module).stdout.split() == ["evalsite.database_cache.DatabaseCache", "turing_cache"]
     assert cache_setting("evalsite.settings").stdout.split() == ["django.core.cache.backends.locmem.LocMemCache"]
     redis = cache_setting("evalsite.settings_production", CACHE_URL="redis://127.0.0.1:6379/0")
     assert redis.stdout.split() == [REDIS, "redis://127.0.0.1:6379/0"]
