@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # The production settings' cache when CACHE_URL is unset.
 DEFAULT_CACHE_TABLE = "turing_cache"
+DATABASE_MAX_ENTRIES = 20_000
 FORMS = "redis://HOST:PORT/DB, db://TABLE or locmem://"
 
 
@@ -46,7 +47,14 @@ def cache_from_url(url: str, name: str = "CACHE_URL") -> dict:
         table = parts.netloc + parts.path
         if not TABLE_NAME.fullmatch(table):
             raise bad("the table name must be letters, digits and underscores (at most 63), not starting with a digit")
-        return {"BACKEND": "evalsite.database_cache.DatabaseCache", "LOCATION": table}
+        # Django's default of 300 entries would, at a launch of a few hundred participants a minute, cull live
+        # join counts (one per client and minute) and let their clients start again from zero. Expired rows
+        # are deleted first, so the table holds two minutes of counts and the reports.
+        return {
+            "BACKEND": "evalsite.database_cache.DatabaseCache",
+            "LOCATION": table,
+            "OPTIONS": {"MAX_ENTRIES": DATABASE_MAX_ENTRIES},
+        }
     if parts.scheme == "locmem":
         if parts.path.strip("/") or parts.query:
             raise bad("locmem:// takes nothing after it")

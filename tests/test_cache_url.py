@@ -5,12 +5,18 @@ import os
 import sqlite3
 import subprocess
 import sys
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.test import RequestFactory
 
 from evalsite.cache_url import cache_from_url
 from tests.test_settings import ROOT, manage
+from turing.participant import throttle
+from turing.participant.throttle import join_allowed
 
 REDIS = "django.core.cache.backends.redis.RedisCache"
 
@@ -27,7 +33,20 @@ REDIS = "django.core.cache.backends.redis.RedisCache"
     ],
 )
 def test_each_form_names_its_backend_and_location(url, backend, location):
-    assert cache_from_url(url) == {"BACKEND": backend, "LOCATION": location}
+    cache = cache_from_url(url)
+    assert (cache["BACKEND"], cache["LOCATION"]) == (backend, location)
+
+
+@pytest.mark.django_db
+def test_the_database_cache_keeps_every_join_count_of_a_launch(settings):
+    # 400 clients in one minute: Django's default of 300 entries would cull some counts and let them join again.
+    settings.CACHES = {"default": cache_from_url("db://turing_cache")}
+    settings.TURING_JOINS_PER_MINUTE = 1
+    call_command("createcachetable", verbosity=0)
+    clients = [RequestFactory().get("/", REMOTE_ADDR=f"198.51.{n // 250}.{n % 250}") for n in range(400)]
+    with mock.patch.object(throttle, "time", SimpleNamespace(time=lambda: 60.0 * 28_000_000 + 1)):
+        assert all(join_allowed(client) for client in clients)
+        assert not any(join_allowed(client) for client in clients)
 
 
 @pytest.mark.parametrize(
