@@ -1,7 +1,9 @@
 """Settings read from environment variables, with defaults that suit a laptop demo.
 
 SQLite (``db.sqlite3`` beside manage.py) unless ``DATABASE_URL`` names another database,
-for example ``postgres://user:pass@localhost/turing``.
+for example ``postgres://user:pass@localhost/turing``. This process's memory as the cache unless ``CACHE_URL``
+names a shared one (evalsite/cache_url.py); behind a proxy, ``TRUSTED_PROXIES`` and ``CLIENT_IP_HEADER`` say
+whose header names the client (turing/client_address.py).
 """
 
 import os

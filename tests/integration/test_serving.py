@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import zxingcpp
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from PIL import Image
 
 ROOT = settings.BASE_DIR
@@ -197,6 +198,11 @@ def test_serve_binds_only_bind_tells_phones_host_and_its_workers_share_the_join_
     assert (
         f"WARNING: --bind 127.0.0.1 listens for this machine only: no phone can open http://192.0.2.50:{port}" in output
     )
+
+
+def test_serve_refuses_a_bind_that_is_not_an_address():
+    with pytest.raises(CommandError, match=r"--bind study\.example\.org: not an IP address"):
+        call_command("serve", bind="study.example.org", port=free_port())
 
 
 def test_production_settings_under_gunicorn_need_collectstatic_then_serve_participants_and_staff(tmp_path, server):
