@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # marked `postgres` (concurrent requests) run only there.
 TEST_POSTGRES_URL ?= postgres://turing:turing@127.0.0.1:5432/turing
 
-.PHONY: demo test lint venv browser postgres clean-demo
+.PHONY: demo test lint venv browser postgres servers clean-demo
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,18 @@ demo: $(STAMP)
 postgres:
 	bash .ci/postgres
 
+# redis-server and nginx from Debian: the shared-cache and proxy tests start their own on free loopback ports.
+servers:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+	@command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; }
+
 # Configured in pyproject.toml; the tree is kept clean under all three.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint $(STAMP) browser postgres
+test: lint $(STAMP) browser postgres servers
 	$(PY) -m pytest
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "not browser"
 

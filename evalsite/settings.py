@@ -1,7 +1,9 @@
 """Settings read from environment variables, with defaults that suit a laptop demo.
 
 SQLite (``db.sqlite3`` beside manage.py) unless ``DATABASE_URL`` names another database,
-for example ``postgres://user:pass@localhost/turing``.
+for example ``postgres://user:pass@localhost/turing``. This process's memory as the cache unless ``CACHE_URL``
+names a shared one (evalsite/cache_url.py); behind a proxy, ``TRUSTED_PROXIES`` and ``CLIENT_IP_HEADER`` say
+whose header names the client (turing/client_address.py).
 """
 
 import os
@@ -10,6 +12,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+
+from evalsite.cache_url import cache_from_url
+from turing.client_address import check_proxy_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,9 +91,15 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# The address the connection came from: a client could write any X-Forwarded-For and so never be locked out.
-# Behind a proxy every login then shares the proxy's address, which makes the lockout per username.
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# Counted per username and client address as turing.client_address finds it: behind a trusted proxy the
+# proxy's client, so that one person's wrong passwords lock out only that person, never the staff behind it.
+AXES_CLIENT_IP_CALLABLE = "turing.client_address.client_address"
+
+# Behind a proxy (nginx), its addresses or networks, comma-separated, and the header it writes the client's address
+# in (X-Forwarded-For or X-Real-IP). The header is believed only on requests from these addresses.
+TRUSTED_PROXIES = [proxy.strip() for proxy in os.environ.get("TRUSTED_PROXIES", "").split(",") if proxy.strip()]
+CLIENT_IP_HEADER = os.environ.get("CLIENT_IP_HEADER", "").strip()
+check_proxy_settings(TRUSTED_PROXIES, CLIENT_IP_HEADER)
 
 ROOT_URLCONF = "evalsite.urls"
 
@@ -156,6 +167,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Shared by every server process (the join limiter counts in it, the report is kept in it): see
+# evalsite/cache_url.py. One development server needs no more than its own memory.
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", "locmem://"))}
 
 # Joins accepted per client address and minute (0: no limit); see turing/participant/throttle.py.
 TURING_JOINS_PER_MINUTE = int(os.environ.get("TURING_JOINS_PER_MINUTE", "30"))

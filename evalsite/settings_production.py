@@ -9,12 +9,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DEBUG", "false")
 
+from evalsite.cache_url import DEFAULT_CACHE_TABLE, cache_from_url  # noqa: E402
 from evalsite.settings import *  # noqa: E402,F403
 
 if not os.environ.get("SECRET_KEY"):
     raise ImproperlyConfigured("SECRET_KEY must be set in production (a long random string).")
 if DEBUG:  # noqa: F405
     raise ImproperlyConfigured("DEBUG must be false in production.")
+
+# Several gunicorn workers, or several hosts, must count joins together: the site's database unless CACHE_URL
+# names Redis. migrate and manage.py serve create the table.
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL", f"db://{DEFAULT_CACHE_TABLE}"))}
 
 # Static files straight from the app server, so the study runs behind any plain proxy.
 MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")  # noqa: F405

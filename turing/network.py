@@ -97,7 +97,7 @@ def phone_url(scheme: str, host: str, path: str) -> tuple[str, bool]:
     replaced by the network address, keeping the port."""
     parts = urlsplit(f"//{host}")
     name = parts.hostname or ""
-    if name != "localhost" and not (_is_ip(name) and ipaddress.ip_address(name).is_loopback):
+    if name != "localhost" and not is_loopback(name):
         return f"{scheme}://{host}{path}", True
     address = lan_address()
     if address is None:
@@ -105,20 +105,22 @@ def phone_url(scheme: str, host: str, path: str) -> tuple[str, bool]:
     return f"{scheme}://{address}{f':{parts.port}' if parts.port else ''}{path}", True
 
 
-def _is_ip(name: str) -> bool:
+def is_loopback(name: str) -> bool:
+    """Whether name is a loopback IP address (a host name is not)."""
     try:
-        ipaddress.ip_address(name)
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-    return True
 
 
-def port_in_use(port: int) -> bool:
-    """Whether something (another `serve`, a `make demo` left running) already listens on the port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def port_in_use(port: int, address: str = "0.0.0.0") -> bool:
+    """Whether something (another `serve`, a `make demo` left running) already listens on the port where
+    address would listen (every interface by default)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((address, port))
         except OSError:
             return True
     return False

@@ -1,6 +1,7 @@
 """The ways a researcher serves a study, as real processes: `manage.py serve` (gunicorn, LAN settings), the
 production settings under gunicorn, and a server that refuses to start without collected static files."""
 
+import ipaddress
 import os
 import random
 import re
@@ -12,12 +13,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import zxingcpp
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from PIL import Image
 
 ROOT = settings.BASE_DIR
@@ -154,6 +157,52 @@ def test_serve_runs_gunicorn_with_static_files_and_prints_the_urls(tmp_path, ser
     join = re.search(r"Participants of 'LAN': (http://\S+/s/lan/)", output).group(1)
     assert terminal_qr_codes(output) == [join]
     assert "/staff/" in output and "gunicorn" in output.lower()
+
+
+def listening_addresses(port):
+    """The local IPv4 and IPv6 addresses something listens on at port, as the kernel lists them."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(str(ipaddress.ip_address(words)))
+    return found
+
+
+def test_serve_binds_only_bind_tells_phones_host_and_its_workers_share_the_join_limit(tmp_path, server):
+    env = environment(tmp_path, TURING_JOINS_PER_MINUTE="3")
+    make_image_study(env, tmp_path)
+    port = free_port()
+    command = ["serve", "--port", str(port), "--workers", "3", "--bind", "127.0.0.1", "--host", "192.0.2.50"]
+    process = server([sys.executable, "manage.py", *command], env)
+    base = f"http://127.0.0.1:{port}"
+    wait_until_healthy(process, base)
+    assert listening_addresses(port) == ["127.0.0.1"]
+
+    # Every join in one minute: three workers counting in the table `serve` made accept three joins in all,
+    # where each worker's own memory would have accepted up to three each.
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+    replies = [get(f"{base}/s/lan/?participant_label=p{n}") for n in range(9)]
+    assert [status for status, _, _ in replies] == [200] * 3 + [429] * 6
+    assert 'name="join_key"' in replies[0][1]  # the consent form: the study takes joins
+
+    os.killpg(process.pid, signal.SIGTERM)
+    output = process.communicate(timeout=30)[0]
+    assert f"Listening on 127.0.0.1:{port}; phones are told http://192.0.2.50:{port}" in output
+    assert (
+        f"WARNING: --bind 127.0.0.1 listens for this machine only: no phone can open http://192.0.2.50:{port}" in output
+    )
+
+
+def test_serve_refuses_a_bind_that_is_not_an_address():
+    with pytest.raises(CommandError, match=r"--bind study\.example\.org: not an IP address"):
+        call_command("serve", bind="study.example.org", port=free_port())
 
 
 def test_production_settings_under_gunicorn_need_collectstatic_then_serve_participants_and_staff(tmp_path, server):

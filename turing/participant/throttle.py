@@ -2,9 +2,9 @@
 Django's cache.
 
 A poster session puts many phones behind one NAT address, so the default (TURING_JOINS_PER_MINUTE, 30) is
-generous; it stops one client from enrolling dozens of throwaway participants. The count lives in the
-default cache: with several server processes, configure a shared cache (database or Redis) so that they
-count together.
+generous; it stops one client from enrolling dozens of throwaway participants. The client is who
+turing.client_address says (behind a trusted proxy, the proxy's client). The count lives in the default cache,
+which every server process shares in production (CACHE_URL, evalsite/cache_url.py), so that they count together.
 """
 
 import time
@@ -12,11 +12,9 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from turing.client_address import client_address
+
 WINDOW_SECONDS = 60
-
-
-def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def join_allowed(request) -> bool:

@@ -7,6 +7,7 @@ the process over to gunicorn (Ctrl-C stops it).
 """
 
 import io
+import ipaddress
 import os
 import subprocess
 import sys
@@ -18,9 +19,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from turing.management.study_options import study_or_error
 from turing.models import Study
-from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, lan_address, port_in_use, site_url
+from turing.network import DEFAULT_PORT, LOOPBACK_WARNING, is_loopback, lan_address, port_in_use, site_url
 
 SETTINGS = "evalsite.settings_lan"
+ALL_INTERFACES = "0.0.0.0"
 
 
 def default_workers():
@@ -51,15 +53,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--host",
             help="The address phones use to reach this machine, for the printed URLs "
-            "and the allowed hosts (default: its address on the network).",
+            "and the allowed hosts (default: its address on the network). It binds nothing: see --bind.",
+        )
+        parser.add_argument(
+            "--bind",
+            default=ALL_INTERFACES,
+            metavar="ADDR",
+            help=f"The local address to listen on (default {ALL_INTERFACES}: every interface, so that phones on "
+            "the network reach it; 127.0.0.1 for this machine only, or behind a proxy on the same machine).",
         )
 
-    def handle(self, *args, port, workers, study, host, **options):
+    def handle(self, *args, port, workers, study, host, bind, **options):
         if not 0 < port < 65536:
             raise CommandError(f"--port {port}: not a port number")
         if workers < 1:
             raise CommandError("--workers must be at least 1")
-        if port_in_use(port):
+        try:
+            listen = ipaddress.ip_address(bind)
+        except ValueError:
+            raise CommandError(f"--bind {bind}: not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)") from None
+        if port_in_use(port, str(listen)):
             raise CommandError(
                 f"port {port} is in use (another serve or demo still running?): stop it, or pick "
                 f"another port with --port (make demo PORT=...)"
@@ -76,17 +89,20 @@ class Command(BaseCommand):
             "ALLOWED_HOSTS": ",".join(hosts),
             "CSRF_TRUSTED_ORIGINS": ",".join(f"http://{host}:{port}" for host in hosts),
         }
-        collected = subprocess.run(
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-            cwd=settings.BASE_DIR,
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if collected.returncode:
-            raise CommandError(f"collectstatic failed:\n{collected.stderr.strip()}")
+        # Under the LAN settings, whose cache (the join counts every worker shares) is a table in the database.
+        for command in (["collectstatic", "--noinput"], ["createcachetable"]):
+            done = subprocess.run(
+                [sys.executable, "manage.py", *command, "-v", "0"],
+                cwd=settings.BASE_DIR,
+                env=environment,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                raise CommandError(f"{command[0]} failed:\n{done.stderr.strip()}")
         base = site_url(address, port)
+        bound = f"[{listen}]:{port}" if listen.version == 6 else f"{listen}:{port}"
         if shown is not None:
             join = f"{base}/s/{shown.slug}/"
             self.stdout.write(f"Participants of '{shown.title}': {join}")
@@ -96,6 +112,11 @@ class Command(BaseCommand):
             segno.make(join, error="m").terminal(out=qr, compact=True)
             self.stdout.write(qr.getvalue(), ending="")
         self.stdout.write(f"Staff: {base}/staff/   (health: {base}/healthz)")
+        everywhere = " (every interface)" if listen.is_unspecified else ""
+        self.stdout.write(f"Listening on {bound}{everywhere}; phones are told {base}")
+        if listen.is_loopback and address not in (None, "localhost") and not is_loopback(address):
+            warning = f"WARNING: --bind {listen} listens for this machine only: no phone can open {base}"
+            self.stderr.write(self.style.WARNING(warning))
         self.stdout.flush()
         # --preload: workers fork from a master that has imported Django, numpy and scipy already, so a worker
         # respawned after a crash answers at once instead of spending a second of CPU on imports. No access
@@ -109,7 +130,7 @@ class Command(BaseCommand):
             str(workers),
             "--preload",
             "--bind",
-            f"0.0.0.0:{port}",
+            bound,
             "--graceful-timeout",
             "10",
         ]
