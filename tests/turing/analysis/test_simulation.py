@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from turing.analysis.simulation import Design, logit_mean, population_rate, simulate_votes
-from turing.vocabulary import CONTROL, REAL, TREATMENT
+from turing.vocabulary import CONTROL, LEFT, REAL, RIGHT, TREATMENT
 
 RATES = {REAL: 0.7, "alpha": 0.3, "beta": 0.45}
 
@@ -154,3 +154,80 @@ def test_people_who_lean_to_real_leave_early():
 def test_dropout_is_a_probability_of_at_most_one_half():
     with pytest.raises(ValueError, match="dropout"):
         Design(participants=2, scenes=10, rates=RATES, trials_per_model=3, real_trials=4, dropout=0.6)
+
+
+def test_population_rate_averages_over_the_shifts():
+    both = population_rate(-0.5, 0.7, shifts=(0.4, -0.4))
+    assert both == pytest.approx((population_rate(-0.1, 0.7) + population_rate(-0.9, 0.7)) / 2, abs=1e-12)
+    assert population_rate(logit_mean(0.3, 0.7, shifts=(0.4, -0.4)), 0.7, shifts=(0.4, -0.4)) == pytest.approx(0.3)
+
+
+def own_rates(votes):
+    """Each participant's share judged real, per source (a column per source)."""
+    return votes.assign(real=votes["answer"] == REAL).groupby(["participant", "source"])["real"].mean().unstack()
+
+
+@pytest.mark.parametrize(("spread", "sign"), [("participant_sd", 1), ("skill_sd", -1)])
+def test_a_bias_moves_reals_and_fakes_together_and_a_skill_apart(spread, sign):
+    # 600 people, 20 reals and 20 fakes each: a logit sd of 1.5 correlates a person's two rates by about +-0.5
+    # (the binomial noise of 20 votes keeps it from +-1); without it they are independent, within about 0.04.
+    design = Design(participants=600, scenes=40, rates={REAL: 0.6, "alpha": 0.4}, trials_per_model=20,
+                    real_trials=20, **{spread: 1.5})  # fmt: skip
+    rates = own_rates(simulate_votes(design, np.random.default_rng(8)))
+    assert sign * np.corrcoef(rates[REAL], rates["alpha"])[0, 1] > 0.3
+
+
+def scene_correlation(scene_sd):
+    # Each scene's real photo and colorization, each judged by about 300 of 600 people: their rates across the
+    # 60 scenes.
+    design = Design(participants=600, scenes=60, rates={REAL: 0.5, "alpha": 0.5}, trials_per_model=30,
+                    real_trials=30, image_sd=0.5, scene_sd=scene_sd)  # fmt: skip
+    votes = simulate_votes(design, np.random.default_rng(9))
+    rates = votes.assign(real=votes["answer"] == REAL).groupby(["scene", "source"])["real"].mean().unstack()
+    return np.corrcoef(rates[REAL], rates["alpha"])[0, 1]
+
+
+def test_a_scene_effect_is_shared_by_its_photo_and_its_colorizations():
+    # A scene sd of 1 against an image sd of 0.5: a correlation near 0.8 across scenes; without it near 0 (60
+    # scenes: a standard error near 0.13).
+    assert scene_correlation(0.0) < 0.4 < 0.6 < scene_correlation(1.0)
+
+
+@pytest.fixture
+def pairs():
+    design = Design(participants=400, scenes=30, rates={"alpha": 0.3, "beta": 0.3}, trials_per_model=7,
+                    pairs=True, participant_sd=0.5, side_bias=1.0, side_sd=0.5)  # fmt: skip
+    return design, simulate_votes(design, np.random.default_rng(10))
+
+
+def test_pairs_balance_the_generated_images_sides_per_participant_and_model(pairs):
+    design, votes = pairs
+    assert set(votes["source"]) == {"alpha", "beta"} and set(votes["group"]) == {TREATMENT}
+    left = (votes["generated_side"] == LEFT).groupby([votes["participant"], votes["source"]]).sum()
+    # 7 trials per model: 3 on each side and the odd one on either.
+    assert left.between(3, 4).all() and 0.4 < (left == 4).mean() < 0.6
+    assert set(votes["generated_side"]) == {LEFT, RIGHT}
+
+
+def test_a_side_bias_moves_the_sides_apart_and_not_the_rates(pairs):
+    # 5,600 votes: the rates' standard errors are near 0.01; a logit side bias of 1 puts the left and right rates
+    # about 0.2 apart.
+    design, votes = pairs
+    said_real = votes["answer"] == REAL
+    by_side = said_real.groupby(votes["generated_side"]).mean()
+    assert by_side[LEFT] - by_side[RIGHT] > 0.12
+    by_model = said_real.groupby(votes["source"]).mean()
+    assert by_model["alpha"] == pytest.approx(0.3, abs=0.03) and by_model["beta"] == pytest.approx(0.3, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"pairs": True, "rates": RATES, "real_trials": 0}, "pairs"),
+        ({"pairs": True, "rates": {"alpha": 0.3}, "control_participants": 2, "real_trials": 0}, "pairs"),
+        ({"side_bias": 0.5}, "side bias needs pairs"),
+    ],
+)
+def test_pairs_judge_models_only_and_only_pairs_have_sides(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Design(**{"participants": 2, "scenes": 10, "rates": RATES, "trials_per_model": 3, "real_trials": 4, **changes})
