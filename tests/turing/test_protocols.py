@@ -17,12 +17,12 @@ from turing.analysis.hype_simulation import HypeDesign, simulate_hype_votes
 from turing.models import Participant, Trial
 from turing.participant import answers
 from turing.protocols import hype_time, protocol_names
-from turing.protocols.two_afc import SIDE_WORDS
 from turing.report.cache import report_tables
 from turing.report.data import VOTE_COLUMNS, records, votes_frame
 from turing.report.exports import write_votes_csv
 from turing.report.text import render
 from turing.stimuli.importing import StudyImportError
+from turing.templatetags.pair_sides import SIDE_WORDS
 from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 
 from turing.protocols import Protocol, register_protocol
 from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT, SIDE_CHOICES
@@ -31,22 +31,14 @@ from turing.vocabulary import GENERATED, LEFT, REAL, RIGHT, SIDE_CHOICES
 if TYPE_CHECKING:
     from turing.models import Stimulus, Study, Trial
 from turing.sections import NUM, Column, Section
+from turing.templatetags.pair_sides import side_words
 from turing.templatetags.staff_format import percent
 
 DEFAULT_EXPOSURE_MS = 1000
+
+
 # What each side of a pair is called where the images stand beside each other, and where they are stacked (a
 # phone held upright: two_afc.css).
-SIDE_WORDS = {LEFT: ("left", "top"), RIGHT: ("right", "bottom")}
-
-
-def side_words(side: str, capital: bool = False) -> SafeString:
-    """The names of a side of the pair as HTML: both words, of which two_afc.css shows (and lets screen readers
-    read) only the one that fits the layout on this screen. The server cannot know the layout; the stylesheet,
-    which sets it, does."""
-    beside, stacked = (word.capitalize() if capital else word for word in SIDE_WORDS[side])
-    return format_html('<span class="side-beside">{}</span><span class="side-stacked">{}</span>', beside, stacked)
-
-
 class TwoAFC(Protocol):
     name = "2afc"
     label = "Two-alternative forced choice (Zhang et al. 2016): which one is the real photograph?"
